@@ -1,0 +1,111 @@
+/**
+ * One error family with stable codes. Match on `err.code`, never on the message.
+ *
+ * | code            | what happened                                                     | what to do                                      |
+ * |-----------------|-------------------------------------------------------------------|-------------------------------------------------|
+ * | ECONFLICT       | another instance holds the lease (`err.holder` has its record)    | follow it, or `waitUntilReleased()` and retry   |
+ * | ENOTHELD        | a guarded action was attempted without holding the lease          | stop acting as owner                            |
+ * | ELOST           | the lease was lost (`err.reason`: expired, superseded, clock-jump, io, compromised, released) | stop acting as owner; rejoin |
+ * | EINVALIDKEY     | a lease key is malformed (`err.key`)                              | fix the key                                     |
+ * | EINVALIDCONFIG  | an option is missing or inconsistent (`err.field`)                | fix the option                                  |
+ * | EIO             | the data root could not be read or written (`err.path`, `cause`)  | check the path, its permissions and free space  |
+ * | EFORMAT         | a file was written by a newer leasehold (`err.path`)              | upgrade this instance                           |
+ * | ECORRUPT        | a file on disk is damaged (`err.path`, `err.offset` where known)  | see the message; the file is kept for inspection|
+ * | ECLOSED         | the store, lease or instance was closed                           | create a new one                                |
+ * | EABORTED        | the caller's AbortSignal fired                                     | nothing: this is the answer to your abort       |
+ * | EPROTOCOL       | a peer sent something this protocol does not allow                | see the message; the connection was refused     |
+ * | ETIMEOUT        | an operation did not finish in time                               | retry                                           |
+ *
+ * Over the wire only `{code, message}` travels; causes and paths stay in the process.
+ */
+
+export const ErrorCodes = [
+  'ECONFLICT',
+  'ENOTHELD',
+  'ELOST',
+  'EINVALIDKEY',
+  'EINVALIDCONFIG',
+  'EIO',
+  'EFORMAT',
+  'ECORRUPT',
+  'ECLOSED',
+  'EABORTED',
+  'EPROTOCOL',
+  'ETIMEOUT',
+] as const;
+
+export type ErrorCode = (typeof ErrorCodes)[number];
+
+/** Why a lease ended. */
+export type LostReason =
+  | 'released' // the holder called release()
+  | 'expired' // the holder could not renew before the lease could have expired (stall, I/O, sleep)
+  | 'superseded' // another instance holds a newer epoch
+  | 'clock-jump' // the wall clock jumped: sleep/resume or a time change; the lease is treated as possibly lost
+  | 'compromised' // the store's lock was taken from under us (proper-lockfile ECOMPROMISED)
+  | 'io' // renewals failed with I/O errors until the deadline
+  | 'closed'; // the store was closed
+
+export interface ErrorDetails {
+  cause?: unknown;
+  path?: string;
+  key?: string;
+  field?: string;
+  offset?: number;
+  holder?: unknown;
+  reason?: LostReason;
+}
+
+export class LeaseholdError extends Error {
+  override readonly name = 'LeaseholdError';
+  readonly code: ErrorCode;
+  readonly path?: string;
+  readonly key?: string;
+  readonly field?: string;
+  readonly offset?: number;
+  /** For ECONFLICT: the current holder's record. */
+  readonly holder?: unknown;
+  /** For ELOST: why the lease ended. */
+  readonly reason?: LostReason;
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.code = code;
+    if (details.path !== undefined) this.path = details.path;
+    if (details.key !== undefined) this.key = details.key;
+    if (details.field !== undefined) this.field = details.field;
+    if (details.offset !== undefined) this.offset = details.offset;
+    if (details.holder !== undefined) this.holder = details.holder;
+    if (details.reason !== undefined) this.reason = details.reason;
+  }
+
+  /** The only part of an error that crosses a process boundary. */
+  toWire(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+export function isLeaseholdError(err: unknown, code?: ErrorCode): err is LeaseholdError {
+  return err instanceof LeaseholdError && (code === undefined || err.code === code);
+}
+
+/** Wraps a Node fs error as EIO naming the path, keeping the original as `cause`. */
+export function ioError(action: string, path: string, cause: unknown): LeaseholdError {
+  const sys = cause as NodeJS.ErrnoException;
+  const hint =
+    sys?.code === 'EACCES' || sys?.code === 'EPERM' || sys?.code === 'EROFS'
+      ? 'check that this user may write there'
+      : sys?.code === 'ENOSPC'
+        ? 'free some disk space'
+        : sys?.code === 'ENOENT'
+          ? 'check that the directory exists'
+          : 'check the path and the disk';
+  return new LeaseholdError('EIO', `cannot ${action} ${path}: ${sys?.code ?? String(cause)}; ${hint}`, {
+    path,
+    cause,
+  });
+}
+
+export function abortError(signal: AbortSignal): unknown {
+  return signal.reason ?? new LeaseholdError('EABORTED', 'the operation was aborted');
+}

@@ -1,0 +1,12 @@
+/**
+ * leasehold: several instances of one desktop app, one owner, automatic failover.
+ *
+ * The public surface. Everything exported here is documented in README.md and follows semver.
+ */
+export { systemClock, type Clock, type Timer } from './clock.js';
+export { LeaseholdError, ErrorCodes, isLeaseholdError, type ErrorCode, type LostReason } from './errors.js';
+export { LeaseKey } from './lease/key.js';
+export { redactRecord, RECORD_FORMAT, type LeaseRecord, type Meta } from './lease/record.js';
+export type { AcquireOptions, FencingToken, Lease, LeaseState, LeaseStore, WaitOptions } from './lease/store.js';
+export { FileLeaseStore, type FileLeaseStoreOptions, type LeaseFs } from './lease/file-store.js';
+export { DEFAULT_TTL_MS, MIN_TTL_MS } from './lease/timing.js';

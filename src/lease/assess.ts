@@ -1,0 +1,55 @@
+/**
+ * Is a key free? The one decision both stores make, kept pure so it can be tested as a table.
+ *
+ * Expiry is never computed from timestamps in the record (written by another process's wall clock): an
+ * observer notes, on its own monotonic clock, when it first saw the record's current fingerprint, and the
+ * lease is expired once that fingerprint has not changed for the record's ttl. A holder renews well
+ * inside its ttl, so a live holder's fingerprint always changes in time.
+ */
+import type { Clock } from '../clock.js';
+import { fingerprint, type LeaseRecord } from './record.js';
+
+export type Verdict =
+  { free: true; reason: 'none' | 'released' | 'expired' | 'holder-gone' } | { free: false; reason: 'held' | 'pinned' | 'corrupt' };
+
+export interface AssessInput {
+  record: LeaseRecord | undefined;
+  /** True when the record file exists but cannot be read as a record. */
+  corrupt: boolean;
+  /** Monotonic ms for which the current fingerprint has been observed unchanged. */
+  unchangedForMs: number;
+  /** ttl to apply when the record is unreadable (its own ttl is unknown). */
+  fallbackTtlMs: number;
+  isProcessGone: (record: LeaseRecord) => boolean;
+}
+
+export function assess(input: AssessInput): Verdict {
+  const { record } = input;
+  if (input.corrupt)
+    return input.unchangedForMs >= input.fallbackTtlMs ? { free: true, reason: 'expired' } : { free: false, reason: 'corrupt' };
+  if (!record) return { free: true, reason: 'none' };
+  if (record.releasedAt !== null) return { free: true, reason: 'released' };
+  // A pin suspends expiry and takeover (as in juju); only a release frees a pinned lease.
+  if (record.pins.length > 0) return { free: false, reason: 'pinned' };
+  if (input.isProcessGone(record)) return { free: true, reason: 'holder-gone' };
+  if (input.unchangedForMs >= record.ttlMs) return { free: true, reason: 'expired' };
+  return { free: false, reason: 'held' };
+}
+
+/** Remembers, per key, when the current fingerprint was first seen. */
+export class Observations {
+  readonly #seen = new Map<string, { fp: string; at: number }>();
+  constructor(private readonly clock: Clock) {}
+
+  /** Records what is seen now; returns for how long (monotonic ms) it has been unchanged. */
+  observe(key: string, record: LeaseRecord | undefined, corruptText?: string): number {
+    const fp = corruptText !== undefined ? `corrupt:${corruptText.length}:${corruptText.slice(0, 64)}` : fingerprint(record);
+    const now = this.clock.now();
+    const prev = this.#seen.get(key);
+    if (!prev || prev.fp !== fp) {
+      this.#seen.set(key, { fp, at: now });
+      return 0;
+    }
+    return now - prev.at;
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * The lease record: who holds a key, since when, under which epoch.
+ *
+ * The record is an advertisement, not the lock: the file store writes it only while holding its mutex and
+ * replaces it atomically, so readers never see half a record. A record that cannot be parsed is reported as
+ * corrupt (with its path) and treated as "holder unknown": it blocks the lease for at most one ttl.
+ * A record written by a newer format is refused with EFORMAT rather than overwritten.
+ */
+import { LeaseholdError } from '../errors.js';
+
+export const RECORD_FORMAT = 1;
+
+export type Meta = Record<string, unknown>;
+
+export interface LeaseRecord {
+  format: number;
+  key: string;
+  instanceId: string;
+  /** Fencing token: rises by one at every acquisition, never reused. */
+  epoch: number;
+  pid: number;
+  /** Process start time (an OS-specific token), so that a reused pid is not mistaken for the holder. */
+  processStart: string | null;
+  host: string;
+  /** Wall-clock ms; for humans. Expiry is never computed from these. */
+  acquiredAt: number;
+  renewedAt: number;
+  /** Rises at every renewal; observers time expiry from the moment they see it change. */
+  renewals: number;
+  ttlMs: number;
+  renewIntervalMs: number;
+  /** Wall-clock ms of a graceful release; the lease is free at once. */
+  releasedAt: number | null;
+  /** Entities that pinned the lease: while non-empty it does not expire. */
+  pins: string[];
+  meta: Meta;
+}
+
+function fail(path: string, why: string): LeaseholdError {
+  return new LeaseholdError(
+    'ECORRUPT',
+    `lease record ${path} is corrupt (${why}); it is treated as held by an unknown instance until one ttl passes`,
+    {
+      path,
+    },
+  );
+}
+
+const isInt = (v: unknown): v is number => Number.isSafeInteger(v);
+
+/** Parses and validates a record file's text. Throws ECORRUPT or EFORMAT naming `path`. */
+export function parseRecord(text: string, path: string): LeaseRecord {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw fail(path, text.length === 0 ? 'empty file' : 'not JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fail(path, 'not an object');
+  const r = value as Record<string, unknown>;
+  if (!isInt(r.format)) throw fail(path, 'no format');
+  if (r.format > RECORD_FORMAT)
+    throw new LeaseholdError(
+      'EFORMAT',
+      `lease record ${path} has format ${r.format}, written by a newer leasehold (this one reads ${RECORD_FORMAT}); upgrade this instance`,
+      { path },
+    );
+  const checks: [string, boolean][] = [
+    ['key', typeof r.key === 'string'],
+    ['instanceId', typeof r.instanceId === 'string' && r.instanceId.length > 0],
+    ['epoch', isInt(r.epoch) && r.epoch > 0],
+    ['pid', isInt(r.pid)],
+    ['processStart', r.processStart === null || typeof r.processStart === 'string'],
+    ['host', typeof r.host === 'string'],
+    ['acquiredAt', typeof r.acquiredAt === 'number'],
+    ['renewedAt', typeof r.renewedAt === 'number'],
+    ['renewals', isInt(r.renewals)],
+    ['ttlMs', isInt(r.ttlMs) && r.ttlMs > 0],
+    ['renewIntervalMs', isInt(r.renewIntervalMs) && r.renewIntervalMs > 0],
+    ['releasedAt', r.releasedAt === null || typeof r.releasedAt === 'number'],
+    ['pins', Array.isArray(r.pins) && r.pins.every((p) => typeof p === 'string')],
+    ['meta', typeof r.meta === 'object' && r.meta !== null && !Array.isArray(r.meta)],
+  ];
+  for (const [field, ok] of checks) if (!ok) throw fail(path, `bad field "${field}"`);
+  return r as unknown as LeaseRecord;
+}
+
+export function serializeRecord(record: LeaseRecord): string {
+  return JSON.stringify(record) + '\n';
+}
+
+/** A fingerprint that changes whenever the holder writes; observers time expiry from its last change. */
+export function fingerprint(record: LeaseRecord | undefined): string {
+  if (!record) return 'none';
+  return `${record.instanceId}/${record.epoch}/${record.renewals}/${record.releasedAt ?? ''}/${record.pins.join(',')}`;
+}
+
+/** Meta keys starting with this prefix are secrets: never shown by `inspect` callers that redact. */
+export const SECRET_PREFIX = 'secret';
+
+/** The record without secret meta fields (for `status`, logs, the `holder` property). */
+export function redactRecord(record: LeaseRecord): LeaseRecord {
+  const meta: Meta = {};
+  for (const [k, v] of Object.entries(record.meta)) if (!k.toLowerCase().startsWith(SECRET_PREFIX)) meta[k] = v;
+  return { ...record, meta, pins: [...record.pins] };
+}

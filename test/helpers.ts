@@ -1,0 +1,74 @@
+/** Shared test helpers: temp data roots, waiting for conditions, blocking the event loop. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import type { Clock, Timer } from '../src/clock.js';
+
+export async function tempRoot(prefix = 'leasehold-test-'): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Blocks this thread for `ms`: a real stall (no timer, no I/O callback runs). */
+export function blockFor(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+export const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls `fn` until it returns a truthy value or `timeoutMs` passes. */
+export async function until<T>(fn: () => T | Promise<T>, timeoutMs = 5000, what = 'condition'): Promise<NonNullable<T>> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await delay(5);
+  }
+}
+
+/** A pid that certainly belongs to no running process. */
+export function deadPid(): number {
+  const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+  return Number(r.stdout.toString());
+}
+
+/**
+ * A clock whose timers can be paused, as SIGSTOP pauses a process: while paused, due callbacks queue
+ * and run on resume. `now()` keeps reading the base clock, so a resumed holder sees the time that passed.
+ */
+export class PausableClock implements Clock {
+  #paused = false;
+  #queue: (() => void)[] = [];
+  constructor(private readonly base: Clock) {}
+  now(): number {
+    return this.base.now();
+  }
+  wallNow(): number {
+    return this.base.wallNow();
+  }
+  setTimeout(fn: () => void, ms: number): Timer {
+    let cancelled = false;
+    const t = this.base.setTimeout(() => {
+      if (cancelled) return;
+      if (this.#paused) this.#queue.push(() => !cancelled && fn());
+      else fn();
+    }, ms);
+    return {
+      cancel: () => {
+        cancelled = true;
+        t.cancel();
+      },
+    };
+  }
+  pause(): void {
+    this.#paused = true;
+  }
+  resume(): void {
+    this.#paused = false;
+    const q = this.#queue;
+    this.#queue = [];
+    for (const fn of q) fn();
+  }
+}

@@ -1,0 +1,273 @@
+/**
+ * The lease contract, as one suite run against every store (see memory-store.test.ts, file-store.test.ts).
+ */
+import { describe, it, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import type { LeaseStore, Lease } from '../../src/lease/store.js';
+import { LeaseholdError } from '../../src/errors.js';
+import type { HeldLease } from '../../src/lease/held-lease.js';
+
+export interface ContractEnv {
+  /** A store as a separate process would have it (same backing, its own observations). */
+  store(): LeaseStore;
+  /** Lets `ms` of time pass with timers running. */
+  advance(ms: number): Promise<void>;
+  /** Stops the timers of `store` (as SIGSTOP would): its leases stop renewing. */
+  hang(store: LeaseStore): void;
+  /** Lets a hung store run again; its overdue timers fire. */
+  resume(store: LeaseStore): void;
+  /** Moves the wall clock only. */
+  jumpWall(ms: number): void;
+  /** Makes the lease's holder look like a killed process. */
+  crash(lease: Lease): Promise<void>;
+  deleteRecord(key: string): Promise<void>;
+  corruptRecord(key: string): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+export const TTL = 400;
+const KEY = '/app/contract/owner';
+
+function code(err: unknown): string | undefined {
+  return err instanceof LeaseholdError ? err.code : undefined;
+}
+
+export function leaseContract(name: string, make: () => Promise<ContractEnv>): void {
+  describe(`LeaseStore contract: ${name}`, () => {
+    let env: ContractEnv;
+    const setup = async () => (env = await make());
+    afterEach(async () => env?.dispose());
+
+    it('acquires a free key at epoch 1 and advertises the record', async () => {
+      await setup();
+      const a = env.store();
+      const lease = await a.acquire(KEY, { ttlMs: TTL, instanceId: 'A', meta: { endpoint: 'x' } });
+      assert.equal(lease.epoch, 1);
+      assert.equal(lease.instanceId, 'A');
+      assert.equal(lease.held, true);
+      const rec = await env.store().inspect(KEY);
+      assert.equal(rec?.instanceId, 'A');
+      assert.equal(rec?.epoch, 1);
+      assert.equal(rec?.pid, process.pid);
+      assert.equal(rec?.ttlMs, TTL);
+      assert.equal(rec?.renewIntervalMs, Math.floor(TTL / 3));
+      assert.deepEqual(rec?.meta, { endpoint: 'x' });
+      await lease.release();
+    });
+
+    it('refuses a held key with ECONFLICT carrying the holder', async () => {
+      await setup();
+      const lease = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      const err = await env
+        .store()
+        .acquire(KEY, { ttlMs: TTL, instanceId: 'B' })
+        .then(
+          () => undefined,
+          (e) => e,
+        );
+      assert.equal(code(err), 'ECONFLICT');
+      assert.equal((err as LeaseholdError).holder && ((err as LeaseholdError).holder as { instanceId: string }).instanceId, 'A');
+      await lease.release();
+    });
+
+    it('keeps a renewing lease past many ttls', async () => {
+      await setup();
+      const lease = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      const other = env.store();
+      for (let i = 0; i < 5; i++) {
+        await env.advance(TTL / 2);
+        await assert.rejects(other.acquire(KEY, { ttlMs: TTL, instanceId: 'B' }), (e) => code(e) === 'ECONFLICT');
+      }
+      assert.equal(lease.held, true);
+      assert.ok(lease.record.renewals >= 3, `renewed ${lease.record.renewals} times`);
+      await lease.release();
+    });
+
+    it('release frees the key at once, is idempotent, and aborts lost with reason released', async () => {
+      await setup();
+      const lease = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      await lease.release();
+      await lease.release();
+      assert.equal(lease.lost.aborted, true);
+      assert.equal((lease.lost.reason as LeaseholdError).reason, 'released');
+      assert.throws(
+        () => lease.check(),
+        (e) => code(e) === 'ELOST',
+      );
+      const next = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
+      assert.equal(next.epoch, 2);
+      await next.release();
+    });
+
+    it('takes over from a holder whose process is gone at once', async () => {
+      await setup();
+      const lease = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      await env.crash(lease);
+      const next = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
+      assert.equal(next.epoch, 2);
+      await next.release();
+    });
+
+    it('takes over from a hung holder only after its ttl, and the hung holder fences itself', async () => {
+      await setup();
+      const a = env.store();
+      const lease = await a.acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      const b = env.store();
+      await assert.rejects(b.acquire(KEY, { ttlMs: TTL, instanceId: 'B' }), (e) => code(e) === 'ECONFLICT');
+      // A hangs: no renewals; B keeps looking but may not take over before the ttl.
+      env.hang(a);
+      await env.advance(TTL / 2);
+      await assert.rejects(b.acquire(KEY, { ttlMs: TTL, instanceId: 'B' }), (e) => code(e) === 'ECONFLICT');
+      await env.advance(TTL / 2 + 20);
+      // A's validity ended before anyone could take over (checked without any of A's timers running).
+      assert.throws(
+        () => lease.check(),
+        (e) => code(e) === 'ELOST',
+      );
+      const next = await b.acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
+      assert.equal(next.epoch, 2);
+      env.resume(a);
+      await env.advance(TTL);
+      assert.equal(lease.lost.aborted, true);
+      assert.ok(['expired', 'superseded'].includes((lease.lost.reason as LeaseholdError).reason!));
+      assert.equal(next.held, true, 'the successor is not disturbed by the deposed holder waking up');
+      const rec = await b.inspect(KEY);
+      assert.equal(rec?.instanceId, 'B');
+      await next.release();
+    });
+
+    it('treats a wall-clock jump as lease possibly lost', async () => {
+      await setup();
+      const lease = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      env.jumpWall(60_000);
+      assert.throws(
+        () => lease.check(),
+        (e) => code(e) === 'ELOST' && (e as LeaseholdError).reason === 'clock-jump',
+      );
+      assert.equal(lease.lost.aborted, true);
+      await env.advance(50);
+      // It released what it could: a successor does not wait for the ttl.
+      const next = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
+      assert.equal(next.epoch, 2);
+      await next.release();
+    });
+
+    it('waitUntilReleased resolves on release and on takeover, and honours its signal', async () => {
+      await setup();
+      const a = env.store();
+      const lease = await a.acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      const b = env.store();
+      let resolved = false;
+      const waiting = b.waitUntilReleased(KEY).then(() => (resolved = true));
+      await env.advance(60);
+      assert.equal(resolved, false);
+      await lease.release();
+      await env.advance(60);
+      await waiting;
+      assert.equal(resolved, true);
+
+      const l2 = await b.acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
+      const ac = new AbortController();
+      const aborted = a.waitUntilReleased(KEY, { signal: ac.signal });
+      ac.abort(new Error('stop'));
+      await assert.rejects(aborted, /stop/);
+      await l2.release();
+    });
+
+    it('token().check() passes for the holder only and fails after loss', async () => {
+      await setup();
+      const s = env.store();
+      const lease = await s.acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      s.token(KEY, 'A').check();
+      await s.token(KEY, 'A').verify();
+      assert.throws(
+        () => s.token(KEY, 'B').check(),
+        (e) => code(e) === 'ENOTHELD',
+      );
+      assert.throws(
+        () => env.store().token(KEY, 'Z').check(),
+        (e) => code(e) === 'ENOTHELD',
+      );
+      await lease.release();
+      assert.throws(
+        () => s.token(KEY, 'A').check(),
+        (e) => code(e) === 'ENOTHELD' || code(e) === 'ELOST',
+      );
+    });
+
+    it('pins suspend expiry until unpinned; release still frees a pinned key', async () => {
+      await setup();
+      const lease = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      const s = env.store();
+      await s.pin(KEY, 'upgrade');
+      await s.pin(KEY, 'upgrade');
+      assert.deepEqual(await s.pinned(), { [KEY]: ['upgrade'] });
+      (lease as HeldLease).abandon('closed'); // A stops renewing
+      await env.advance(TTL * 2);
+      await assert.rejects(
+        s.acquire(KEY, { ttlMs: TTL, instanceId: 'B' }),
+        (e) => code(e) === 'ECONFLICT' && /pinned/.test((e as Error).message),
+      );
+      await s.unpin(KEY, 'upgrade');
+      assert.deepEqual(await s.pinned(), {});
+      await assert.rejects(s.acquire(KEY, { ttlMs: TTL, instanceId: 'B' }), (e) => code(e) === 'ECONFLICT');
+      await env.advance(TTL + 20);
+      const b = await s.acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
+      await s.pin(KEY, 'upgrade');
+      await b.release();
+      const c = await s.acquire(KEY, { ttlMs: TTL, instanceId: 'C' });
+      assert.equal(c.epoch, 3);
+      await c.release();
+      await assert.rejects(s.pin('/app/contract/nobody', 'x'), (e) => code(e) === 'ENOTHELD');
+    });
+
+    it('never reuses an epoch when the record is deleted', async () => {
+      await setup();
+      const l1 = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      await l1.release();
+      const l2 = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
+      await l2.release();
+      await env.deleteRecord(KEY);
+      const l3 = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'C' });
+      assert.equal(l3.epoch, 3);
+      await l3.release();
+    });
+
+    it('a corrupt record blocks for one ttl at most and keeps epochs rising', async () => {
+      await setup();
+      const l1 = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      await l1.release();
+      await env.corruptRecord(KEY);
+      const s = env.store();
+      const state = await s.describe(KEY);
+      assert.equal(state.state, 'unknown');
+      await assert.rejects(
+        s.acquire(KEY, { ttlMs: TTL, instanceId: 'B' }),
+        (e) => code(e) === 'ECONFLICT' && /unreadable/.test((e as Error).message),
+      );
+      await env.advance(TTL + 20); // the record's own ttl cannot be read: the acquirer's applies
+      const l2 = await s.acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
+      assert.equal(l2.epoch, 2);
+      await l2.release();
+    });
+
+    it('updateMeta rewrites the advertised meta', async () => {
+      await setup();
+      const lease = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A', meta: { endpoint: 'one' } });
+      await lease.updateMeta({ endpoint: 'two' });
+      assert.deepEqual((await env.store().inspect(KEY))?.meta, { endpoint: 'two' });
+      await lease.release();
+    });
+
+    it('rejects nonsensical timing with EINVALIDCONFIG naming the field', async () => {
+      await setup();
+      const s = env.store();
+      await assert.rejects(s.acquire(KEY, { ttlMs: 5 }), (e) => code(e) === 'EINVALIDCONFIG' && (e as LeaseholdError).field === 'ttlMs');
+      await assert.rejects(
+        s.acquire(KEY, { ttlMs: 1000, renewIntervalMs: 900 }),
+        (e) => code(e) === 'EINVALIDCONFIG' && (e as LeaseholdError).field === 'renewIntervalMs',
+      );
+      await assert.rejects(s.acquire('/nope', {}), (e) => code(e) === 'EINVALIDKEY');
+    });
+  });
+}
