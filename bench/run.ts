@@ -1,0 +1,25 @@
+/**
+ * `npm run bench`: every benchmark, one table, each figure beside its baseline from the same run.
+ * Writes bench/results/latest.json. Select groups with arguments: `npm run bench -- lease`.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { format, type Row } from './stats.js';
+import { leaseBench } from './lease.js';
+
+const groups: Record<string, () => Promise<Row[]>> = {
+  lease: () => leaseBench(),
+};
+
+const wanted = process.argv.slice(2).filter((a) => a in groups);
+const rows: Row[] = [];
+for (const [name, run] of Object.entries(groups)) {
+  if (wanted.length && !wanted.includes(name)) continue;
+  process.stderr.write(`running ${name}…\n`);
+  rows.push(...(await run()));
+}
+const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}, ${process.platform}`;
+console.log(`machine: ${machine}\n`);
+console.log(format(rows));
+mkdirSync('bench/results', { recursive: true });
+writeFileSync('bench/results/latest.json', JSON.stringify({ date: new Date().toISOString(), machine, rows }, null, 2) + '\n');
