@@ -289,7 +289,7 @@ export class RecordLeaseStore implements LeaseStore {
         const onAbort = () => tick.abort();
         signal?.addEventListener('abort', onAbort, { once: true });
         wake = () => tick.abort();
-        await sleep(this.clock, this.#pollIntervalMs, tick.signal).catch(() => undefined);
+        await sleep(this.clock, options.pollIntervalMs ?? this.#pollIntervalMs, tick.signal).catch(() => undefined);
         signal?.removeEventListener('abort', onAbort);
       }
     } finally {

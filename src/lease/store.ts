@@ -64,6 +64,8 @@ export type LeaseState =
 
 export interface WaitOptions {
   signal?: AbortSignal;
+  /** Re-read the record this often (changes on disk also wake the wait at once). @default the store's */
+  pollIntervalMs?: number;
 }
 
 export interface LeaseStore {

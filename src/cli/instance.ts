@@ -1,0 +1,98 @@
+/**
+ * `leasehold instance`: joins and stays. One JSON object per line on stdout for every event; one JSON
+ * command per line on stdin. stdin closed, SIGINT or SIGTERM → graceful handover, exit 0.
+ */
+import { createInterface } from 'node:readline';
+import { systemClock } from '../clock.js';
+import { join, type Instance } from '../coordinator.js';
+import type { TransportKind } from '../transport/endpoint.js';
+import { intOption, requireDataRoot, type CliValues } from './main.js';
+
+export function out(line: Record<string, unknown>): void {
+  process.stdout.write(JSON.stringify({ ...line, t: Number(systemClock.now().toFixed(3)) }) + '\n');
+}
+
+export async function runInstance(values: CliValues): Promise<void> {
+  const dataRoot = requireDataRoot(values);
+  const ttlMs = intOption(values, 'ttl');
+  const instance = join({
+    dataRoot,
+    ...(values.key ? { key: values.key } : {}),
+    ...(values.app ? { app: values.app } : {}),
+    ...(values.name ? { name: values.name } : {}),
+    ...(values.transport ? { transport: values.transport as TransportKind } : {}),
+    ...(ttlMs !== undefined ? { ttlMs } : {}),
+  });
+  attachOutput(instance);
+  let exiting = false;
+  const shutdown = async () => {
+    if (exiting) return;
+    exiting = true;
+    await instance.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown());
+  process.on('SIGTERM', () => void shutdown());
+  const rl = createInterface({ input: process.stdin });
+  rl.on('line', (line) => void handleCommand(instance, line));
+  rl.on('close', () => void shutdown());
+}
+
+function roleLine(instance: Instance): Record<string, unknown> {
+  return {
+    event: 'role',
+    role: instance.role,
+    epoch: instance.epoch,
+    instanceId: instance.instanceId,
+    endpoint: instance.endpoint ?? null,
+    ownerId: instance.holder?.instanceId ?? null,
+    name: instance.name,
+    pid: process.pid,
+  };
+}
+
+export function attachOutput(instance: Instance): void {
+  instance.subscribe((e) => {
+    switch (e.type) {
+      case 'role-change':
+        return out(roleLine(instance));
+      case 'owner-change':
+        // A follower whose owner changed has a new epoch and endpoint: the same line, again.
+        if (instance.role === 'follower') out(roleLine(instance));
+        return;
+      case 'connected':
+        return out({ event: 'connected', epoch: e.epoch, ownerId: e.ownerId, instanceId: instance.instanceId });
+      case 'disconnected':
+        return out({ event: 'disconnected', epoch: e.epoch, why: e.why });
+      case 'presence':
+        return out({ event: 'presence', epoch: instance.epoch, instances: e.instances });
+      case 'lost':
+        return out({ event: 'lost', epoch: e.epoch, reason: e.reason, message: e.error.message });
+      case 'error':
+        return out({ event: 'error', code: e.error.code, message: e.error.message });
+      case 'closed':
+        return out({ event: 'closed' });
+    }
+  });
+}
+
+async function handleCommand(instance: Instance, line: string): Promise<void> {
+  if (line.trim() === '') return;
+  let cmd: { op?: unknown; id?: unknown };
+  try {
+    cmd = JSON.parse(line);
+    if (typeof cmd !== 'object' || cmd === null) throw new Error('not an object');
+  } catch {
+    return out({ event: 'error', id: null, code: 'EPROTOCOL', message: 'a command is one JSON object per line' });
+  }
+  const id = typeof cmd.id === 'string' || typeof cmd.id === 'number' ? cmd.id : null;
+  switch (cmd.op) {
+    case 'status':
+      return out({ ...roleLine(instance), event: 'status', id, instances: instance.instances });
+    case 'close':
+      await instance.close();
+      return process.exit(0);
+    default:
+      return out({ event: 'error', id, code: 'EPROTOCOL', message: `unknown op ${JSON.stringify(cmd.op)}` });
+  }
+}

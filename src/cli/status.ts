@@ -1,0 +1,40 @@
+/** `leasehold status`: who holds the lease. Exit 0 when held, 3 when free. Never prints secrets. */
+import { FileLeaseStore } from '../lease/file-store.js';
+import { LeaseKey } from '../lease/key.js';
+import { toHolder } from '../coordinator.js';
+import { requireDataRoot, type CliValues } from './main.js';
+
+export function keyOf(values: CliValues): LeaseKey {
+  return values.key ? LeaseKey.from(values.key) : LeaseKey.forApp(values.app ?? 'leasehold');
+}
+
+export async function runStatus(values: CliValues): Promise<void> {
+  const store = new FileLeaseStore({ dataRoot: requireDataRoot(values), createDataRoot: false });
+  const key = keyOf(values);
+  const state = await store.describe(key);
+  if (state.state === 'held') {
+    const h = toHolder(state.record);
+    const out = {
+      key: String(key),
+      held: true,
+      ...h,
+      since: new Date(h.acquiredAt).toISOString(),
+      expires: new Date(h.renewedAt + h.ttlMs).toISOString(),
+    };
+    if (values.json) process.stdout.write(JSON.stringify(out) + '\n');
+    else
+      process.stdout.write(
+        `${key}: held by ${h.name || h.instanceId} (instance ${h.instanceId}, pid ${h.pid} on ${h.host})\n` +
+          `  epoch ${h.epoch}, endpoint ${h.endpoint ?? '-'}\n  since ${out.since}, expires ${out.expires} unless renewed\n`,
+      );
+    process.exitCode = 0;
+    return;
+  }
+  const out =
+    state.state === 'free'
+      ? { key: String(key), held: false, reason: state.reason, lastEpoch: state.record?.epoch ?? 0 }
+      : { key: String(key), held: false, reason: 'corrupt', path: state.path, message: state.message };
+  if (values.json) process.stdout.write(JSON.stringify(out) + '\n');
+  else process.stdout.write(`${key}: free (${out.reason})${'message' in out ? `: ${out.message}` : ''}\n`);
+  process.exitCode = 3;
+}

@@ -1,0 +1,96 @@
+/**
+ * Options of `join()`: defaults (with reasons) and validation in one place.
+ */
+import { basename } from 'node:path';
+import { systemClock, type Clock } from './clock.js';
+import { LeaseholdError } from './errors.js';
+import { LeaseKey } from './lease/key.js';
+import type { LeaseStore } from './lease/store.js';
+import { resolveTiming, type LeaseTiming } from './lease/timing.js';
+import type { TransportKind } from './transport/endpoint.js';
+
+export interface JoinOptions {
+  /** Where leasehold keeps its files (Electron: `app.getPath('userData')`). Required. */
+  dataRoot: string;
+  /** The app's name, used for the default key `/app/<app>/owner`. @default 'leasehold' */
+  app?: string;
+  /** The lease key all instances of the app join. @default `/app/<app>/owner` */
+  key?: string | LeaseKey;
+  /** This instance's display name (status, presence). @default `<script> <pid>` */
+  name?: string;
+  /** Lease ttl: a hung owner is replaced after this. @default 5000 */
+  ttlMs?: number;
+  /** @default ttlMs / 3 */
+  renewIntervalMs?: number;
+  /** `tcp`: 127.0.0.1, random port. `ipc`: a Unix socket in a 0700 directory (a named pipe on Windows). @default 'tcp' */
+  transport?: TransportKind;
+  /** Followers ping the owner this often; two missed pongs mark it hung. @default min(1000, ttlMs / 5) */
+  heartbeatIntervalMs?: number;
+  /**
+   * After a graceful handover, how long followers other than the chosen successor wait for it to take over
+   * before contending themselves. @default ttlMs / 5
+   */
+  handoverTimeoutMs?: number;
+  /** Largest message accepted from a follower. @default 1 MiB */
+  maxPayload?: number;
+  /** Injected clock (tests). @default the system clock */
+  clock?: Clock;
+  /** Injected lease store (tests). @default a FileLeaseStore on dataRoot */
+  store?: LeaseStore;
+  /** Aborting it closes the instance (gracefully). */
+  signal?: AbortSignal;
+}
+
+export interface ResolvedJoinOptions {
+  dataRoot: string;
+  key: LeaseKey;
+  name: string;
+  timing: LeaseTiming;
+  transport: TransportKind;
+  heartbeatIntervalMs: number;
+  handoverTimeoutMs: number;
+  maxPayload: number;
+  clock: Clock;
+}
+
+export function resolveJoinOptions(options: JoinOptions): ResolvedJoinOptions {
+  if (typeof options !== 'object' || options === null)
+    throw new LeaseholdError('EINVALIDCONFIG', 'join() needs an options object', { field: 'options' });
+  if (typeof options.dataRoot !== 'string' || options.dataRoot.length === 0)
+    throw new LeaseholdError('EINVALIDCONFIG', 'dataRoot is required: the directory where instances of the app meet', {
+      field: 'dataRoot',
+    });
+  const key = options.key !== undefined ? LeaseKey.from(options.key) : LeaseKey.forApp(options.app ?? 'leasehold');
+  const timing = resolveTiming(options);
+  const transport = options.transport ?? 'tcp';
+  if (transport !== 'tcp' && transport !== 'ipc')
+    throw new LeaseholdError('EINVALIDCONFIG', `transport must be 'tcp' or 'ipc', got ${String(transport)}`, { field: 'transport' });
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? Math.min(1000, Math.floor(timing.ttlMs / 5));
+  if (!(heartbeatIntervalMs > 0) || heartbeatIntervalMs * 2 >= timing.ttlMs)
+    throw new LeaseholdError(
+      'EINVALIDCONFIG',
+      `heartbeatIntervalMs (${heartbeatIntervalMs}) must be positive and less than half of ttlMs (${timing.ttlMs}), so a hung owner is noticed inside the ttl`,
+      { field: 'heartbeatIntervalMs' },
+    );
+  const handoverTimeoutMs = options.handoverTimeoutMs ?? Math.floor(timing.ttlMs / 5);
+  if (!(handoverTimeoutMs > 0))
+    throw new LeaseholdError('EINVALIDCONFIG', `handoverTimeoutMs must be positive`, { field: 'handoverTimeoutMs' });
+  const maxPayload = options.maxPayload ?? 1 << 20;
+  if (!Number.isSafeInteger(maxPayload) || maxPayload < 1024)
+    throw new LeaseholdError('EINVALIDCONFIG', `maxPayload must be an integer ≥ 1024 bytes`, { field: 'maxPayload' });
+  const script = process.argv[1] ? basename(process.argv[1]) : 'node';
+  const name = options.name ?? `${script} ${process.pid}`;
+  if (typeof name !== 'string' || name.length > 128)
+    throw new LeaseholdError('EINVALIDCONFIG', 'name is a string of at most 128 characters', { field: 'name' });
+  return {
+    dataRoot: options.dataRoot,
+    key,
+    name,
+    timing,
+    transport,
+    heartbeatIntervalMs,
+    handoverTimeoutMs,
+    maxPayload,
+    clock: options.clock ?? systemClock,
+  };
+}

@@ -1,0 +1,477 @@
+/**
+ * `join()`: the role state machine. The only module that composes the lease, the owner's server and the
+ * follower's link.
+ *
+ *   starting ──acquire ok──▶ owner ──lease lost / deposed──▶ (contend again)
+ *      │                       │
+ *      └──ECONFLICT──▶ follower (connected to the holder's endpoint) ──owner gone──▶ (contend again)
+ *                              any state ──close()──▶ closed
+ *
+ * Contending (numbered as in the code):
+ *  1. Listen first (fresh secret), so the endpoint goes into the same record write as the acquisition.
+ *  2. Acquire. Success: serve under the lease's guard. ECONFLICT: follow the holder from the error.
+ *  3. Follow: connect with the record's secret; stay until the link closes, the owner is hung, or the
+ *     record names someone else. Then contend again, at once after a crash (the holder's pid is gone, so
+ *     acquisition succeeds immediately), after the successor had its chance on a graceful handover, and
+ *     after the ttl for a hung owner.
+ * Guarantees: one serving owner per epoch (the server checks the lease before every connection and every
+ * message); followers never accept an owner older than an epoch they have seen; `close()` hands over.
+ * Not guaranteed: that a follower connected to a stopped (SIGSTOP) owner notices before its heartbeat
+ * fails (two heartbeat intervals).
+ */
+import { sleep } from './clock.js';
+import { resolveJoinOptions, type JoinOptions, type ResolvedJoinOptions } from './config.js';
+import { LeaseholdError, isLeaseholdError, type LostReason } from './errors.js';
+import { Emitter, Waiters } from './events.js';
+import { FileLeaseStore } from './lease/file-store.js';
+import type { LeaseKey } from './lease/key.js';
+import { redactRecord, type LeaseRecord } from './lease/record.js';
+import { newInstanceId } from './lease/record-store.js';
+import type { Lease, LeaseStore } from './lease/store.js';
+import { FollowerLink, type LinkClose } from './transport/client.js';
+import { removeStaleSocket, socketPathOf } from './transport/endpoint.js';
+import { CloseCode, type InstanceInfo } from './transport/protocol.js';
+import { newSecret } from './transport/secret.js';
+import { OwnerServer, type OwnerHandler } from './transport/server.js';
+
+export type Role = 'starting' | 'owner' | 'follower' | 'closed';
+
+/** The owner's record as instances may show it: no secrets. */
+export interface Holder {
+  instanceId: string;
+  epoch: number;
+  pid: number;
+  host: string;
+  name: string;
+  endpoint: string | null;
+  acquiredAt: number;
+  renewedAt: number;
+  ttlMs: number;
+}
+
+export type InstanceEvent =
+  | { type: 'role-change'; role: 'owner' | 'follower'; previous: Role; epoch: number }
+  | { type: 'owner-change'; holder: Holder; epoch: number }
+  | { type: 'connected'; epoch: number; ownerId: string }
+  | { type: 'disconnected'; epoch: number; why: LinkClose['why'] }
+  | { type: 'presence'; instances: InstanceInfo[] }
+  | { type: 'lost'; epoch: number; reason: LostReason; error: LeaseholdError }
+  | { type: 'error'; error: LeaseholdError }
+  | { type: 'closed' };
+
+/** Hooks for the layer above (shared state): called by the coordinator as roles change. */
+export interface RoleHooks {
+  /** The owner's message handler, installed for each epoch this instance owns. */
+  ownerHandler?(ctx: { epoch: number; server: OwnerServer; lease: Lease }): OwnerHandler | Promise<OwnerHandler>;
+  /** A link to an owner was established. */
+  followerLink?(link: FollowerLink): void;
+  /** Schemas of owner → follower messages beyond the control messages. */
+  followerSchemas?: Record<string, Record<string, (v: unknown) => boolean>>;
+}
+
+export function toHolder(record: LeaseRecord): Holder {
+  const r = redactRecord(record);
+  return {
+    instanceId: r.instanceId,
+    epoch: r.epoch,
+    pid: r.pid,
+    host: r.host,
+    name: typeof r.meta.name === 'string' ? r.meta.name : '',
+    endpoint: typeof r.meta.endpoint === 'string' ? r.meta.endpoint : null,
+    acquiredAt: r.acquiredAt,
+    renewedAt: r.renewedAt,
+    ttlMs: r.ttlMs,
+  };
+}
+
+export class Instance {
+  readonly instanceId: string;
+  readonly key: LeaseKey;
+  readonly name: string;
+  readonly #opts: ResolvedJoinOptions;
+  readonly #store: LeaseStore;
+  readonly #ownsStore: boolean;
+  readonly #events = new Emitter<InstanceEvent>();
+  readonly #whenOwner = new Waiters<void>();
+  readonly #whenConnected = new Waiters<void>();
+  readonly #stop = new AbortController();
+  readonly #hooks: RoleHooks;
+  #role: Role = 'starting';
+  #epoch = 0;
+  #holder: Holder | undefined;
+  #instances: InstanceInfo[] = [];
+  #server: OwnerServer | undefined;
+  #secret = '';
+  #lease: Lease | undefined;
+  #link: FollowerLink | undefined;
+  #closing: Promise<void> | undefined;
+  #lastEndpoint: string | undefined;
+  #running: Promise<void>;
+
+  constructor(options: JoinOptions, hooks: RoleHooks = {}) {
+    this.#opts = resolveJoinOptions(options);
+    this.key = this.#opts.key;
+    this.name = this.#opts.name;
+    this.instanceId = newInstanceId();
+    this.#hooks = hooks;
+    this.#ownsStore = options.store === undefined;
+    this.#store = options.store ?? new FileLeaseStore({ dataRoot: this.#opts.dataRoot, clock: this.#opts.clock });
+    this.#events.onListenerError = (err) =>
+      queueMicrotask(() => {
+        throw err;
+      });
+    if (options.signal) {
+      if (options.signal.aborted) queueMicrotask(() => void this.close());
+      else options.signal.addEventListener('abort', () => void this.close(), { once: true });
+    }
+    this.#running = this.#run().catch((err) => this.#emitError(err));
+  }
+
+  get role(): Role {
+    return this.#role;
+  }
+  /** The current owner's epoch as known here (0 before any is known). */
+  get epoch(): number {
+    return this.#epoch;
+  }
+  /** The current owner's record, without secrets. */
+  get holder(): Holder | undefined {
+    return this.#holder;
+  }
+  /** The owner's endpoint (this instance's own when it owns). */
+  get endpoint(): string | undefined {
+    return this.#holder?.endpoint ?? undefined;
+  }
+  /** Instances connected to the current owner, the owner first (as last announced). */
+  get instances(): InstanceInfo[] {
+    return this.#instances;
+  }
+  /** True when this instance owns, or follows and is connected to the owner. */
+  get connected(): boolean {
+    return this.#role === 'owner' || (this.#role === 'follower' && this.#link !== undefined && !this.#link.closed);
+  }
+
+  on<K extends InstanceEvent['type']>(type: K, listener: (e: Extract<InstanceEvent, { type: K }>) => void): () => void {
+    return this.#events.on(type, listener);
+  }
+  subscribe(listener: (e: InstanceEvent) => void): () => void {
+    return this.#events.subscribe(listener);
+  }
+
+  /** Resolves when this instance owns (at once if it does). Rejects ECLOSED if it closes first. */
+  whenOwner(options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.#role === 'owner') return Promise.resolve();
+    if (this.#role === 'closed') return Promise.reject(closedError());
+    return this.#whenOwner.wait(options.signal);
+  }
+
+  /** Resolves when this instance owns or is connected to the owner. Rejects ECLOSED if it closes first. */
+  whenConnected(options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.connected) return Promise.resolve();
+    if (this.#role === 'closed') return Promise.reject(closedError());
+    return this.#whenConnected.wait(options.signal);
+  }
+
+  /** The owner's server while this instance owns (for the state layer). */
+  get server(): OwnerServer | undefined {
+    return this.#role === 'owner' ? this.#server : undefined;
+  }
+  /** The link to the owner while following. */
+  get link(): FollowerLink | undefined {
+    return this.#role === 'follower' ? this.#link : undefined;
+  }
+  /** The held lease while owning. */
+  get lease(): Lease | undefined {
+    return this.#role === 'owner' ? this.#lease : undefined;
+  }
+
+  // ---- the loop ----------------------------------------------------------------------------------
+
+  async #run(): Promise<void> {
+    let follow: LeaseRecord | undefined;
+    let backoffMs = 0;
+    while (!this.#stop.signal.aborted) {
+      if (follow) {
+        const next = await this.#follow(follow);
+        follow = next;
+        continue;
+      }
+      // 1. listen first
+      let server: OwnerServer;
+      try {
+        server = await this.#ensureServer();
+      } catch (err) {
+        this.#emitError(err, 'cannot listen');
+        await this.#pause((backoffMs = Math.min(1000, backoffMs * 2 || 50)));
+        continue;
+      }
+      // 2. acquire
+      let lease: Lease;
+      try {
+        lease = await this.#store.acquire(this.key, {
+          ttlMs: this.#opts.timing.ttlMs,
+          renewIntervalMs: this.#opts.timing.renewIntervalMs,
+          instanceId: this.instanceId,
+          meta: { endpoint: server.endpoint, secret: this.#secret, name: this.name, protocol: 1 },
+          signal: this.#stop.signal,
+        });
+      } catch (err) {
+        if (this.#stop.signal.aborted) break;
+        if (isLeaseholdError(err, 'ECONFLICT') && err.holder) {
+          backoffMs = 0;
+          follow = err.holder as LeaseRecord;
+          continue;
+        }
+        this.#emitError(err, 'cannot acquire the lease');
+        await this.#pause((backoffMs = Math.min(1000, backoffMs * 2 || 50)));
+        continue;
+      }
+      backoffMs = 0;
+      await this.#own(lease, server);
+    }
+  }
+
+  async #ensureServer(): Promise<OwnerServer> {
+    if (this.#server && this.#server.state === 'listening') return this.#server;
+    this.#secret = newSecret();
+    const root = (this.#store as Partial<FileLeaseStore>).root ?? this.#opts.dataRoot;
+    this.#server = await OwnerServer.listen({
+      transport: this.#opts.transport,
+      root,
+      instanceId: this.instanceId,
+      name: this.name,
+      secret: this.#secret,
+      clock: this.#opts.clock,
+      maxPayload: this.#opts.maxPayload,
+      heartbeatIntervalMs: this.#opts.heartbeatIntervalMs,
+    });
+    return this.#server;
+  }
+
+  async #own(lease: Lease, server: OwnerServer): Promise<void> {
+    this.#lease = lease;
+    // A killed owner's socket file stays behind: remove it (ours has another name).
+    const stale = this.#lastEndpoint && socketPathOf(this.#lastEndpoint);
+    if (stale && this.#lastEndpoint !== server.endpoint) removeStaleSocket(stale);
+    let handler: OwnerHandler | undefined;
+    try {
+      handler = await this.#hooks.ownerHandler?.({ epoch: lease.epoch, server, lease });
+      server.serve(lease.epoch, () => lease.check(), handler);
+    } catch (err) {
+      this.#emitError(err, 'cannot start serving');
+      await lease.release().catch(() => undefined);
+      await server.close();
+      return;
+    }
+    const deposed = new Promise<void>((resolve) => {
+      server.onDeposed = () => resolve();
+      lease.lost.addEventListener('abort', () => resolve(), { once: true });
+      this.#stop.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    this.#setHolder(lease.record);
+    this.#setRole('owner');
+    this.#instances = server.instances();
+    server.onPresence = (instances) => {
+      this.#instances = instances;
+      this.#events.emit({ type: 'presence', instances });
+    };
+    this.#whenOwner.resolveAll();
+    this.#whenConnected.resolveAll();
+    await deposed;
+    server.onPresence = undefined;
+    if (this.#stop.signal.aborted) return; // close() hands over
+    // Lost (expired, superseded, clock jump, I/O) or deposed: stop serving at once.
+    await server.close();
+    this.#server = undefined;
+    this.#lease = undefined;
+    const err =
+      lease.lost.reason instanceof LeaseholdError
+        ? lease.lost.reason
+        : new LeaseholdError('ELOST', `lease ${this.key} lost`, { reason: 'expired' });
+    this.#events.emit({ type: 'lost', epoch: lease.epoch, reason: err.reason ?? 'expired', error: err });
+    await lease.release().catch(() => undefined);
+  }
+
+  /** Follows `record`'s holder until it goes; returns a record to follow next, or undefined to contend. */
+  async #follow(record: LeaseRecord): Promise<LeaseRecord | undefined> {
+    // Close our idle listener: followers do not listen.
+    if (this.#server && this.#server.state === 'listening') {
+      await this.#server.close();
+      this.#server = undefined;
+    }
+    this.#epoch = Math.max(this.#epoch, record.epoch);
+    this.#setHolder(record);
+    this.#setRole('follower');
+    const endpoint = typeof record.meta.endpoint === 'string' ? record.meta.endpoint : undefined;
+    const secret = typeof record.meta.secret === 'string' ? record.meta.secret : undefined;
+    this.#lastEndpoint = endpoint;
+    if (!endpoint || !secret) {
+      // Held by something that does not serve (a bare lease): wait for it to go.
+      await this.#waitRecordChange(record, this.#opts.timing.renewIntervalMs);
+      return undefined;
+    }
+    let link: FollowerLink;
+    try {
+      link = await FollowerLink.connect({
+        endpoint,
+        secret,
+        instanceId: this.instanceId,
+        name: this.name,
+        minEpoch: record.epoch,
+        clock: this.#opts.clock,
+        heartbeatIntervalMs: this.#opts.heartbeatIntervalMs,
+        connectTimeoutMs: Math.max(200, this.#opts.heartbeatIntervalMs * 2),
+        ...(this.#hooks.followerSchemas ? { schemas: this.#hooks.followerSchemas } : {}),
+      });
+    } catch {
+      // The owner is starting, just died, or is hung: look again shortly (acquire takes over a dead one).
+      await this.#waitRecordChange(record, 10, 25);
+      return undefined;
+    }
+    if (this.#stop.signal.aborted) {
+      link.close();
+      return undefined;
+    }
+    this.#link = link;
+    this.#epoch = Math.max(this.#epoch, link.epoch);
+    this.#instances = link.instances;
+    const closed = new Promise<LinkClose>((resolve) =>
+      link.attach({
+        onMessage: () => undefined,
+        onPresence: (instances) => {
+          this.#instances = instances;
+          this.#events.emit({ type: 'presence', instances });
+        },
+        onClose: resolve,
+      }),
+    );
+    this.#hooks.followerLink?.(link);
+    this.#events.emit({ type: 'connected', epoch: link.epoch, ownerId: link.ownerId });
+    this.#events.emit({ type: 'presence', instances: link.instances });
+    this.#whenConnected.resolveAll();
+    // Stay until the link closes, or the record names someone else (a deposed owner may keep its socket).
+    const watch = new AbortController();
+    const recordChanged = this.#store
+      .waitUntilReleased(this.key, {
+        signal: AbortSignal.any([watch.signal, this.#stop.signal]),
+        pollIntervalMs: this.#opts.timing.renewIntervalMs,
+      })
+      .then(
+        () => 'record' as const,
+        () => 'aborted' as const,
+      );
+    const outcome = await Promise.race([closed, recordChanged]);
+    watch.abort();
+    if (outcome === 'record' || outcome === 'aborted') link.close();
+    this.#link = undefined;
+    const why: LinkClose['why'] = typeof outcome === 'string' ? 'closed' : outcome.why;
+    this.#events.emit({ type: 'disconnected', epoch: link.epoch, why });
+    if (this.#stop.signal.aborted) return undefined;
+    if (typeof outcome === 'object') {
+      if (outcome.why === 'leaving') {
+        if (outcome.successor !== this.instanceId) return this.#awaitSuccessor(record);
+        // The chosen successor: the owner releases right after its announcement.
+        await this.#waitRecordChange(record, 2, this.#opts.handoverTimeoutMs);
+      }
+      if (outcome.why === 'hung') await this.#waitRecordChange(record, this.#opts.timing.renewIntervalMs);
+    }
+    return undefined;
+  }
+
+  /** After a graceful handover to another instance: follow the successor as soon as its record appears. */
+  async #awaitSuccessor(old: LeaseRecord): Promise<LeaseRecord | undefined> {
+    const clock = this.#opts.clock;
+    const end = clock.now() + this.#opts.handoverTimeoutMs;
+    while (!this.#stop.signal.aborted && clock.now() < end) {
+      const state = await this.#store.describe(this.key).catch(() => undefined);
+      if (state?.state === 'held' && state.record.epoch > old.epoch) return state.record;
+      await this.#pause(2);
+    }
+    return undefined;
+  }
+
+  /** Waits until the key's record changes holder or becomes free, polling every `pollMs`, for at most `maxMs`. */
+  async #waitRecordChange(record: LeaseRecord, pollMs: number, maxMs?: number): Promise<void> {
+    const ctl = new AbortController();
+    const signals = [ctl.signal, this.#stop.signal];
+    const timer = maxMs !== undefined ? this.#opts.clock.setTimeout(() => ctl.abort(), maxMs) : undefined;
+    try {
+      await this.#store.waitUntilReleased(this.key, { signal: AbortSignal.any(signals), pollIntervalMs: pollMs });
+    } catch {
+      // timed out or stopping
+    } finally {
+      timer?.cancel();
+    }
+    void record;
+  }
+
+  #pause(ms: number): Promise<void> {
+    return sleep(this.#opts.clock, ms, this.#stop.signal).catch(() => undefined);
+  }
+
+  #setRole(role: 'owner' | 'follower'): void {
+    const previous = this.#role;
+    if (previous === role) return;
+    this.#role = role;
+    this.#events.emit({ type: 'role-change', role, previous, epoch: this.#epoch });
+  }
+
+  #setHolder(record: LeaseRecord): void {
+    const holder = toHolder(record);
+    this.#epoch = Math.max(this.#epoch, holder.epoch);
+    const changed = !this.#holder || this.#holder.epoch !== holder.epoch || this.#holder.instanceId !== holder.instanceId;
+    this.#holder = holder;
+    if (changed) this.#events.emit({ type: 'owner-change', holder, epoch: holder.epoch });
+  }
+
+  #emitError(err: unknown, what?: string): void {
+    const e =
+      err instanceof LeaseholdError
+        ? err
+        : new LeaseholdError('EIO', `${what ?? 'unexpected error'}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    this.#events.emit({ type: 'error', error: e });
+  }
+
+  /**
+   * Leaves: an owner stops taking messages, releases the lease, tells its followers who is next and closes
+   * them; a follower disconnects. Idempotent; resolves when done.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const wasOwner = this.#role === 'owner';
+    const server = this.#server;
+    const lease = this.#lease;
+    this.#stop.abort(closedError());
+    if (wasOwner && server && lease) {
+      // 1. stop taking messages and name the successor (the longest-connected follower);
+      // 2. release, so it can take over at once; 3. close the followers (4005).
+      const successor = server.peers()[0]?.info.instanceId ?? null;
+      await server.announceLeaving(successor);
+      await lease.release().catch(() => undefined);
+      await server.close(CloseCode.LEAVING, 'owner leaving');
+    } else {
+      this.#link?.close();
+      await server?.close();
+    }
+    this.#server = undefined;
+    await this.#running;
+    if (this.#ownsStore) await this.#store.close().catch(() => undefined);
+    this.#role = 'closed';
+    this.#whenOwner.rejectAll(closedError());
+    this.#whenConnected.rejectAll(closedError());
+    this.#events.emit({ type: 'closed' });
+  }
+}
+
+function closedError(): LeaseholdError {
+  return new LeaseholdError('ECLOSED', 'this instance is closed');
+}
+
+/** Joins the lease of `options.key` as owner or follower; see {@link Instance}. */
+export function join(options: JoinOptions, hooks?: RoleHooks): Instance {
+  return new Instance(options, hooks);
+}

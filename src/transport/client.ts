@@ -1,0 +1,240 @@
+/**
+ * A follower's link to the owner.
+ *
+ * `FollowerLink.connect()` resolves once the owner's welcome arrived (authenticated, version agreed, epoch
+ * not older than any seen). Afterwards the link reports exactly one `close` with why: the owner left
+ * gracefully (`leaving`, with its chosen successor), the socket broke (a crash), the owner missed two
+ * heartbeats (hung), or a message broke the protocol or came from a lower epoch.
+ */
+import { WebSocket } from 'ws';
+import type { Clock, Timer } from '../clock.js';
+import { LeaseholdError } from '../errors.js';
+import {
+  CloseCode,
+  controlSchemas,
+  decode,
+  encode,
+  PROTOCOL_VERSIONS,
+  ProtocolViolation,
+  type ControlMessage,
+  type InstanceInfo,
+  type Message,
+  type Welcome,
+} from './protocol.js';
+
+export interface LinkOptions {
+  endpoint: string;
+  secret: string;
+  instanceId: string;
+  name: string;
+  /** The highest epoch this follower has seen: an owner below it is refused. */
+  minEpoch: number;
+  clock: Clock;
+  /** @default 1000 */
+  heartbeatIntervalMs?: number;
+  /** Give up connecting after this long. @default 2000 */
+  connectTimeoutMs?: number;
+  /** Largest frame accepted from the owner (snapshots can be large). @default 256 MiB */
+  maxPayload?: number;
+  /** Schemas of owner → follower messages beyond the control messages. */
+  schemas?: Record<string, Parameters<typeof decode>[1][string]>;
+}
+
+export type LinkClose =
+  | { why: 'leaving'; successor: string | null }
+  | { why: 'broken'; code: number; reason: string }
+  | { why: 'hung' }
+  | { why: 'protocol'; reason: string }
+  | { why: 'closed' };
+
+export interface LinkHandlers {
+  onMessage(m: Message): void;
+  onPresence(instances: InstanceInfo[]): void;
+  onClose(c: LinkClose): void;
+}
+
+export class FollowerLink {
+  readonly welcome: Welcome;
+  readonly epoch: number;
+  readonly ownerId: string;
+  instances: InstanceInfo[];
+  readonly #ws: WebSocket;
+  readonly #clock: Clock;
+  readonly #opts: LinkOptions;
+  #heartbeat: Timer | undefined;
+  #alive = true;
+  #closed: LinkClose | undefined;
+  #leaving: string | null | undefined;
+  #handlers: LinkHandlers | undefined;
+  /** Events that arrived before attach(): several frames can be parsed from one chunk, in one tick. */
+  #queue: (() => void)[] = [];
+
+  private constructor(ws: WebSocket, welcome: Welcome, opts: LinkOptions) {
+    this.#ws = ws;
+    this.welcome = welcome;
+    this.epoch = welcome.epoch;
+    this.ownerId = welcome.ownerId;
+    this.instances = welcome.instances;
+    this.#clock = opts.clock;
+    this.#opts = opts;
+    const schemas = { presence: controlSchemas.presence, leaving: controlSchemas.leaving, ...(opts.schemas ?? {}) };
+    ws.on('message', (data, isBinary) => {
+      if (this.#closed) return;
+      let msg: Message;
+      try {
+        if (isBinary) throw new ProtocolViolation('binary frame');
+        msg = decode(data.toString(), schemas);
+      } catch (err) {
+        return this.#finish({ why: 'protocol', reason: (err as Error).message }, CloseCode.PROTOCOL);
+      }
+      const epoch = msg.epoch as number | undefined;
+      if (typeof epoch === 'number' && epoch !== this.epoch)
+        return this.#finish(
+          { why: 'protocol', reason: `message from epoch ${epoch} on a link to epoch ${this.epoch}` },
+          CloseCode.STALE_EPOCH,
+        );
+      if (msg.t === 'presence') {
+        this.instances = (msg as unknown as { instances: InstanceInfo[] }).instances;
+        const list = this.instances;
+        return this.#emit((h) => h.onPresence(list));
+      }
+      if (msg.t === 'leaving') {
+        // Act on the announcement at once: the owner releases right after sending it.
+        this.#leaving = (msg as unknown as { successor: string | null }).successor;
+        return this.#finish({ why: 'leaving', successor: this.#leaving });
+      }
+      this.#emit((h) => h.onMessage(msg));
+    });
+    ws.on('pong', () => (this.#alive = true));
+    ws.on('close', (code, reason) => {
+      if (this.#leaving !== undefined || code === CloseCode.LEAVING) this.#finish({ why: 'leaving', successor: this.#leaving ?? null });
+      else this.#finish({ why: 'broken', code, reason: reason.toString() });
+    });
+    ws.on('error', () => undefined);
+    this.#beat();
+  }
+
+  static connect(opts: LinkOptions): Promise<FollowerLink> {
+    const clock = opts.clock;
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(opts.endpoint, {
+        headers: { authorization: `Bearer ${opts.secret}` },
+        perMessageDeflate: false,
+        maxPayload: opts.maxPayload ?? 256 * 2 ** 20,
+        handshakeTimeout: opts.connectTimeoutMs ?? 2000,
+      });
+      let settled = false;
+      const fail = (err: LeaseholdError) => {
+        if (settled) return;
+        settled = true;
+        timer.cancel();
+        ws.terminate();
+        reject(err);
+      };
+      const timer = clock.setTimeout(
+        () =>
+          fail(new LeaseholdError('ETIMEOUT', `no welcome from the owner at ${opts.endpoint} within ${opts.connectTimeoutMs ?? 2000} ms`)),
+        opts.connectTimeoutMs ?? 2000,
+      );
+      ws.on('error', (err) =>
+        fail(new LeaseholdError('EIO', `cannot connect to the owner at ${opts.endpoint}: ${err.message}`, { cause: err })),
+      );
+      ws.on('close', (code, reason) =>
+        fail(
+          new LeaseholdError(
+            'EPROTOCOL',
+            `the owner at ${opts.endpoint} refused the connection: ${code} ${reason.toString() || ''}`.trim(),
+          ),
+        ),
+      );
+      ws.on('open', () => {
+        ws.send(
+          encode({
+            t: 'hello',
+            v: [...PROTOCOL_VERSIONS],
+            epoch: opts.minEpoch,
+            instanceId: opts.instanceId,
+            name: opts.name,
+            pid: process.pid,
+          }),
+        );
+      });
+      ws.once('message', (data) => {
+        if (settled) return;
+        let welcome: Welcome;
+        try {
+          welcome = decode<Welcome>(data.toString(), { welcome: controlSchemas.welcome });
+        } catch (err) {
+          ws.close(CloseCode.PROTOCOL, 'expected welcome');
+          return fail(new LeaseholdError('EPROTOCOL', `the owner at ${opts.endpoint} sent no welcome: ${(err as Error).message}`));
+        }
+        if (welcome.epoch < opts.minEpoch) {
+          ws.close(CloseCode.STALE_EPOCH, `epoch ${welcome.epoch} is older than ${opts.minEpoch}`);
+          return fail(
+            new LeaseholdError('EPROTOCOL', `the owner at ${opts.endpoint} is stale (epoch ${welcome.epoch} < ${opts.minEpoch})`),
+          );
+        }
+        settled = true;
+        timer.cancel();
+        ws.removeAllListeners('close');
+        ws.removeAllListeners('error');
+        resolve(new FollowerLink(ws, welcome, opts));
+      });
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed !== undefined;
+  }
+
+  send(message: Message | ControlMessage): boolean {
+    if (this.#closed || this.#ws.readyState !== WebSocket.OPEN) return false;
+    this.#ws.send(encode(message));
+    return true;
+  }
+
+  get bufferedAmount(): number {
+    return this.#ws.bufferedAmount;
+  }
+
+  #beat(): void {
+    this.#heartbeat = this.#clock.setTimeout(() => {
+      if (this.#closed) return;
+      if (!this.#alive) return this.#finish({ why: 'hung' }, CloseCode.HEARTBEAT, true);
+      this.#alive = false;
+      try {
+        this.#ws.ping();
+      } catch {
+        // the close event follows
+      }
+      this.#beat();
+    }, this.#opts.heartbeatIntervalMs ?? 1000);
+  }
+
+  #finish(c: LinkClose, code?: number, terminate = false): void {
+    if (this.#closed) return;
+    this.#closed = c;
+    this.#heartbeat?.cancel();
+    if (terminate) this.#ws.terminate();
+    else if (code !== undefined && this.#ws.readyState === WebSocket.OPEN) this.#ws.close(code, c.why);
+    this.#emit((h) => h.onClose(c));
+  }
+
+  #emit(fn: (h: LinkHandlers) => void): void {
+    if (this.#handlers) fn(this.#handlers);
+    else this.#queue.push(() => fn(this.#handlers!));
+  }
+
+  /** Starts delivering events (those that arrived since the welcome first, in order). */
+  attach(handlers: LinkHandlers): void {
+    this.#handlers = handlers;
+    const q = this.#queue;
+    this.#queue = [];
+    for (const fn of q) fn();
+  }
+
+  /** Closes the link on this side. */
+  close(): void {
+    this.#finish({ why: 'closed' }, CloseCode.GOING_AWAY);
+  }
+}

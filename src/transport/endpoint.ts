@@ -1,0 +1,57 @@
+/**
+ * Where an owner listens: 127.0.0.1 on a random port (default), or a Unix domain socket in a 0700
+ * directory (a named pipe on Windows). Endpoints are strings: `ws://127.0.0.1:PORT/` or
+ * `ws+unix:/path/to.sock:/` (ws's own URL form for sockets).
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, chmodSync, unlinkSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export type TransportKind = 'tcp' | 'ipc';
+
+/** Unix socket paths are limited to 104 (macOS) / 108 (Linux) bytes. */
+const MAX_SOCKET_PATH = 100;
+
+export function ipcPath(root: string, instanceId: string): string {
+  if (process.platform === 'win32') return `\\\\.\\pipe\\leasehold-${hash(root)}-${instanceId}`;
+  let dir = join(root, 'run');
+  if (Buffer.byteLength(join(dir, `${instanceId}.sock`)) > MAX_SOCKET_PATH) {
+    // A long data root: use a private directory under the temp dir, named after the root.
+    const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+    dir = join(tmpdir(), `leasehold-${uid}-${hash(root)}`);
+  }
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  return join(dir, `${instanceId}.sock`);
+}
+
+function hash(s: string): string {
+  return createHash('sha256').update(s).digest('hex').slice(0, 12);
+}
+
+export function tcpEndpoint(port: number): string {
+  return `ws://127.0.0.1:${port}/`;
+}
+
+export function ipcEndpoint(path: string): string {
+  return `ws+unix:${path}:/`;
+}
+
+/** The socket path of an ipc endpoint, or undefined for tcp. */
+export function socketPathOf(endpoint: string): string | undefined {
+  if (!endpoint.startsWith('ws+unix:')) return undefined;
+  const rest = endpoint.slice('ws+unix:'.length);
+  const i = rest.lastIndexOf(':');
+  return i < 0 ? rest : rest.slice(0, i);
+}
+
+/** Removes a socket file left behind by a killed owner (only if it is a socket). */
+export function removeStaleSocket(path: string): void {
+  if (process.platform === 'win32') return;
+  try {
+    if (statSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // gone already
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * The owner ⇄ follower protocol. Pure data: no ws, no Node APIs, so it can be tested in memory.
+ *
+ * Connection (HTTP upgrade to WebSocket, on 127.0.0.1 or a Unix socket in a 0700 directory):
+ *
+ *   follower                                              owner
+ *   GET / Upgrade: websocket
+ *       Authorization: Bearer <secret from the 0600 record>
+ *       (no Origin header)                   ───────────▶  1. Origin present      → HTTP 403, no socket
+ *                                                          2. secret wrong/missing → close 4001
+ *                                                          3. not serving (deposed) → close 4003
+ *   {"t":"hello","v":[1],"epoch":E,"instanceId":…}  ─────▶  4. no common version   → close 4002
+ *                                                          5. E > owner's epoch    → close 4004
+ *   ◀───── {"t":"welcome","v":1,"epoch":E',"ownerId":…,"instances":[…]}
+ *   ◀───── {"t":"presence","epoch":E',"instances":[…]}        (whenever instances join or leave)
+ *   ◀───── {"t":"leaving","epoch":E',"successor":id}          (graceful handover; then close 4005)
+ *   ◀────▶ state messages (see state/wire.ts), each with "epoch"
+ *
+ * Frames are JSON text, one message each, at most `maxPayload` bytes (over that, ws closes with 1009).
+ * Every message carries the sender's epoch; a follower never accepts a message from a lower epoch than
+ * it has seen (it closes with 4004 and looks for the current owner). Nothing but the upgrade headers is
+ * read before authentication. Heartbeats are WebSocket ping/pong frames.
+ */
+
+export const PROTOCOL_VERSIONS = [1] as const;
+export const PROTOCOL_VERSION = 1;
+
+/** Close codes, stable; the reason string is for humans. */
+export const CloseCode = {
+  /** A message failed validation (bad JSON, unknown type, wrong field types). */
+  PROTOCOL: 4000,
+  /** Missing or wrong secret. */
+  UNAUTHORIZED: 4001,
+  /** No protocol version in common. */
+  VERSION: 4002,
+  /** This instance is not (or no longer) the owner. */
+  NOT_OWNER: 4003,
+  /** An epoch lower than one already seen (a stale owner, or a follower ahead of this owner). */
+  STALE_EPOCH: 4004,
+  /** Graceful handover: the owner is leaving; connect to the successor. */
+  LEAVING: 4005,
+  /** The follower fell too far behind and must reconnect (and resync). */
+  TOO_SLOW: 4006,
+  /** The other side stopped answering heartbeats. */
+  HEARTBEAT: 4008,
+  /** Sent by the follower when it closes on its own. */
+  GOING_AWAY: 1001,
+  /** ws's own code for a frame over maxPayload. */
+  TOO_BIG: 1009,
+} as const;
+
+/** HTTP status for upgrades refused before a WebSocket exists. */
+export const HTTP_FORBIDDEN_ORIGIN = 403;
+
+export interface InstanceInfo {
+  instanceId: string;
+  name: string;
+  pid: number;
+  role: 'owner' | 'follower';
+  /** Wall-clock ms when it joined this owner (for display). */
+  since: number;
+}
+
+export interface Hello {
+  t: 'hello';
+  v: number[];
+  epoch: number;
+  instanceId: string;
+  name: string;
+  pid: number;
+}
+export interface Welcome {
+  t: 'welcome';
+  v: number;
+  epoch: number;
+  ownerId: string;
+  instances: InstanceInfo[];
+}
+export interface Presence {
+  t: 'presence';
+  epoch: number;
+  instances: InstanceInfo[];
+}
+export interface Leaving {
+  t: 'leaving';
+  epoch: number;
+  successor: string | null;
+}
+
+export type ControlMessage = Hello | Welcome | Presence | Leaving;
+
+/** Any message on the wire. */
+export type Message = { t: string; [k: string]: unknown };
+
+// ---- validation ------------------------------------------------------------------------------------
+
+export class ProtocolViolation extends Error {
+  override readonly name = 'ProtocolViolation';
+}
+
+type Check = (v: unknown) => boolean;
+export const is = {
+  str:
+    (max = 256): Check =>
+    (v) =>
+      typeof v === 'string' && v.length <= max,
+  nonEmptyStr:
+    (max = 256): Check =>
+    (v) =>
+      typeof v === 'string' && v.length > 0 && v.length <= max,
+  int:
+    (min = 0): Check =>
+    (v) =>
+      Number.isSafeInteger(v) && (v as number) >= min,
+  bool: (): Check => (v) => typeof v === 'boolean',
+  arrayOf:
+    (item: Check, max = 10_000): Check =>
+    (v) =>
+      Array.isArray(v) && v.length <= max && v.every(item),
+  oneOf:
+    (...values: unknown[]): Check =>
+    (v) =>
+      values.includes(v),
+  nullable:
+    (c: Check): Check =>
+    (v) =>
+      v === null || c(v),
+  any: (): Check => () => true,
+  object:
+    (shape: Record<string, Check>): Check =>
+    (v) =>
+      matches(v, shape),
+};
+
+/** True when `v` is a plain object whose fields pass `shape` and has no other fields. */
+export function matches(v: unknown, shape: Record<string, Check>): boolean {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!(k in shape)) return false;
+  for (const [k, check] of Object.entries(shape)) if (!check(o[k])) return false;
+  return true;
+}
+
+const instanceInfo = is.object({
+  instanceId: is.nonEmptyStr(64),
+  name: is.str(128),
+  pid: is.int(0),
+  role: is.oneOf('owner', 'follower'),
+  since: (v) => typeof v === 'number',
+});
+
+export const controlSchemas: Record<ControlMessage['t'], Record<string, Check>> = {
+  hello: {
+    t: is.oneOf('hello'),
+    v: is.arrayOf(is.int(1), 16),
+    epoch: is.int(0),
+    instanceId: is.nonEmptyStr(64),
+    name: is.str(128),
+    pid: is.int(0),
+  },
+  welcome: { t: is.oneOf('welcome'), v: is.int(1), epoch: is.int(1), ownerId: is.nonEmptyStr(64), instances: is.arrayOf(instanceInfo) },
+  presence: { t: is.oneOf('presence'), epoch: is.int(1), instances: is.arrayOf(instanceInfo) },
+  leaving: { t: is.oneOf('leaving'), epoch: is.int(1), successor: is.nullable(is.nonEmptyStr(64)) },
+};
+
+/**
+ * Parses one frame and validates it against `schemas` (by its `t`). Throws ProtocolViolation with a
+ * reason short enough for a close frame (≤ 123 bytes).
+ */
+export function decode<M extends { t: string }>(data: string, schemas: Record<string, Record<string, Check>>): M {
+  let v: unknown;
+  try {
+    v = JSON.parse(data);
+  } catch {
+    throw new ProtocolViolation('malformed JSON');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ProtocolViolation('a message is a JSON object');
+  const t = (v as { t?: unknown }).t;
+  if (typeof t !== 'string' || !Object.prototype.hasOwnProperty.call(schemas, t)) throw new ProtocolViolation('unknown message type');
+  if (!matches(v, schemas[t]!)) throw new ProtocolViolation(`invalid "${t}" message`);
+  return v as M;
+}
+
+export function encode(message: Message | ControlMessage): string {
+  return JSON.stringify(message);
+}
+
+/** The highest version both sides speak, or undefined. */
+export function negotiate(offered: readonly number[]): number | undefined {
+  let best: number | undefined;
+  for (const v of offered) if ((PROTOCOL_VERSIONS as readonly number[]).includes(v) && (best === undefined || v > best)) best = v;
+  return best;
+}

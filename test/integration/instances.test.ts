@@ -1,0 +1,148 @@
+/**
+ * Black-box tests of election and failover: real `leasehold instance` processes, observed through the
+ * documented JSON lines only.
+ */
+import { describe, it, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { WebSocket } from 'ws';
+import { readFileSync } from 'node:fs';
+import { Cluster } from './cluster.js';
+import { FileLeaseStore } from '../../src/lease/file-store.js';
+import { delay } from '../helpers.js';
+
+let cluster: Cluster | undefined;
+afterEach(async () => {
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+for (const transport of ['tcp', 'ipc'] as const) {
+  describe(`instances over ${transport}`, () => {
+    it('five instances → one owner, four connected followers; SIGKILL → one new owner, all connected to it', async () => {
+      cluster = await Cluster.create(['--transport', transport, '--ttl', '2000']);
+      for (let i = 0; i < 5; i++) cluster.start();
+      const owner = await cluster.waitSettled();
+      assert.equal(cluster.owners().length, 1);
+      assert.equal(cluster.live().filter((m) => m.role === 'follower').length, 4);
+      const presence = await owner.proc.waitFor((l) => l.event === 'presence' && (l.instances as unknown[]).length === 5);
+      assert.equal((presence.instances as { role: string }[]).filter((i) => i.role === 'owner').length, 1);
+
+      owner.proc.child.kill('SIGKILL');
+      await owner.proc.exited;
+      const next = await cluster.waitSettled(owner.epoch);
+      assert.notEqual(next, owner);
+      assert.equal(next.epoch, owner.epoch + 1);
+      assert.equal(cluster.live().length, 4);
+      assert.deepEqual(cluster.doubleOwners(), []);
+    });
+
+    it('SIGTERM on the owner hands over gracefully and the process exits 0', async () => {
+      cluster = await Cluster.create(['--transport', transport]);
+      for (let i = 0; i < 4; i++) cluster.start();
+      const owner = await cluster.waitSettled();
+      owner.proc.child.kill('SIGTERM');
+      assert.equal(await owner.proc.exited, 0);
+      const next = await cluster.waitSettled(owner.epoch);
+      assert.equal(next.epoch, owner.epoch + 1);
+      // Graceful: the followers were told to leave (not broken sockets).
+      const why = cluster.log.filter((l) => l.event === 'disconnected' && l.epoch === owner.epoch).map((l) => l.why);
+      assert.ok(why.length >= 3 && why.every((w) => w === 'leaving'), `disconnect reasons: ${why}`);
+      assert.deepEqual(cluster.doubleOwners(), []);
+    });
+  });
+}
+
+describe('instances', () => {
+  it('closing stdin hands over too', async () => {
+    cluster = await Cluster.create();
+    const a = cluster.start();
+    cluster.start();
+    await cluster.waitSettled();
+    const owner = cluster.owners()[0]!;
+    owner.proc.child.stdin!.end();
+    assert.equal(await owner.proc.exited, 0);
+    await cluster.waitSettled(owner.epoch);
+    void a;
+  });
+
+  it('SIGSTOP on the owner: deposed within the ttl; after SIGCONT it reports follower and never serves again', async () => {
+    const ttl = 1000;
+    cluster = await Cluster.create(['--ttl', String(ttl)]);
+    for (let i = 0; i < 3; i++) cluster.start();
+    const owner = await cluster.waitSettled();
+    const firstEpoch = owner.epoch;
+    const stoppedAt = Date.now();
+    owner.proc.child.kill('SIGSTOP');
+    // The others elect a new owner (the stopped one cannot report anything).
+    const deadline = Date.now() + ttl * 3;
+    let next;
+    while (!next) {
+      next = cluster.live().find((m) => m !== owner && m.role === 'owner' && m.epoch > firstEpoch);
+      assert.ok(Date.now() < deadline, 'no new owner while the old one is stopped');
+      await delay(5);
+    }
+    const tookMs = Date.now() - stoppedAt;
+    assert.ok(tookMs < ttl + ttl / 3 + 500, `took over after ${tookMs} ms`);
+    const lines = owner.proc.lines.length;
+    owner.proc.child.kill('SIGCONT');
+    await owner.proc.waitFor((l) => l.event === 'lost' && owner.proc.lines.indexOf(l) >= lines, 5000);
+    await owner.proc.waitFor((l) => l.event === 'role' && l.role === 'follower' && owner.proc.lines.indexOf(l) >= lines, 5000);
+    await cluster.waitSettled(firstEpoch);
+    assert.equal(cluster.owners().length, 1);
+    assert.notEqual(cluster.owners()[0], owner);
+    assert.deepEqual(owner.ownedEpochs, [firstEpoch], 'the deposed owner never owned again');
+    assert.deepEqual(cluster.doubleOwners(), []);
+  });
+
+  it('refuses a raw ws client without the secret (4001) and any browser Origin (HTTP 403)', async () => {
+    cluster = await Cluster.create();
+    cluster.start();
+    const owner = await cluster.waitSettled();
+    const store = new FileLeaseStore({ dataRoot: cluster.dataRoot });
+    const rec = (await store.inspect('/app/leasehold/owner'))!;
+    const endpoint = rec.meta.endpoint as string;
+    const secret = rec.meta.secret as string;
+    const attempt = (headers: Record<string, string>) =>
+      new Promise<{ code?: number; status?: number }>((resolve) => {
+        const ws = new WebSocket(endpoint, { headers });
+        ws.on('unexpected-response', (_req, res) => resolve({ status: res.statusCode }));
+        ws.on('close', (code) => resolve({ code }));
+        ws.on('error', () => undefined);
+      });
+    assert.deepEqual(await attempt({}), { code: 4001 });
+    assert.deepEqual(await attempt({ authorization: 'Bearer wrong' }), { code: 4001 });
+    assert.deepEqual(await attempt({ authorization: `Bearer ${secret}`, origin: 'https://evil.example' }), { status: 403 });
+    assert.deepEqual(await attempt({ authorization: `Bearer ${secret}`, origin: 'null' }), { status: 403 });
+    // The right secret without hello, then garbage: closed with 4000 and the owner keeps serving.
+    const bad = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(endpoint, { headers: { authorization: `Bearer ${secret}` } });
+      ws.on('open', () => ws.send('{"t":"nope"'));
+      ws.on('close', (code) => resolve(code));
+    });
+    assert.equal(bad, 4000);
+    assert.equal(cluster.settled(), owner);
+    // The secret is in the 0600 record only: never in the instance's output.
+    for (const line of owner.proc.lines) assert.ok(!JSON.stringify(line).includes(secret));
+    assert.ok(readFileSync(store.recordPath('/app/leasehold/owner'), 'utf8').includes(secret));
+  });
+
+  it('50 rounds of random owner kills never show two owners in one epoch', async () => {
+    const seed = Number(process.env.LEASEHOLD_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    let s = seed;
+    const rand = () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    cluster = await Cluster.create(['--ttl', '1500']);
+    for (let i = 0; i < 4; i++) cluster.start();
+    let owner = await cluster.waitSettled();
+    for (let round = 0; round < 50; round++) {
+      const sig = rand() < 0.7 ? 'SIGKILL' : 'SIGTERM';
+      owner.proc.child.kill(sig);
+      await owner.proc.exited;
+      cluster.start();
+      owner = await cluster.waitSettled(owner.epoch);
+    }
+    assert.deepEqual(cluster.doubleOwners(), [], `seed ${seed}`);
+    const epochs = cluster.members.flatMap((m) => m.ownedEpochs).sort((a, b) => a - b);
+    assert.equal(epochs.length, 51, `seed ${seed}: 51 ownerships`);
+    assert.deepEqual(epochs, [...new Set(epochs)], `seed ${seed}: epochs unique`);
+  });
+});
