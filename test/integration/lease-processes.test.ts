@@ -36,23 +36,29 @@ describe('lease under real processes', () => {
       await Promise.all([...procs.values()].map((p) => p.waitFor((l) => l.ev === 'start')));
       for (let round = 0; round < 36; round++) {
         await delay(40 + rand() * 120);
-        const holder = await observer.inspect(KEY);
+        // Faults aimed at the holder need one: holders release every ~80 ms, so look for up to 500 ms.
+        let holder = await observer.inspect(KEY);
+        for (let i = 0; i < 100 && !(holder && procs.get(holder.pid)); i++) {
+          await delay(5);
+          holder = await observer.inspect(KEY);
+        }
         const hp = holder && procs.get(holder.pid);
+        const epoch = holder?.epoch ?? 0;
         const roll = rand();
         if (hp && roll < 0.3) {
-          events.push({ t: systemClock.now(), pid: hp.pid, ev: 'parent:SIGKILL', epoch: holder.epoch });
+          events.push({ t: systemClock.now(), pid: hp.pid, ev: 'parent:SIGKILL', epoch });
           hp.child.kill('SIGKILL');
           procs.delete(hp.pid);
           counts.kill++;
           start();
         } else if (hp && roll < 0.5) {
-          events.push({ t: systemClock.now(), pid: hp.pid, ev: 'parent:SIGSTOP', epoch: holder.epoch });
+          events.push({ t: systemClock.now(), pid: hp.pid, ev: 'parent:SIGSTOP', epoch });
           hp.child.kill('SIGSTOP');
           await delay(TTL * (1.3 + rand()));
           hp.child.kill('SIGCONT');
           const resumedAt = systemClock.now();
-          events.push({ t: resumedAt, pid: hp.pid, ev: 'parent:SIGCONT', epoch: holder.epoch });
-          stops.push({ pid: hp.pid, epoch: holder.epoch, resumedAt });
+          events.push({ t: resumedAt, pid: hp.pid, ev: 'parent:SIGCONT', epoch });
+          stops.push({ pid: hp.pid, epoch, resumedAt });
           counts.stop++;
         } else if (hp && roll < 0.8) {
           hp.send('release');
@@ -74,9 +80,10 @@ describe('lease under real processes', () => {
       await root.remove();
     }
     const violations = checkLeaseLog(events);
-    // A holder stopped past its ttl must report the loss when it runs again.
+    // A holder stopped past its ttl must report the loss when it runs again
     for (const s of stops) {
-      const learned = events.some((e) => e.pid === s.pid && e.ev === 'lost' && e.epoch === s.epoch);
+      // (or had already begun releasing it when it was stopped: it then reports 'released', and no act follows)
+      const learned = events.some((e) => e.pid === s.pid && (e.ev === 'lost' || e.ev === 'released') && e.epoch === s.epoch);
       if (!learned)
         violations.push({
           what: `pid ${s.pid} was stopped past its ttl holding epoch ${s.epoch} and never reported the loss`,
