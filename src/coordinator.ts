@@ -360,8 +360,14 @@ export class Instance {
         () => 'record' as const,
         () => 'aborted' as const,
       );
-    const outcome = await Promise.race([closed, recordChanged]);
+    let outcome: LinkClose | 'record' | 'aborted' = await Promise.race([closed, recordChanged]);
     watch.abort();
+    if (outcome === 'record') {
+      // A graceful owner announces before it releases, but the release can be seen first (the watcher
+      // fires before the socket is read): give an announcement already on its way a moment to arrive.
+      const late = await Promise.race([closed, sleep(this.#opts.clock, 50).then(() => undefined)]);
+      if (late) outcome = late;
+    }
     if (outcome === 'record' || outcome === 'aborted') link.close();
     this.#link = undefined;
     const why: LinkClose['why'] = typeof outcome === 'string' ? 'closed' : outcome.why;

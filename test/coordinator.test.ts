@@ -1,0 +1,134 @@
+/**
+ * The role state machine in one process: MemoryLeaseStore (shared, like a data root) and real loopback
+ * sockets, so each case takes milliseconds.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join, type Instance, type InstanceEvent } from '../src/coordinator.js';
+import { MemoryLeaseStore } from '../src/lease/memory-store.js';
+import { LeaseholdError } from '../src/errors.js';
+import { tempRoot, until } from './helpers.js';
+
+async function cluster(n: number, ttlMs = 1000) {
+  const root = await tempRoot();
+  const shared = new MemoryLeaseStore({ pollIntervalMs: 5 });
+  const events: (InstanceEvent & { who: number })[] = [];
+  const instances: Instance[] = [];
+  for (let i = 0; i < n; i++) {
+    const inst = join({ dataRoot: root.dir, ttlMs, name: `m${i}`, store: new MemoryLeaseStore({ sharedWith: shared, pollIntervalMs: 5 }) });
+    inst.subscribe((e) => events.push({ ...e, who: i }));
+    instances.push(inst);
+    await (i === 0 ? inst.whenOwner() : inst.whenConnected());
+  }
+  return {
+    instances,
+    events,
+    shared,
+    done: async () => {
+      await Promise.all(instances.map((i) => i.close()));
+      await root.remove();
+    },
+  };
+}
+
+describe('join()', () => {
+  it('elects one owner; the others connect as followers and see the same holder and presence', async () => {
+    const c = await cluster(3);
+    try {
+      const [a, b, d] = c.instances as [Instance, Instance, Instance];
+      assert.equal(a.role, 'owner');
+      assert.equal(b.role, 'follower');
+      assert.equal(d.role, 'follower');
+      assert.equal(b.holder?.instanceId, a.instanceId);
+      assert.equal(b.epoch, a.epoch);
+      assert.equal(b.endpoint, a.endpoint);
+      assert.match(a.endpoint!, /^ws:\/\/127\.0\.0\.1:\d+\/$/);
+      await until(() => a.instances.length === 3 && b.instances.length === 3 && d.instances.length === 3, 2000, 'presence of 3');
+      assert.deepEqual(new Set(b.instances.map((i) => i.name)), new Set(['m0', 'm1', 'm2']));
+      assert.ok(!('secret' in (b.holder as object)), 'holder has no secret');
+      assert.ok(!JSON.stringify(b.holder).includes(String((await c.shared.inspect(a.key))!.meta.secret)));
+    } finally {
+      await c.done();
+    }
+  });
+
+  it('close() hands over to the longest-connected follower, which everyone then follows', async () => {
+    const c = await cluster(3);
+    try {
+      const [a, b, d] = c.instances as [Instance, Instance, Instance];
+      const epoch = a.epoch;
+      await a.close();
+      await a.close(); // idempotent
+      assert.equal(a.role, 'closed');
+      await b.whenOwner();
+      assert.equal(b.epoch, epoch + 1);
+      await until(() => d.role === 'follower' && d.connected && d.epoch === b.epoch, 2000, 'd follows b');
+      assert.ok(c.events.some((e) => e.who === 2 && e.type === 'disconnected' && e.why === 'leaving'));
+      const roles = c.events.filter((e) => e.type === 'role-change' && e.who === 1).map((e) => (e as { role: string }).role);
+      assert.deepEqual(roles, ['follower', 'owner']);
+      await assert.rejects(a.whenOwner(), (e) => e instanceof LeaseholdError && e.code === 'ECLOSED');
+    } finally {
+      await c.done();
+    }
+  });
+
+  it('a deposed owner (lease lost) stops serving and becomes a follower', async () => {
+    const c = await cluster(2, 400);
+    try {
+      const [a, b] = c.instances as [Instance, Instance];
+      // Steal the lease from under a: its renewal sees a newer epoch.
+      const lease = a.lease!;
+      c.shared.simulateCrash(a.instanceId);
+      const lost = new Promise<InstanceEvent>((r) => a.on('lost', r));
+      const theirs = await c.shared.acquire(a.key, { ttlMs: 400, instanceId: 'thief', meta: {} });
+      const e = (await lost) as Extract<InstanceEvent, { type: 'lost' }>;
+      assert.equal(e.reason, 'superseded');
+      assert.equal(lease.lost.aborted, true);
+      assert.equal(a.server, undefined);
+      await theirs.release();
+      await until(() => (a.role === 'owner' || b.role === 'owner') && a.epoch > theirs.epoch, 3000, 'a new owner after the thief');
+    } finally {
+      await c.done();
+    }
+  });
+
+  it('validates options with EINVALIDCONFIG naming the field', () => {
+    const bad: [Record<string, unknown>, string][] = [
+      [{}, 'dataRoot'],
+      [{ dataRoot: '/tmp', ttlMs: 10 }, 'ttlMs'],
+      [{ dataRoot: '/tmp', transport: 'udp' }, 'transport'],
+      [{ dataRoot: '/tmp', ttlMs: 1000, heartbeatIntervalMs: 600 }, 'heartbeatIntervalMs'],
+      [{ dataRoot: '/tmp', maxPayload: 5 }, 'maxPayload'],
+    ];
+    for (const [opts, field] of bad)
+      assert.throws(
+        () => join(opts as never),
+        (e) => e instanceof LeaseholdError && e.code === 'EINVALIDCONFIG' && e.field === field,
+        field,
+      );
+    assert.throws(
+      () => join({ dataRoot: '/tmp', key: '/bad key' }),
+      (e) => e instanceof LeaseholdError && e.code === 'EINVALIDKEY',
+    );
+  });
+
+  it('whenOwner honours its AbortSignal; the signal option closes the instance', async () => {
+    const c = await cluster(2);
+    try {
+      const b = c.instances[1]!;
+      const ac = new AbortController();
+      const w = b.whenOwner({ signal: ac.signal });
+      ac.abort(new Error('enough'));
+      await assert.rejects(w, /enough/);
+      const root = await tempRoot();
+      const stop = new AbortController();
+      const solo = join({ dataRoot: root.dir, signal: stop.signal, store: new MemoryLeaseStore() });
+      await solo.whenOwner();
+      stop.abort();
+      await until(() => solo.role === 'closed', 2000, 'closed by signal');
+      await root.remove();
+    } finally {
+      await c.done();
+    }
+  });
+});

@@ -1,0 +1,63 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { controlSchemas, decode, negotiate, ProtocolViolation, encode } from '../../src/transport/protocol.js';
+import { bearer, secretsEqual, newSecret } from '../../src/transport/secret.js';
+import { ipcEndpoint, socketPathOf } from '../../src/transport/endpoint.js';
+
+const hello = { t: 'hello', v: [1], epoch: 3, instanceId: 'abc', name: 'n', pid: 12 };
+
+describe('protocol', () => {
+  it('decodes a valid hello and round-trips through encode', () => {
+    assert.deepEqual(decode(encode(hello as never), { hello: controlSchemas.hello }), hello);
+  });
+
+  const bad: [string, string][] = [
+    ['malformed JSON', '{"t":"hello"'],
+    ['not an object', '[1,2]'],
+    ['null', 'null'],
+    ['unknown type', JSON.stringify({ ...hello, t: 'launch' })],
+    ['missing field', JSON.stringify({ t: 'hello', v: [1], epoch: 3, instanceId: 'abc', name: 'n' })],
+    ['extra field', JSON.stringify({ ...hello, admin: true })],
+    ['wrong type', JSON.stringify({ ...hello, epoch: '3' })],
+    ['negative epoch', JSON.stringify({ ...hello, epoch: -1 })],
+    ['huge id', JSON.stringify({ ...hello, instanceId: 'x'.repeat(1000) })],
+    ['prototype key', '{"t":"__proto__"}'],
+    ['constructor type', '{"t":"constructor"}'],
+  ];
+  for (const [name, text] of bad)
+    it(`refuses ${name}`, () => assert.throws(() => decode(text, { hello: controlSchemas.hello }), ProtocolViolation));
+
+  it('keeps violation reasons short enough for a close frame', () => {
+    for (const [, text] of bad) {
+      try {
+        decode(text, { hello: controlSchemas.hello });
+      } catch (err) {
+        assert.ok(Buffer.byteLength((err as Error).message) <= 123);
+      }
+    }
+  });
+
+  it('negotiates the highest common version', () => {
+    assert.equal(negotiate([1]), 1);
+    assert.equal(negotiate([1, 2, 7]), 1);
+    assert.equal(negotiate([2, 3]), undefined);
+    assert.equal(negotiate([]), undefined);
+  });
+});
+
+describe('secrets and endpoints', () => {
+  it('compares secrets by value, parses only well-formed bearer headers', () => {
+    const s = newSecret();
+    assert.ok(secretsEqual(s, s));
+    assert.ok(!secretsEqual(s, s + 'x'));
+    assert.ok(!secretsEqual(s, ''));
+    assert.equal(bearer(`Bearer ${s}`), s);
+    assert.equal(bearer(`bearer ${s}`), undefined);
+    assert.equal(bearer('Bearer a b'), undefined);
+    assert.equal(bearer(undefined), undefined);
+  });
+  it('round-trips ipc endpoints', () => {
+    assert.equal(socketPathOf(ipcEndpoint('/tmp/x/a.sock')), '/tmp/x/a.sock');
+    assert.equal(socketPathOf('ws://127.0.0.1:1/'), undefined);
+  });
+});
