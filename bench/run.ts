@@ -6,9 +6,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { format, type Row } from './stats.js';
 import { leaseBench } from './lease.js';
+import { electionBench } from './election.js';
 
 const groups: Record<string, () => Promise<Row[]>> = {
   lease: () => leaseBench(),
+  election: () => electionBench(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => a in groups);

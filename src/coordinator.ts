@@ -307,7 +307,7 @@ export class Instance {
     this.#lastEndpoint = endpoint;
     if (!endpoint || !secret) {
       // Held by something that does not serve (a bare lease): wait for it to go.
-      await this.#waitRecordChange(record, this.#opts.timing.renewIntervalMs);
+      await this.#waitRecordChange(this.#opts.timing.renewIntervalMs);
       return undefined;
     }
     let link: FollowerLink;
@@ -325,7 +325,7 @@ export class Instance {
       });
     } catch {
       // The owner is starting, just died, or is hung: look again shortly (acquire takes over a dead one).
-      await this.#waitRecordChange(record, 10, 25);
+      await this.#waitRecordChange(10, 25);
       return undefined;
     }
     if (this.#stop.signal.aborted) {
@@ -377,9 +377,9 @@ export class Instance {
       if (outcome.why === 'leaving') {
         if (outcome.successor !== this.instanceId) return this.#awaitSuccessor(record);
         // The chosen successor: the owner releases right after its announcement.
-        await this.#waitRecordChange(record, 2, this.#opts.handoverTimeoutMs);
+        await this.#awaitRelease(record);
       }
-      if (outcome.why === 'hung') await this.#waitRecordChange(record, this.#opts.timing.renewIntervalMs);
+      if (outcome.why === 'hung') await this.#waitRecordChange(this.#opts.timing.renewIntervalMs);
     }
     return undefined;
   }
@@ -389,26 +389,60 @@ export class Instance {
     const clock = this.#opts.clock;
     const end = clock.now() + this.#opts.handoverTimeoutMs;
     while (!this.#stop.signal.aborted && clock.now() < end) {
+      const changed = this.#nextChange(Math.min(25, Math.max(1, end - clock.now())));
       const state = await this.#store.describe(this.key).catch(() => undefined);
-      if (state?.state === 'held' && state.record.epoch > old.epoch) return state.record;
-      await this.#pause(2);
+      if (state?.state === 'held' && state.record.epoch > old.epoch) {
+        changed.cancel();
+        return state.record;
+      }
+      await changed.promise;
     }
     return undefined;
   }
 
+  /** The chosen successor: waits (by notification, not a busy poll) until the old owner has released. */
+  async #awaitRelease(old: LeaseRecord): Promise<void> {
+    const clock = this.#opts.clock;
+    const end = clock.now() + this.#opts.handoverTimeoutMs;
+    while (!this.#stop.signal.aborted && clock.now() < end) {
+      const changed = this.#nextChange(Math.min(25, Math.max(1, end - clock.now())));
+      const state = await this.#store.describe(this.key).catch(() => undefined);
+      if (!state || state.state !== 'held' || state.record.epoch !== old.epoch) {
+        changed.cancel();
+        return;
+      }
+      await changed.promise;
+    }
+  }
+
+  /** Resolves on the next change notification for the key, after `maxMs`, or on close. */
+  #nextChange(maxMs: number): { promise: Promise<void>; cancel: () => void } {
+    let done!: () => void;
+    const promise = new Promise<void>((resolve) => (done = resolve));
+    const stopWatch = this.#store.watch(this.key, () => finish());
+    const timer = this.#opts.clock.setTimeout(() => finish(), maxMs);
+    const onStop = () => finish();
+    this.#stop.signal.addEventListener('abort', onStop, { once: true });
+    const finish = () => {
+      stopWatch();
+      timer.cancel();
+      this.#stop.signal.removeEventListener('abort', onStop);
+      done();
+    };
+    return { promise, cancel: finish };
+  }
+
   /** Waits until the key's record changes holder or becomes free, polling every `pollMs`, for at most `maxMs`. */
-  async #waitRecordChange(record: LeaseRecord, pollMs: number, maxMs?: number): Promise<void> {
+  async #waitRecordChange(pollMs: number, maxMs?: number): Promise<void> {
     const ctl = new AbortController();
-    const signals = [ctl.signal, this.#stop.signal];
     const timer = maxMs !== undefined ? this.#opts.clock.setTimeout(() => ctl.abort(), maxMs) : undefined;
     try {
-      await this.#store.waitUntilReleased(this.key, { signal: AbortSignal.any(signals), pollIntervalMs: pollMs });
+      await this.#store.waitUntilReleased(this.key, { signal: AbortSignal.any([ctl.signal, this.#stop.signal]), pollIntervalMs: pollMs });
     } catch {
       // timed out or stopping
     } finally {
       timer?.cancel();
     }
-    void record;
   }
 
   #pause(ms: number): Promise<void> {
@@ -453,11 +487,13 @@ export class Instance {
     const lease = this.#lease;
     this.#stop.abort(closedError());
     if (wasOwner && server && lease) {
-      // 1. stop taking messages and name the successor (the longest-connected follower);
-      // 2. release, so it can take over at once; 3. close the followers (4005).
+      // 1. stop taking messages; 2. release while the followers are still quiet (a transaction on an idle
+      // machine is fastest); 3. name the successor (the longest-connected follower), who can acquire at
+      // once; 4. close the followers (4005).
       const successor = server.peers()[0]?.info.instanceId ?? null;
-      await server.announceLeaving(successor);
+      server.freeze();
       await lease.release().catch(() => undefined);
+      await server.announceLeaving(successor);
       await server.close(CloseCode.LEAVING, 'owner leaving');
     } else {
       this.#link?.close();

@@ -18,7 +18,7 @@ import * as nodeFs from 'node:fs/promises';
 import { watch as fsWatch, constants as fsConstants } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import * as lockfile from 'proper-lockfile';
+import { lockfile } from '../cjs.js';
 import { systemClock, type Clock } from '../clock.js';
 import { LeaseholdError, ioError } from '../errors.js';
 import { LeaseKey } from './key.js';
@@ -59,6 +59,8 @@ export class FileStorage implements RecordStorage {
   readonly #create: boolean;
   readonly #staleMs: number;
   #ready: Promise<void> | undefined;
+  /** Key directories known to exist (a deleted one is recreated after the ENOENT it causes). */
+  readonly #made = new Set<string>();
 
   constructor(options: FileLeaseStoreOptions) {
     if (typeof options.dataRoot !== 'string' || options.dataRoot.length === 0)
@@ -128,11 +130,13 @@ export class FileStorage implements RecordStorage {
   async #ensureDir(key: LeaseKey): Promise<string> {
     await this.ready();
     const dir = this.dirOf(key);
+    if (this.#made.has(dir)) return dir;
     try {
       await this.#fs.mkdir(join(dir, EPOCHS), { recursive: true, mode: 0o700 });
     } catch (err) {
       throw ioError('create', dir, err);
     }
+    this.#made.add(dir);
     return dir;
   }
 
@@ -153,7 +157,7 @@ export class FileStorage implements RecordStorage {
     }
   }
 
-  async #write(key: LeaseKey, record: LeaseRecord): Promise<void> {
+  async #write(key: LeaseKey, record: LeaseRecord, durable: boolean): Promise<void> {
     const path = this.recordPath(key);
     const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
     const fs = this.#fs;
@@ -161,7 +165,7 @@ export class FileStorage implements RecordStorage {
       const fh = await fs.open(tmp, 'wx', 0o600);
       try {
         await fh.writeFile(serializeRecord(record));
-        await fh.datasync();
+        if (durable) await fh.datasync();
       } finally {
         await fh.close();
       }
@@ -191,6 +195,7 @@ export class FileStorage implements RecordStorage {
         },
       });
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && this.#made.delete(dir)) return this.withMutex(key, fn); // directory removed: recreate
       if ((err as NodeJS.ErrnoException).code === 'ELOCKED')
         throw new LeaseholdError('ETIMEOUT', `the lock ${recordPath}.lock stayed busy; another process is contending for ${key}`, {
           path: `${recordPath}.lock`,
@@ -201,7 +206,7 @@ export class FileStorage implements RecordStorage {
     const fs = this.#fs;
     const tx: Transaction = {
       read: () => this.read(key),
-      write: (record) => this.#write(key, record),
+      write: (record, durable) => this.#write(key, record, durable === true),
       claimEpoch: async (epoch, instanceId) => {
         const path = join(epochs, pad(epoch));
         try {

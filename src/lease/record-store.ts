@@ -31,7 +31,8 @@ export interface ReadResult {
 
 export interface Transaction {
   read(): Promise<ReadResult>;
-  write(record: LeaseRecord): Promise<void>;
+  /** Writes the record atomically; `durable` also flushes it to disk first (acquisitions). */
+  write(record: LeaseRecord, durable?: boolean): Promise<void>;
   /** Exclusively claims `epoch` for `instanceId`; false when it was already claimed. */
   claimEpoch(epoch: number, instanceId: string): Promise<boolean>;
   /** Who claimed `epoch`, if anyone. */
@@ -169,9 +170,14 @@ export class RecordLeaseStore implements LeaseStore {
       });
     }
     // 4. claim the next epoch
-    const epoch = Math.max(cur.record?.epoch ?? 0, await tx.highestEpoch()) + 1;
-    if (!(await tx.claimEpoch(epoch, instanceId)))
-      throw new LeaseholdError('ECONFLICT', `lease ${key}: epoch ${epoch} was claimed by another contender first`, { key: String(key) });
+    // Optimistically the record's epoch + 1; a collision (record deleted or stale) falls back to the
+    // highest claim on disk, so an epoch is never reused.
+    let epoch = (cur.record?.epoch ?? 0) + 1;
+    if (!(await tx.claimEpoch(epoch, instanceId))) {
+      epoch = Math.max(epoch, (await tx.highestEpoch()) + 1);
+      if (!(await tx.claimEpoch(epoch, instanceId)))
+        throw new LeaseholdError('ECONFLICT', `lease ${key}: epoch ${epoch} was claimed by another contender first`, { key: String(key) });
+    }
     // 5. write and read back
     const wall = this.clock.wallNow();
     const next: LeaseRecord = {
@@ -295,6 +301,10 @@ export class RecordLeaseStore implements LeaseStore {
     } finally {
       stop();
     }
+  }
+
+  watch(keyLike: LeaseKey | string, onChange: () => void): () => void {
+    return this.storage.watch(LeaseKey.from(keyLike), onChange);
   }
 
   token(keyLike: LeaseKey | string, instanceId: string): FencingToken {

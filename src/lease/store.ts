@@ -77,6 +77,11 @@ export interface LeaseStore {
   describe(key: LeaseKey | string): Promise<LeaseState>;
   /** Resolves when the key is free, or held by an instance other than the one holding it at the call. */
   waitUntilReleased(key: LeaseKey | string, options?: WaitOptions): Promise<void>;
+  /**
+   * Calls `onChange` when the record of `key` may have changed (possibly spuriously; on disk this is a
+   * file-system notification, so pair it with an occasional re-read). Returns a function that stops it.
+   */
+  watch(key: LeaseKey | string, onChange: () => void): () => void;
   /** A token for guarded writes by `instanceId` on `key`. */
   token(key: LeaseKey | string, instanceId: string): FencingToken;
   /** Suspends expiry of `key` while `entity` pins it (releases still free it). */

@@ -6,7 +6,11 @@
  * gracefully (`leaving`, with its chosen successor), the socket broke (a crash), the owner missed two
  * heartbeats (hung), or a message broke the protocol or came from a lower epoch.
  */
-import { WebSocket } from 'ws';
+import type { WebSocket as WsSocket } from 'ws';
+import { ws as wsLib } from '../cjs.js';
+
+const { WebSocket } = wsLib;
+type WebSocket = WsSocket;
 import type { Clock, Timer } from '../clock.js';
 import { LeaseholdError } from '../errors.js';
 import {

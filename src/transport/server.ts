@@ -13,7 +13,12 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, WebSocket, type RawData } from 'ws';
+import type { RawData, WebSocket as WsSocket, WebSocketServer as WsServer } from 'ws';
+import { ws as wsLib } from '../cjs.js';
+
+const { WebSocketServer, WebSocket } = wsLib;
+type WebSocket = WsSocket;
+type WebSocketServer = WsServer;
 import type { Clock, Timer } from '../clock.js';
 import { ipcEndpoint, ipcPath, removeStaleSocket, tcpEndpoint, type TransportKind } from './endpoint.js';
 import { bearer, secretsEqual } from './secret.js';
@@ -78,6 +83,7 @@ export class OwnerServer {
   readonly #peers = new Map<WebSocket, PeerImpl>();
   readonly #socketPath: string | undefined;
   #heartbeat: Timer | undefined;
+  #announcing: Timer | undefined;
   readonly #since: number;
   /** Called with the instance list whenever a follower joins or leaves. */
   onPresence: ((instances: InstanceInfo[]) => void) | undefined;
@@ -244,10 +250,15 @@ export class OwnerServer {
   }
 
   #announce(): void {
-    if (this.#state !== 'serving') return;
-    const instances = this.instances();
-    this.broadcast({ t: 'presence', epoch: this.#epoch, instances });
-    this.onPresence?.(instances);
+    // Coalesced: followers that join together (after a failover) cause one broadcast, not one each.
+    if (this.#state !== 'serving' || this.#announcing) return;
+    this.#announcing = this.#opts.clock.setTimeout(() => {
+      this.#announcing = undefined;
+      if (this.#state !== 'serving') return;
+      const instances = this.instances();
+      this.broadcast({ t: 'presence', epoch: this.#epoch, instances });
+      this.onPresence?.(instances);
+    }, 5);
   }
 
   #scheduleHeartbeat(): void {
@@ -273,6 +284,11 @@ export class OwnerServer {
    * Graceful handover, step 1: stops taking messages and connections and tells every follower who should
    * own next. Resolves when the announcement has been written to every socket.
    */
+  /** Stops taking messages and connections (the first step of a handover); followers stay connected. */
+  freeze(): void {
+    if (this.#state === 'serving') this.#state = 'leaving';
+  }
+
   async announceLeaving(successor: string | null): Promise<void> {
     if (this.#state !== 'serving' && this.#state !== 'leaving') return;
     this.#state = 'leaving';
@@ -296,6 +312,7 @@ export class OwnerServer {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#heartbeat?.cancel();
+    this.#announcing?.cancel();
     for (const p of this.#peers.values()) p.close(code, reason);
     const closing = new Promise<void>((resolve) => this.#http.close(() => resolve()));
     // Sockets that do not finish the close handshake promptly are cut.

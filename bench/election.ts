@@ -1,0 +1,98 @@
+/**
+ * Election benchmarks (issue: owner election and takeover). Real `leasehold instance` processes.
+ *  - graceful handover: SIGTERM to the owner (its close()) → the new owner serving and all 8 followers
+ *    connected to it                                                                (target p50 ≤ 20 ms)
+ *  - crash: SIGKILL of the owner → the same point                                   (target p50 ≤ 150 ms)
+ *  - process start → role known, beside a bare node start                           (target ≤ +60 ms)
+ * Baselines from the same run: a raw ws connect and a raw ws round trip on loopback.
+ */
+import { Cluster, type Member } from '../test/integration/cluster.js';
+import { systemClock } from '../src/clock.js';
+import { spawnNode } from '../test/integration/proc.js';
+import { BIN } from '../test/integration/cluster.js';
+import { tempRoot, delay } from '../test/helpers.js';
+import { rawWs, bareNodeStart } from './baselines.js';
+import { percentile, summarize, type Row } from './stats.js';
+
+const FOLLOWERS = 8;
+
+/** Monotonic time at which `m` reported owning `epoch` / being connected to it. */
+const ownedAt = (m: Member, epoch: number) =>
+  m.proc.lines.find((l) => l.event === 'role' && l.role === 'owner' && l.epoch === epoch)?.t as number | undefined;
+const connectedAt = (m: Member, epoch: number) =>
+  m.proc.lines.find((l) => l.event === 'connected' && l.epoch === epoch)?.t as number | undefined;
+
+async function failovers(signal: 'SIGTERM' | 'SIGKILL', rounds: number): Promise<number[]> {
+  const cluster = await Cluster.create();
+  const samples: number[] = [];
+  try {
+    for (let i = 0; i <= FOLLOWERS; i++) cluster.start();
+    let owner = await cluster.waitSettled();
+    for (let r = 0; r < rounds; r++) {
+      const t0 = systemClock.now();
+      owner.proc.child.kill(signal);
+      const next = await cluster.waitSettled(owner.epoch, 15_000);
+      await owner.proc.exited;
+      const followers = cluster.live().filter((m) => m !== next);
+      const done = Math.max(ownedAt(next, next.epoch)!, ...followers.map((m) => connectedAt(m, next.epoch)!));
+      samples.push(done - t0);
+      cluster.start(); // back to 8 followers
+      owner = await cluster.waitSettled(next.epoch - 1);
+      await delay(50);
+    }
+    return samples;
+  } finally {
+    await cluster.stop();
+  }
+}
+
+async function startToRole(n = 15): Promise<{ owner: number[]; follower: number[] }> {
+  const owner: number[] = [];
+  const follower: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const root = await tempRoot('leasehold-bench-start-');
+    const t0 = systemClock.now();
+    const a = spawnNode(BIN, ['instance', '--data-root', root.dir]);
+    const role = await a.waitFor((l) => l.event === 'role');
+    owner.push((role.t as number) - t0);
+    const t1 = systemClock.now();
+    const b = spawnNode(BIN, ['instance', '--data-root', root.dir]);
+    const c = await b.waitFor((l) => l.event === 'connected');
+    follower.push((c.t as number) - t1);
+    b.child.kill('SIGKILL');
+    a.child.kill('SIGKILL');
+    await Promise.all([a.exited, b.exited]);
+    await root.remove();
+  }
+  return { owner, follower };
+}
+
+export async function electionBench(rounds = 15): Promise<Row[]> {
+  const ws = await rawWs();
+  const node = await bareNodeStart();
+  const graceful = await failovers('SIGTERM', rounds);
+  const crash = await failovers('SIGKILL', rounds);
+  const start = await startToRole();
+  const bare = percentile(node, 50);
+  return [
+    summarize('election', 'raw ws connect (baseline)', 'ms', ws.connect),
+    summarize('election', 'raw ws round trip (baseline)', 'ms', ws.rtt),
+    summarize('election', `graceful handover → owner + ${FOLLOWERS} followers connected`, 'ms', graceful, {
+      baseline: 'raw ws connect (baseline)',
+      target: { value: 20, kind: 'max', of: 'p50' },
+    }),
+    summarize('election', `SIGKILL owner → owner + ${FOLLOWERS} followers connected`, 'ms', crash, {
+      baseline: 'raw ws connect (baseline)',
+      target: { value: 150, kind: 'max', of: 'p50' },
+    }),
+    summarize('election', 'bare node start (baseline)', 'ms', node),
+    summarize('election', 'start → role known (owner)', 'ms', start.owner, {
+      baseline: 'bare node start (baseline)',
+      target: { value: bare + 60, kind: 'max', of: 'p50', note: 'bare node + 60' },
+    }),
+    summarize('election', 'start → connected (follower)', 'ms', start.follower, {
+      baseline: 'bare node start (baseline)',
+      target: { value: bare + 60, kind: 'max', of: 'p50', note: 'bare node + 60' },
+    }),
+  ];
+}
