@@ -145,3 +145,12 @@ async function flushMicrotasks(): Promise<void> {
   for (let i = 0; i < 20; i++) await Promise.resolve();
   await new Promise<void>((resolve) => setImmediate(resolve));
 }
+
+/**
+ * Keeps the process alive until the returned function is called (commands that wait on unref'd timers
+ * only, like `leasehold watch`).
+ */
+export function keepProcessAlive(): () => void {
+  const handle = setInterval(() => undefined, 2 ** 30);
+  return () => clearInterval(handle);
+}

@@ -3,7 +3,7 @@ import { FileLeaseStore } from '../lease/file-store.js';
 import { toHolder } from '../coordinator.js';
 import { requireDataRoot, type CliValues } from './main.js';
 import { keyOf } from './status.js';
-import { sleep, systemClock } from '../clock.js';
+import { keepProcessAlive, sleep, systemClock } from '../clock.js';
 
 export async function runWatch(values: CliValues): Promise<void> {
   const store = new FileLeaseStore({ dataRoot: requireDataRoot(values) });
@@ -12,6 +12,8 @@ export async function runWatch(values: CliValues): Promise<void> {
   const stop = new AbortController();
   process.on('SIGINT', () => stop.abort());
   process.on('SIGTERM', () => stop.abort());
+  // The clock's timers are unref'd (a library must not keep a process alive); this command must.
+  const release = keepProcessAlive();
   while (!stop.signal.aborted) {
     const state = await store.describe(key);
     const h = state.state === 'held' ? toHolder(state.record) : undefined;
@@ -30,5 +32,6 @@ export async function runWatch(values: CliValues): Promise<void> {
     // Any change: a new holder, a release, an expiry. waitUntilReleased returns at once on a free key, so poll.
     await (h ? store.waitUntilReleased(key, { signal: stop.signal }) : sleep(systemClock, 25, stop.signal)).catch(() => undefined);
   }
+  release();
   await store.close();
 }

@@ -25,6 +25,13 @@ describe('checkLeaseLog', () => {
     assert.ok(v.some((w) => /epoch 3 acquired twice/.test(w)));
     assert.ok(v.some((w) => /epoch 1 acquired after epoch 3/.test(w)));
   });
+  it('does not blame a holder that logged its acquisition late (stopped in between)', () => {
+    const late = [
+      { t: 10, pid: 1, ev: 'acquired', epoch: 2 },
+      { t: 20, pid: 2, ev: 'acquired', epoch: 1, startedAt: 5 },
+    ];
+    assert.deepEqual(checkLeaseLog(late), []);
+  });
   it('rng is deterministic per seed', () => {
     const a = rng(42);
     const b = rng(42);
