@@ -1,0 +1,180 @@
+/**
+ * The shared state: a JSON document changed only by mutations, each applied atomically.
+ *
+ * Guarantees: `apply` either returns a new document (copy-on-write along the path; the input is never
+ * modified) or throws EPROTOCOL naming the path, leaving nothing
+ * changed; paths never touch `__proto__`, `constructor` or `prototype`; a value over `maxValueBytes`
+ * is refused. Not guaranteed: key order of objects after deletes (JSON has none).
+ *
+ * Paths are dot-separated (`todos.3.done`); a segment that is a non-negative integer indexes an array.
+ */
+import { LeaseholdError } from '../errors.js';
+
+export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+export type Mutation =
+  | { op: 'set'; path: string; value: Json }
+  | { op: 'delete'; path: string }
+  | { op: 'increment'; path: string; by?: number }
+  | { op: 'push'; path: string; value: Json }
+  | { op: 'remove-at'; path: string; index: number };
+
+export const MUTATION_OPS = ['set', 'delete', 'increment', 'push', 'remove-at'] as const;
+const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
+/** @default 256 KiB: one mutation's value. */
+export const DEFAULT_MAX_VALUE_BYTES = 256 * 1024;
+const MAX_DEPTH = 64;
+
+function bad(path: string, why: string): LeaseholdError {
+  return new LeaseholdError('EPROTOCOL', `invalid mutation at "${path}": ${why}`, { field: path });
+}
+
+export function parsePath(path: string): string[] {
+  if (typeof path !== 'string') throw bad(String(path), 'a path is a string');
+  if (path === '') return [];
+  const parts = path.split('.');
+  if (parts.length > MAX_DEPTH) throw bad(path, `deeper than ${MAX_DEPTH}`);
+  for (const p of parts) {
+    if (p === '') throw bad(path, 'empty segment');
+    if (FORBIDDEN.has(p)) throw bad(path, `"${p}" is not allowed in a path`);
+  }
+  return parts;
+}
+
+/** Checks that `v` is plain JSON within limits; returns its serialized size. */
+export function checkJson(v: unknown, path: string, maxBytes: number): number {
+  let depth = 0;
+  const walk = (x: unknown, d: number): void => {
+    if (d > MAX_DEPTH) throw bad(path, `value nested deeper than ${MAX_DEPTH}`);
+    depth = Math.max(depth, d);
+    if (x === null || typeof x === 'string' || typeof x === 'boolean') return;
+    if (typeof x === 'number') {
+      if (!Number.isFinite(x)) throw bad(path, 'numbers must be finite');
+      return;
+    }
+    if (Array.isArray(x)) return x.forEach((y) => walk(y, d + 1));
+    if (typeof x === 'object' && Object.getPrototypeOf(x) === Object.prototype) {
+      for (const [k, y] of Object.entries(x)) {
+        if (FORBIDDEN.has(k)) throw bad(path, `key "${k}" is not allowed`);
+        walk(y, d + 1);
+      }
+      return;
+    }
+    throw bad(path, `${typeof x} is not JSON`);
+  };
+  walk(v, 0);
+  const size = Buffer.byteLength(JSON.stringify(v));
+  if (size > maxBytes) throw bad(path, `value of ${size} bytes is over the limit of ${maxBytes}`);
+  return size;
+}
+
+const isIndex = (s: string) => /^(0|[1-9]\d{0,8})$/.test(s);
+
+/** Returns a copy of `doc` with `fn` applied to the container holding the last segment of `parts`. */
+function edit(
+  doc: Json,
+  parts: string[],
+  path: string,
+  create: boolean,
+  fn: (parent: Json[] | Record<string, Json>, last: string) => void,
+): Json {
+  if (parts.length === 0) throw bad(path, 'the root can only be replaced with set ""');
+  const clone = (node: Json | undefined, i: number): Json => {
+    const seg = parts[i]!;
+    let copy: Json[] | Record<string, Json>;
+    if (Array.isArray(node)) copy = [...node];
+    else if (node !== null && typeof node === 'object') copy = { ...node };
+    else if (node === undefined && create) copy = {};
+    else throw bad(path, `"${parts.slice(0, i).join('.') || '(root)'}" is not an object or array`);
+    if (Array.isArray(copy) && !isIndex(seg)) throw bad(path, `"${seg}" is not an array index`);
+    if (i === parts.length - 1) {
+      fn(copy, seg);
+      return copy;
+    }
+    const child = Array.isArray(copy) ? copy[Number(seg)] : Object.prototype.hasOwnProperty.call(copy, seg) ? copy[seg] : undefined;
+    const next = clone(child, i + 1);
+    if (Array.isArray(copy)) {
+      const idx = Number(seg);
+      if (idx > copy.length) throw bad(path, `index ${idx} is past the end`);
+      copy[idx] = next;
+    } else copy[seg] = next;
+    return copy;
+  };
+  return clone(doc, 0);
+}
+
+export function getAt(doc: Json, path: string): Json | undefined {
+  let node: Json | undefined = doc;
+  for (const seg of parsePath(path)) {
+    if (Array.isArray(node)) node = isIndex(seg) ? node[Number(seg)] : undefined;
+    else if (node !== null && typeof node === 'object') node = Object.prototype.hasOwnProperty.call(node, seg) ? node[seg] : undefined;
+    else return undefined;
+  }
+  return node;
+}
+
+/** Validates a mutation received from anywhere (IPC, the wire, stdin). */
+export function validateMutation(m: unknown, maxValueBytes = DEFAULT_MAX_VALUE_BYTES): Mutation {
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) throw bad('', 'a mutation is an object');
+  const o = m as Record<string, unknown>;
+  const path = o.path as string;
+  parsePath(path);
+  const allowed: Record<string, string[]> = {
+    set: ['op', 'path', 'value'],
+    delete: ['op', 'path'],
+    increment: ['op', 'path', 'by'],
+    push: ['op', 'path', 'value'],
+    'remove-at': ['op', 'path', 'index'],
+  };
+  const fields = allowed[o.op as string];
+  if (!fields || !Object.prototype.hasOwnProperty.call(allowed, o.op as string))
+    throw bad(String(path), `unknown op ${JSON.stringify(o.op)}`);
+  for (const k of Object.keys(o)) if (!fields.includes(k)) throw bad(path, `unexpected field "${k}"`);
+  if ((o.op === 'set' || o.op === 'push') && !('value' in o)) throw bad(path, 'value is required');
+  if ('value' in o) checkJson(o.value, path, maxValueBytes);
+  if (o.op === 'increment' && o.by !== undefined && !(typeof o.by === 'number' && Number.isFinite(o.by)))
+    throw bad(path, 'by must be a finite number');
+  if (o.op === 'remove-at' && !Number.isSafeInteger(o.index)) throw bad(path, 'index must be an integer');
+  return o as Mutation;
+}
+
+/** Applies one mutation, returning the new document. Throws EPROTOCOL naming the path; `doc` is unchanged. */
+export function apply(doc: Json, m: Mutation): Json {
+  const parts = parsePath(m.path);
+  switch (m.op) {
+    case 'set':
+      if (parts.length === 0) return m.value;
+      return edit(doc, parts, m.path, true, (parent, last) => {
+        if (Array.isArray(parent)) {
+          const i = Number(last);
+          if (i > parent.length) throw bad(m.path, `index ${i} is past the end`);
+          parent[i] = m.value;
+        } else parent[last] = m.value;
+      });
+    case 'delete':
+      if (parts.length === 0) return {};
+      if (getAt(doc, m.path) === undefined) return doc;
+      return edit(doc, parts, m.path, false, (parent, last) => {
+        if (Array.isArray(parent)) parent.splice(Number(last), 1);
+        else delete parent[last];
+      });
+    case 'increment': {
+      const cur = getAt(doc, m.path);
+      if (cur !== undefined && typeof cur !== 'number') throw bad(m.path, 'increment needs a number there');
+      const next = (cur ?? 0) + (m.by ?? 1);
+      if (!Number.isFinite(next)) throw bad(m.path, 'the result is not finite');
+      return apply(doc, { op: 'set', path: m.path, value: next });
+    }
+    case 'push': {
+      const cur = getAt(doc, m.path);
+      if (cur !== undefined && !Array.isArray(cur)) throw bad(m.path, 'push needs an array there');
+      return apply(doc, { op: 'set', path: m.path, value: [...(cur ?? []), m.value] });
+    }
+    case 'remove-at': {
+      const cur = getAt(doc, m.path);
+      if (!Array.isArray(cur)) throw bad(m.path, 'remove-at needs an array there');
+      if (m.index < 0 || m.index >= cur.length) throw bad(m.path, `index ${m.index} is out of range (length ${cur.length})`);
+      return apply(doc, { op: 'set', path: m.path, value: cur.filter((_, i) => i !== m.index) });
+    }
+  }
+}
