@@ -1,0 +1,205 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as nodeFs from 'node:fs/promises';
+import { readFile, writeFile, readdir, appendFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Journal, recover, frame, type Entry } from '../../src/state/journal.js';
+import { LeaseholdError } from '../../src/errors.js';
+import { tempRoot } from '../helpers.js';
+
+const entry = (v: number, e: number, seq = v): Entry => ({ t: 'm', v, e, id: ['A', seq], m: { op: 'set', path: `k${v}`, value: v } });
+const ok = () => undefined;
+
+async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const r = await tempRoot('leasehold-journal-');
+  try {
+    return await fn(join(r.dir, 'state'));
+  } finally {
+    await r.remove();
+  }
+}
+
+describe('Journal', () => {
+  it('recovers every appended entry in order across owners (epochs)', () =>
+    withDir(async (dir) => {
+      const a = await Journal.open({ dir, epoch: 1, guard: ok });
+      assert.deepEqual(a.recovered.entries, []);
+      await Promise.all([1, 2, 3].map((v) => a.journal.append(entry(v, 1))));
+      await a.journal.close();
+      const b = await Journal.open({ dir, epoch: 2, guard: ok });
+      assert.deepEqual(
+        b.recovered.entries.map((e) => e.v),
+        [1, 2, 3],
+      );
+      await b.journal.append(entry(4, 2));
+      await b.journal.close();
+      const { recovered } = await recover(dir);
+      assert.deepEqual(
+        recovered.entries.map((e) => [e.v, e.e]),
+        [
+          [1, 1],
+          [2, 1],
+          [3, 1],
+          [4, 2],
+        ],
+      );
+    }));
+
+  it('group commit: many concurrent appends share few flushes', () =>
+    withDir(async (dir) => {
+      const { journal } = await Journal.open({ dir, epoch: 1, guard: ok });
+      await Promise.all(Array.from({ length: 200 }, (_, i) => journal.append(entry(i + 1, 1))));
+      assert.equal(journal.stats.entries, 200);
+      assert.ok(journal.stats.flushes < 20, `${journal.stats.flushes} flushes for 200 appends`);
+      await journal.close();
+      assert.equal((await recover(dir)).recovered.entries.length, 200);
+    }));
+
+  it('cuts a torn tail of the newest segment, never half-applying it', () =>
+    withDir(async (dir) => {
+      const { journal } = await Journal.open({ dir, epoch: 1, guard: ok });
+      await journal.append(entry(1, 1));
+      await journal.append(entry(2, 1));
+      await journal.close();
+      const whole = frame(entry(3, 1));
+      await appendFile(journal.path, whole.subarray(0, whole.length - 5)); // crash mid-write
+      const sizeBefore = (await readFile(journal.path)).length;
+      const next = await Journal.open({ dir, epoch: 2, guard: ok });
+      assert.deepEqual(
+        next.recovered.entries.map((e) => e.v),
+        [1, 2],
+      );
+      assert.equal(next.recovered.cut?.path, journal.path);
+      assert.equal(next.recovered.cut?.bytes, whole.length - 5);
+      assert.equal((await readFile(journal.path)).length, sizeBefore - (whole.length - 5));
+      await next.journal.close();
+    }));
+
+  it('stops with ECORRUPT naming file and offset on damage before the end, modifying nothing', () =>
+    withDir(async (dir) => {
+      const { journal } = await Journal.open({ dir, epoch: 1, guard: ok });
+      for (let v = 1; v <= 3; v++) await journal.append(entry(v, 1));
+      await journal.close();
+      const buf = await readFile(journal.path);
+      const begin = frame({ t: 'begin', e: 1, prev: null }).length;
+      const second = begin + frame(entry(1, 1)).length;
+      buf[second + 12] = buf[second + 12]! ^ 0xff; // a byte inside entry 2's payload; entry 3 follows
+      await writeFile(journal.path, buf);
+      await assert.rejects(
+        Journal.open({ dir, epoch: 2, guard: ok }),
+        (e) => e instanceof LeaseholdError && e.code === 'ECORRUPT' && e.path === journal.path && e.offset === second,
+      );
+      assert.deepEqual(await readFile(journal.path), buf, 'file kept as it was');
+      assert.deepEqual(
+        (await readdir(dir)).filter((n) => n.endsWith('.log')),
+        ['journal-000000000000001.log'],
+        'no new segment',
+      );
+    }));
+
+  it('fences a deposed owner: its appends after the takeover are never recovered; a failing guard acknowledges nothing', () =>
+    withDir(async (dir) => {
+      const old = await Journal.open({ dir, epoch: 1, guard: ok });
+      await old.journal.append(entry(1, 1));
+      const next = await Journal.open({ dir, epoch: 2, guard: ok });
+      assert.deepEqual(
+        next.recovered.entries.map((e) => e.v),
+        [1],
+      );
+      // The old owner, unaware (stalled), writes on: it lands past the cutoff its successor recorded.
+      await old.journal.append(entry(2, 1, 99));
+      await next.journal.append(entry(2, 2));
+      const third = await Journal.open({ dir, epoch: 3, guard: ok });
+      assert.deepEqual(
+        third.recovered.entries.map((e) => [e.v, e.e]),
+        [
+          [1, 1],
+          [2, 2],
+        ],
+      );
+      // With its real guard (the lease check) the deposed owner could not even have acknowledged it.
+      let held = true;
+      const j = await Journal.open({
+        dir,
+        epoch: 4,
+        guard: () => {
+          if (!held) throw new LeaseholdError('ELOST', 'lost', { reason: 'superseded' });
+        },
+      });
+      held = false;
+      await assert.rejects(j.journal.append(entry(3, 4)), (e) => e instanceof LeaseholdError && e.code === 'ELOST');
+      await assert.rejects(Journal.open({ dir, epoch: 3, guard: ok }), (e) => e instanceof LeaseholdError && e.code === 'ELOST');
+      for (const x of [old, next, third, j]) await x.journal.close();
+    }));
+
+  it('compacts into a snapshot, drops older segments, and recovers snapshot + later entries', () =>
+    withDir(async (dir) => {
+      const a = await Journal.open({ dir, epoch: 1, guard: ok });
+      for (let v = 1; v <= 3; v++) await a.journal.append(entry(v, 1));
+      await a.journal.close();
+      const b = await Journal.open({ dir, epoch: 2, guard: ok });
+      await b.journal.append(entry(4, 2));
+      await b.journal.compact({ version: 4, epoch: 2, state: { k: 4 }, dedup: { A: { seq: 4, v: 4 } } });
+      await b.journal.append(entry(5, 2));
+      await b.journal.close();
+      assert.deepEqual(
+        (await readdir(dir)).filter((n) => n.endsWith('.log')),
+        ['journal-000000000000002.log'],
+      );
+      const { recovered } = await recover(dir);
+      assert.equal(recovered.snapshot?.version, 4);
+      assert.deepEqual(recovered.snapshot?.dedup, { A: { seq: 4, v: 4 } });
+      assert.deepEqual(
+        recovered.entries.map((e) => e.v),
+        [5],
+      );
+    }));
+
+  it('a corrupted snapshot is reported with its path and kept', () =>
+    withDir(async (dir) => {
+      const a = await Journal.open({ dir, epoch: 1, guard: ok });
+      await a.journal.compact({ version: 0, epoch: 1, state: {}, dedup: {} });
+      await a.journal.close();
+      const path = join(dir, 'snapshot.json');
+      const buf = await readFile(path);
+      buf[buf.length - 2] = buf[buf.length - 2]! ^ 0x55;
+      await writeFile(path, buf);
+      await assert.rejects(recover(dir), (e) => e instanceof LeaseholdError && e.code === 'ECORRUPT' && e.path === path);
+      assert.deepEqual(await readFile(path), buf);
+    }));
+
+  it('a full disk rejects the append with EIO naming the file and leaves no partial record', () =>
+    withDir(async (dir) => {
+      let full = false;
+      const fs = {
+        ...nodeFs,
+        open: (async (...args: Parameters<typeof nodeFs.open>) => {
+          const fh = await nodeFs.open(...args);
+          const write = fh.write.bind(fh) as (...a: unknown[]) => Promise<unknown>;
+          (fh as unknown as { write: unknown }).write = async (...a: unknown[]) => {
+            if (full) {
+              const buf = a[0] as Buffer;
+              await write(buf, 0, Math.floor(buf.length / 2), a[3]); // part of it lands, then ENOSPC
+              throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+            }
+            return write(...a);
+          };
+          return fh;
+        }) as typeof nodeFs.open,
+      };
+      const { journal } = await Journal.open({ dir, epoch: 1, guard: ok, fs });
+      await journal.append(entry(1, 1));
+      full = true;
+      await assert.rejects(
+        journal.append(entry(2, 1)),
+        (e) => e instanceof LeaseholdError && e.code === 'EIO' && e.path === journal.path && /ENOSPC/.test(e.message),
+      );
+      full = false;
+      await journal.append(entry(2, 1));
+      await journal.close();
+      assert.deepEqual(
+        (await recover(dir)).recovered.entries.map((e) => e.v),
+        [1, 2],
+      );
+    }));
+});
