@@ -33,6 +33,10 @@ export interface JoinOptions {
   handoverTimeoutMs?: number;
   /** Largest message accepted from a follower. @default 1 MiB */
   maxPayload?: number;
+  /** Mutations waiting for an owner (unacknowledged) before more are refused with EFULL. @default 10000 */
+  maxPendingMutations?: number;
+  /** Largest value in one mutation. @default 256 KiB */
+  maxValueBytes?: number;
   /** Injected clock (tests). @default the system clock */
   clock?: Clock;
   /** Injected lease store (tests). @default a FileLeaseStore on dataRoot */
@@ -50,6 +54,8 @@ export interface ResolvedJoinOptions {
   heartbeatIntervalMs: number;
   handoverTimeoutMs: number;
   maxPayload: number;
+  maxPendingMutations: number;
+  maxValueBytes: number;
   clock: Clock;
 }
 
@@ -78,6 +84,14 @@ export function resolveJoinOptions(options: JoinOptions): ResolvedJoinOptions {
   const maxPayload = options.maxPayload ?? 1 << 20;
   if (!Number.isSafeInteger(maxPayload) || maxPayload < 1024)
     throw new LeaseholdError('EINVALIDCONFIG', `maxPayload must be an integer ≥ 1024 bytes`, { field: 'maxPayload' });
+  const maxPendingMutations = options.maxPendingMutations ?? 10_000;
+  if (!Number.isSafeInteger(maxPendingMutations) || maxPendingMutations < 1)
+    throw new LeaseholdError('EINVALIDCONFIG', 'maxPendingMutations must be a positive integer', { field: 'maxPendingMutations' });
+  const maxValueBytes = options.maxValueBytes ?? 256 * 1024;
+  if (!Number.isSafeInteger(maxValueBytes) || maxValueBytes < 16 || maxValueBytes >= maxPayload)
+    throw new LeaseholdError('EINVALIDCONFIG', `maxValueBytes must be an integer between 16 and maxPayload (${maxPayload})`, {
+      field: 'maxValueBytes',
+    });
   const script = process.argv[1] ? basename(process.argv[1]) : 'node';
   const name = options.name ?? `${script} ${process.pid}`;
   if (typeof name !== 'string' || name.length > 128)
@@ -91,6 +105,8 @@ export function resolveJoinOptions(options: JoinOptions): ResolvedJoinOptions {
     heartbeatIntervalMs,
     handoverTimeoutMs,
     maxPayload,
+    maxPendingMutations,
+    maxValueBytes,
     clock: options.clock ?? systemClock,
   };
 }

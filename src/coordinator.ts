@@ -21,7 +21,7 @@
  */
 import { sleep } from './clock.js';
 import { resolveJoinOptions, type JoinOptions, type ResolvedJoinOptions } from './config.js';
-import { LeaseholdError, isLeaseholdError, type LostReason } from './errors.js';
+import { ErrorCodes, LeaseholdError, isLeaseholdError, type ErrorCode, type LostReason } from './errors.js';
 import { Emitter, Waiters } from './events.js';
 import { FileLeaseStore } from './lease/file-store.js';
 import type { LeaseKey } from './lease/key.js';
@@ -30,7 +30,11 @@ import { newInstanceId } from './lease/record-store.js';
 import type { Lease, LeaseStore } from './lease/store.js';
 import { FollowerLink, type LinkClose } from './transport/client.js';
 import { removeStaleSocket, socketPathOf } from './transport/endpoint.js';
-import { CloseCode, type InstanceInfo } from './transport/protocol.js';
+import { CloseCode, type InstanceInfo, type Message } from './transport/protocol.js';
+import { SharedState } from './state/shared-state.js';
+import { startOwnerState, stateDir, type StateOptions } from './state/owner-handler.js';
+import { stateOwnerSchemas } from './state/wire.js';
+import type { Json } from './state/document.js';
 import { newSecret } from './transport/secret.js';
 import { OwnerServer, type OwnerHandler } from './transport/server.js';
 
@@ -59,16 +63,6 @@ export type InstanceEvent =
   | { type: 'error'; error: LeaseholdError }
   | { type: 'closed' };
 
-/** Hooks for the layer above (shared state): called by the coordinator as roles change. */
-export interface RoleHooks {
-  /** The owner's message handler, installed for each epoch this instance owns. */
-  ownerHandler?(ctx: { epoch: number; server: OwnerServer; lease: Lease }): OwnerHandler | Promise<OwnerHandler>;
-  /** A link to an owner was established. */
-  followerLink?(link: FollowerLink): void;
-  /** Schemas of owner → follower messages beyond the control messages. */
-  followerSchemas?: Record<string, Record<string, (v: unknown) => boolean>>;
-}
-
 export function toHolder(record: LeaseRecord): Holder {
   const r = redactRecord(record);
   return {
@@ -95,7 +89,10 @@ export class Instance {
   readonly #whenOwner = new Waiters<void>();
   readonly #whenConnected = new Waiters<void>();
   readonly #stop = new AbortController();
-  readonly #hooks: RoleHooks;
+  /** The shared state as this instance sees it (owner or follower). */
+  readonly state: SharedState;
+  readonly #stateOptions: StateOptions;
+  #ownerState: (OwnerHandler & { close(): Promise<void> }) | undefined;
   #role: Role = 'starting';
   #epoch = 0;
   #holder: Holder | undefined;
@@ -108,12 +105,13 @@ export class Instance {
   #lastEndpoint: string | undefined;
   #running: Promise<void>;
 
-  constructor(options: JoinOptions, hooks: RoleHooks = {}) {
+  constructor(options: JoinOptions) {
     this.#opts = resolveJoinOptions(options);
     this.key = this.#opts.key;
     this.name = this.#opts.name;
     this.instanceId = newInstanceId();
-    this.#hooks = hooks;
+    this.state = new SharedState(this.instanceId, { maxPendingMutations: this.#opts.maxPendingMutations });
+    this.#stateOptions = { maxValueBytes: this.#opts.maxValueBytes, maxFollowerBacklogBytes: 8 * 2 ** 20 };
     this.#ownsStore = options.store === undefined;
     this.#store = options.store ?? new FileLeaseStore({ dataRoot: this.#opts.dataRoot, clock: this.#opts.clock });
     this.#events.onListenerError = (err) =>
@@ -255,7 +253,17 @@ export class Instance {
     if (stale && this.#lastEndpoint !== server.endpoint) removeStaleSocket(stale);
     let handler: OwnerHandler | undefined;
     try {
-      handler = await this.#hooks.ownerHandler?.({ epoch: lease.epoch, server, lease });
+      // A new owner rebuilds the exact state from disk before it serves.
+      const root = (this.#store as Partial<FileLeaseStore>).root ?? this.#opts.dataRoot;
+      this.#ownerState = await startOwnerState({
+        dir: stateDir(root, this.key.pathSegments()),
+        epoch: lease.epoch,
+        lease,
+        server,
+        shared: this.state,
+        options: this.#stateOptions,
+      });
+      handler = this.#ownerState;
       server.serve(lease.epoch, () => lease.check(), handler);
     } catch (err) {
       this.#emitError(err, 'cannot start serving');
@@ -282,6 +290,8 @@ export class Instance {
     if (this.#stop.signal.aborted) return; // close() hands over
     // Lost (expired, superseded, clock jump, I/O) or deposed: stop serving at once.
     await server.close();
+    await this.#ownerState?.close();
+    this.#ownerState = undefined;
     this.#server = undefined;
     this.#lease = undefined;
     const err =
@@ -321,7 +331,7 @@ export class Instance {
         clock: this.#opts.clock,
         heartbeatIntervalMs: this.#opts.heartbeatIntervalMs,
         connectTimeoutMs: Math.max(200, this.#opts.heartbeatIntervalMs * 2),
-        ...(this.#hooks.followerSchemas ? { schemas: this.#hooks.followerSchemas } : {}),
+        schemas: stateOwnerSchemas,
       });
     } catch {
       // The owner is starting, just died, or is hung: look again shortly (acquire takes over a dead one).
@@ -337,7 +347,7 @@ export class Instance {
     this.#instances = link.instances;
     const closed = new Promise<LinkClose>((resolve) =>
       link.attach({
-        onMessage: () => undefined,
+        onMessage: (m) => this.#onStateMessage(link, m),
         onPresence: (instances) => {
           this.#instances = instances;
           this.#events.emit({ type: 'presence', instances });
@@ -345,7 +355,9 @@ export class Instance {
         onClose: resolve,
       }),
     );
-    this.#hooks.followerLink?.(link);
+    // Catch up from our version, then send again everything not yet acknowledged.
+    link.send({ t: 'sync', epoch: link.epoch, since: this.state.version });
+    this.state.setRoute({ send: (seq, m) => void link.send({ t: 'mutate', epoch: link.epoch, seq, m }) });
     this.#events.emit({ type: 'connected', epoch: link.epoch, ownerId: link.ownerId });
     this.#events.emit({ type: 'presence', instances: link.instances });
     this.#whenConnected.resolveAll();
@@ -370,6 +382,7 @@ export class Instance {
     }
     if (outcome === 'record' || outcome === 'aborted') link.close();
     this.#link = undefined;
+    this.state.setRoute(undefined);
     const why: LinkClose['why'] = typeof outcome === 'string' ? 'closed' : outcome.why;
     this.#events.emit({ type: 'disconnected', epoch: link.epoch, why });
     if (this.#stop.signal.aborted) return undefined;
@@ -382,6 +395,26 @@ export class Instance {
       if (outcome.why === 'hung') await this.#waitRecordChange(this.#opts.timing.renewIntervalMs);
     }
     return undefined;
+  }
+
+  #onStateMessage(link: FollowerLink, m: Message): void {
+    switch (m.t) {
+      case 'snapshot':
+        return this.state.snapshot(m.v as number, m.state as Json);
+      case 'change':
+        // Out of order (a gap): ask again from where the replica is.
+        if (!this.state.change(m.v as number, m.m as Json, m.id as [string, number] | null))
+          link.send({ t: 'sync', epoch: link.epoch, since: this.state.version });
+        return;
+      case 'synced':
+        return this.state.caughtUp(m.v as number);
+      case 'ack':
+        return this.state.ack(m.seq as number, m.v as number);
+      case 'nack':
+        // ELOST: the owner lost its lease mid-way; the outcome is unknown, so keep it for the next owner.
+        if (m.code === 'ELOST') return;
+        return this.state.nack(m.seq as number, new LeaseholdError(asCode(m.code), String(m.message)));
+    }
   }
 
   /** After a graceful handover to another instance: follow the successor as soon as its record appears. */
@@ -495,12 +528,15 @@ export class Instance {
       await lease.release().catch(() => undefined);
       await server.announceLeaving(successor);
       await server.close(CloseCode.LEAVING, 'owner leaving');
+      await this.#ownerState?.close();
+      this.#ownerState = undefined;
     } else {
       this.#link?.close();
       await server?.close();
     }
     this.#server = undefined;
     await this.#running;
+    this.state.close();
     if (this.#ownsStore) await this.#store.close().catch(() => undefined);
     this.#role = 'closed';
     this.#whenOwner.rejectAll(closedError());
@@ -514,6 +550,10 @@ function closedError(): LeaseholdError {
 }
 
 /** Joins the lease of `options.key` as owner or follower; see {@link Instance}. */
-export function join(options: JoinOptions, hooks?: RoleHooks): Instance {
-  return new Instance(options, hooks);
+export function join(options: JoinOptions): Instance {
+  return new Instance(options);
+}
+
+function asCode(code: unknown): ErrorCode {
+  return (ErrorCodes as readonly unknown[]).includes(code) ? (code as ErrorCode) : 'EPROTOCOL';
 }

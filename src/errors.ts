@@ -15,6 +15,7 @@
  * | EABORTED        | the caller's AbortSignal fired                                     | nothing: this is the answer to your abort       |
  * | EPROTOCOL       | a peer sent something this protocol does not allow                | see the message; the connection was refused     |
  * | ETIMEOUT        | an operation did not finish in time                               | retry                                           |
+ * | EFULL           | too many mutations are waiting for an owner (`maxPendingMutations`) | wait for `whenConnected()`, or raise the limit  |
  *
  * Over the wire only `{code, message}` travels; causes and paths stay in the process.
  */
@@ -32,6 +33,7 @@ export const ErrorCodes = [
   'EABORTED',
   'EPROTOCOL',
   'ETIMEOUT',
+  'EFULL',
 ] as const;
 
 export type ErrorCode = (typeof ErrorCodes)[number];

@@ -10,7 +10,9 @@ export { redactRecord, RECORD_FORMAT, type LeaseRecord, type Meta } from './leas
 export type { AcquireOptions, FencingToken, Lease, LeaseState, LeaseStore, WaitOptions } from './lease/store.js';
 export { FileLeaseStore, type FileLeaseStoreOptions, type LeaseFs } from './lease/file-store.js';
 export { DEFAULT_TTL_MS, MIN_TTL_MS } from './lease/timing.js';
-export { join, Instance, toHolder, type Holder, type InstanceEvent, type Role, type RoleHooks } from './coordinator.js';
+export { join, Instance, toHolder, type Holder, type InstanceEvent, type Role } from './coordinator.js';
+export { SharedState, type Change } from './state/shared-state.js';
+export type { Json, Mutation } from './state/document.js';
 export type { JoinOptions } from './config.js';
 export { CloseCode, PROTOCOL_VERSION, type InstanceInfo } from './transport/protocol.js';
 export type { TransportKind } from './transport/endpoint.js';

@@ -7,6 +7,8 @@ import { systemClock } from '../clock.js';
 import { join, type Instance } from '../coordinator.js';
 import type { TransportKind } from '../transport/endpoint.js';
 import { intOption, requireDataRoot, type CliValues } from './main.js';
+import { LeaseholdError } from '../errors.js';
+import type { Mutation } from '../state/document.js';
 
 export function out(line: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify({ ...line, t: Number(systemClock.now().toFixed(3)) }) + '\n');
@@ -52,6 +54,7 @@ function roleLine(instance: Instance): Record<string, unknown> {
 }
 
 export function attachOutput(instance: Instance): void {
+  instance.state.subscribe((change) => out({ event: 'change', version: change.version, mutation: change.mutation, by: change.id }));
   instance.subscribe((e) => {
     switch (e.type) {
       case 'role-change':
@@ -86,7 +89,25 @@ async function handleCommand(instance: Instance, line: string): Promise<void> {
     return out({ event: 'error', id: null, code: 'EPROTOCOL', message: 'a command is one JSON object per line' });
   }
   const id = typeof cmd.id === 'string' || typeof cmd.id === 'number' ? cmd.id : null;
+  const c = cmd as Record<string, unknown>;
   switch (cmd.op) {
+    case 'get':
+      return out({ event: 'state', id, version: instance.state.version, state: instance.state.get() });
+    case 'set':
+    case 'delete':
+    case 'increment':
+    case 'push':
+    case 'remove-at': {
+      const { id: _id, ...mutation } = c;
+      void _id;
+      try {
+        const version = await instance.state.mutate(mutation as unknown as Mutation);
+        return out({ event: 'ack', id, version });
+      } catch (err) {
+        const e = err instanceof LeaseholdError ? err : new LeaseholdError('EIO', String(err));
+        return out({ event: 'error', id, code: e.code, message: e.message });
+      }
+    }
     case 'status':
       return out({ ...roleLine(instance), event: 'status', id, instances: instance.instances });
     case 'close':

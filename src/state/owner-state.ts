@@ -1,0 +1,103 @@
+/**
+ * The owner's side of the shared state: the authoritative document, applied in order, journaled before
+ * any acknowledgement, deduplicated by (instanceId, seq).
+ *
+ * Steps for one mutation (numbered as in the code):
+ *  1. validate (EPROTOCOL on a bad one; nothing else is affected);
+ *  2. dedup: a sequence at or below the sender's last applied one is acknowledged again, not re-applied;
+ *  3. apply to the in-memory document (version + 1);
+ *  4. append to the journal (group commit) and only then ack the sender and send `change` to everyone.
+ * A journal failure rejects the mutation and makes this owner step down (its lease is released), so the
+ * next owner rebuilds a consistent state from disk; the senders replay to it.
+ */
+import { LeaseholdError } from '../errors.js';
+import { apply, validateMutation, type Json, type Mutation } from './document.js';
+import type { Entry, Journal, Recovered } from './journal.js';
+
+export interface Committed {
+  v: number;
+  m: Json;
+  id: [string, number] | null;
+}
+
+export class OwnerState {
+  #state: Json;
+  #version: number;
+  readonly #dedup: Map<string, { seq: number; v: number }>;
+  readonly #journal: Journal;
+  readonly #epoch: number;
+  readonly #maxValueBytes: number;
+  /** Recent committed changes, for followers that reconnect at a recent version. */
+  readonly #recent: Committed[] = [];
+  readonly #recentMax: number;
+  #failed: unknown;
+  onCommit: (c: Committed) => void = () => undefined;
+  onFailure: (err: unknown) => void = () => undefined;
+
+  constructor(journal: Journal, recovered: Recovered, epoch: number, options: { maxValueBytes: number; recentMax?: number }) {
+    this.#journal = journal;
+    this.#epoch = epoch;
+    this.#maxValueBytes = options.maxValueBytes;
+    this.#recentMax = options.recentMax ?? 10_000;
+    this.#state = recovered.snapshot?.state ?? {};
+    this.#version = recovered.snapshot?.version ?? 0;
+    this.#dedup = new Map(Object.entries(recovered.snapshot?.dedup ?? {}));
+    // A new owner rebuilds the exact state from disk before it serves.
+    for (const e of recovered.entries) {
+      this.#state = apply(this.#state, e.m as Mutation);
+      this.#version = e.v;
+      if (e.id) this.#dedup.set(e.id[0], { seq: e.id[1], v: e.v });
+    }
+  }
+
+  get state(): Json {
+    return this.#state;
+  }
+  get version(): number {
+    return this.#version;
+  }
+
+  /** Changes after `since`, or undefined when they are no longer kept (send a snapshot instead). */
+  since(since: number): Committed[] | undefined {
+    if (since === this.#version) return [];
+    if (since > this.#version) return undefined;
+    const first = this.#recent[0];
+    if (!first || first.v > since + 1) return undefined;
+    return this.#recent.filter((c) => c.v > since);
+  }
+
+  /** Applies and commits; resolves with the committed version. */
+  async mutate(raw: unknown, id: [string, number] | null): Promise<number> {
+    if (this.#failed)
+      throw new LeaseholdError('ELOST', 'this owner is stepping down after a journal failure; retry with the next owner', { reason: 'io' });
+    // 1.
+    const m = validateMutation(raw, this.#maxValueBytes);
+    // 2.
+    if (id) {
+      const last = this.#dedup.get(id[0]);
+      if (last && id[1] <= last.seq) return last.v;
+    }
+    // 3.
+    const state = apply(this.#state, m);
+    const v = this.#version + 1;
+    this.#state = state;
+    this.#version = v;
+    if (id) this.#dedup.set(id[0], { seq: id[1], v });
+    // 4.
+    const entry: Entry = { t: 'm', v, e: this.#epoch, id, m: m as unknown as Json };
+    try {
+      await this.#journal.append(entry);
+    } catch (err) {
+      if (!this.#failed) {
+        this.#failed = err;
+        this.onFailure(err);
+      }
+      throw err;
+    }
+    const c: Committed = { v, m: m as unknown as Json, id };
+    this.#recent.push(c);
+    if (this.#recent.length > this.#recentMax) this.#recent.splice(0, this.#recent.length - this.#recentMax);
+    this.onCommit(c);
+    return v;
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * The shared state as every instance sees it: `get()`, `subscribe()`, `whenSynced()`, and mutations that
+ * resolve with the committed version once the owner has applied and persisted them.
+ *
+ * Exactly once: each mutation carries (instanceId, seq). Until acknowledged it stays pending here and is
+ * sent again to every new owner (the owner's dedup table, recovered with the state, drops repeats). A
+ * mutation sent as the owner died has an unknown outcome until the next owner answers; it is never lost
+ * and never applied twice. While no owner is reachable, at most `maxPendingMutations` wait; one more is
+ * refused with EFULL.
+ */
+import { LeaseholdError } from '../errors.js';
+import { Waiters } from '../events.js';
+import { apply, type Json, type Mutation } from './document.js';
+
+export interface Change {
+  version: number;
+  mutation: Json;
+  /** Who sent it: [instanceId, seq], or null. */
+  id: [string, number] | null;
+}
+
+interface Pending {
+  seq: number;
+  m: Mutation;
+  resolve: (v: number) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Where mutations go right now: the local owner, a link to the owner, or nowhere (queued). */
+export interface Route {
+  send(seq: number, m: Mutation): void;
+}
+
+export class SharedState {
+  readonly instanceId: string;
+  #state: Json = {};
+  #version = 0;
+  #synced = false;
+  #seq = 0;
+  readonly #pending = new Map<number, Pending>();
+  readonly #maxPending: number;
+  readonly #listeners = new Set<(c: Change, state: Json) => void>();
+  readonly #whenSynced = new Waiters<void>();
+  #route: Route | undefined;
+
+  constructor(instanceId: string, options: { maxPendingMutations?: number } = {}) {
+    this.instanceId = instanceId;
+    this.#maxPending = options.maxPendingMutations ?? 10_000;
+  }
+
+  get(): Json {
+    return this.#state;
+  }
+  get version(): number {
+    return this.#version;
+  }
+  get synced(): boolean {
+    return this.#synced;
+  }
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  subscribe(listener: (change: Change, state: Json) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  whenSynced(options: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.#synced ? Promise.resolve() : this.#whenSynced.wait(options.signal);
+  }
+
+  set(path: string, value: Json): Promise<number> {
+    return this.mutate({ op: 'set', path, value });
+  }
+  delete(path: string): Promise<number> {
+    return this.mutate({ op: 'delete', path });
+  }
+  increment(path: string, by = 1): Promise<number> {
+    return this.mutate({ op: 'increment', path, by });
+  }
+  push(path: string, value: Json): Promise<number> {
+    return this.mutate({ op: 'push', path, value });
+  }
+  removeAt(path: string, index: number): Promise<number> {
+    return this.mutate({ op: 'remove-at', path, index });
+  }
+
+  /** Sends a mutation to the owner; resolves with the committed version. */
+  mutate(m: Mutation): Promise<number> {
+    if (this.#pending.size >= this.#maxPending)
+      return Promise.reject(
+        new LeaseholdError(
+          'EFULL',
+          `${this.#pending.size} mutations are already waiting for an owner (maxPendingMutations); retry once connected`,
+        ),
+      );
+    return new Promise((resolve, reject) => {
+      const seq = ++this.#seq;
+      this.#pending.set(seq, { seq, m, resolve, reject });
+      this.#route?.send(seq, m);
+    });
+  }
+
+  // ---- driven by the coordinator ---------------------------------------------------------------
+
+  /** A new way to the owner: everything not yet acknowledged is sent again, in order. */
+  setRoute(route: Route | undefined): void {
+    this.#route = route;
+    if (!route) this.#synced = false;
+    else for (const p of [...this.#pending.values()].sort((a, b) => a.seq - b.seq)) route.send(p.seq, p.m);
+  }
+
+  ack(seq: number, version: number): void {
+    const p = this.#pending.get(seq);
+    if (!p) return;
+    this.#pending.delete(seq);
+    p.resolve(version);
+  }
+
+  nack(seq: number, err: LeaseholdError): void {
+    const p = this.#pending.get(seq);
+    if (!p) return;
+    this.#pending.delete(seq);
+    p.reject(err);
+  }
+
+  /** Replaces the replica (on connect, or when too far behind). */
+  snapshot(version: number, state: Json): void {
+    const changed = version !== this.#version;
+    this.#state = state;
+    this.#version = version;
+    if (changed) for (const l of [...this.#listeners]) l({ version, mutation: null, id: null }, this.#state);
+  }
+
+  /** The owner's answer to a sync is complete: the replica is current as of `version`. */
+  caughtUp(version: number): void {
+    if (version === this.#version) this.#markSynced();
+  }
+
+  /** Applies a committed change; returns false when it does not follow the replica's version. */
+  change(version: number, m: Json, id: [string, number] | null): boolean {
+    if (version <= this.#version) return true; // already have it
+    if (version !== this.#version + 1) return false;
+    this.#state = apply(this.#state, m as Mutation);
+    this.#version = version;
+    for (const l of [...this.#listeners]) l({ version, mutation: m, id }, this.#state);
+    return true;
+  }
+
+  #markSynced(): void {
+    this.#synced = true;
+    this.#whenSynced.resolveAll();
+  }
+
+  /** The owner's own view is authoritative: adopt it (on becoming owner). */
+  adopt(version: number, state: Json): void {
+    this.snapshot(version, state);
+    this.#markSynced();
+  }
+
+  /** Rejects everything pending (the instance closed). */
+  close(): void {
+    const err = new LeaseholdError('ECLOSED', 'the instance closed before the owner acknowledged this mutation; its outcome is unknown');
+    for (const p of this.#pending.values()) p.reject(err);
+    this.#pending.clear();
+    this.#whenSynced.rejectAll(err);
+  }
+}

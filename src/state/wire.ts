@@ -1,0 +1,25 @@
+/**
+ * State messages on the owner ⇄ follower link (after hello/welcome; see transport/protocol.ts).
+ *
+ *   follower → owner   {"t":"mutate","epoch":E,"seq":N,"m":{op,path,…}}        N rises by one per mutation
+ *                      {"t":"sync","epoch":E,"since":V}                         (after welcome) send me what I lack
+ *   owner → follower   {"t":"snapshot","epoch":E,"v":V,"state":…}
+ *                      {"t":"change","epoch":E,"v":V,"m":…,"id":[instanceId,seq]|null}   in version order
+ *                      {"t":"synced","epoch":E,"v":V}                         the answer to sync is complete
+ *                      {"t":"ack","epoch":E,"seq":N,"v":V}                      committed (applied and flushed)
+ *                      {"t":"nack","epoch":E,"seq":N,"code":"E…","message":"…"} refused; state unchanged
+ */
+import { is } from '../transport/protocol.js';
+
+export const stateFollowerSchemas = {
+  mutate: { t: is.oneOf('mutate'), epoch: is.int(1), seq: is.int(1), m: is.any() },
+  sync: { t: is.oneOf('sync'), epoch: is.int(1), since: is.int(0) },
+};
+
+export const stateOwnerSchemas = {
+  snapshot: { t: is.oneOf('snapshot'), epoch: is.int(1), v: is.int(0), state: is.any() },
+  change: { t: is.oneOf('change'), epoch: is.int(1), v: is.int(1), m: is.any(), id: is.any() },
+  synced: { t: is.oneOf('synced'), epoch: is.int(1), v: is.int(0) },
+  ack: { t: is.oneOf('ack'), epoch: is.int(1), seq: is.int(1), v: is.int(0) },
+  nack: { t: is.oneOf('nack'), epoch: is.int(1), seq: is.int(1), code: is.str(32), message: is.str(512) },
+};

@@ -1,0 +1,55 @@
+/** Shared state across instances in one process (real sockets, real journal, memory lease store). */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join, type Instance } from '../../src/coordinator.js';
+import { MemoryLeaseStore } from '../../src/lease/memory-store.js';
+import { LeaseholdError } from '../../src/errors.js';
+import { tempRoot, until } from '../helpers.js';
+
+describe('shared state', () => {
+  it('followers and the owner mutate one state; a handover keeps it and replays what was pending', async () => {
+    const root = await tempRoot();
+    const shared = new MemoryLeaseStore({ pollIntervalMs: 5 });
+    const make = () => join({ dataRoot: root.dir, ttlMs: 1000, store: new MemoryLeaseStore({ sharedWith: shared, pollIntervalMs: 5 }) });
+    const insts: Instance[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const x = make();
+        insts.push(x);
+        await x.whenConnected();
+      }
+      const [a, b, c] = insts as [Instance, Instance, Instance];
+      await Promise.all([b.state.whenSynced(), c.state.whenSynced()]);
+      const v1 = await b.state.set('todos', []);
+      const v2 = await c.state.push('todos', { text: 'milk' });
+      const v3 = await a.state.increment('counter');
+      assert.deepEqual([v1, v2, v3], [1, 2, 3]);
+      await until(() => b.state.version === 3 && c.state.version === 3, 2000, 'replicas at 3');
+      assert.deepEqual(b.state.get(), { todos: [{ text: 'milk' }], counter: 1 });
+      assert.deepEqual(c.state.get(), a.state.get());
+
+      const seen: number[] = [];
+      c.state.subscribe((ch) => seen.push(ch.version));
+      // An invalid mutation is refused to its sender only; the state is unchanged.
+      await assert.rejects(
+        b.state.mutate({ op: 'increment', path: 'todos' }),
+        (e) => e instanceof LeaseholdError && e.code === 'EPROTOCOL',
+      );
+      assert.equal(a.state.version, 3);
+
+      // Mutations issued around a graceful handover all land exactly once.
+      const inflight = Array.from({ length: 20 }, (_, i) => c.state.increment('counter', 1).then((v) => ({ i, v })));
+      await a.close();
+      const results = await Promise.all(inflight);
+      await b.whenOwner();
+      await until(() => c.state.version === b.state.version && c.state.pendingCount === 0, 3000, 'c caught up');
+      assert.equal((b.state.get() as { counter: number }).counter, 21);
+      assert.deepEqual(c.state.get(), b.state.get());
+      assert.equal(new Set(results.map((r) => r.v)).size, 20, 'distinct committed versions');
+      assert.ok(seen.length >= 20);
+    } finally {
+      await Promise.all(insts.map((i) => i.close()));
+      await root.remove();
+    }
+  });
+});
