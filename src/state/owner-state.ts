@@ -4,7 +4,8 @@
  *
  * Steps for one mutation (numbered as in the code):
  *  1. validate (EPROTOCOL on a bad one; nothing else is affected);
- *  2. dedup: a sequence at or below the sender's last applied one is acknowledged again, not re-applied;
+ *  2. dedup: a sequence at or below the sender's last applied one is acknowledged again, not re-applied
+ *     (with the sender's latest applied version, which is at or after that mutation's own);
  *  3. apply to the in-memory document (version + 1);
  *  4. append to the journal (group commit) and only then ack the sender and send `change` to everyone.
  * A journal failure rejects the mutation and makes this owner step down (its lease is released), so the
@@ -31,10 +32,20 @@ export class OwnerState {
   readonly #recent: Committed[] = [];
   readonly #recentMax: number;
   #failed: unknown;
+  /** State as of the last flushed entry (documents are immutable, so this shares structure). */
+  #committed: { state: Json; version: number; dedup: Map<string, { seq: number; v: number }> };
+  readonly #compactEvery: number;
+  #snapshotVersion: number;
+  #compacting = false;
   onCommit: (c: Committed) => void = () => undefined;
   onFailure: (err: unknown) => void = () => undefined;
 
-  constructor(journal: Journal, recovered: Recovered, epoch: number, options: { maxValueBytes: number; recentMax?: number }) {
+  constructor(
+    journal: Journal,
+    recovered: Recovered,
+    epoch: number,
+    options: { maxValueBytes: number; recentMax?: number; /** Snapshot after this many entries. @default 10000 */ compactEvery?: number },
+  ) {
     this.#journal = journal;
     this.#epoch = epoch;
     this.#maxValueBytes = options.maxValueBytes;
@@ -47,6 +58,33 @@ export class OwnerState {
       this.#state = apply(this.#state, e.m as Mutation);
       this.#version = e.v;
       if (e.id) this.#dedup.set(e.id[0], { seq: e.id[1], v: e.v });
+    }
+    this.#committed = { state: this.#state, version: this.#version, dedup: new Map(this.#dedup) };
+    this.#compactEvery = options.compactEvery ?? 10_000;
+    this.#snapshotVersion = recovered.snapshot?.version ?? 0;
+  }
+
+  /** The version of the last snapshot written (compaction). */
+  get snapshotVersion(): number {
+    return this.#snapshotVersion;
+  }
+
+  #commit(v: number, state: Json, id: [string, number] | null): void {
+    this.#committed.state = state;
+    this.#committed.version = v;
+    if (id) this.#committed.dedup.set(id[0], { seq: id[1], v });
+    if (v - this.#snapshotVersion >= this.#compactEvery && !this.#compacting) {
+      this.#compacting = true;
+      const snap = { version: v, epoch: this.#epoch, state, dedup: Object.fromEntries(this.#committed.dedup) };
+      this.#journal.compact(snap).then(
+        () => {
+          this.#snapshotVersion = snap.version;
+          this.#compacting = false;
+        },
+        () => {
+          this.#compacting = false; // not fatal: the journal still has everything; try again later
+        },
+      );
     }
   }
 
@@ -94,6 +132,7 @@ export class OwnerState {
       }
       throw err;
     }
+    this.#commit(v, state, id);
     const c: Committed = { v, m: m as unknown as Json, id };
     this.#recent.push(c);
     if (this.#recent.length > this.#recentMax) this.#recent.splice(0, this.#recent.length - this.#recentMax);

@@ -1,0 +1,57 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { Journal } from '../../src/state/journal.js';
+import { OwnerState } from '../../src/state/owner-state.js';
+import { apply, type Json, type Mutation } from '../../src/state/document.js';
+import { LeaseholdError } from '../../src/errors.js';
+import { tempRoot, until } from '../helpers.js';
+
+describe('OwnerState', () => {
+  it('rebuilds the exact state and dedup table from disk, compacting as it goes', async () => {
+    const root = await tempRoot();
+    const dir = join(root.dir, 'state');
+    try {
+      const a = await Journal.open({ dir, epoch: 1, guard: () => undefined });
+      const owner = new OwnerState(a.journal, a.recovered, 1, { maxValueBytes: 1024, compactEvery: 50 });
+      let expected: Json = {};
+      const ms: Mutation[] = Array.from({ length: 230 }, (_, i) =>
+        i % 3 === 0 ? { op: 'increment', path: 'n' } : { op: 'push', path: `list${i % 4}`, value: i },
+      );
+      await Promise.all(ms.map((m, i) => owner.mutate(m, ['F', i + 1])));
+      for (const m of ms) expected = apply(expected, m);
+      assert.deepEqual(owner.state, expected);
+      assert.equal(owner.version, 230);
+      // A repeat of an applied id is acknowledged, not applied again; the version given is the sender's
+      // latest applied one (at or after the repeated mutation's own).
+      assert.equal(await owner.mutate(ms[0]!, ['F', 1]), 230);
+      assert.equal(owner.version, 230);
+      // Invalid: refused, nothing changed.
+      await assert.rejects(
+        owner.mutate({ op: 'increment', path: 'list1' }, ['F', 231]),
+        (e) => e instanceof LeaseholdError && e.code === 'EPROTOCOL',
+      );
+      assert.equal(owner.version, 230);
+      await until(() => owner.snapshotVersion >= 50, 2000, 'compaction');
+      await a.journal.close();
+
+      const b = await Journal.open({ dir, epoch: 2, guard: () => undefined });
+      assert.ok((b.recovered.snapshot?.version ?? 0) >= 50, 'recovered from a snapshot');
+      assert.ok(b.recovered.entries.length > 0, 'and the entries after it');
+      const next = new OwnerState(b.journal, b.recovered, 2, { maxValueBytes: 1024 });
+      assert.deepEqual(next.state, expected);
+      assert.equal(next.version, 230);
+      assert.equal(await next.mutate(ms[229]!, ['F', 230]), 230, 'dedup survives recovery');
+      assert.equal(next.version, 230);
+      assert.deepEqual(next.since(228)?.map((c) => c.v) ?? 'snapshot', 'snapshot', 'old changes are not kept across owners');
+      await next.mutate({ op: 'set', path: 'x', value: 1 }, ['G', 1]);
+      assert.deepEqual(
+        next.since(230)?.map((c) => c.v),
+        [231],
+      );
+      await b.journal.close();
+    } finally {
+      await root.remove();
+    }
+  });
+});
