@@ -7,10 +7,12 @@ import { cpus, totalmem } from 'node:os';
 import { format, type Row } from './stats.js';
 import { leaseBench } from './lease.js';
 import { electionBench } from './election.js';
+import { stateBench } from './state.js';
 
 const groups: Record<string, () => Promise<Row[]>> = {
   lease: () => leaseBench(),
   election: () => electionBench(),
+  state: () => stateBench(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => a in groups);

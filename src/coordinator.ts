@@ -30,7 +30,7 @@ import { newInstanceId } from './lease/record-store.js';
 import type { Lease, LeaseStore } from './lease/store.js';
 import { FollowerLink, type LinkClose } from './transport/client.js';
 import { removeStaleSocket, socketPathOf } from './transport/endpoint.js';
-import { CloseCode, type InstanceInfo, type Message } from './transport/protocol.js';
+import { CloseCode, matches, type InstanceInfo, type Message } from './transport/protocol.js';
 import { SharedState } from './state/shared-state.js';
 import { startOwnerState, stateDir, type StateOptions } from './state/owner-handler.js';
 import { stateOwnerSchemas } from './state/wire.js';
@@ -399,6 +399,17 @@ export class Instance {
 
   #onStateMessage(link: FollowerLink, m: Message): void {
     switch (m.t) {
+      case 'batch':
+        for (const item of m.items as unknown[]) {
+          const t = (item as { t?: unknown })?.t;
+          const schema =
+            typeof t === 'string' && t !== 'batch' && Object.prototype.hasOwnProperty.call(stateOwnerSchemas, t)
+              ? stateOwnerSchemas[t as keyof typeof stateOwnerSchemas]
+              : undefined;
+          if (!schema || !matches(item, schema) || (item as { epoch: number }).epoch !== link.epoch) return link.close();
+          this.#onStateMessage(link, item as Message);
+        }
+        return;
       case 'snapshot':
         return this.state.snapshot(m.v as number, m.state as Json);
       case 'change':

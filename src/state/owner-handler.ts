@@ -34,15 +34,33 @@ export async function startOwnerState(p: {
   const owner = new OwnerState(journal, recovered, epoch, { maxValueBytes: p.options.maxValueBytes });
   const synced = new Set<Peer>();
   shared.adopt(owner.version, owner.state);
-  owner.onCommit = (c) => {
-    shared.change(c.v, c.m, c.id);
-    const msg = { t: 'change', epoch, v: c.v, m: c.m, id: c.id };
-    for (const peer of synced) {
+  // Messages to each follower are collected while a group commit resolves and sent as one frame: one
+  // flush commits many mutations, and one frame per follower carries all of their changes and acks.
+  const outbox = new Map<Peer, Message[]>();
+  let scheduled = false;
+  const post = (peer: Peer, msg: Message) => {
+    const list = outbox.get(peer);
+    if (list) list.push(msg);
+    else outbox.set(peer, [msg]);
+    if (!scheduled) {
+      scheduled = true;
+      queueMicrotask(flush);
+    }
+  };
+  const flush = () => {
+    scheduled = false;
+    for (const [peer, items] of outbox) {
       if (peer.bufferedAmount > p.options.maxFollowerBacklogBytes) {
         synced.delete(peer);
         peer.close(CloseCode.TOO_SLOW, 'too far behind: reconnect and resync');
-      } else peer.send(msg);
+      } else peer.send(items.length === 1 ? items[0]! : { t: 'batch', epoch, items });
     }
+    outbox.clear();
+  };
+  owner.onCommit = (c) => {
+    shared.change(c.v, c.m, c.id);
+    const msg = { t: 'change', epoch, v: c.v, m: c.m, id: c.id };
+    for (const peer of synced) post(peer, msg);
   };
   // A journal that cannot be written: step down, so that the next owner rebuilds from disk.
   owner.onFailure = () => void lease.release();
@@ -74,10 +92,10 @@ export async function startOwnerState(p: {
       if (msg.t === 'mutate') {
         const seq = msg.seq as number;
         owner.mutate(msg.m as Mutation, [peer.info.instanceId, seq]).then(
-          (v) => peer.send({ t: 'ack', epoch, seq, v }),
+          (v) => post(peer, { t: 'ack', epoch, seq, v }),
           (err) => {
             const e = asError(err);
-            peer.send({ t: 'nack', epoch, seq, code: e.code, message: e.message.slice(0, 500) });
+            post(peer, { t: 'nack', epoch, seq, code: e.code, message: e.message.slice(0, 500) });
           },
         );
       }

@@ -8,6 +8,7 @@
  *                      {"t":"synced","epoch":E,"v":V}                         the answer to sync is complete
  *                      {"t":"ack","epoch":E,"seq":N,"v":V}                      committed (applied and flushed)
  *                      {"t":"nack","epoch":E,"seq":N,"code":"E…","message":"…"} refused; state unchanged
+ *                      {"t":"batch","epoch":E,"items":[…]}   several of the above, in order (one group commit)
  */
 import { is } from '../transport/protocol.js';
 
@@ -19,6 +20,7 @@ export const stateFollowerSchemas = {
 export const stateOwnerSchemas = {
   snapshot: { t: is.oneOf('snapshot'), epoch: is.int(1), v: is.int(0), state: is.any() },
   change: { t: is.oneOf('change'), epoch: is.int(1), v: is.int(1), m: is.any(), id: is.any() },
+  batch: { t: is.oneOf('batch'), epoch: is.int(1), items: is.arrayOf(is.any(), 1_000_000) },
   synced: { t: is.oneOf('synced'), epoch: is.int(1), v: is.int(0) },
   ack: { t: is.oneOf('ack'), epoch: is.int(1), seq: is.int(1), v: is.int(0) },
   nack: { t: is.oneOf('nack'), epoch: is.int(1), seq: is.int(1), code: is.str(32), message: is.str(512) },

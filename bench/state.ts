@@ -1,0 +1,98 @@
+/**
+ * Shared-state benchmarks (issue: shared state). The owner is a `leasehold instance` process.
+ *  - follower → owner → ack (durable: applied and flushed)      target p50 ≤ 2 × (raw ws round trip + fdatasync)
+ *  - 8 followers pipelining durable mutations                     target ≥ 30 000 acknowledged/s
+ *  - a follower joining a state of 100 000 keys is synced         target ≤ 500 ms
+ * (Every acknowledgement is durable: there is no non-durable mode yet, so the "not durable" target of the
+ * issue is reported against the same row.)
+ */
+import { join as joinPath, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { join } from '../src/coordinator.js';
+import { systemClock } from '../src/clock.js';
+import { spawnNode, killAll, type Proc } from '../test/integration/proc.js';
+import { tempRoot } from '../test/helpers.js';
+import { rawWs } from './baselines.js';
+import { fsyncBaseline } from './lease.js';
+import { percentile, summarize, type Row } from './stats.js';
+
+const CLIENT = joinPath(dirname(fileURLToPath(import.meta.url)), 'fixtures/state-client.js');
+
+export async function stateBench(): Promise<Row[]> {
+  const root = await tempRoot('leasehold-bench-state-');
+  const procs: Proc[] = [];
+  try {
+    const ws = await rawWs(1000);
+    const fsync = fsyncBaseline(root.dir, 200).map((us) => us / 1000);
+    // The owner is a plain library process (the CLI would print a line per change).
+    const owner = spawnNode(CLIENT, [root.dir, 'serve', '0']);
+    procs.push(owner);
+    await owner.waitFor((l) => l.ev === 'owner');
+
+    // Round trip from a follower in this process.
+    const f = join({ dataRoot: root.dir });
+    await f.whenConnected();
+    await f.state.whenSynced();
+    const rtt: number[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const t0 = systemClock.now();
+      await f.state.increment('rtt');
+      rtt.push(systemClock.now() - t0);
+    }
+    await f.close();
+
+    // 8 followers pipelining.
+    const N = 5000;
+    const clients = Array.from({ length: 8 }, () => spawnNode(CLIENT, [root.dir, 'pipeline', String(N)]));
+    procs.push(...clients);
+    await Promise.all(clients.map((c) => c.waitFor((l) => l.ev === 'ready', 20_000)));
+    const t0 = systemClock.now();
+    for (const c of clients) c.send('go');
+    await Promise.all(clients.map((c) => c.waitFor((l) => l.ev === 'done', 120_000)));
+    const throughput = (8 * N) / ((systemClock.now() - t0) / 1000);
+
+    // A state of 100 000 keys, then followers joining it.
+    const big = join({ dataRoot: root.dir });
+    await big.whenConnected();
+    // 100 chunks of 1 000 keys (one value is limited to maxValueBytes, 256 KiB by default).
+    await Promise.all(
+      Array.from({ length: 100 }, (_, c) => {
+        const chunk: Record<string, number> = {};
+        for (let i = 0; i < 1000; i++) chunk[`k${i}`] = c * 1000 + i;
+        return big.state.set(`big.c${c}`, chunk);
+      }),
+    );
+    const leaves = Object.values((big.state.get() as { big: Record<string, object> }).big).reduce((n, o) => n + Object.keys(o).length, 0);
+    if (leaves !== 100_000) throw new Error(`the big state has ${leaves} keys, not 100 000`);
+    const joins: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const j = spawnNode(CLIENT, [root.dir, 'join', '0']);
+      procs.push(j);
+      joins.push((await j.waitFor((l) => l.ev === 'synced', 30_000)).ms as number);
+    }
+    await big.close();
+    const wsP50 = percentile(ws.rtt, 50);
+    const fsP50 = percentile(fsync, 50);
+    return [
+      summarize('state', 'raw ws round trip (baseline)', 'ms', ws.rtt),
+      summarize('state', 'fdatasync (baseline)', 'ms', fsync),
+      summarize('state', 'follower → owner → durable ack', 'ms', rtt, {
+        baseline: 'raw ws round trip (baseline)',
+        target: { value: 2 * (wsP50 + fsP50), kind: 'max', of: 'p50', note: '2 × (ws + fsync)' },
+      }),
+      {
+        group: 'state',
+        name: '8 followers pipelining, durable acks',
+        unit: 'ops/s',
+        p50: throughput,
+        p99: NaN,
+        n: 8 * N,
+        target: { value: 30_000, kind: 'min', of: 'value' },
+      },
+      summarize('state', 'follower joins a 100 000-key state → synced', 'ms', joins, { target: { value: 500, kind: 'max', of: 'p50' } }),
+    ];
+  } finally {
+    await killAll(procs);
+    await root.remove();
+  }
+}
