@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { sleep, systemClock } from '../clock.js';
+import { keepProcessAlive, sleep, systemClock } from '../clock.js';
 import { intOption, type CliValues } from './main.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/leasehold.js', import.meta.url));
@@ -47,6 +47,8 @@ export async function runDemo(values: CliValues, hooks: DemoHooks = {}): Promise
   if (n < 2) throw new Error('--instances must be at least 2');
   const transport = values.transport ?? 'tcp';
   const root = mkdtempSync(join(tmpdir(), 'leasehold-demo-'));
+  // The clock's timers are unref'd; the demo waits on them, so it keeps its own process alive.
+  const release = keepProcessAlive();
   const members: Member[] = [];
   let counter = 0;
   let stopping = false;
@@ -143,12 +145,36 @@ export async function runDemo(values: CliValues, hooks: DemoHooks = {}): Promise
   let current = await waitSettled(0);
   log(`${current.name} owns epoch ${current.epoch}; ${n - 1} followers connected:\n${table()}\n`);
 
+  let asked = 0;
+  /** Sends a command to `m` and resolves with its answer (matched by id). */
+  const ask = (m: Member, cmd: Record<string, unknown>): Promise<Record<string, unknown>> => {
+    const id = `demo-${++asked}`;
+    m.child.stdin!.write(JSON.stringify({ ...cmd, id }) + '\n');
+    return new Promise((resolve, reject) => {
+      const end = systemClock.now() + 10_000;
+      const look = () => {
+        const line = m.lines.find((l) => l.id === id);
+        if (line) return line.event === 'error' ? reject(new Error(String(line.message))) : resolve(line);
+        if (systemClock.now() > end) return reject(new Error(`${m.name} did not answer`));
+        void sleep(systemClock, 2).then(look);
+      };
+      look();
+    });
+  };
+  let expected = 0;
+
   for (let round = 1; rounds === undefined || round <= rounds; round++) {
     await hooks.afterRound?.(live(), log);
+    // The shared state: a follower changes it just before the owner goes.
+    const writer = live().find((m) => m.role === 'follower')!;
+    const ack = await ask(writer, { op: 'increment', path: 'demo.counter' });
+    await ask(writer, { op: 'push', path: 'demo.log', value: `round ${round} by ${writer.name}` });
+    expected++;
+    log(`round ${round}: ${writer.name} incremented the shared counter to ${expected} (version ${ack.version}, acknowledged = persisted)`);
     const graceful = round % 2 === 1;
     const old = current;
     const t0 = systemClock.now();
-    log(`round ${round}: ${graceful ? `stopping the owner ${old.name} gracefully (SIGTERM)` : `killing the owner ${old.name} (SIGKILL)`}`);
+    log(`         ${graceful ? `stopping the owner ${old.name} gracefully (SIGTERM)` : `killing the owner ${old.name} (SIGKILL)`}`);
     old.child.kill(graceful ? 'SIGTERM' : 'SIGKILL');
     await new Promise<void>((r) => (old.exited ? r() : old.child.once('exit', () => r())));
     current = await waitSettled(old.epoch);
@@ -157,6 +183,11 @@ export async function runDemo(values: CliValues, hooks: DemoHooks = {}): Promise
     const allMs = Math.max(ownerMs, ...followers.map((m) => (m.connectedAt.get(current.epoch) ?? t0) - t0));
     log(
       `  → ${current.name} owns epoch ${current.epoch}: new owner after ${ownerMs.toFixed(1)} ms, all ${followers.length} followers connected after ${allMs.toFixed(1)} ms`,
+    );
+    const seen = await ask(current, { op: 'get' });
+    const counter = ((seen.state as { demo?: { counter?: number } }).demo?.counter ?? 0) as number;
+    log(
+      `  → the shared state survived: ${current.name} serves counter = ${counter} at version ${seen.version}${counter === expected ? '' : ` (EXPECTED ${expected})`}`,
     );
     start();
     current = await waitSettled(current.epoch - 1);
@@ -168,4 +199,5 @@ export async function runDemo(values: CliValues, hooks: DemoHooks = {}): Promise
   for (const m of live()) m.child.kill('SIGTERM');
   await sleep(systemClock, 300);
   cleanup();
+  release();
 }
