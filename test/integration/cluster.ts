@@ -74,7 +74,11 @@ export class Cluster {
       if (o && o !== exclude) return o;
       if (Date.now() > end)
         throw new Error(
-          `cluster did not settle above epoch ${after} in ${timeoutMs} ms: ${this.live()
+          `errors: ${this.log
+            .filter((l) => l.event === 'error' || l.event === 'lost')
+            .slice(-12)
+            .map((l) => `${l.name} ${l.event} ${l.code ?? l.reason}: ${String(l.message).slice(0, 200)}`)
+            .join('\n')}\ncluster did not settle above epoch ${after} in ${timeoutMs} ms: ${this.live()
             .map((m) => `${m.name}:${m.role}@${m.epoch}/c${m.connectedEpoch}`)
             .join(' ')}\n${this.log
             .slice(-15)
