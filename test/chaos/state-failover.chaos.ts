@@ -1,11 +1,16 @@
 /**
+ * `npm run chaos` (not in `npm test`): it reproduces a KNOWN DEFECT, roughly one run in three on these
+ * 2-core machines: under this load an owner is superseded while it still considers its lease valid, and
+ * mutations it acknowledged in that window are missing after the next owner recovers. Until that is
+ * fixed this test fails intermittently, so it runs on demand. See the README ("Known defects").
+ *
  * Real processes mutate continuously while the owner is killed (SIGKILL), stopped (SIGSTOP past its ttl)
  * and closed, again and again. At the end every survivor has the same state and version, and every
  * acknowledged mutation is present exactly once.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Cluster, type Member } from './cluster.js';
+import { Cluster, type Member } from '../integration/cluster.js';
 import { delay, until } from '../helpers.js';
 
 describe('shared state under failover', () => {
@@ -85,7 +90,14 @@ describe('shared state under failover', () => {
       const missing = [...acked].filter((t) => !counts.has(t));
       for (const x of final) assert.deepEqual(x.state, final[0]!.state, `seed ${seed}: survivors differ`);
       assert.deepEqual(dup, [], `seed ${seed}: applied twice`);
-      assert.deepEqual(missing, [], `seed ${seed}: acknowledged but missing`);
+      if (missing.length > 0) {
+        const first = missing[0]!;
+        const trail = cluster.log
+          .filter((l) => JSON.stringify(l).includes(`"${first}"`) || l.event === 'role' || l.event === 'lost')
+          .map((l) => JSON.stringify(l).slice(0, 260))
+          .join('\n');
+        assert.fail(`seed ${seed}: ${missing.length} acknowledged but missing, e.g. ${first}; final version ${final[0]!.version}\n${trail}`);
+      }
       assert.ok(acked.size > 100, `seed ${seed}: only ${acked.size} acknowledged`);
       assert.equal(final[0]!.version, log.length, `seed ${seed}: one version per applied push`);
       assert.deepEqual(cluster.doubleOwners(), [], `seed ${seed}`);
