@@ -169,6 +169,10 @@ export class RecordLeaseStore implements LeaseStore {
         holder,
       });
     }
+    if (process.env.LEASEHOLD_DEBUG)
+      process.stderr.write(
+        `leasehold: ${instanceId} pid ${process.pid} takes ${key} (${verdict.reason}) from ${cur.record ? `${cur.record.instanceId}/${cur.record.epoch} pid ${cur.record.pid} renewals ${cur.record.renewals}` : 'nobody'} at ${this.clock.now().toFixed(1)}\n`,
+      );
     // 4. claim the next epoch
     // Optimistically the record's epoch + 1; a collision (record deleted or stale) falls back to the
     // highest claim on disk, so an epoch is never reused.

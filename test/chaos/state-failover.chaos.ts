@@ -96,7 +96,8 @@ describe('shared state under failover', () => {
           .filter((l) => JSON.stringify(l).includes(`"${first}"`) || l.event === 'role' || l.event === 'lost')
           .map((l) => JSON.stringify(l).slice(0, 260))
           .join('\n');
-        assert.fail(`seed ${seed}: ${missing.length} acknowledged but missing, e.g. ${first}; final version ${final[0]!.version}\n${trail}`);
+        const takes = cluster.members.map((m) => m.proc.stderr).join('').trim();
+        assert.fail(`seed ${seed}: ${missing.length} acknowledged but missing, e.g. ${first}; final version ${final[0]!.version}\n${trail}\n${takes}`);
       }
       assert.ok(acked.size > 100, `seed ${seed}: only ${acked.size} acknowledged`);
       assert.equal(final[0]!.version, log.length, `seed ${seed}: one version per applied push`);
