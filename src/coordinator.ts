@@ -259,7 +259,6 @@ export class Instance {
         dir: stateDir(root, this.key.pathSegments()),
         epoch: lease.epoch,
         lease,
-        server,
         shared: this.state,
         options: this.#stateOptions,
       });

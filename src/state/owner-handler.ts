@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { LeaseholdError } from '../errors.js';
 import type { Lease } from '../lease/store.js';
-import type { OwnerHandler, OwnerServer, Peer } from '../transport/server.js';
+import type { OwnerHandler, Peer } from '../transport/server.js';
 import { CloseCode, type Message } from '../transport/protocol.js';
 import { Journal } from './journal.js';
 import { OwnerState } from './owner-state.js';
@@ -25,11 +25,10 @@ export async function startOwnerState(p: {
   dir: string;
   epoch: number;
   lease: Lease;
-  server: OwnerServer;
   shared: SharedState;
   options: StateOptions;
 }): Promise<OwnerHandler & { close(): Promise<void> }> {
-  const { epoch, lease, server, shared } = p;
+  const { epoch, lease, shared } = p;
   const { journal, recovered } = await Journal.open({ dir: p.dir, epoch, guard: () => lease.check() });
   const owner = new OwnerState(journal, recovered, epoch, { maxValueBytes: p.options.maxValueBytes });
   const synced = new Set<Peer>();
