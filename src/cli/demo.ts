@@ -27,21 +27,9 @@ interface Member {
   connectedAt: Map<number, number>;
   lines: Record<string, unknown>[];
   exited: boolean;
-  extra: Record<string, unknown>;
 }
 
-export interface DemoHooks {
-  /** Called for each member's JSON line (the state demo of later layers hooks in here). */
-  onLine?(m: Member, line: Record<string, unknown>): void;
-  /** Extra text to show under the table. */
-  describe?(members: Member[]): string;
-  /** Called after each takeover, before the next round. */
-  afterRound?(members: Member[], log: (s: string) => void): Promise<void>;
-}
-
-export type { Member };
-
-export async function runDemo(values: CliValues, hooks: DemoHooks = {}): Promise<void> {
+export async function runDemo(values: CliValues): Promise<void> {
   const n = intOption(values, 'instances') ?? 3;
   const rounds = intOption(values, 'rounds');
   if (n < 2) throw new Error('--instances must be at least 2');
@@ -84,7 +72,6 @@ export async function runDemo(values: CliValues, hooks: DemoHooks = {}): Promise
       connectedAt: new Map(),
       lines: [],
       exited: false,
-      extra: {},
     };
     child.on('exit', () => (m.exited = true));
     child.stdin!.on('error', () => undefined);
@@ -108,7 +95,6 @@ export async function runDemo(values: CliValues, hooks: DemoHooks = {}): Promise
         m.connectedEpoch = line.epoch as number;
         m.connectedAt.set(line.epoch as number, t);
       }
-      hooks.onLine?.(m, line);
     });
     members.push(m);
     return m;
@@ -136,8 +122,7 @@ export async function runDemo(values: CliValues, hooks: DemoHooks = {}): Promise
       (m) =>
         `  ${m.name.padEnd(8)} pid ${String(m.pid).padEnd(7)} ${m.role.padEnd(9)} epoch ${m.epoch}${m.role === 'follower' ? (m.connectedEpoch === m.epoch ? '  connected' : '  connecting…') : '  serving'}`,
     );
-    const extra = hooks.describe?.(live());
-    return rows.join('\n') + (extra ? '\n' + extra : '');
+    return rows.join('\n');
   };
 
   log(`leasehold demo: ${n} instances on ${root} (${transport}); Ctrl-C to stop\n`);
@@ -164,7 +149,6 @@ export async function runDemo(values: CliValues, hooks: DemoHooks = {}): Promise
   let expected = 0;
 
   for (let round = 1; rounds === undefined || round <= rounds; round++) {
-    await hooks.afterRound?.(live(), log);
     // The shared state: a follower changes it just before the owner goes.
     const writer = live().find((m) => m.role === 'follower')!;
     const ack = await ask(writer, { op: 'increment', path: 'demo.counter' });
