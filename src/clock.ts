@@ -154,3 +154,8 @@ export function keepProcessAlive(): () => void {
   const handle = setInterval(() => undefined, 2 ** 30);
   return () => clearInterval(handle);
 }
+
+/** Resolves after the rest of this event-loop turn (pending I/O callbacks run first). Not a timer. */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -4,6 +4,7 @@
 import { basename } from 'node:path';
 import { systemClock, type Clock } from './clock.js';
 import { LeaseholdError } from './errors.js';
+import type { Reducers } from './state/reducers.js';
 import { LeaseKey } from './lease/key.js';
 import type { LeaseStore } from './lease/store.js';
 import { resolveTiming, type LeaseTiming } from './lease/timing.js';
@@ -37,6 +38,11 @@ export interface JoinOptions {
   maxPendingMutations?: number;
   /** Largest value in one mutation. @default 256 KiB */
   maxValueBytes?: number;
+  /**
+   * Reducers for `state.dispatch({ type, payload })`, by action type: `(state, payload) => nextState`, run
+   * on the owner only (register the same ones in every instance: any of them may own). @default none
+   */
+  reducers?: Reducers;
   /** Injected clock (tests). @default the system clock */
   clock?: Clock;
   /** Injected lease store (tests). @default a FileLeaseStore on dataRoot */
@@ -56,6 +62,7 @@ export interface ResolvedJoinOptions {
   maxPayload: number;
   maxPendingMutations: number;
   maxValueBytes: number;
+  reducers: Reducers;
   clock: Clock;
 }
 
@@ -92,6 +99,11 @@ export function resolveJoinOptions(options: JoinOptions): ResolvedJoinOptions {
     throw new LeaseholdError('EINVALIDCONFIG', `maxValueBytes must be an integer between 16 and maxPayload (${maxPayload})`, {
       field: 'maxValueBytes',
     });
+  const reducers = options.reducers ?? {};
+  if (typeof reducers !== 'object' || reducers === null || Object.values(reducers).some((r) => typeof r !== 'function'))
+    throw new LeaseholdError('EINVALIDCONFIG', 'reducers maps action types to functions (state, payload) => nextState', {
+      field: 'reducers',
+    });
   const script = process.argv[1] ? basename(process.argv[1]) : 'node';
   const name = options.name ?? `${script} ${process.pid}`;
   if (typeof name !== 'string' || name.length > 128)
@@ -107,6 +119,7 @@ export function resolveJoinOptions(options: JoinOptions): ResolvedJoinOptions {
     maxPayload,
     maxPendingMutations,
     maxValueBytes,
+    reducers,
     clock: options.clock ?? systemClock,
   };
 }

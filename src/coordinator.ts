@@ -20,6 +20,7 @@
  * fails (two heartbeat intervals).
  */
 import { sleep } from './clock.js';
+import { debug } from './debug.js';
 import { resolveJoinOptions, type JoinOptions, type ResolvedJoinOptions } from './config.js';
 import { ErrorCodes, LeaseholdError, isLeaseholdError, type ErrorCode, type LostReason } from './errors.js';
 import { Emitter, Waiters } from './events.js';
@@ -111,7 +112,11 @@ export class Instance {
     this.name = this.#opts.name;
     this.instanceId = newInstanceId();
     this.state = new SharedState(this.instanceId, { maxPendingMutations: this.#opts.maxPendingMutations });
-    this.#stateOptions = { maxValueBytes: this.#opts.maxValueBytes, maxFollowerBacklogBytes: 8 * 2 ** 20 };
+    this.#stateOptions = {
+      maxValueBytes: this.#opts.maxValueBytes,
+      maxFollowerBacklogBytes: 8 * 2 ** 20,
+      reducers: this.#opts.reducers,
+    };
     this.#ownsStore = options.store === undefined;
     this.#store = options.store ?? new FileLeaseStore({ dataRoot: this.#opts.dataRoot, clock: this.#opts.clock });
     this.#events.onListenerError = (err) =>
@@ -225,6 +230,7 @@ export class Instance {
         continue;
       }
       backoffMs = 0;
+      debug(`acquired epoch ${lease.epoch}`);
       await this.#own(lease, server);
     }
   }
@@ -264,6 +270,7 @@ export class Instance {
       });
       handler = this.#ownerState;
       server.serve(lease.epoch, () => lease.check(), handler);
+      debug(`serving epoch ${lease.epoch} (state version ${this.state.version})`);
     } catch (err) {
       this.#emitError(err, 'cannot start serving');
       await lease.release().catch(() => undefined);
@@ -357,6 +364,7 @@ export class Instance {
     // Catch up from our version, then send again everything not yet acknowledged.
     link.send({ t: 'sync', epoch: link.epoch, since: this.state.version });
     this.state.setRoute({ send: (seq, m) => void link.send({ t: 'mutate', epoch: link.epoch, seq, m }) });
+    debug(`connected to epoch ${link.epoch}`);
     this.#events.emit({ type: 'connected', epoch: link.epoch, ownerId: link.ownerId });
     this.#events.emit({ type: 'presence', instances: link.instances });
     this.#whenConnected.resolveAll();
@@ -383,13 +391,21 @@ export class Instance {
     this.#link = undefined;
     this.state.setRoute(undefined);
     const why: LinkClose['why'] = typeof outcome === 'string' ? 'closed' : outcome.why;
+    debug(
+      `left epoch ${link.epoch}: ${typeof outcome === 'string' ? outcome : outcome.why === 'leaving' ? `leaving, successor ${outcome.successor ?? '-'}` : outcome.why}`,
+    );
     this.#events.emit({ type: 'disconnected', epoch: link.epoch, why });
     if (this.#stop.signal.aborted) return undefined;
     if (typeof outcome === 'object') {
       if (outcome.why === 'leaving') {
-        if (outcome.successor !== this.instanceId) return this.#awaitSuccessor(record);
+        if (outcome.successor !== this.instanceId) {
+          const next = await this.#awaitSuccessor(record);
+          debug(`successor ${next ? `epoch ${next.epoch} seen` : 'not seen in time'}`);
+          return next;
+        }
         // The chosen successor: the owner releases right after its announcement.
         await this.#awaitRelease(record);
+        debug('old owner released');
       }
       if (outcome.why === 'hung') await this.#waitRecordChange(this.#opts.timing.renewIntervalMs);
     }
@@ -534,10 +550,13 @@ export class Instance {
       // machine is fastest); 3. name the successor (the longest-connected follower), who can acquire at
       // once; 4. close the followers (4005).
       const successor = server.peers()[0]?.info.instanceId ?? null;
+      debug(`closing: handing epoch ${lease.epoch} over to ${successor ?? 'nobody'}`);
       server.freeze();
       await lease.release().catch(() => undefined);
+      debug('released');
       await server.announceLeaving(successor);
       await server.close(CloseCode.LEAVING, 'owner leaving');
+      debug('followers closed');
       await this.#ownerState?.close();
       this.#ownerState = undefined;
     } else {

@@ -16,6 +16,7 @@
  * | EPROTOCOL       | a peer sent something this protocol does not allow                | see the message; the connection was refused     |
  * | ETIMEOUT        | an operation did not finish in time                               | retry                                           |
  * | EFULL           | too many mutations are waiting for an owner (`maxPendingMutations`) | wait for `whenConnected()`, or raise the limit  |
+ * | EREDUCER        | a dispatched action's reducer is missing, threw, or returned a non-object | fix the reducer; the state is unchanged |
  *
  * Over the wire only `{code, message}` travels; causes and paths stay in the process.
  */
@@ -34,6 +35,7 @@ export const ErrorCodes = [
   'EPROTOCOL',
   'ETIMEOUT',
   'EFULL',
+  'EREDUCER',
 ] as const;
 
 export type ErrorCode = (typeof ErrorCodes)[number];

@@ -97,7 +97,9 @@ async function handleCommand(instance: Instance, line: string): Promise<void> {
     case 'delete':
     case 'increment':
     case 'push':
-    case 'remove-at': {
+    case 'remove-at':
+    case 'batch':
+    case 'dispatch': {
       const { id: _id, ...mutation } = c;
       void _id;
       try {

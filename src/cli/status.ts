@@ -33,7 +33,9 @@ export async function runStatus(values: CliValues): Promise<void> {
   const out =
     state.state === 'free'
       ? { key: String(key), held: false, reason: state.reason, lastEpoch: state.record?.epoch ?? 0 }
-      : { key: String(key), held: false, reason: 'corrupt', path: state.path, message: state.message };
+      : state.reason === 'corrupt'
+        ? { key: String(key), held: false, reason: 'corrupt', path: state.path, message: state.message }
+        : { key: String(key), held: false, reason: 'claimed', epoch: state.epoch, message: state.message };
   if (values.json) process.stdout.write(JSON.stringify(out) + '\n');
   else process.stdout.write(`${key}: free (${out.reason})${'message' in out ? `: ${out.message}` : ''}\n`);
   process.exitCode = 3;

@@ -7,10 +7,19 @@
  * inside its ttl, so a live holder's fingerprint always changes in time.
  */
 import type { Clock } from '../clock.js';
-import { fingerprint, type LeaseRecord } from './record.js';
+import { fingerprint, type LeaseRecord, type NewestClaim } from './record.js';
 
 export type Verdict =
-  { free: true; reason: 'none' | 'released' | 'expired' | 'holder-gone' } | { free: false; reason: 'held' | 'pinned' | 'corrupt' };
+  | { free: true; reason: 'none' | 'released' | 'expired' | 'holder-gone' }
+  | { free: false; reason: 'held' | 'pinned' | 'corrupt' | 'claimed' };
+
+/** The process behind a record or an epoch claim. */
+export interface HolderProcess {
+  instanceId: string;
+  pid: number;
+  processStart: string | null;
+  host: string;
+}
 
 export interface AssessInput {
   record: LeaseRecord | undefined;
@@ -20,13 +29,26 @@ export interface AssessInput {
   unchangedForMs: number;
   /** ttl to apply when the record is unreadable (its own ttl is unknown). */
   fallbackTtlMs: number;
-  isProcessGone: (record: LeaseRecord) => boolean;
+  /** The newest claimed epoch (absent: not known, judge by the record alone). */
+  newest?: NewestClaim;
+  isProcessGone: (holder: HolderProcess) => boolean;
 }
 
 export function assess(input: AssessInput): Verdict {
   const { record } = input;
   if (input.corrupt)
     return input.unchangedForMs >= input.fallbackTtlMs ? { free: true, reason: 'expired' } : { free: false, reason: 'corrupt' };
+  // A newer epoch is claimed than the record names: the record is stale (a writer that stalled while the
+  // store's mutex was broken overwrote it, or it was deleted) or that epoch's holder has not written it
+  // yet. The claim decides, never the stale record: its "released" or dead holder says nothing about now.
+  const { newest } = input;
+  if (newest && newest.epoch > (record?.epoch ?? 0)) {
+    const c = newest.claim;
+    if (c?.process && input.isProcessGone({ instanceId: c.instanceId, ...c.process })) return { free: true, reason: 'holder-gone' };
+    return input.unchangedForMs >= (c?.ttlMs ?? input.fallbackTtlMs)
+      ? { free: true, reason: 'expired' }
+      : { free: false, reason: 'claimed' };
+  }
   if (!record) return { free: true, reason: 'none' };
   if (record.releasedAt !== null) return { free: true, reason: 'released' };
   // A pin suspends expiry and takeover (as in juju); only a release frees a pinned lease.
@@ -42,8 +64,8 @@ export class Observations {
   constructor(private readonly clock: Clock) {}
 
   /** Records what is seen now; returns for how long (monotonic ms) it has been unchanged. */
-  observe(key: string, record: LeaseRecord | undefined, corruptText?: string): number {
-    const fp = corruptText !== undefined ? `corrupt:${corruptText.length}:${corruptText.slice(0, 64)}` : fingerprint(record);
+  observe(key: string, record: LeaseRecord | undefined, corruptText?: string, newestEpoch = 0): number {
+    const fp = `${corruptText !== undefined ? `corrupt:${corruptText.length}:${corruptText.slice(0, 64)}` : fingerprint(record)}|${newestEpoch}`;
     const now = this.clock.now();
     const prev = this.#seen.get(key);
     if (!prev || prev.fp !== fp) {

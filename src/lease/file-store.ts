@@ -5,29 +5,49 @@
  *
  *   record.json        the lease record: written to a temp file (0600), fsynced, renamed over
  *   record.json.lock/  proper-lockfile's lock directory: the mutex held for one read-modify-write
- *   epochs/<n>         one file per claimed epoch, created exclusively (O_EXCL): the fencing counter
+ *   epochs/<n>         one file per claimed epoch, created exclusively (O_EXCL): the fencing counter,
+ *                      naming the claimer's instance, process and ttl (JSON)
  *
  * Guarantees: everything in the {@link LeaseStore} contract; files are 0600 in 0700 directories (POSIX);
  * epochs survive deletion or corruption of record.json (not deletion of the whole key directory);
  * the lock's `onCompromised` never throws: a compromise ends the operation (and a held lease) cleanly.
+ * Every transaction runs its file operations synchronously, in one go on the caller's thread (each is a few
+ * microseconds on a local disk; an acquisition adds one fdatasync). This keeps a transaction short under
+ * load (it never waits for a turn of the event loop or for libuv's thread pool, where journal I/O may
+ * queue), so renewals stay punctual and a handover costs about a millisecond. Only waiting for a busy
+ * mutex is asynchronous.
  * Not guaranteed: correctness on network file systems (mkdir and O_EXCL atomicity, mtime precision); that
  * a crash takeover is fast when the holder runs on another host or in another pid namespace (it then
  * waits for the ttl); durability of the record across power loss (the directory is not fsynced).
  */
-import * as nodeFs from 'node:fs/promises';
-import { watch as fsWatch, constants as fsConstants } from 'node:fs';
+import * as nodeFs from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { lockfile } from '../cjs.js';
-import { systemClock, type Clock } from '../clock.js';
+import { sleep, systemClock, type Clock } from '../clock.js';
 import { LeaseholdError, ioError } from '../errors.js';
 import { LeaseKey } from './key.js';
 import { isProcessGone } from './process-identity.js';
-import { parseRecord, serializeRecord, type LeaseRecord } from './record.js';
+import { parseClaim, parseRecord, serializeClaim, serializeRecord, type LeaseRecord, type NewestClaim } from './record.js';
+import type { HolderProcess } from './assess.js';
 import { RecordLeaseStore, type ReadResult, type RecordStorage, type Transaction } from './record-store.js';
 
-/** The part of `node:fs/promises` the store uses; inject another for fault tests. */
-export type LeaseFs = Pick<typeof nodeFs, 'mkdir' | 'readFile' | 'open' | 'rename' | 'unlink' | 'readdir' | 'stat' | 'chmod' | 'access'>;
+/** The synchronous part of `node:fs` the store uses; inject another for fault tests. */
+export type LeaseFs = Pick<
+  typeof nodeFs,
+  | 'mkdirSync'
+  | 'readFileSync'
+  | 'openSync'
+  | 'writeSync'
+  | 'fdatasyncSync'
+  | 'closeSync'
+  | 'renameSync'
+  | 'unlinkSync'
+  | 'readdirSync'
+  | 'statSync'
+  | 'chmodSync'
+  | 'accessSync'
+>;
 
 export interface FileLeaseStoreOptions {
   /** The directory leasehold keeps its files under (in `<dataRoot>/leasehold`). Required. */
@@ -39,11 +59,13 @@ export interface FileLeaseStoreOptions {
   pollIntervalMs?: number;
   /**
    * How long the mutex may be held before others break it. proper-lockfile clamps this to ≥ 2000 ms; the
-   * mutex is held for about a millisecond, so only a process stopped inside that millisecond hits it.
+   * mutex is held for well under a millisecond, so only a process stopped inside that window hits it.
    * @default 2000
    */
   lockStaleMs?: number;
-  /** Injected file system (tests). @default node:fs/promises */
+  /** How long to wait for a busy mutex before reporting ECONFLICT. @default 500 */
+  lockWaitMs?: number;
+  /** Injected file system (tests). @default node:fs */
   fs?: LeaseFs;
 }
 
@@ -51,14 +73,17 @@ const RECORD = 'record.json';
 const EPOCHS = 'epochs';
 const KEEP_EPOCHS = 16;
 const pad = (n: number) => String(n).padStart(15, '0');
+const code = (err: unknown) => (err as NodeJS.ErrnoException)?.code;
 
 export class FileStorage implements RecordStorage {
   readonly root: string;
   readonly #dataRoot: string;
   readonly #fs: LeaseFs;
+  readonly #clock: Clock;
   readonly #create: boolean;
   readonly #staleMs: number;
-  #ready: Promise<void> | undefined;
+  readonly #lockWaitMs: number;
+  #ready = false;
   /** Key directories known to exist (a deleted one is recreated after the ENOENT it causes). */
   readonly #made = new Set<string>();
 
@@ -70,54 +95,55 @@ export class FileStorage implements RecordStorage {
     this.#dataRoot = resolve(options.dataRoot);
     this.root = join(this.#dataRoot, 'leasehold');
     this.#fs = options.fs ?? nodeFs;
+    this.#clock = options.clock ?? systemClock;
     this.#create = options.createDataRoot ?? true;
     this.#staleMs = Math.max(2000, options.lockStaleMs ?? 2000);
+    this.#lockWaitMs = options.lockWaitMs ?? 500;
+    if (!(this.#lockWaitMs >= 0))
+      throw new LeaseholdError('EINVALIDCONFIG', `lockWaitMs must be ≥ 0, got ${options.lockWaitMs}`, { field: 'lockWaitMs' });
   }
 
   /** Checks the data root once: exists (or is created), is a directory, is writable; leasehold/ is 0700. */
-  ready(): Promise<void> {
-    this.#ready ??= this.#prepare();
-    return this.#ready;
-  }
-
-  async #prepare(): Promise<void> {
+  ready(): void {
+    if (this.#ready) return;
     const fs = this.#fs;
     const dr = this.#dataRoot;
     let st;
     try {
-      st = await fs.stat(dr);
+      st = fs.statSync(dr);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !this.#create)
-        throw (err as NodeJS.ErrnoException).code === 'ENOENT'
+      if (code(err) !== 'ENOENT' || !this.#create)
+        throw code(err) === 'ENOENT'
           ? new LeaseholdError('EIO', `data root ${dr} does not exist; create it or pass createDataRoot: true`, { path: dr, cause: err })
           : ioError('read the data root', dr, err);
       try {
-        await fs.mkdir(dr, { recursive: true, mode: 0o700 });
+        fs.mkdirSync(dr, { recursive: true, mode: 0o700 });
       } catch (e) {
         throw ioError('create the data root', dr, e);
       }
-      st = await fs.stat(dr);
+      st = fs.statSync(dr);
     }
     if (!st.isDirectory()) throw new LeaseholdError('EIO', `data root ${dr} is not a directory`, { path: dr });
     try {
-      await fs.access(dr, fsConstants.W_OK | fsConstants.X_OK);
+      fs.accessSync(dr, nodeFs.constants.W_OK | nodeFs.constants.X_OK);
     } catch (err) {
       throw ioError('write in the data root', dr, err);
     }
     try {
-      await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
-      const rst = await fs.stat(this.root);
+      fs.mkdirSync(this.root, { recursive: true, mode: 0o700 });
+      const rst = fs.statSync(this.root);
       if (process.platform !== 'win32') {
         if (typeof process.getuid === 'function' && rst.uid !== process.getuid())
           throw new LeaseholdError('EIO', `${this.root} belongs to another user (uid ${rst.uid}); leasehold will not use it`, {
             path: this.root,
           });
-        if ((rst.mode & 0o077) !== 0) await fs.chmod(this.root, 0o700);
+        if ((rst.mode & 0o077) !== 0) fs.chmodSync(this.root, 0o700);
       }
     } catch (err) {
       if (err instanceof LeaseholdError) throw err;
       throw ioError('prepare', this.root, err);
     }
+    this.#ready = true;
   }
 
   dirOf(key: LeaseKey): string {
@@ -127,12 +153,12 @@ export class FileStorage implements RecordStorage {
     return join(this.dirOf(key), RECORD);
   }
 
-  async #ensureDir(key: LeaseKey): Promise<string> {
-    await this.ready();
+  #ensureDir(key: LeaseKey): string {
+    this.ready();
     const dir = this.dirOf(key);
     if (this.#made.has(dir)) return dir;
     try {
-      await this.#fs.mkdir(join(dir, EPOCHS), { recursive: true, mode: 0o700 });
+      this.#fs.mkdirSync(join(dir, EPOCHS), { recursive: true, mode: 0o700 });
     } catch (err) {
       throw ioError('create', dir, err);
     }
@@ -141,134 +167,165 @@ export class FileStorage implements RecordStorage {
   }
 
   async read(key: LeaseKey): Promise<ReadResult> {
-    await this.ready();
+    return this.#read(key);
+  }
+
+  #read(key: LeaseKey): ReadResult {
+    this.ready();
     const path = this.recordPath(key);
-    let text: string;
+    let text: string | undefined;
     try {
-      text = await this.#fs.readFile(path, 'utf8');
+      text = this.#fs.readFileSync(path, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return {};
-      throw ioError('read', path, err);
+      if (code(err) !== 'ENOENT' && code(err) !== 'ENOTDIR') throw ioError('read', path, err);
     }
+    // After the record: a claim made after our record read is then seen too (never the reverse).
+    const newest = this.#newestClaim(join(this.dirOf(key), EPOCHS));
+    if (text === undefined) return { newest };
     try {
-      return { record: parseRecord(text, path) };
+      return { record: parseRecord(text, path), newest };
     } catch (err) {
-      return { corrupt: { text, error: err as LeaseholdError } };
+      return { corrupt: { text, error: err as LeaseholdError }, newest };
     }
   }
 
-  async #write(key: LeaseKey, record: LeaseRecord, durable: boolean): Promise<void> {
+  #newestClaim(dir: string): NewestClaim {
+    let names: string[];
+    try {
+      names = this.#fs.readdirSync(dir);
+    } catch (err) {
+      if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') return { epoch: 0 };
+      throw ioError('list', dir, err);
+    }
+    let epoch = 0;
+    for (const n of names) if (/^\d+$/.test(n)) epoch = Math.max(epoch, Number(n));
+    if (epoch === 0) return { epoch };
+    const path = join(dir, pad(epoch));
+    try {
+      return { epoch, claim: parseClaim(this.#fs.readFileSync(path, 'utf8')) };
+    } catch (err) {
+      if (code(err) === 'ENOENT') return { epoch }; // pruned meanwhile: unknown claimer
+      throw ioError('read', path, err);
+    }
+  }
+
+  /** Creates `path` exclusively with `text` (optionally flushed); throws the fs error (EEXIST when taken). */
+  #createFile(path: string, text: string, durable: boolean): void {
+    const fs = this.#fs;
+    const fd = fs.openSync(path, 'wx', 0o600);
+    try {
+      const buf = Buffer.from(text);
+      for (let off = 0; off < buf.length;) off += fs.writeSync(fd, buf, off, buf.length - off, off);
+      if (durable) fs.fdatasyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  #write(key: LeaseKey, record: LeaseRecord, durable: boolean): void {
     const path = this.recordPath(key);
     const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-    const fs = this.#fs;
     try {
-      const fh = await fs.open(tmp, 'wx', 0o600);
-      try {
-        await fh.writeFile(serializeRecord(record));
-        if (durable) await fh.datasync();
-      } finally {
-        await fh.close();
-      }
-      await fs.rename(tmp, path);
+      this.#createFile(tmp, serializeRecord(record), durable);
+      this.#fs.renameSync(tmp, path);
     } catch (err) {
-      await fs.unlink(tmp).catch(() => undefined);
+      try {
+        this.#fs.unlinkSync(tmp);
+      } catch {
+        // it was not created, or is gone
+      }
       throw ioError('write', path, err);
     }
   }
 
-  async withMutex<T>(key: LeaseKey, fn: (tx: Transaction) => Promise<T>): Promise<T> {
-    const dir = await this.#ensureDir(key);
-    const recordPath = join(dir, RECORD);
-    const epochs = join(dir, EPOCHS);
-    let compromised = false;
-    let release: () => Promise<void>;
+  #lock(key: LeaseKey, onCompromised: () => void): (() => void) | 'busy' {
+    const recordPath = this.recordPath(key);
     try {
-      release = await lockfile.lock(recordPath, {
+      return lockfile.lockSync(recordPath, {
         realpath: false,
         stale: this.#staleMs,
         update: Math.floor(this.#staleMs / 2),
-        // Contenders hold the mutex for about a millisecond: retry fast, with jitter, for about half a second.
-        retries: { retries: 60, factor: 1.2, minTimeout: 1, maxTimeout: 15, randomize: true },
         // Never throw from here (proper-lockfile's default does, crashing the process): mark the transaction.
-        onCompromised: () => {
-          compromised = true;
-        },
+        onCompromised,
       });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && this.#made.delete(dir)) return this.withMutex(key, fn); // directory removed: recreate
-      if ((err as NodeJS.ErrnoException).code === 'ELOCKED')
-        throw new LeaseholdError('ETIMEOUT', `the lock ${recordPath}.lock stayed busy; another process is contending for ${key}`, {
-          path: `${recordPath}.lock`,
-          cause: err,
-        });
+      if (code(err) === 'ELOCKED') return 'busy';
+      if (code(err) === 'ENOENT' && this.#made.delete(this.dirOf(key))) {
+        this.#ensureDir(key); // the key's directory was removed: recreate it and try once more
+        return this.#lock(key, onCompromised);
+      }
       throw ioError('lock', recordPath, err);
     }
-    const fs = this.#fs;
+  }
+
+  async withMutex<T>(key: LeaseKey, fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    const dir = this.#ensureDir(key);
+    const epochs = join(dir, EPOCHS);
+    let compromised = false;
+    const started = this.#clock.now();
+    let release: (() => void) | 'busy';
+    // Others hold the mutex for well under a millisecond: retry soon, with jitter, for lockWaitMs.
+    for (let attempt = 0; (release = this.#lock(key, () => (compromised = true))) === 'busy'; attempt++) {
+      if (this.#clock.now() - started >= this.#lockWaitMs)
+        throw new LeaseholdError(
+          'ETIMEOUT',
+          `the lock ${this.recordPath(key)}.lock stayed busy; another process is contending for ${key}`,
+          {
+            path: `${this.recordPath(key)}.lock`,
+          },
+        );
+      await sleep(this.#clock, Math.ceil(Math.min(15, 1.3 ** attempt) * (0.5 + Math.random() / 2)));
+    }
     const tx: Transaction = {
-      read: () => this.read(key),
-      write: (record, durable) => this.#write(key, record, durable === true),
-      claimEpoch: async (epoch, instanceId) => {
+      read: async () => this.#read(key),
+      write: async (record, durable) => this.#write(key, record, durable === true),
+      claimEpoch: async (epoch, claim) => {
         const path = join(epochs, pad(epoch));
         try {
-          const fh = await fs.open(path, 'wx', 0o600);
-          try {
-            await fh.writeFile(instanceId);
-          } finally {
-            await fh.close();
-          }
+          this.#createFile(path, serializeClaim(claim), false);
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+          if (code(err) === 'EEXIST') return false;
           throw ioError('claim epoch at', path, err);
         }
-        // Keep the directory small; the newest claims are what fencing needs.
-        void this.#pruneEpochs(epochs, epoch - KEEP_EPOCHS);
+        this.#pruneEpochs(epochs, epoch - KEEP_EPOCHS);
         return true;
-      },
-      epochClaimedBy: async (epoch) => {
-        try {
-          return await fs.readFile(join(epochs, pad(epoch)), 'utf8');
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-          throw ioError('read', join(epochs, pad(epoch)), err);
-        }
-      },
-      highestEpoch: async () => {
-        let names: string[];
-        try {
-          names = await fs.readdir(epochs);
-        } catch (err) {
-          throw ioError('list', epochs, err);
-        }
-        let max = 0;
-        for (const n of names) if (/^\d+$/.test(n)) max = Math.max(max, Number(n));
-        return max;
       },
       compromised: () => compromised,
     };
     try {
       return await fn(tx);
     } finally {
-      await release().catch(() => undefined);
+      try {
+        release();
+      } catch {
+        // compromised (already released) or removed by a stale-lock breaker
+      }
     }
   }
 
-  async #pruneEpochs(dir: string, below: number): Promise<void> {
+  /** Keeps the directory small; the newest claims are what fencing needs. */
+  #pruneEpochs(dir: string, below: number): void {
     if (below <= 0) return;
     try {
-      for (const n of await this.#fs.readdir(dir))
-        if (/^\d+$/.test(n) && Number(n) < below) await this.#fs.unlink(join(dir, n)).catch(() => undefined);
+      for (const n of this.#fs.readdirSync(dir))
+        if (/^\d+$/.test(n) && Number(n) < below)
+          try {
+            this.#fs.unlinkSync(join(dir, n));
+          } catch {
+            // best effort
+          }
     } catch {
       // best effort
     }
   }
 
   async keys(): Promise<LeaseKey[]> {
-    await this.ready();
+    this.ready();
     const out: LeaseKey[] = [];
-    const walk = async (dir: string, segments: string[]): Promise<void> => {
+    const walk = (dir: string, segments: string[]): void => {
       let entries;
       try {
-        entries = await this.#fs.readdir(dir, { withFileTypes: true });
+        entries = this.#fs.readdirSync(dir, { withFileTypes: true });
       } catch {
         return;
       }
@@ -279,20 +336,20 @@ export class FileStorage implements RecordStorage {
           } catch {
             // a directory that is not a key: ignore
           }
-        } else if (e.isDirectory() && e.name !== EPOCHS && !e.name.endsWith('.lock')) await walk(join(dir, e.name), [...segments, e.name]);
+        } else if (e.isDirectory() && e.name !== EPOCHS && !e.name.endsWith('.lock')) walk(join(dir, e.name), [...segments, e.name]);
       }
     };
-    await walk(join(this.root, 'leases'), []);
+    walk(join(this.root, 'leases'), []);
     return out;
   }
 
-  isProcessGone(record: LeaseRecord): boolean {
-    return isProcessGone(record);
+  isProcessGone(holder: HolderProcess): boolean {
+    return isProcessGone(holder);
   }
 
   watch(key: LeaseKey, onChange: () => void): () => void {
     try {
-      const w = fsWatch(this.dirOf(key), { persistent: false }, (_event, name) => {
+      const w = nodeFs.watch(this.dirOf(key), { persistent: false }, (_event, name) => {
         if (name === null || name === RECORD) onChange();
       });
       w.on('error', () => undefined);
@@ -325,7 +382,7 @@ export class FileLeaseStore extends RecordLeaseStore {
   }
 
   /** Checks the data root now instead of at first use. */
-  open(): Promise<void> {
-    return this.#files.ready();
+  async open(): Promise<void> {
+    this.#files.ready();
   }
 }

@@ -10,13 +10,14 @@ import { systemClock, type Clock } from '../clock.js';
 import { LeaseholdError } from '../errors.js';
 import type { LeaseKey } from './key.js';
 import { LeaseKey as Key } from './key.js';
-import type { LeaseRecord } from './record.js';
+import type { EpochClaim, LeaseRecord, NewestClaim } from './record.js';
+import type { HolderProcess } from './assess.js';
 import { RecordLeaseStore, type ReadResult, type RecordStorage, type Transaction } from './record-store.js';
 
 interface Slot {
   record?: LeaseRecord;
   corrupt?: string;
-  epochs: Map<number, string>;
+  epochs: Map<number, EpochClaim>;
   mutex: Promise<void>;
   watchers: Set<() => void>;
 }
@@ -33,14 +34,17 @@ class MemoryStorage implements RecordStorage {
 
   async read(key: LeaseKey): Promise<ReadResult> {
     const s = this.slot(key);
+    const epoch = Math.max(0, ...s.epochs.keys());
+    const newest: NewestClaim = epoch > 0 ? { epoch, claim: structuredClone(s.epochs.get(epoch)) } : { epoch };
     if (s.corrupt !== undefined)
       return {
         corrupt: {
           text: s.corrupt,
           error: new LeaseholdError('ECORRUPT', `lease record of ${key} is corrupt (memory)`, { path: `memory:${key}` }),
         },
+        newest,
       };
-    return s.record ? { record: structuredClone(s.record) } : {};
+    return s.record ? { record: structuredClone(s.record), newest } : { newest };
   }
 
   withMutex<T>(key: LeaseKey, fn: (tx: Transaction) => Promise<T>): Promise<T> {
@@ -52,13 +56,11 @@ class MemoryStorage implements RecordStorage {
         s.corrupt = undefined;
         for (const w of s.watchers) w();
       },
-      claimEpoch: async (epoch, id) => {
+      claimEpoch: async (epoch, claim) => {
         if (s.epochs.has(epoch)) return false;
-        s.epochs.set(epoch, id);
+        s.epochs.set(epoch, structuredClone(claim));
         return true;
       },
-      epochClaimedBy: async (epoch) => s.epochs.get(epoch),
-      highestEpoch: async () => Math.max(0, ...s.epochs.keys()),
       compromised: () => false,
     };
     const run = s.mutex.then(() => fn(tx));
@@ -73,8 +75,8 @@ class MemoryStorage implements RecordStorage {
     return [...this.slots.keys()].map((k) => Key.parse(k));
   }
 
-  isProcessGone(record: LeaseRecord): boolean {
-    return this.crashed.has(record.instanceId);
+  isProcessGone(holder: HolderProcess): boolean {
+    return this.crashed.has(holder.instanceId);
   }
 
   watch(key: LeaseKey, onChange: () => void): () => void {
@@ -126,5 +128,16 @@ export class MemoryLeaseStore extends RecordLeaseStore {
   /** Removes the record of `key` (epochs stay claimed, as they do on disk). */
   deleteRecord(key: LeaseKey | string): void {
     this.#storage.slot(Key.from(key)).record = undefined;
+  }
+
+  /**
+   * Overwrites the stored record without the mutex or any check, as a writer that stalled inside a
+   * transaction and resumed after its mutex was broken would (for fencing tests).
+   */
+  writeRecordUnsafely(record: LeaseRecord): void {
+    const s = this.#storage.slot(Key.parse(record.key));
+    s.record = structuredClone(record);
+    s.corrupt = undefined;
+    for (const w of s.watchers) w();
   }
 }

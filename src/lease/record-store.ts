@@ -6,18 +6,25 @@
  *  1. Take the key's mutex (held for one read-modify-write, about a millisecond).
  *  2. Read the record; observe its fingerprint on our monotonic clock.
  *  3. Decide with `assess`: free when missing, released, expired, or its holder's process is gone.
- *  4. Claim epoch n = max(record epoch, highest claimed epoch) + 1 with an exclusive create. Only one
- *     contender can claim n, even if the mutex was broken under a stalled holder (proper-lockfile #121).
+ *  4. Claim epoch n = max(record epoch, newest claimed epoch) + 1 with an exclusive create, and fail with
+ *     ECONFLICT if someone else claimed n first: only one contender can win n, even if the mutex was
+ *     broken under a stalled process (proper-lockfile #121).
  *  5. Write the record, read it back, release the mutex.
- * Renew: under the mutex, give up (superseded) if epoch n+1 has been claimed or the record names a newer
- * epoch; otherwise rewrite the record (repairing it if a stale writer or corruption replaced it).
+ * Renew: under the mutex, give up (superseded) if a newer epoch has been claimed or the record names one;
+ * otherwise rewrite the record (repairing it if a stale writer or corruption replaced it).
+ *
+ * Why the claims, not only the record, decide: a process stopped inside a transaction (SIGSTOP, a laptop
+ * lid) can resume after its mutex was broken as stale and write an old record over a newer holder's. Such
+ * a record is recognisable: it names an epoch below the newest claim. It is then judged by that claim
+ * (its process, its ttl), so a stale "released" can never free a lease that a newer epoch holds.
  */
 import { sleep, type Clock } from '../clock.js';
+import { debug, debugEnabled } from '../debug.js';
 import { LeaseholdError, abortError } from '../errors.js';
-import { assess, Observations, type Verdict } from './assess.js';
+import { assess, Observations, type HolderProcess, type Verdict } from './assess.js';
 import { HeldLease, type LeaseBackend } from './held-lease.js';
 import { LeaseKey } from './key.js';
-import { RECORD_FORMAT, type LeaseRecord, type Meta } from './record.js';
+import { RECORD_FORMAT, type EpochClaim, type LeaseRecord, type Meta, type NewestClaim } from './record.js';
 import type { AcquireOptions, FencingToken, Lease, LeaseState, LeaseStore, WaitOptions } from './store.js';
 import { DEFAULT_TTL_MS, resolveTiming, type LeaseTiming } from './timing.js';
 import { randomBytes } from 'node:crypto';
@@ -27,17 +34,16 @@ export interface ReadResult {
   record?: LeaseRecord;
   /** Present when the stored record cannot be parsed. */
   corrupt?: { text: string; error: LeaseholdError };
+  /** The newest claimed epoch, read after the record. */
+  newest: NewestClaim;
 }
 
 export interface Transaction {
   read(): Promise<ReadResult>;
   /** Writes the record atomically; `durable` also flushes it to disk first (acquisitions). */
   write(record: LeaseRecord, durable?: boolean): Promise<void>;
-  /** Exclusively claims `epoch` for `instanceId`; false when it was already claimed. */
-  claimEpoch(epoch: number, instanceId: string): Promise<boolean>;
-  /** Who claimed `epoch`, if anyone. */
-  epochClaimedBy(epoch: number): Promise<string | undefined>;
-  highestEpoch(): Promise<number>;
+  /** Exclusively claims `epoch`; false when it was already claimed. */
+  claimEpoch(epoch: number, claim: EpochClaim): Promise<boolean>;
   /** True when the mutex was taken from this transaction (it stalled past the lock's staleness). */
   compromised(): boolean;
 }
@@ -46,7 +52,7 @@ export interface RecordStorage {
   read(key: LeaseKey): Promise<ReadResult>;
   withMutex<T>(key: LeaseKey, fn: (tx: Transaction) => Promise<T>): Promise<T>;
   keys(): Promise<LeaseKey[]>;
-  isProcessGone(record: LeaseRecord): boolean;
+  isProcessGone(holder: HolderProcess): boolean;
   /** Calls `onChange` (maybe spuriously) when the key's record may have changed; returns a stop function. */
   watch(key: LeaseKey, onChange: () => void): () => void;
   close(): Promise<void>;
@@ -88,12 +94,13 @@ export class RecordLeaseStore implements LeaseStore {
   }
 
   #verdict(key: LeaseKey, read: ReadResult, fallbackTtlMs = DEFAULT_TTL_MS): Verdict {
-    const unchangedForMs = this.#observations.observe(String(key), read.record, read.corrupt?.text);
+    const unchangedForMs = this.#observations.observe(String(key), read.record, read.corrupt?.text, read.newest.epoch);
     return assess({
       record: read.record,
       corrupt: read.corrupt !== undefined,
       unchangedForMs,
       fallbackTtlMs,
+      newest: read.newest,
       isProcessGone: (r) => this.storage.isProcessGone(r),
     });
   }
@@ -117,7 +124,7 @@ export class RecordLeaseStore implements LeaseStore {
         if (err instanceof LeaseholdError && err.code === 'ETIMEOUT')
           throw new LeaseholdError('ECONFLICT', `lease ${key} is being contended (${err.message})`, {
             key: String(key),
-            holder: (await this.storage.read(key).catch(() => ({}) as ReadResult)).record,
+            holder: (await this.storage.read(key).catch(() => undefined))?.record,
             cause: err,
           });
         throw err;
@@ -161,27 +168,25 @@ export class RecordLeaseStore implements LeaseStore {
       const why =
         verdict.reason === 'corrupt'
           ? `its record is unreadable (${cur.corrupt!.error.message})`
-          : verdict.reason === 'pinned'
-            ? `it is pinned by ${holder!.pins.join(', ')}`
-            : `instance ${holder!.instanceId} (pid ${holder!.pid}) holds epoch ${holder!.epoch}`;
+          : verdict.reason === 'claimed'
+            ? `epoch ${cur.newest.epoch} was claimed by ${cur.newest.claim?.instanceId ?? 'an unknown instance'}, newer than its record`
+            : verdict.reason === 'pinned'
+              ? `it is pinned by ${holder!.pins.join(', ')}`
+              : `instance ${holder!.instanceId} (pid ${holder!.pid}) holds epoch ${holder!.epoch}`;
       throw new LeaseholdError('ECONFLICT', `lease ${key} is held: ${why}; follow the holder or wait with waitUntilReleased()`, {
         key: String(key),
         holder,
       });
     }
-    if (process.env.LEASEHOLD_DEBUG)
-      process.stderr.write(
-        `leasehold: ${instanceId} pid ${process.pid} takes ${key} (${verdict.reason}) from ${cur.record ? `${cur.record.instanceId}/${cur.record.epoch} pid ${cur.record.pid} renewals ${cur.record.renewals}` : 'nobody'} at ${this.clock.now().toFixed(1)}\n`,
+    if (debugEnabled)
+      debug(
+        `${instanceId} takes ${key} (${verdict.reason}) from ${cur.record ? `${cur.record.instanceId}/${cur.record.epoch} pid ${cur.record.pid} renewals ${cur.record.renewals}` : 'nobody'}`,
       );
-    // 4. claim the next epoch
-    // Optimistically the record's epoch + 1; a collision (record deleted or stale) falls back to the
-    // highest claim on disk, so an epoch is never reused.
-    let epoch = (cur.record?.epoch ?? 0) + 1;
-    if (!(await tx.claimEpoch(epoch, instanceId))) {
-      epoch = Math.max(epoch, (await tx.highestEpoch()) + 1);
-      if (!(await tx.claimEpoch(epoch, instanceId)))
-        throw new LeaseholdError('ECONFLICT', `lease ${key}: epoch ${epoch} was claimed by another contender first`, { key: String(key) });
-    }
+    // 4. claim the next epoch: exactly one contender that saw the same state wins it
+    const epoch = Math.max(cur.record?.epoch ?? 0, cur.newest.epoch) + 1;
+    const claim: EpochClaim = { instanceId, process: { pid: me.pid, processStart: me.start, host: me.host }, ttlMs: timing.ttlMs };
+    if (!(await tx.claimEpoch(epoch, claim)))
+      throw new LeaseholdError('ECONFLICT', `lease ${key}: epoch ${epoch} was claimed by another contender first`, { key: String(key) });
     // 5. write and read back
     const wall = this.clock.wallNow();
     const next: LeaseRecord = {
@@ -220,16 +225,17 @@ export class RecordLeaseStore implements LeaseStore {
             reason: 'superseded',
             key: String(key),
           });
-        const nextClaim = await tx.epochClaimedBy(current.epoch + 1);
-        if (nextClaim !== undefined) throw superseded(`epoch ${current.epoch + 1} was claimed by ${nextClaim}`);
         const cur = await tx.read();
+        const { newest } = cur;
+        if (newest.epoch > current.epoch)
+          throw superseded(`epoch ${newest.epoch} was claimed by ${newest.claim?.instanceId ?? 'an unknown instance'}`);
         if (cur.corrupt?.error.code === 'EFORMAT') throw superseded('a newer leasehold wrote the record');
         const r = cur.record;
         if (r && (r.epoch > current.epoch || (r.epoch === current.epoch && r.instanceId !== current.instanceId)))
           throw superseded(`the record names ${r.instanceId} at epoch ${r.epoch}`);
         if (r && r.epoch === current.epoch && r.releasedAt !== null) throw superseded('the record was released');
-        if ((await tx.epochClaimedBy(current.epoch)) !== current.instanceId && !(r && r.epoch === current.epoch))
-          throw superseded(`epoch ${current.epoch} is not claimed by this holder`);
+        if (newest.epoch === current.epoch && newest.claim !== undefined && newest.claim.instanceId !== current.instanceId)
+          throw superseded(`epoch ${current.epoch} is claimed by ${newest.claim.instanceId}`);
         const next: LeaseRecord = {
           ...current,
           renewedAt: this.clock.wallNow(),
@@ -252,6 +258,7 @@ export class RecordLeaseStore implements LeaseStore {
         this.storage.withMutex(key, async (tx) => {
           const cur = await tx.read();
           const r = cur.record;
+          if (cur.newest.epoch > current.epoch) return; // superseded: never mark a newer holder's lease released
           if (!r || r.instanceId !== current.instanceId || r.epoch !== current.epoch || r.releasedAt !== null) return;
           await tx.write({ ...r, releasedAt: this.clock.wallNow(), renewals: r.renewals + 1 });
         }),
@@ -274,6 +281,14 @@ export class RecordLeaseStore implements LeaseStore {
     const verdict = this.#verdict(key, cur);
     if (cur.corrupt && !verdict.free)
       return { state: 'unknown', reason: 'corrupt', path: cur.corrupt.error.path ?? '', message: cur.corrupt.error.message };
+    if (verdict.reason === 'claimed')
+      return {
+        state: 'unknown',
+        reason: 'claimed',
+        epoch: cur.newest.epoch,
+        instanceId: cur.newest.claim?.instanceId,
+        message: `epoch ${cur.newest.epoch} was claimed by ${cur.newest.claim?.instanceId ?? 'an unknown instance'} but the record names ${cur.record ? `epoch ${cur.record.epoch}` : 'nobody'}; it settles when that holder renews or its ttl passes`,
+      };
     if (verdict.free)
       return cur.record ? { state: 'free', reason: verdict.reason, record: cur.record } : { state: 'free', reason: verdict.reason };
     return { state: 'held', record: cur.record! };
@@ -334,7 +349,7 @@ export class RecordLeaseStore implements LeaseStore {
         lease.check();
         const cur = await this.storage.read(key);
         const r = cur.record;
-        if (!r || r.instanceId !== instanceId || r.epoch !== lease.epoch || r.releasedAt !== null)
+        if (!r || r.instanceId !== instanceId || r.epoch !== lease.epoch || r.releasedAt !== null || cur.newest.epoch > lease.epoch)
           throw new LeaseholdError('ENOTHELD', `the stored record of ${key} no longer names ${instanceId} at epoch ${lease.epoch}`, {
             key: String(key),
           });

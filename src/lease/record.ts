@@ -89,6 +89,42 @@ export function serializeRecord(record: LeaseRecord): string {
   return JSON.stringify(record) + '\n';
 }
 
+/**
+ * Who claimed an epoch: written once, exclusively, before the record. It outlives a record that a stalled
+ * writer overwrote or a user deleted, so a contender can still tell whether that epoch's holder is alive.
+ */
+export interface EpochClaim {
+  instanceId: string;
+  /** Absent in claims written by leasehold before this field existed (then only the ttl can free it). */
+  process?: { pid: number; processStart: string | null; host: string };
+  ttlMs?: number;
+}
+
+/** The newest claimed epoch of a key (0 and no claim when none was ever claimed). */
+export interface NewestClaim {
+  epoch: number;
+  claim?: EpochClaim;
+}
+
+export function serializeClaim(claim: EpochClaim): string {
+  return JSON.stringify(claim);
+}
+
+/** Parses a claim file; an unreadable one still names its epoch, so it is a claim by an unknown instance. */
+export function parseClaim(text: string): EpochClaim | undefined {
+  if (!text.startsWith('{')) return text.length > 0 && !text.includes('\n') ? { instanceId: text } : undefined; // plain instanceId (older files)
+  try {
+    const v = JSON.parse(text) as EpochClaim;
+    if (typeof v.instanceId !== 'string') return undefined;
+    const p = v.process;
+    const processOk =
+      p === undefined || (isInt(p.pid) && typeof p.host === 'string' && (p.processStart === null || typeof p.processStart === 'string'));
+    return processOk ? v : { instanceId: v.instanceId };
+  } catch {
+    return undefined;
+  }
+}
+
 /** A fingerprint that changes whenever the holder writes; observers time expiry from its last change. */
 export function fingerprint(record: LeaseRecord | undefined): string {
   if (!record) return 'none';

@@ -60,7 +60,9 @@ export interface FencingToken {
 export type LeaseState =
   | { state: 'free'; record?: LeaseRecord; reason: 'none' | 'released' | 'expired' | 'holder-gone' }
   | { state: 'held'; record: LeaseRecord }
-  | { state: 'unknown'; reason: 'corrupt'; path: string; message: string };
+  | { state: 'unknown'; reason: 'corrupt'; path: string; message: string }
+  /** A newer epoch was claimed than the record names (a stale writer overwrote it, or its holder is starting). */
+  | { state: 'unknown'; reason: 'claimed'; epoch: number; instanceId?: string; message: string };
 
 export interface WaitOptions {
   signal?: AbortSignal;

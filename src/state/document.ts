@@ -17,9 +17,15 @@ export type Mutation =
   | { op: 'delete'; path: string }
   | { op: 'increment'; path: string; by?: number }
   | { op: 'push'; path: string; value: Json }
-  | { op: 'remove-at'; path: string; index: number };
+  | { op: 'remove-at'; path: string; index: number }
+  /** Several mutations applied atomically, in order (none nested): all or nothing. */
+  | { op: 'batch'; ops: Mutation[] }
+  /** An action for a reducer registered on the owner (`join({ reducers })`); the owner turns it into a batch. */
+  | { op: 'dispatch'; type: string; payload?: Json };
 
-export const MUTATION_OPS = ['set', 'delete', 'increment', 'push', 'remove-at'] as const;
+export const MUTATION_OPS = ['set', 'delete', 'increment', 'push', 'remove-at', 'batch', 'dispatch'] as const;
+/** The most mutations in one batch. */
+export const MAX_BATCH_OPS = 10_000;
 const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
 /** @default 256 KiB: one mutation's value. */
 export const DEFAULT_MAX_VALUE_BYTES = 256 * 1024;
@@ -117,6 +123,23 @@ export function getAt(doc: Json, path: string): Json | undefined {
 export function validateMutation(m: unknown, maxValueBytes = DEFAULT_MAX_VALUE_BYTES): Mutation {
   if (typeof m !== 'object' || m === null || Array.isArray(m)) throw bad('', 'a mutation is an object');
   const o = m as Record<string, unknown>;
+  if (o.op === 'batch') {
+    for (const k of Object.keys(o)) if (k !== 'op' && k !== 'ops') throw bad('', `unexpected field "${k}" in a batch`);
+    if (!Array.isArray(o.ops) || o.ops.length > MAX_BATCH_OPS) throw bad('', `a batch has at most ${MAX_BATCH_OPS} ops`);
+    for (const x of o.ops) {
+      const op = (x as { op?: unknown } | null)?.op;
+      if (op === 'batch' || op === 'dispatch') throw bad('', `a batch cannot contain ${op}`);
+      validateMutation(x, maxValueBytes);
+    }
+    return o as Mutation;
+  }
+  if (o.op === 'dispatch') {
+    for (const k of Object.keys(o)) if (!['op', 'type', 'payload'].includes(k)) throw bad('', `unexpected field "${k}" in a dispatch`);
+    if (typeof o.type !== 'string' || o.type.length === 0 || o.type.length > 200)
+      throw bad('', 'an action type is a string of 1 to 200 characters');
+    if ('payload' in o) checkJson(o.payload, `(payload of ${o.type})`, maxValueBytes);
+    return o as Mutation;
+  }
   const path = o.path as string;
   parsePath(path);
   const allowed: Record<string, string[]> = {
@@ -140,6 +163,8 @@ export function validateMutation(m: unknown, maxValueBytes = DEFAULT_MAX_VALUE_B
 
 /** Applies one mutation, returning the new document. Throws EPROTOCOL naming the path; `doc` is unchanged. */
 export function apply(doc: Json, m: Mutation): Json {
+  if (m.op === 'batch') return m.ops.reduce(apply, doc);
+  if (m.op === 'dispatch') throw bad('', `action "${m.type}" must be resolved by the owner's reducer first`);
   const parts = parsePath(m.path);
   switch (m.op) {
     case 'set':

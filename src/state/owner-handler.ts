@@ -12,6 +12,7 @@ import { Journal } from './journal.js';
 import { OwnerState } from './owner-state.js';
 import type { SharedState } from './shared-state.js';
 import { stateFollowerSchemas } from './wire.js';
+import type { Reducers } from './reducers.js';
 import type { Mutation } from './document.js';
 
 export interface StateOptions {
@@ -19,6 +20,7 @@ export interface StateOptions {
   maxValueBytes: number;
   /** A follower with more than this many bytes unsent is disconnected and resynced. @default 8 MiB */
   maxFollowerBacklogBytes: number;
+  reducers?: Reducers;
 }
 
 export async function startOwnerState(p: {
@@ -30,7 +32,7 @@ export async function startOwnerState(p: {
 }): Promise<OwnerHandler & { close(): Promise<void> }> {
   const { epoch, lease, shared } = p;
   const { journal, recovered } = await Journal.open({ dir: p.dir, epoch, guard: () => lease.check() });
-  const owner = new OwnerState(journal, recovered, epoch, { maxValueBytes: p.options.maxValueBytes });
+  const owner = new OwnerState(journal, recovered, epoch, { maxValueBytes: p.options.maxValueBytes, reducers: p.options.reducers });
   const synced = new Set<Peer>();
   shared.adopt(owner.version, owner.state);
   // Messages to each follower are collected while a group commit resolves and sent as one frame: one
@@ -65,8 +67,9 @@ export async function startOwnerState(p: {
   owner.onFailure = () => void lease.release();
   // Our own mutations take the same path, locally.
   shared.setRoute({
+    // A copy: the owner's document is frozen, and must never share objects the caller may still change.
     send: (seq, m) =>
-      void owner.mutate(m, [shared.instanceId, seq]).then(
+      void owner.mutate(structuredClone(m), [shared.instanceId, seq]).then(
         (v) => shared.ack(seq, v),
         (err) => {
           // ELOST: this owner lost its lease mid-way; the outcome is unknown, so keep it for the next owner.

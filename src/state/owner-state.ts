@@ -5,14 +5,17 @@
  * Steps for one mutation (numbered as in the code):
  *  1. validate (EPROTOCOL on a bad one; nothing else is affected);
  *  2. dedup: a sequence at or below the sender's last applied one is acknowledged again, not re-applied
- *     (with the sender's latest applied version, which is at or after that mutation's own);
- *  3. apply to the in-memory document (version + 1);
+ *     (with the sender's latest applied version, which is at or after that mutation's own), and never
+ *     before that version is committed: a repeat of a mutation still in a group commit waits for it;
+ *  3. a dispatched action runs its reducer (on a frozen state) and becomes the batch it produced; then
+ *     apply to the in-memory document (version + 1; the document stays deeply frozen);
  *  4. append to the journal (group commit) and only then ack the sender and send `change` to everyone.
  * A journal failure rejects the mutation and makes this owner step down (its lease is released), so the
  * next owner rebuilds a consistent state from disk; the senders replay to it.
  */
 import { LeaseholdError } from '../errors.js';
 import { apply, validateMutation, type Json, type Mutation } from './document.js';
+import { freezeDeep, reduce, type Reducers } from './reducers.js';
 import type { Entry, Journal, Recovered } from './journal.js';
 
 export interface Committed {
@@ -28,6 +31,7 @@ export class OwnerState {
   readonly #journal: Journal;
   readonly #epoch: number;
   readonly #maxValueBytes: number;
+  readonly #reducers: Reducers;
   /** Recent committed changes, for followers that reconnect at a recent version. */
   readonly #recent: Committed[] = [];
   readonly #recentMax: number;
@@ -37,6 +41,8 @@ export class OwnerState {
   readonly #compactEvery: number;
   #snapshotVersion: number;
   #compacting = false;
+  /** The newest journal append: appends resolve in order, so awaiting it awaits every earlier one. */
+  #lastAppend: Promise<void> = Promise.resolve();
   onCommit: (c: Committed) => void = () => undefined;
   onFailure: (err: unknown) => void = () => undefined;
 
@@ -44,11 +50,18 @@ export class OwnerState {
     journal: Journal,
     recovered: Recovered,
     epoch: number,
-    options: { maxValueBytes: number; recentMax?: number; /** Snapshot after this many entries. @default 10000 */ compactEvery?: number },
+    options: {
+      maxValueBytes: number;
+      recentMax?: number;
+      /** Snapshot after this many entries. @default 10000 */
+      compactEvery?: number;
+      reducers?: Reducers;
+    },
   ) {
     this.#journal = journal;
     this.#epoch = epoch;
     this.#maxValueBytes = options.maxValueBytes;
+    this.#reducers = options.reducers ?? {};
     this.#recentMax = options.recentMax ?? 10_000;
     this.#state = recovered.snapshot?.state ?? {};
     this.#version = recovered.snapshot?.version ?? 0;
@@ -59,6 +72,7 @@ export class OwnerState {
       this.#version = e.v;
       if (e.id) this.#dedup.set(e.id[0], { seq: e.id[1], v: e.v });
     }
+    freezeDeep(this.#state);
     this.#committed = { state: this.#state, version: this.#version, dedup: new Map(this.#dedup) };
     this.#compactEvery = options.compactEvery ?? 10_000;
     this.#snapshotVersion = recovered.snapshot?.version ?? 0;
@@ -109,22 +123,31 @@ export class OwnerState {
     if (this.#failed)
       throw new LeaseholdError('ELOST', 'this owner is stepping down after a journal failure; retry with the next owner', { reason: 'io' });
     // 1.
-    const m = validateMutation(raw, this.#maxValueBytes);
+    let m = validateMutation(raw, this.#maxValueBytes);
     // 2.
     if (id) {
       const last = this.#dedup.get(id[0]);
-      if (last && id[1] <= last.seq) return last.v;
+      if (last && id[1] <= last.seq) {
+        if (last.v > this.#committed.version) await this.#lastAppend;
+        return last.v;
+      }
     }
     // 3.
-    const state = apply(this.#state, m);
+    if (m.op === 'dispatch') {
+      // Even an action that changes nothing gets a version (an empty batch): its id is then applied once.
+      m = reduce(this.#reducers, this.#state, m, this.#maxValueBytes);
+    }
+    const state = freezeDeep(apply(this.#state, m));
     const v = this.#version + 1;
     this.#state = state;
     this.#version = v;
     if (id) this.#dedup.set(id[0], { seq: id[1], v });
     // 4.
     const entry: Entry = { t: 'm', v, e: this.#epoch, id, m: m as unknown as Json };
+    const appended = this.#journal.append(entry);
+    this.#lastAppend = appended;
     try {
-      await this.#journal.append(entry);
+      await appended;
     } catch (err) {
       if (!this.#failed) {
         this.#failed = err;

@@ -86,6 +86,20 @@ export class SharedState {
     return this.mutate({ op: 'remove-at', path, index });
   }
 
+  /** Several mutations, applied atomically and in order by the owner (all or nothing). */
+  batch(ops: Mutation[]): Promise<number> {
+    return this.mutate({ op: 'batch', ops });
+  }
+  /**
+   * Runs the reducer registered for `action.type` on the owner (`join({ reducers })`) and commits what it
+   * changed; resolves with the committed version, or rejects with EREDUCER (missing, threw, bad result).
+   */
+  dispatch(action: { type: string; payload?: Json }): Promise<number> {
+    return this.mutate(
+      action.payload === undefined ? { op: 'dispatch', type: action.type } : { op: 'dispatch', type: action.type, payload: action.payload },
+    );
+  }
+
   /** Sends a mutation to the owner; resolves with the committed version. */
   mutate(m: Mutation): Promise<number> {
     if (this.#pending.size >= this.#maxPending)

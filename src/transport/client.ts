@@ -109,7 +109,10 @@ export class FollowerLink {
       }
       this.#emit((h) => h.onMessage(msg));
     });
+    // Anything from the owner proves it alive, not only a pong: under a burst, a pong waits in the stream
+    // behind megabytes of changes, and a busy owner is not a hung one.
     ws.on('pong', () => (this.#alive = true));
+    ws.on('message', () => (this.#alive = true));
     ws.on('close', (code, reason) => {
       if (this.#leaving !== undefined || code === CloseCode.LEAVING) this.#finish({ why: 'leaving', successor: this.#leaving ?? null });
       else this.#finish({ why: 'broken', code, reason: reason.toString() });

@@ -1,9 +1,11 @@
 /**
  * The owner's server: accepts authenticated followers and nothing else.
  *
- * Lifecycle: LISTENING (every upgrade is closed with 4003) → SERVING(epoch) → CLOSED. `listen()` binds
- * before the lease is acquired, so the endpoint can be advertised in the same record write; `serve()` starts
- * accepting once the lease is held; `close()` is idempotent.
+ * Lifecycle: LISTENING → SERVING(epoch) → CLOSED. `listen()` binds before the lease is acquired, so the
+ * endpoint can be advertised in the same record write; `serve()` starts accepting once the lease is held;
+ * `close()` is idempotent. While LISTENING, authenticated followers (they read the endpoint from the new
+ * record while this owner rebuilds its state) are held unread, up to 64, and accepted by `serve()`; a
+ * server closed without serving closes them with 4003.
  *
  * Guarantees: a request with an Origin header (any browser page) is refused with HTTP 403 before a
  * WebSocket exists; a wrong or missing secret closes with 4001 before any frame is read; every frame is
@@ -17,6 +19,8 @@ import type { RawData, WebSocket as WsSocket, WebSocketServer as WsServer } from
 import { ws as wsLib } from '../cjs.js';
 
 const { WebSocketServer, WebSocket } = wsLib;
+/** Followers held (paused) before serve(); more are refused with 4003 and retry. */
+const MAX_HELD = 64;
 type WebSocket = WsSocket;
 type WebSocketServer = WsServer;
 import type { Clock, Timer } from '../clock.js';
@@ -81,6 +85,8 @@ export class OwnerServer {
   readonly #wss: WebSocketServer;
   readonly #opts: Required<OwnerServerOptions>;
   readonly #peers = new Map<WebSocket, PeerImpl>();
+  /** Authenticated followers that connected before serve(), paused until then. */
+  readonly #held = new Set<WebSocket>();
   readonly #socketPath: string | undefined;
   #heartbeat: Timer | undefined;
   #announcing: Timer | undefined;
@@ -145,6 +151,15 @@ export class OwnerServer {
     this.#guard = guard;
     this.#handler = handler;
     this.#scheduleHeartbeat();
+    for (const ws of this.#held) {
+      this.#held.delete(ws);
+      if (ws.readyState !== WebSocket.OPEN) continue;
+      if (!this.#stillOwner()) ws.close(CloseCode.NOT_OWNER, 'not the owner');
+      else {
+        this.#accept(ws);
+        ws.resume();
+      }
+    }
   }
 
   /** Everyone connected, the owner first. */
@@ -193,7 +208,14 @@ export class OwnerServer {
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       // 2. Authenticate before reading any frame.
       if (secret === undefined || !secretsEqual(secret, this.#opts.secret)) return ws.close(CloseCode.UNAUTHORIZED, 'unauthorized');
-      // 3. Only the owner serves.
+      // 3. Only the owner serves. Before serve() (this instance is acquiring, or rebuilding the state as a new
+      // owner), an authenticated follower that found our endpoint early is held, unread, until serve().
+      if (this.#state === 'listening' && this.#held.size < MAX_HELD) {
+        ws.pause();
+        this.#held.add(ws);
+        ws.once('close', () => this.#held.delete(ws));
+        return;
+      }
       if (!this.#stillOwner()) return ws.close(CloseCode.NOT_OWNER, 'not the owner');
       this.#accept(ws);
     });
@@ -203,6 +225,9 @@ export class OwnerServer {
     const peer = new PeerImpl(ws);
     this.#peers.set(ws, peer);
     ws.on('error', () => ws.terminate());
+    // Any frame proves the follower alive; and while we still have data queued for it, our ping waits
+    // behind that data, so a missing pong means nothing yet (a follower that falls 8 MiB behind is
+    // evicted by the owner's backlog limit instead).
     ws.on('pong', () => (peer.alive = true));
     ws.on('close', () => {
       this.#peers.delete(ws);
@@ -212,6 +237,7 @@ export class OwnerServer {
       }
     });
     ws.on('message', (data: RawData, isBinary: boolean) => {
+      peer.alive = true;
       if (!this.#stillOwner()) return;
       if (isBinary) return ws.close(CloseCode.PROTOCOL, 'binary frames are not accepted');
       const text = data.toString();
@@ -265,6 +291,7 @@ export class OwnerServer {
     this.#heartbeat = this.#opts.clock.setTimeout(() => {
       if (this.#state !== 'serving') return;
       for (const p of this.#peers.values()) {
+        if (p.ws.bufferedAmount > 0) p.alive = true;
         if (!p.alive) {
           p.ws.terminate();
           continue;
@@ -314,6 +341,8 @@ export class OwnerServer {
     this.#heartbeat?.cancel();
     this.#announcing?.cancel();
     for (const p of this.#peers.values()) p.close(code, reason);
+    for (const ws of this.#held) ws.close(CloseCode.NOT_OWNER, 'not the owner');
+    this.#held.clear();
     const closing = new Promise<void>((resolve) => this.#http.close(() => resolve()));
     // Sockets that do not finish the close handshake promptly are cut.
     const cut = this.#opts.clock.setTimeout(() => {

@@ -4,6 +4,7 @@
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LeaseStore, Lease } from '../../src/lease/store.js';
+import type { LeaseRecord } from '../../src/lease/record.js';
 import { LeaseholdError } from '../../src/errors.js';
 import type { HeldLease } from '../../src/lease/held-lease.js';
 
@@ -21,6 +22,8 @@ export interface ContractEnv {
   /** Makes the lease's holder look like a killed process. */
   crash(lease: Lease): Promise<void>;
   deleteRecord(key: string): Promise<void>;
+  /** Overwrites the record without the store's mutex or checks (a stalled writer resuming late). */
+  writeRecordUnsafely(record: LeaseRecord): Promise<void>;
   corruptRecord(key: string): Promise<void>;
   dispose(): Promise<void>;
 }
@@ -228,9 +231,46 @@ export function leaseContract(name: string, make: () => Promise<ContractEnv>): v
       const l2 = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
       await l2.release();
       await env.deleteRecord(KEY);
-      const l3 = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'C' });
+      const s = env.store();
+      // The newest claim (epoch 2, by a live process) stands in for the missing record for one ttl at most.
+      await assert.rejects(
+        s.acquire(KEY, { ttlMs: TTL, instanceId: 'C' }),
+        (e) => code(e) === 'ECONFLICT' && /claimed/.test((e as Error).message),
+      );
+      const state = await s.describe(KEY);
+      assert.equal(state.state, 'unknown');
+      assert.equal(state.state === 'unknown' && state.reason, 'claimed');
+      await env.advance(TTL + 20);
+      const l3 = await s.acquire(KEY, { ttlMs: TTL, instanceId: 'C' });
       assert.equal(l3.epoch, 3);
       await l3.release();
+    });
+
+    it("a stale writer's record never frees or steals a newer holder's lease", async () => {
+      await setup();
+      const a = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      const staleA = a.record;
+      await env.crash(a);
+      const b = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
+      assert.equal(b.epoch, 2);
+      // A stalled inside a transaction while its mutex was broken, then resumed and wrote its old record:
+      // first as a renewal, then as a release. Neither may let anyone else take the lease from B.
+      const other = env.store();
+      await env.writeRecordUnsafely({ ...staleA, renewals: staleA.renewals + 1 });
+      await assert.rejects(other.acquire(KEY, { ttlMs: TTL, instanceId: 'C' }), (e) => code(e) === 'ECONFLICT');
+      await env.writeRecordUnsafely({ ...staleA, renewals: staleA.renewals + 2, releasedAt: Date.now() });
+      await assert.rejects(other.acquire(KEY, { ttlMs: TTL, instanceId: 'C' }), (e) => code(e) === 'ECONFLICT');
+      assert.equal((await other.describe(KEY)).state, 'unknown');
+      // B's next renewal repairs the record, and B keeps holding throughout.
+      await env.advance(TTL);
+      b.check();
+      assert.equal((await other.inspect(KEY))?.instanceId, 'B');
+      await assert.rejects(other.acquire(KEY, { ttlMs: TTL, instanceId: 'C' }), (e) => code(e) === 'ECONFLICT');
+      b.check();
+      await b.release();
+      const c = await other.acquire(KEY, { ttlMs: TTL, instanceId: 'C' });
+      assert.equal(c.epoch, 3);
+      await c.release();
     });
 
     it('a corrupt record blocks for one ttl at most and keeps epochs rising', async () => {

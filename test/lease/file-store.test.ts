@@ -1,14 +1,16 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile, unlink, stat, chmod, mkdir, readdir } from 'node:fs/promises';
-import * as nodeFs from 'node:fs/promises';
+import { readFile, writeFile, unlink, stat, chmod, mkdir, readdir, rm } from 'node:fs/promises';
+import * as nodeSyncFs from 'node:fs';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../../src/clock.js';
+import { Worker } from 'node:worker_threads';
 import { FileLeaseStore } from '../../src/lease/file-store.js';
+import { serializeRecord } from '../../src/lease/record.js';
 import type { HeldLease } from '../../src/lease/held-lease.js';
 import { LeaseholdError } from '../../src/errors.js';
 import { leaseContract, TTL } from './contract.js';
-import { deadPid, delay, PausableClock, tempRoot } from '../helpers.js';
+import { deadPid, delay, PausableClock, tempRoot, until } from '../helpers.js';
 import type { LeaseStore } from '../../src/lease/store.js';
 
 leaseContract('FileLeaseStore on disk', async () => {
@@ -44,6 +46,7 @@ leaseContract('FileLeaseStore on disk', async () => {
       await writeFile(path, JSON.stringify(rec));
     },
     deleteRecord: (key) => unlink(recordPath(key)),
+    writeRecordUnsafely: (record) => writeFile(recordPath(record.key), serializeRecord(record)),
     corruptRecord: (key) => writeFile(recordPath(key), '{"format":1,"key":"/app/con'),
     dispose: async () => {
       await Promise.all(stores.map((s) => s.close()));
@@ -125,7 +128,12 @@ describe('FileLeaseStore on disk', () => {
   it('reports an unwritable data root as EIO naming the path (injected fs: root ignores modes)', async () => {
     const dir = await root();
     const eacces = Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
-    const fs = { ...nodeFs, access: async () => Promise.reject(eacces) } as typeof nodeFs;
+    const fs = {
+      ...nodeSyncFs,
+      accessSync: () => {
+        throw eacces;
+      },
+    };
     await assert.rejects(
       new FileLeaseStore({ dataRoot: dir, fs }).acquire(KEY),
       (e) => e instanceof LeaseholdError && e.code === 'EIO' && e.path === dir && /may write/.test(e.message),
@@ -152,11 +160,11 @@ describe('FileLeaseStore on disk', () => {
     let failing = false;
     const enospc = Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
     const fs = {
-      ...nodeFs,
-      open: (async (...args: Parameters<typeof nodeFs.open>) => {
+      ...nodeSyncFs,
+      openSync: ((...args: Parameters<typeof nodeSyncFs.openSync>) => {
         if (failing) throw enospc;
-        return nodeFs.open(...args);
-      }) as typeof nodeFs.open,
+        return nodeSyncFs.openSync(...args);
+      }) as typeof nodeSyncFs.openSync,
     };
     const store = new FileLeaseStore({ dataRoot: dir, fs });
     const lease = await store.acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
@@ -169,6 +177,40 @@ describe('FileLeaseStore on disk', () => {
     assert.match(String((reason.cause as Error).message), /ENOSPC/);
     failing = false;
     await store.close();
+  });
+
+  it('a holder that stalls inside a renewal and resumes after its lock was broken cannot undo its successor', async () => {
+    // The chain behind a double holder seen under chaos: A stops mid-renewal holding the mutex; the mutex is
+    // broken as stale; B takes over; A resumes, its renewal overwrites B's record and its release then marks
+    // that stale record released. Nobody may take the lease from B because of it.
+    const dir = await root();
+    const gate = new SharedArrayBuffer(4);
+    const worker = new Worker(new URL('./fixtures/stalled-holder.js', import.meta.url), { workerData: { dataRoot: dir, key: KEY, gate } });
+    const next = (what: string) => new Promise<void>((r) => worker.on('message', (m) => m === what && r()));
+    try {
+      await next('acquired');
+      const atRename = next('at-rename');
+      worker.postMessage('arm');
+      await atRename; // A is stopped inside its renewal, holding the mutex
+      const storeB = new FileLeaseStore({ dataRoot: dir, pollIntervalMs: 10 });
+      await rm(`${storeB.recordPath(KEY)}.lock`, { recursive: true }); // what a contender does to a stale lock
+      const b = await until(() => storeB.acquire(KEY, { ttlMs: 300, instanceId: 'B' }).catch(() => undefined), 3000, 'B takes over');
+      assert.equal(b.epoch, 2);
+      const done = next('done');
+      worker.postMessage('finish');
+      Atomics.store(new Int32Array(gate), 0, 1);
+      Atomics.notify(new Int32Array(gate), 0); // A resumes: its late renewal lands, then it tries to release
+      await done;
+      const storeC = new FileLeaseStore({ dataRoot: dir });
+      await assert.rejects(storeC.acquire(KEY, { ttlMs: 300, instanceId: 'C' }), (e) => (e as LeaseholdError).code === 'ECONFLICT');
+      b.check();
+      await delay(250); // B renews (every 100 ms) and repairs the record
+      b.check();
+      assert.equal((await storeC.inspect(KEY))?.instanceId, 'B');
+      await Promise.all([storeB.close(), storeC.close()]);
+    } finally {
+      await worker.terminate();
+    }
   });
 
   it('keeps only the newest epoch claims', async () => {

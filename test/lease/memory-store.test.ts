@@ -25,6 +25,7 @@ leaseContract('MemoryLeaseStore on a FakeClock', async () => {
       (lease as HeldLease).abandon('closed');
     },
     deleteRecord: async (key) => first.deleteRecord(key),
+    writeRecordUnsafely: async (record) => first.writeRecordUnsafely(record),
     corruptRecord: async (key) => first.corruptRecord(key),
     dispose: async () => {},
   };

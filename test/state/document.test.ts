@@ -10,6 +10,8 @@ import { rng } from '../chaos/checker.js';
 
 /** The reference: mutate a deep copy in place, the obvious way. */
 function reference(doc: Json, m: Mutation): Json {
+  if (m.op === 'batch') return m.ops.reduce(reference, doc);
+  if (m.op === 'dispatch') throw new Error('a dispatch is resolved by the owner');
   const root = { v: structuredClone(doc) as Json };
   const parts = m.path === '' ? [] : m.path.split('.');
   const holder = (create: boolean): { c: Record<string, Json> | Json[]; k: string } | undefined => {
@@ -82,6 +84,11 @@ function reference(doc: Json, m: Mutation): Json {
 }
 
 function randomMutation(r: () => number): Mutation {
+  if (r() < 0.15) return { op: 'batch', ops: Array.from({ length: 1 + Math.floor(r() * 4) }, () => randomSingle(r)) };
+  return randomSingle(r);
+}
+
+function randomSingle(r: () => number): Mutation {
   const keys = ['a', 'b', 'c', 'list', '0', '1'];
   const depth = 1 + Math.floor(r() * 3);
   const path = Array.from({ length: depth }, () => keys[Math.floor(r() * keys.length)]).join('.');

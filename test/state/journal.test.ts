@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as nodeFs from 'node:fs/promises';
+import * as nodeSyncFs from 'node:fs';
 import { readFile, writeFile, readdir, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Journal, recover, frame, type Entry } from '../../src/state/journal.js';
@@ -171,23 +171,17 @@ describe('Journal', () => {
   it('a full disk rejects the append with EIO naming the file and leaves no partial record', () =>
     withDir(async (dir) => {
       let full = false;
-      const fs = {
-        ...nodeFs,
-        open: (async (...args: Parameters<typeof nodeFs.open>) => {
-          const fh = await nodeFs.open(...args);
-          const write = fh.write.bind(fh) as (...a: unknown[]) => Promise<unknown>;
-          (fh as unknown as { write: unknown }).write = async (...a: unknown[]) => {
-            if (full) {
-              const buf = a[0] as Buffer;
-              await write(buf, 0, Math.floor(buf.length / 2), a[3]); // part of it lands, then ENOSPC
-              throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
-            }
-            return write(...a);
-          };
-          return fh;
-        }) as typeof nodeFs.open,
+      const syncFs = {
+        ...nodeSyncFs,
+        writeSync: ((fd: number, buf: Buffer, off: number, len: number, pos: number) => {
+          if (full) {
+            nodeSyncFs.writeSync(fd, buf, off, Math.floor(len / 2), pos); // part of it lands, then ENOSPC
+            throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+          }
+          return nodeSyncFs.writeSync(fd, buf, off, len, pos);
+        }) as typeof nodeSyncFs.writeSync,
       };
-      const { journal } = await Journal.open({ dir, epoch: 1, guard: ok, fs });
+      const { journal } = await Journal.open({ dir, epoch: 1, guard: ok, fs: syncFs });
       await journal.append(entry(1, 1));
       full = true;
       await assert.rejects(

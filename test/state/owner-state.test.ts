@@ -54,4 +54,33 @@ describe('OwnerState', () => {
       await root.remove();
     }
   });
+
+  it('acknowledges a repeat only once the original is committed, and fails it with the original', async () => {
+    let commit!: () => void;
+    let fail!: (e: Error) => void;
+    const journal = {
+      append: () =>
+        new Promise<void>((resolve, reject) => {
+          commit = resolve;
+          fail = reject;
+        }),
+      compact: async () => undefined,
+    } as unknown as Journal;
+    const owner = new OwnerState(journal, { entries: [] } as never, 1, { maxValueBytes: 1024 });
+    const first = owner.mutate({ op: 'increment', path: 'n' }, ['F', 1]);
+    let repeatDone = false;
+    const repeat = owner.mutate({ op: 'increment', path: 'n' }, ['F', 1]).then((v) => ((repeatDone = true), v));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(repeatDone, false, 'a repeat must not be acknowledged before the original is durable');
+    commit();
+    assert.equal(await first, 1);
+    assert.equal(await repeat, 1);
+    assert.equal(owner.version, 1);
+
+    const second = owner.mutate({ op: 'increment', path: 'n' }, ['F', 2]);
+    const again = owner.mutate({ op: 'increment', path: 'n' }, ['F', 2]);
+    fail(new Error('disk gone'));
+    await assert.rejects(second, /disk gone/);
+    await assert.rejects(again, /disk gone/);
+  });
 });

@@ -5,6 +5,7 @@ import { join, type Instance } from '../../src/coordinator.js';
 import { MemoryLeaseStore } from '../../src/lease/memory-store.js';
 import { LeaseholdError } from '../../src/errors.js';
 import { tempRoot, until } from '../helpers.js';
+import type { Json } from '../../src/state/document.js';
 
 describe('shared state', () => {
   it('followers and the owner mutate one state; a handover keeps it and replays what was pending', async () => {
@@ -49,6 +50,51 @@ describe('shared state', () => {
       assert.ok(seen.length >= 20);
     } finally {
       await Promise.all(insts.map((i) => i.close()));
+      await root.remove();
+    }
+  });
+
+  it('dispatch runs the reducer on the owner, once per action, and refuses a failing one to its sender', async () => {
+    const root = await tempRoot();
+    const shared = new MemoryLeaseStore({ pollIntervalMs: 5 });
+    let runs = 0;
+    const reducers = {
+      addTodo: (s: Json, p: Json | undefined) => {
+        runs++;
+        const todos = ((s as { todos?: Json[] }).todos ?? []) as Json[];
+        return { ...(s as object), todos: [...todos, { text: p ?? '', done: false }] };
+      },
+      fail: () => {
+        throw new Error('refused by the app');
+      },
+    };
+    const make = () =>
+      join({ dataRoot: root.dir, ttlMs: 1000, reducers, store: new MemoryLeaseStore({ sharedWith: shared, pollIntervalMs: 5 }) });
+    const a = make();
+    await a.whenOwner();
+    const b = make();
+    try {
+      await b.whenConnected();
+      await b.state.whenSynced();
+      const v = await b.state.dispatch({ type: 'addTodo', payload: 'milk' });
+      await until(() => a.state.version === v, 2000, 'owner at v');
+      assert.deepEqual(a.state.get(), { todos: [{ text: 'milk', done: false }] });
+      await until(() => b.state.version === v, 2000, 'follower at v');
+      assert.deepEqual(b.state.get(), a.state.get());
+      assert.equal(runs, 1, 'the reducer ran once, on the owner');
+      await assert.rejects(
+        b.state.dispatch({ type: 'fail' }),
+        (e) => e instanceof LeaseholdError && e.code === 'EREDUCER' && /refused by the app/.test(e.message),
+      );
+      await assert.rejects(a.state.dispatch({ type: 'nope' }), (e) => e instanceof LeaseholdError && e.code === 'EREDUCER');
+      assert.equal(a.state.version, v, 'refused actions change nothing');
+      // The journal holds the resulting batch, not the action: a new owner replays it without reducers.
+      await a.close();
+      await b.whenOwner();
+      assert.deepEqual(b.state.get(), { todos: [{ text: 'milk', done: false }] });
+      assert.equal(runs, 1);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
       await root.remove();
     }
   });

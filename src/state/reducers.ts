@@ -1,0 +1,84 @@
+/**
+ * `dispatch(action)`: app reducers that run on the owner only (the Redux model, across processes).
+ *
+ * A reducer is `(state, payload) => nextState`, registered under an action type with
+ * `join({ reducers })`. The owner runs it on its authoritative state, then diffs the result against that
+ * state by identity (unchanged subtrees are the same objects, as a Redux reducer returns them) and turns
+ * the difference into one `batch` mutation: that batch, not the action, is journaled and sent to the
+ * followers, so replaying the journal never runs app code and followers need no reducers.
+ *
+ * Guarantees: the state a reducer receives is deeply frozen (a reducer that writes to it throws, in strict
+ * code, and the dispatch is rejected with EREDUCER); a reducer that throws, is not registered, or returns
+ * something that is not a JSON object is rejected to the sender with EREDUCER, and nothing changes.
+ * Not guaranteed: that a reducer is pure or deterministic (it runs once, on whichever instance owns).
+ */
+import { LeaseholdError } from '../errors.js';
+import { checkJson, validateMutation, type Json, type Mutation } from './document.js';
+
+export type Reducer = (state: Json, payload: Json | undefined) => Json;
+export type Reducers = Readonly<Record<string, Reducer>>;
+
+const addressable = (k: string) => k.length > 0 && !k.includes('.') && !['__proto__', 'constructor', 'prototype'].includes(k);
+const isObject = (v: Json | undefined): v is { [k: string]: Json } => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** The mutations that turn `a` into `b` (by identity: equal subtrees that are the same object are skipped). */
+export function diff(a: Json, b: Json, path = '', out: Mutation[] = []): Mutation[] {
+  if (a === b) return out;
+  const at = (k: string | number) => (path === '' ? String(k) : `${path}.${k}`);
+  if (isObject(a) && isObject(b) && Object.keys(a).every(addressable) && Object.keys(b).every(addressable)) {
+    for (const k of Object.keys(a)) if (!Object.prototype.hasOwnProperty.call(b, k)) out.push({ op: 'delete', path: at(k) });
+    for (const k of Object.keys(b)) {
+      if (!Object.prototype.hasOwnProperty.call(a, k)) out.push({ op: 'set', path: at(k), value: b[k]! });
+      else diff(a[k]!, b[k]!, at(k), out);
+    }
+    return out;
+  }
+  if (Array.isArray(a) && Array.isArray(b) && path !== '' && b.length >= a.length && a.every((x, i) => x === b[i])) {
+    for (const x of b.slice(a.length)) out.push({ op: 'push', path, value: x });
+    return out;
+  }
+  if (path === '') throw new LeaseholdError('EREDUCER', 'a reducer must return an object (the state root)');
+  out.push({ op: 'set', path, value: b });
+  return out;
+}
+
+/** Freezes `v` and everything under it that is not frozen yet (already-frozen subtrees are skipped). */
+export function freezeDeep(v: Json): Json {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Array.isArray(v) ? v : Object.values(v)) freezeDeep(x);
+  }
+  return v;
+}
+
+/** Runs the reducer for `action` on `state`; returns the batch that makes the change (empty: no change). */
+export function reduce(reducers: Reducers, state: Json, action: { type: string; payload?: Json }, maxValueBytes: number): Mutation {
+  const reducer = Object.prototype.hasOwnProperty.call(reducers, action.type) ? reducers[action.type] : undefined;
+  if (typeof reducer !== 'function')
+    throw new LeaseholdError(
+      'EREDUCER',
+      `no reducer is registered for action "${action.type}" on the owner; pass it in join({ reducers })`,
+    );
+  let next: Json;
+  try {
+    next = reducer(freezeDeep(state), action.payload);
+  } catch (err) {
+    throw new LeaseholdError('EREDUCER', `the reducer for "${action.type}" threw: ${(err as Error)?.message ?? String(err)}`, {
+      cause: err,
+    });
+  }
+  if (!isObject(next))
+    throw new LeaseholdError(
+      'EREDUCER',
+      `the reducer for "${action.type}" returned ${next === null ? 'null' : typeof next}, not an object`,
+    );
+  try {
+    checkJson(next, `(state after ${action.type})`, Number.MAX_SAFE_INTEGER);
+    return validateMutation({ op: 'batch', ops: diff(state, next) }, maxValueBytes);
+  } catch (err) {
+    if (err instanceof LeaseholdError && err.code === 'EREDUCER') throw err;
+    throw new LeaseholdError('EREDUCER', `the reducer for "${action.type}" returned an invalid state: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
