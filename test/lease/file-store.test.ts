@@ -186,7 +186,12 @@ describe('FileLeaseStore on disk', () => {
     const dir = await root();
     const gate = new SharedArrayBuffer(4);
     const worker = new Worker(new URL('./fixtures/stalled-holder.js', import.meta.url), { workerData: { dataRoot: dir, key: KEY, gate } });
-    const next = (what: string) => new Promise<void>((r) => worker.on('message', (m) => m === what && r()));
+    // Each step is bounded: a hang here fails with the step's name instead of stalling the suite.
+    const next = (what: string) =>
+      new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`the stalled holder never reported "${what}"`)), 10_000);
+        worker.on('message', (m) => m === what && (clearTimeout(t), resolve()));
+      });
     try {
       await next('acquired');
       const atRename = next('at-rename');
