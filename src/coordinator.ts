@@ -282,9 +282,9 @@ export class Instance {
       lease.lost.addEventListener('abort', () => resolve(), { once: true });
       this.#stop.signal.addEventListener('abort', () => resolve(), { once: true });
     });
+    this.#instances = server.instances();
     this.#setHolder(lease.record);
     this.#setRole('owner');
-    this.#instances = server.instances();
     server.onPresence = (instances) => {
       this.#instances = instances;
       this.#events.emit({ type: 'presence', instances });

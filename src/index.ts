@@ -13,6 +13,7 @@ export { DEFAULT_TTL_MS, MIN_TTL_MS } from './lease/timing.js';
 export { join, Instance, toHolder, type Holder, type InstanceEvent, type Role } from './coordinator.js';
 export { SharedState, type Change } from './state/shared-state.js';
 export type { Json, Mutation } from './state/document.js';
+export type { Reducer, Reducers } from './state/reducers.js';
 export type { JoinOptions } from './config.js';
 export { CloseCode, PROTOCOL_VERSION, type InstanceInfo } from './transport/protocol.js';
 export type { TransportKind } from './transport/endpoint.js';

@@ -1,0 +1,163 @@
+/**
+ * The example app's renderer in real Chromium, against real leasehold instances in this process.
+ *
+ * Only the IPC hop is replaced: each page runs the real compiled preload (out/src/electron/preload.cjs)
+ * with a stand-in for `require('electron')` whose ipcRenderer.invoke goes to a RendererBridge through a
+ * Playwright binding, and whose events come back through page.evaluate. Two pages on two instances:
+ * a change in one appears in the other; closing the owner's instance makes the other page the owner with
+ * the state intact. Screenshots go to out/screenshots/.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { mkdir, readFile } from 'node:fs/promises';
+import { extname, join as joinPath, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AddressInfo } from 'node:net';
+import type { Page } from 'playwright-core';
+import { join, type Instance } from '../../src/coordinator.js';
+import { RendererBridge } from '../../src/electron/bridge.js';
+import { EVENT_CHANNEL, REQUEST_CHANNEL } from '../../src/electron/renderer-api.js';
+import { reducers } from '../../app/reducers.js';
+import { tempRoot } from '../helpers.js';
+import { launchChromium, noChromium } from '../browser.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const SHOTS = joinPath(ROOT, 'out', 'screenshots');
+const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.cjs': 'text/javascript' };
+
+/** Serves the repository read-only (app/renderer and out/), as the app's file:// pages would see it. */
+async function serveRepo(): Promise<Server> {
+  const server = createServer(async (req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+    if (!path.startsWith('/app/renderer/') && !path.startsWith('/out/')) return void res.writeHead(404).end();
+    try {
+      const body = await readFile(joinPath(ROOT, path));
+      res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream' }).end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return server;
+}
+
+/** The preload as Electron would run it, with only ipcRenderer replaced. */
+function preloadScript(preloadSource: string): string {
+  return `(() => {
+    const listeners = new Map();
+    window.__leaseholdEmit = (channel, payload) => { for (const l of listeners.get(channel) ?? []) l({}, payload); };
+    const electron = {
+      contextBridge: { exposeInMainWorld: (name, api) => Object.defineProperty(window, name, { value: Object.freeze(api) }) },
+      ipcRenderer: {
+        invoke: (channel, request) => window.__leaseholdInvoke(channel, request),
+        on: (channel, listener) => { if (!listeners.has(channel)) listeners.set(channel, new Set()); listeners.get(channel).add(listener); },
+      },
+    };
+    const module = { exports: {} };
+    (function (require, module, exports) {\n${preloadSource}\n})(
+      (m) => { if (m === 'electron') return electron; throw new Error('a sandboxed preload cannot require ' + m); },
+      module, module.exports);
+  })();`;
+}
+
+async function openWindow(browser: Awaited<ReturnType<typeof launchChromium>>, url: string, bridge: RendererBridge, preload: string) {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 620 } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.exposeFunction('__leaseholdInvoke', (channel: string, request: unknown) =>
+    channel === REQUEST_CHANNEL ? bridge.handle(request) : { ok: false, error: { code: 'EPROTOCOL', message: 'unknown channel' } },
+  );
+  await page.addInitScript({ content: preloadScript(preload) });
+  await page.goto(url);
+  await page.waitForFunction(() => typeof (globalThis as { leasehold?: unknown }).leasehold === 'object');
+  const emit = (arg: { channel: string; event: unknown }) =>
+    (globalThis as unknown as { __leaseholdEmit: (c: string, e: unknown) => void }).__leaseholdEmit(arg.channel, arg.event);
+  bridge.subscribe((event) => void page.evaluate(emit, { channel: EVENT_CHANNEL, event: event as unknown }).catch(() => undefined));
+  return { page, errors };
+}
+
+const roleOf = (page: Page) => page.locator('#role').textContent();
+
+describe('the example app in Chromium', { skip: noChromium }, () => {
+  it('two windows on two instances share one state, and the follower takes over when the owner quits', async () => {
+    const root = await tempRoot();
+    const preload = await readFile(joinPath(ROOT, 'out', 'src', 'electron', 'preload.cjs'), 'utf8');
+    assert.ok(
+      preload.includes(`'${REQUEST_CHANNEL}'`) && preload.includes(`'${EVENT_CHANNEL}'`),
+      'the preload uses the contract’s channels',
+    );
+    await mkdir(SHOTS, { recursive: true });
+    const server = await serveRepo();
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/app/renderer/index.html`;
+    const a: Instance = join({ dataRoot: root.dir, ttlMs: 2000, reducers, name: 'instance A' });
+    await a.whenOwner();
+    const b: Instance = join({ dataRoot: root.dir, ttlMs: 2000, reducers, name: 'instance B' });
+    await b.whenConnected();
+    await b.state.whenSynced();
+    const bridgeA = new RendererBridge(a);
+    const bridgeB = new RendererBridge(b);
+    const browser = await launchChromium();
+    try {
+      const wa = await openWindow(browser, url, bridgeA, preload);
+      const wb = await openWindow(browser, url, bridgeB, preload);
+      await wa.page.locator('#role', { hasText: 'Owner · epoch 1' }).waitFor();
+      await wb.page.locator('#role', { hasText: 'Follower · epoch 1' }).waitFor();
+      await wb.page.locator('#instances li', { hasText: 'instance A' }).waitFor();
+
+      // A change in one window appears in the other (the todo goes through the owner's reducer).
+      await wa.page.fill('#todo-text', 'buy milk');
+      await wa.page.click('#add-form button[type=submit]');
+      await wb.page.locator('#todos li span', { hasText: 'buy milk' }).waitFor();
+      await wb.page.click('#increment');
+      await wb.page.click('#increment');
+      await wa.page.locator('#counter', { hasText: '2' }).waitFor();
+      await wb.page.locator('#todos li input[type=checkbox]').first().check();
+      await wa.page.locator('#todos li.done span', { hasText: 'buy milk' }).waitFor();
+      await wa.page.fill('#todo-text', 'call the plumber');
+      await wa.page.click('#add-form button[type=submit]');
+      await wb.page.locator('#todos li span', { hasText: 'call the plumber' }).waitFor();
+      await wa.page.screenshot({ path: joinPath(SHOTS, 'owner-window.png') });
+      await wb.page.screenshot({ path: joinPath(SHOTS, 'follower-window.png') });
+
+      // Bad input from a page is refused with a code; the state is unchanged.
+      const refusals = await wb.page.evaluate(async () => {
+        const api = (
+          globalThis as unknown as { leasehold: { set(p: string, v: unknown): Promise<number>; command(n: string): Promise<unknown> } }
+        ).leasehold;
+        const codes: string[] = [];
+        for (const p of [api.set('__proto__.polluted', 1), api.command('rm -rf /'), api.set('x', (() => undefined) as unknown)])
+          await p.then(
+            () => codes.push('accepted'),
+            (e: { code?: string }) => codes.push(e.code ?? String(e)),
+          );
+        return codes;
+      });
+      assert.deepEqual(refusals.slice(0, 2), ['EPROTOCOL', 'EPROTOCOL']);
+      assert.notEqual(refusals[2], 'accepted', 'a function is not JSON');
+      const versionBefore = b.state.version;
+
+      // The owner's instance quits (a graceful handover): B's window shows it owns, with the state intact.
+      await a.close();
+      await wb.page.locator('#role', { hasText: 'Owner · epoch 2' }).waitFor({ timeout: 10_000 });
+      assert.equal(await wb.page.locator('#counter').textContent(), '2');
+      assert.deepEqual(await wb.page.locator('#todos li span').allTextContents(), ['buy milk', 'call the plumber']);
+      assert.equal(b.state.version, versionBefore);
+      await wb.page.locator('#timeline li', { hasText: 'this instance became the owner (epoch 2)' }).waitFor();
+      await wb.page.locator('#instances li', { hasText: 'instance B' }).filter({ hasText: 'owner' }).waitFor();
+      assert.equal(await wb.page.locator('#instances li').count(), 1, 'A left the instance list');
+      await wb.page.click('#increment'); // and it serves
+      await wb.page.locator('#counter', { hasText: '3' }).waitFor();
+      await wb.page.screenshot({ path: joinPath(SHOTS, 'after-handover.png') });
+      assert.match((await roleOf(wa.page)) ?? '', /Owner|closed/);
+      assert.deepEqual([...wa.errors, ...wb.errors], [], 'no page errors');
+    } finally {
+      await browser.close();
+      bridgeA.close();
+      bridgeB.close();
+      server.close();
+      await Promise.all([a.close(), b.close()]);
+      await root.remove();
+    }
+  });
+});
