@@ -9,6 +9,9 @@
 import assert from 'node:assert/strict';
 import { Cluster, type Member } from '../integration/cluster.js';
 import { delay, until } from '../helpers.js';
+import { unlink, writeFile } from 'node:fs/promises';
+import { FileLeaseStore } from '../../src/lease/file-store.js';
+import { LeaseKey } from '../../src/lease/key.js';
 
 export async function stateFailoverChaos(rounds: number): Promise<void> {
   const seed = Number(process.env.LEASEHOLD_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -33,7 +36,8 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
   const start = () => {
     return cluster.start();
   };
-  const faults = { kill: 0, stop: 0, close: 0 };
+  const faults = { kill: 0, stop: 0, close: 0, killFollower: 0, closeFollower: 0, deleteRecord: 0, truncateRecord: 0 };
+  const recordPath = new FileLeaseStore({ dataRoot: cluster.dataRoot }).recordPath(LeaseKey.forApp('leasehold'));
   try {
     for (let i = 0; i < 4; i++) start();
     let owner = await cluster.waitSettled();
@@ -42,23 +46,45 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
       await delay(150 + rand() * 150);
       const epoch = owner.epoch;
       const roll = rand();
-      if (roll < 0.4) {
+      const followers = cluster.live().filter((m) => m !== owner);
+      const follower = followers[Math.floor(rand() * followers.length)];
+      let ownerFault = true;
+      if (roll < 0.25) {
         owner.proc.child.kill('SIGKILL');
         faults.kill++;
         await owner.proc.exited;
-      } else if (roll < 0.7) {
+      } else if (roll < 0.45) {
         owner.proc.child.kill('SIGSTOP');
         faults.stop++;
         await delay(ttl * 1.5);
         owner.proc.child.kill('SIGCONT');
-      } else {
+      } else if (roll < 0.65) {
         owner.proc.child.kill('SIGTERM');
         faults.close++;
         await owner.proc.exited;
+      } else {
+        // Faults that must not change the owner: a follower killed or closed, the lease record deleted or
+        // truncated under a live owner (its next renewal repairs it; nobody may take over meanwhile).
+        ownerFault = false;
+        if (roll < 0.75 && follower) {
+          follower.proc.child.kill('SIGKILL');
+          faults.killFollower++;
+          await follower.proc.exited;
+        } else if (roll < 0.85 && follower) {
+          follower.proc.child.kill('SIGTERM');
+          faults.closeFollower++;
+          await follower.proc.exited;
+        } else if (roll < 0.93) {
+          await unlink(recordPath).catch(() => undefined);
+          faults.deleteRecord++;
+        } else {
+          await writeFile(recordPath, '{"format":1,"key":"/app/lea');
+          faults.truncateRecord++;
+        }
       }
-      const fresh = start();
-      void pump(fresh);
-      owner = await cluster.waitSettled(epoch, 20_000);
+      if (ownerFault || cluster.live().length < 4) void pump(start());
+      owner = await cluster.waitSettled(ownerFault ? epoch : epoch - 1, 20_000);
+      if (!ownerFault) assert.equal(owner.epoch, epoch, `seed ${seed}: a fault that spared the owner changed the epoch`);
     }
     stop = true;
     await delay(300);
@@ -109,4 +135,18 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
     stop = true;
     await cluster.stop();
   }
+  // No process left behind.
+  const alive = cluster.members.filter((m) => {
+    try {
+      process.kill(m.proc.pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  assert.deepEqual(
+    alive.map((m) => m.name),
+    [],
+    `seed ${seed}: processes left running`,
+  );
 }
