@@ -8,11 +8,13 @@ import { format, type Row } from './stats.js';
 import { leaseBench } from './lease.js';
 import { electionBench } from './election.js';
 import { stateBench } from './state.js';
+import { peersBench } from './peers.js';
 
 const groups: Record<string, () => Promise<Row[]>> = {
   lease: () => leaseBench(),
   election: () => electionBench(),
   state: () => stateBench(),
+  peers: () => peersBench(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => a in groups);
