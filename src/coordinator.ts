@@ -103,6 +103,8 @@ export class Instance {
   #lease: Lease | undefined;
   #link: FollowerLink | undefined;
   #closing: Promise<void> | undefined;
+  /** A connection held by the designated successor, to use when the owner hands over to it. */
+  #standby: Standby | undefined;
   #lastEndpoint: string | undefined;
   #running: Promise<void>;
 
@@ -191,12 +193,11 @@ export class Instance {
   // ---- the loop ----------------------------------------------------------------------------------
 
   async #run(): Promise<void> {
-    let follow: LeaseRecord | undefined;
+    let follow: LeaseRecord | Followed | undefined;
     let backoffMs = 0;
     while (!this.#stop.signal.aborted) {
       if (follow) {
-        const next = await this.#follow(follow);
-        follow = next;
+        follow = 'link' in follow ? await this.#follow(follow.record, follow.link) : await this.#follow(follow);
         continue;
       }
       // 1. listen first
@@ -308,8 +309,11 @@ export class Instance {
     await lease.release().catch(() => undefined);
   }
 
-  /** Follows `record`'s holder until it goes; returns a record to follow next, or undefined to contend. */
-  async #follow(record: LeaseRecord): Promise<LeaseRecord | undefined> {
+  /**
+   * Follows `record`'s holder (over `ready` when a standby link to it is already welcomed) until it goes;
+   * returns what to follow next, or undefined to contend.
+   */
+  async #follow(record: LeaseRecord, ready?: FollowerLink): Promise<LeaseRecord | Followed | undefined> {
     // Close our idle listener: followers do not listen.
     if (this.#server && this.#server.state === 'listening') {
       await this.#server.close();
@@ -328,17 +332,19 @@ export class Instance {
     }
     let link: FollowerLink;
     try {
-      link = await FollowerLink.connect({
-        endpoint,
-        secret,
-        instanceId: this.instanceId,
-        name: this.name,
-        minEpoch: record.epoch,
-        clock: this.#opts.clock,
-        heartbeatIntervalMs: this.#opts.heartbeatIntervalMs,
-        connectTimeoutMs: Math.max(200, this.#opts.heartbeatIntervalMs * 2),
-        schemas: stateOwnerSchemas,
-      });
+      link =
+        ready ??
+        (await FollowerLink.connect({
+          endpoint,
+          secret,
+          instanceId: this.instanceId,
+          name: this.name,
+          minEpoch: record.epoch,
+          clock: this.#opts.clock,
+          heartbeatIntervalMs: this.#opts.heartbeatIntervalMs,
+          connectTimeoutMs: Math.max(200, this.#opts.heartbeatIntervalMs * 2),
+          schemas: stateOwnerSchemas,
+        }));
     } catch {
       // The owner is starting, just died, or is hung: look again shortly (acquire takes over a dead one).
       await this.#waitRecordChange(10, 25);
@@ -348,6 +354,7 @@ export class Instance {
       link.close();
       return undefined;
     }
+    if (ready) debug(`connected to epoch ${link.epoch} over the standby link`);
     this.#link = link;
     this.#epoch = Math.max(this.#epoch, link.epoch);
     this.#instances = link.instances;
@@ -391,14 +398,21 @@ export class Instance {
     this.#link = undefined;
     this.state.setRoute(undefined);
     const why: LinkClose['why'] = typeof outcome === 'string' ? 'closed' : outcome.why;
+    const standby = this.#standby;
+    this.#standby = undefined;
     debug(
       `left epoch ${link.epoch}: ${typeof outcome === 'string' ? outcome : outcome.why === 'leaving' ? `leaving, successor ${outcome.successor ?? '-'}` : outcome.why}`,
     );
     this.#events.emit({ type: 'disconnected', epoch: link.epoch, why });
+    // The standby link serves a graceful handover only; otherwise the record decides where to go.
+    const handover = typeof outcome === 'object' && outcome.why === 'leaving' && outcome.successor !== this.instanceId;
+    if (!handover || this.#stop.signal.aborted) standby?.cancel();
     if (this.#stop.signal.aborted) return undefined;
     if (typeof outcome === 'object') {
       if (outcome.why === 'leaving') {
         if (outcome.successor !== this.instanceId) {
+          const viaStandby = await this.#takeStandby(standby, outcome.successor, record);
+          if (viaStandby) return viaStandby;
           const next = await this.#awaitSuccessor(record);
           debug(`successor ${next ? `epoch ${next.epoch} seen` : 'not seen in time'}`);
           return next;
@@ -414,6 +428,10 @@ export class Instance {
 
   #onStateMessage(link: FollowerLink, m: Message): void {
     switch (m.t) {
+      case 'standby-request':
+        return void this.#offerStandby(link);
+      case 'successor':
+        return this.#prepareStandby(link, m);
       case 'batch':
         for (const item of m.items as unknown[]) {
           const t = (item as { t?: unknown })?.t;
@@ -441,6 +459,64 @@ export class Instance {
         if (m.code === 'ELOST') return;
         return this.state.nack(m.seq as number, new LeaseholdError(asCode(m.code), String(m.message)));
     }
+  }
+
+  /** Designated as the successor: listen now (unserved; followers' connections are held) and say where. */
+  async #offerStandby(link: FollowerLink): Promise<void> {
+    try {
+      const server = await this.#ensureServer();
+      if (link.closed || this.#link !== link) return;
+      link.send({ t: 'standby', epoch: link.epoch, endpoint: server.endpoint, secret: this.#secret });
+      debug(`standing by at ${server.endpoint} as the successor of epoch ${link.epoch}`);
+    } catch (err) {
+      this.#emitError(err, 'cannot listen as the designated successor');
+    }
+  }
+
+  /** Another follower is the successor: connect to it now; it welcomes us when it serves. */
+  #prepareStandby(link: FollowerLink, m: Message): void {
+    if (m.instanceId === this.instanceId) return;
+    const current = this.#standby;
+    if (current && current.instanceId === m.instanceId && current.endpoint === m.endpoint) return;
+    current?.cancel();
+    const prepared = FollowerLink.prepare({
+      endpoint: m.endpoint as string,
+      secret: m.secret as string,
+      instanceId: this.instanceId,
+      name: this.name,
+      minEpoch: link.epoch + 1,
+      clock: this.#opts.clock,
+      heartbeatIntervalMs: this.#opts.heartbeatIntervalMs,
+      connectTimeoutMs: Math.max(200, this.#opts.heartbeatIntervalMs * 2),
+      welcomeTimeoutMs: null,
+      schemas: stateOwnerSchemas,
+    });
+    prepared.link.catch(() => undefined);
+    this.#standby = { instanceId: m.instanceId as string, endpoint: m.endpoint as string, ...prepared };
+  }
+
+  /** After the owner left naming `successor`: the standby link to it, once welcomed, with its record. */
+  async #takeStandby(standby: Standby | undefined, successor: string | null, old: LeaseRecord): Promise<Followed | undefined> {
+    if (!standby) return undefined;
+    if (standby.instanceId !== successor) {
+      standby.cancel();
+      return undefined;
+    }
+    const timeout = sleep(this.#opts.clock, this.#opts.handoverTimeoutMs, this.#stop.signal).then(
+      () => undefined,
+      () => undefined,
+    );
+    const link = await Promise.race([standby.link.catch(() => undefined), timeout]);
+    if (!link) {
+      standby.cancel();
+      return undefined;
+    }
+    const record = await this.#store.inspect(this.key).catch(() => undefined);
+    if (!record || record.epoch !== link.epoch || record.instanceId !== link.ownerId || record.epoch <= old.epoch) {
+      link.close();
+      return undefined;
+    }
+    return { record, link };
   }
 
   /** After a graceful handover to another instance: follow the successor as soon as its record appears. */
@@ -552,6 +628,7 @@ export class Instance {
       const successor = server.peers()[0]?.info.instanceId ?? null;
       debug(`closing: handing epoch ${lease.epoch} over to ${successor ?? 'nobody'}`);
       server.freeze();
+      debug('frozen');
       await lease.release().catch(() => undefined);
       debug('released');
       await server.announceLeaving(successor);
@@ -561,6 +638,8 @@ export class Instance {
       this.#ownerState = undefined;
     } else {
       this.#link?.close();
+      this.#standby?.cancel();
+      this.#standby = undefined;
       await server?.close();
     }
     this.#server = undefined;
@@ -572,6 +651,19 @@ export class Instance {
     this.#whenConnected.rejectAll(closedError());
     this.#events.emit({ type: 'closed' });
   }
+}
+
+interface Standby {
+  instanceId: string;
+  endpoint: string;
+  link: Promise<FollowerLink>;
+  cancel(): void;
+}
+
+/** A successor's record, and a link to it already welcomed. */
+interface Followed {
+  record: LeaseRecord;
+  link: FollowerLink;
 }
 
 function closedError(): LeaseholdError {

@@ -36,8 +36,13 @@ export interface LinkOptions {
   clock: Clock;
   /** @default 1000 */
   heartbeatIntervalMs?: number;
-  /** Give up connecting after this long. @default 2000 */
+  /** Give up connecting (and waiting for the welcome) after this long. @default 2000 */
   connectTimeoutMs?: number;
+  /**
+   * Wait this long for the welcome after the handshake; null waits until cancelled (a standby link to a
+   * successor that serves only after a handover). @default connectTimeoutMs
+   */
+  welcomeTimeoutMs?: number | null;
   /** Largest frame accepted from the owner (snapshots can be large). @default 256 MiB */
   maxPayload?: number;
   /** Schemas of owner → follower messages beyond the control messages. */
@@ -81,7 +86,13 @@ export class FollowerLink {
     this.instances = welcome.instances;
     this.#clock = opts.clock;
     this.#opts = opts;
-    const schemas = { presence: controlSchemas.presence, leaving: controlSchemas.leaving, ...(opts.schemas ?? {}) };
+    const schemas = {
+      presence: controlSchemas.presence,
+      leaving: controlSchemas.leaving,
+      'standby-request': controlSchemas['standby-request'],
+      successor: controlSchemas.successor,
+      ...(opts.schemas ?? {}),
+    };
     ws.on('message', (data, isBinary) => {
       if (this.#closed) return;
       let msg: Message;
@@ -122,8 +133,14 @@ export class FollowerLink {
   }
 
   static connect(opts: LinkOptions): Promise<FollowerLink> {
+    return FollowerLink.prepare(opts).link;
+  }
+
+  /** Connects and says hello; `link` resolves at the welcome. `cancel()` drops the connection (rejects `link`). */
+  static prepare(opts: LinkOptions): { link: Promise<FollowerLink>; cancel(): void } {
     const clock = opts.clock;
-    return new Promise((resolve, reject) => {
+    let cancel: () => void = () => undefined;
+    const link = new Promise<FollowerLink>((resolve, reject) => {
       const ws = new WebSocket(opts.endpoint, {
         headers: { authorization: `Bearer ${opts.secret}` },
         perMessageDeflate: false,
@@ -134,15 +151,19 @@ export class FollowerLink {
       const fail = (err: LeaseholdError) => {
         if (settled) return;
         settled = true;
-        timer.cancel();
+        timer?.cancel();
         ws.terminate();
         reject(err);
       };
-      const timer = clock.setTimeout(
-        () =>
-          fail(new LeaseholdError('ETIMEOUT', `no welcome from the owner at ${opts.endpoint} within ${opts.connectTimeoutMs ?? 2000} ms`)),
-        opts.connectTimeoutMs ?? 2000,
-      );
+      cancel = () => fail(new LeaseholdError('EABORTED', `stopped waiting for the owner at ${opts.endpoint}`));
+      const waitMs = opts.welcomeTimeoutMs === undefined ? (opts.connectTimeoutMs ?? 2000) : opts.welcomeTimeoutMs;
+      const timer =
+        waitMs === null
+          ? undefined
+          : clock.setTimeout(
+              () => fail(new LeaseholdError('ETIMEOUT', `no welcome from the owner at ${opts.endpoint} within ${waitMs} ms`)),
+              waitMs,
+            );
       ws.on('error', (err) =>
         fail(new LeaseholdError('EIO', `cannot connect to the owner at ${opts.endpoint}: ${err.message}`, { cause: err })),
       );
@@ -182,12 +203,13 @@ export class FollowerLink {
           );
         }
         settled = true;
-        timer.cancel();
+        timer?.cancel();
         ws.removeAllListeners('close');
         ws.removeAllListeners('error');
         resolve(new FollowerLink(ws, welcome, opts));
       });
     });
+    return { link, cancel: () => cancel() };
   }
 
   get closed(): boolean {

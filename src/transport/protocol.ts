@@ -13,6 +13,9 @@
  *                                                          5. E > owner's epoch    → close 4004
  *   ◀───── {"t":"welcome","v":1,"epoch":E',"ownerId":…,"instances":[…]}
  *   ◀───── {"t":"presence","epoch":E',"instances":[…]}        (whenever instances join or leave)
+ *   ◀───── {"t":"standby-request","epoch":E'}                 (to the designated successor only)
+ *   {"t":"standby","epoch":E',"endpoint":…,"secret":…} ──▶   (its future endpoint; it listens, unserved)
+ *   ◀───── {"t":"successor","epoch":E',"instanceId":…,"endpoint":…,"secret":…}  (to the others: pre-connect)
  *   ◀───── {"t":"leaving","epoch":E',"successor":id}          (graceful handover; then close 4005)
  *   ◀────▶ state messages (see state/wire.ts), each with "epoch"
  *
@@ -87,7 +90,32 @@ export interface Leaving {
   successor: string | null;
 }
 
-export type ControlMessage = Hello | Welcome | Presence | Leaving;
+/** Owner → the follower it designates as its successor (the longest connected): listen, tell me where. */
+export interface StandbyRequest {
+  t: 'standby-request';
+  epoch: number;
+}
+/** The designated follower → owner: the endpoint and secret it will serve with when it takes over. */
+export interface Standby {
+  t: 'standby';
+  epoch: number;
+  endpoint: string;
+  secret: string;
+}
+/**
+ * Owner → the other followers: who takes over on a graceful handover, and where. Followers connect there
+ * in advance (the successor holds those connections unread until it serves), so a handover needs no new
+ * handshake and no read of the lease record.
+ */
+export interface Successor {
+  t: 'successor';
+  epoch: number;
+  instanceId: string;
+  endpoint: string;
+  secret: string;
+}
+
+export type ControlMessage = Hello | Welcome | Presence | Leaving | StandbyRequest | Standby | Successor;
 
 /** Any message on the wire. */
 export type Message = { t: string; [k: string]: unknown };
@@ -161,6 +189,15 @@ export const controlSchemas: Record<ControlMessage['t'], Record<string, Check>> 
   welcome: { t: is.oneOf('welcome'), v: is.int(1), epoch: is.int(1), ownerId: is.nonEmptyStr(64), instances: is.arrayOf(instanceInfo) },
   presence: { t: is.oneOf('presence'), epoch: is.int(1), instances: is.arrayOf(instanceInfo) },
   leaving: { t: is.oneOf('leaving'), epoch: is.int(1), successor: is.nullable(is.nonEmptyStr(64)) },
+  'standby-request': { t: is.oneOf('standby-request'), epoch: is.int(1) },
+  standby: { t: is.oneOf('standby'), epoch: is.int(1), endpoint: is.nonEmptyStr(1024), secret: is.nonEmptyStr(256) },
+  successor: {
+    t: is.oneOf('successor'),
+    epoch: is.int(1),
+    instanceId: is.nonEmptyStr(64),
+    endpoint: is.nonEmptyStr(1024),
+    secret: is.nonEmptyStr(256),
+  },
 };
 
 /**

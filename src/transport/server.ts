@@ -90,6 +90,9 @@ export class OwnerServer {
   readonly #socketPath: string | undefined;
   #heartbeat: Timer | undefined;
   #announcing: Timer | undefined;
+  /** The follower designated to take over on a graceful handover, and where it will serve once known. */
+  #designated: string | undefined;
+  #standby: { instanceId: string; endpoint: string; secret: string } | undefined;
   readonly #since: number;
   /** Called with the instance list whenever a follower joins or leaves. */
   onPresence: ((instances: InstanceInfo[]) => void) | undefined;
@@ -244,10 +247,11 @@ export class OwnerServer {
       if (!peer.joined) return this.#hello(peer, text);
       let msg: Message;
       try {
-        msg = decode(text, this.#handler?.schemas ?? {});
+        msg = decode(text, { ...(this.#handler?.schemas ?? {}), standby: controlSchemas.standby });
       } catch (err) {
         return ws.close(CloseCode.PROTOCOL, err instanceof ProtocolViolation ? err.message : 'invalid message');
       }
+      if (msg.t === 'standby') return this.#onStandby(peer, msg);
       this.#handler?.onMessage(peer, msg);
     });
   }
@@ -271,6 +275,7 @@ export class OwnerServer {
     peer.info = { instanceId: hello.instanceId, name: hello.name, pid: hello.pid, role: 'follower', since: this.#opts.clock.wallNow() };
     peer.joined = true;
     peer.send({ t: 'welcome', v, epoch: this.#epoch, ownerId: this.#opts.instanceId, instances: this.instances() });
+    if (this.#standby) peer.send({ t: 'successor', epoch: this.#epoch, ...this.#standby });
     this.#handler?.onJoin(peer, hello);
     this.#announce();
   }
@@ -284,7 +289,29 @@ export class OwnerServer {
       const instances = this.instances();
       this.broadcast({ t: 'presence', epoch: this.#epoch, instances });
       this.onPresence?.(instances);
+      this.#designate();
     }, 5);
+  }
+
+  /** The longest-connected follower is the successor: ask it to listen, so the others can pre-connect. */
+  #designate(): void {
+    const first = this.peers()[0];
+    if (first?.info.instanceId === this.#designated) return;
+    this.#designated = first?.info.instanceId;
+    this.#standby = undefined;
+    first?.send({ t: 'standby-request', epoch: this.#epoch });
+  }
+
+  #onStandby(peer: PeerImpl, msg: Message): void {
+    if (peer.info.instanceId !== this.#designated) return; // stale: designated someone else since
+    this.#standby = { instanceId: peer.info.instanceId, endpoint: msg.endpoint as string, secret: msg.secret as string };
+    const note = encode({ t: 'successor', epoch: this.#epoch, ...this.#standby });
+    for (const p of this.#peers.values()) if (p.joined && p !== peer) p.sendRaw(note);
+  }
+
+  /** The designated successor (whether or not it has told where it will serve yet). */
+  get successor(): string | undefined {
+    return this.#designated;
   }
 
   #scheduleHeartbeat(): void {
@@ -341,11 +368,17 @@ export class OwnerServer {
     this.#heartbeat?.cancel();
     this.#announcing?.cancel();
     for (const p of this.#peers.values()) p.close(code, reason);
-    for (const ws of this.#held) ws.close(CloseCode.NOT_OWNER, 'not the owner');
+    // Held (paused) sockets are resumed so that their close handshake can complete.
+    const held = [...this.#held];
     this.#held.clear();
+    for (const ws of held) {
+      ws.resume();
+      ws.close(CloseCode.NOT_OWNER, 'not the owner');
+    }
     const closing = new Promise<void>((resolve) => this.#http.close(() => resolve()));
     // Sockets that do not finish the close handshake promptly are cut.
     const cut = this.#opts.clock.setTimeout(() => {
+      for (const ws of held) ws.terminate();
       for (const p of this.#peers.values()) p.ws.terminate();
       this.#http.closeAllConnections();
     }, 200);

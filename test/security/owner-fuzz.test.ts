@@ -168,7 +168,7 @@ describe('hostile input to the owner', () => {
         assert.ok(o.code === 0 || refusal(o), `closed with ${o.code}`);
         for (const m of o.frames)
           assert.ok(
-            ['welcome', 'presence', 'ack', 'nack', 'change', 'snapshot', 'synced'].includes(String(m.t)),
+            ['welcome', 'presence', 'successor', 'standby-request', 'ack', 'nack', 'change', 'snapshot', 'synced'].includes(String(m.t)),
             JSON.stringify(m).slice(0, 200),
           );
       }),
