@@ -5,7 +5,7 @@
  * leaves no process or file behind.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -13,7 +13,11 @@ import { fileURLToPath } from 'node:url';
 import { keepProcessAlive, sleep, systemClock } from '../clock.js';
 import { intOption, type CliValues } from './main.js';
 
-const BIN = fileURLToPath(new URL('../../../bin/leasehold.js', import.meta.url));
+/** The command's entry point, whether this module runs from out/src/cli/ or from the out/cli.cjs bundle. */
+const BIN =
+  ['../bin/leasehold.js', '../../../bin/leasehold.js']
+    .map((rel) => fileURLToPath(new URL(rel, import.meta.url)))
+    .find((p) => existsSync(p)) ?? process.argv[1]!;
 
 interface Member {
   name: string;
