@@ -57,7 +57,8 @@ export interface Holder {
 export type InstanceEvent =
   | { type: 'role-change'; role: 'owner' | 'follower'; previous: Role; epoch: number }
   | { type: 'owner-change'; holder: Holder; epoch: number }
-  | { type: 'connected'; epoch: number; ownerId: string }
+  /** `handover`: over a link prepared before a graceful handover (no new handshake); `record`: found from the lease record. */
+  | { type: 'connected'; epoch: number; ownerId: string; via: 'handover' | 'record' }
   | { type: 'disconnected'; epoch: number; why: LinkClose['why'] }
   | { type: 'presence'; instances: InstanceInfo[] }
   | { type: 'lost'; epoch: number; reason: LostReason; error: LeaseholdError }
@@ -372,7 +373,7 @@ export class Instance {
     link.send({ t: 'sync', epoch: link.epoch, since: this.state.version });
     this.state.setRoute({ send: (seq, m) => void link.send({ t: 'mutate', epoch: link.epoch, seq, m }) });
     debug(`connected to epoch ${link.epoch}`);
-    this.#events.emit({ type: 'connected', epoch: link.epoch, ownerId: link.ownerId });
+    this.#events.emit({ type: 'connected', epoch: link.epoch, ownerId: link.ownerId, via: ready ? 'handover' : 'record' });
     this.#events.emit({ type: 'presence', instances: link.instances });
     this.#whenConnected.resolveAll();
     // Stay until the link closes, or the record names someone else (a deposed owner may keep its socket).

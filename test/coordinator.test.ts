@@ -57,6 +57,7 @@ describe('join()', () => {
     try {
       const [a, b, d] = c.instances as [Instance, Instance, Instance];
       const epoch = a.epoch;
+      await until(() => a.server?.standbyReady, 2000, 'the successor stands by');
       await a.close();
       await a.close(); // idempotent
       assert.equal(a.role, 'closed');
@@ -64,6 +65,9 @@ describe('join()', () => {
       assert.equal(b.epoch, epoch + 1);
       await until(() => d.role === 'follower' && d.connected && d.epoch === b.epoch, 2000, 'd follows b');
       assert.ok(c.events.some((e) => e.who === 2 && e.type === 'disconnected' && e.why === 'leaving'));
+      // d had connected to b in advance (b was the designated successor): no new handshake, no record read.
+      const reconnect = c.events.find((e) => e.who === 2 && e.type === 'connected' && e.epoch === b.epoch);
+      assert.equal(reconnect?.type === 'connected' && reconnect.via, 'handover');
       const roles = c.events.filter((e) => e.type === 'role-change' && e.who === 1).map((e) => (e as { role: string }).role);
       assert.deepEqual(roles, ['follower', 'owner']);
       await assert.rejects(a.whenOwner(), (e) => e instanceof LeaseholdError && e.code === 'ECLOSED');

@@ -64,7 +64,7 @@ export function attachOutput(instance: Instance): void {
         if (instance.role === 'follower') out(roleLine(instance));
         return;
       case 'connected':
-        return out({ event: 'connected', epoch: e.epoch, ownerId: e.ownerId, instanceId: instance.instanceId });
+        return out({ event: 'connected', epoch: e.epoch, ownerId: e.ownerId, instanceId: instance.instanceId, via: e.via });
       case 'disconnected':
         return out({ event: 'disconnected', epoch: e.epoch, why: e.why });
       case 'presence':

@@ -309,6 +309,11 @@ export class OwnerServer {
     for (const p of this.#peers.values()) if (p.joined && p !== peer) p.sendRaw(note);
   }
 
+  /** True once the designated successor has said where it will serve, and the others were told. */
+  get standbyReady(): boolean {
+    return this.#standby !== undefined;
+  }
+
   /** The designated successor (whether or not it has told where it will serve yet). */
   get successor(): string | undefined {
     return this.#designated;
