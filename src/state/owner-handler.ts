@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { LeaseholdError } from '../errors.js';
 import type { Lease } from '../lease/store.js';
 import type { OwnerHandler, Peer } from '../transport/server.js';
-import { CloseCode, type Message } from '../transport/protocol.js';
+import { CloseCode, encode, type Message } from '../transport/protocol.js';
 import { Journal } from './journal.js';
 import { OwnerState } from './owner-state.js';
 import type { SharedState } from './shared-state.js';
@@ -36,32 +36,49 @@ export async function startOwnerState(p: {
   const synced = new Set<Peer>();
   shared.adopt(owner.version, owner.state);
   // Messages to each follower are collected while a group commit resolves and sent as one frame: one
-  // flush commits many mutations, and one frame per follower carries all of their changes and acks.
-  const outbox = new Map<Peer, Message[]>();
+  // flush commits many mutations, and one frame per follower carries all of their changes and acks. Each
+  // change is encoded once, whatever the number of followers; only acks and nacks are per follower.
+  let changes: string[] = [];
+  const own = new Map<Peer, string[]>();
   let scheduled = false;
-  const post = (peer: Peer, msg: Message) => {
-    const list = outbox.get(peer);
-    if (list) list.push(msg);
-    else outbox.set(peer, [msg]);
+  const schedule = () => {
     if (!scheduled) {
       scheduled = true;
       queueMicrotask(flush);
     }
   };
+  const post = (peer: Peer, msg: Message) => {
+    const list = own.get(peer);
+    const data = encode(msg);
+    if (list) list.push(data);
+    else own.set(peer, [data]);
+    schedule();
+  };
   const flush = () => {
     scheduled = false;
-    for (const [peer, items] of outbox) {
+    const shared = changes.length > 0 ? changes.join(',') : '';
+    const count = changes.length;
+    changes = [];
+    for (const peer of new Set([...synced, ...own.keys()])) {
+      const mine = own.get(peer) ?? [];
+      const withChanges = count > 0 && synced.has(peer);
+      const n = (withChanges ? count : 0) + mine.length;
+      if (n === 0) continue;
       if (peer.bufferedAmount > p.options.maxFollowerBacklogBytes) {
         synced.delete(peer);
         peer.close(CloseCode.TOO_SLOW, 'too far behind: reconnect and resync');
-      } else peer.send(items.length === 1 ? items[0]! : { t: 'batch', epoch, items });
+        continue;
+      }
+      const items = withChanges ? (mine.length > 0 ? `${shared},${mine.join(',')}` : shared) : mine.join(',');
+      peer.sendRaw(n === 1 ? items : `{"t":"batch","epoch":${epoch},"items":[${items}]}`);
     }
-    outbox.clear();
+    own.clear();
   };
   owner.onCommit = (c) => {
     shared.change(c.v, c.m, c.id);
-    const msg = { t: 'change', epoch, v: c.v, m: c.m, id: c.id };
-    for (const peer of synced) post(peer, msg);
+    if (synced.size === 0) return;
+    changes.push(encode({ t: 'change', epoch, v: c.v, m: c.m, id: c.id }));
+    schedule();
   };
   // A journal that cannot be written: step down, so that the next owner rebuilds from disk.
   owner.onFailure = () => void lease.release();
@@ -84,9 +101,12 @@ export async function startOwnerState(p: {
     onLeave: (peer) => void synced.delete(peer),
     onMessage: (peer: Peer, msg: Message) => {
       if (msg.t === 'sync') {
-        const changes = owner.since(msg.since as number);
-        if (changes === undefined) peer.send({ t: 'snapshot', epoch, v: owner.version, state: owner.state });
-        else for (const c of changes) peer.send({ t: 'change', epoch, v: c.v, m: c.m, id: c.id });
+        // Everything committed so far goes into this answer: send what is pending for the others first,
+        // so that the shared changes of the next frame start after it.
+        flush();
+        const missing = owner.since(msg.since as number);
+        if (missing === undefined) peer.send({ t: 'snapshot', epoch, v: owner.version, state: owner.state });
+        else for (const c of missing) peer.send({ t: 'change', epoch, v: c.v, m: c.m, id: c.id });
         peer.send({ t: 'synced', epoch, v: owner.version });
         synced.add(peer);
         return;

@@ -54,6 +54,8 @@ export interface OwnerHandler {
 export interface Peer {
   readonly info: InstanceInfo;
   send(message: Message | ControlMessage): void;
+  /** Sends an already-encoded frame (one encoding shared by many peers). */
+  sendRaw(data: string): void;
   /** Bytes queued for this peer and not yet written (slow-consumer detection). */
   readonly bufferedAmount: number;
   close(code: number, reason: string): void;

@@ -95,12 +95,16 @@ describe('createAppCoordinator', () => {
       assert.equal(instance.role, 'follower');
       assert.equal(instance.holder?.name, 'already running');
 
-      // The attached window gets the status and the state, then answers to its requests.
+      // Two windows of this process: both get the status and the state, and see each other's changes.
+      const second = new FakeWebContents();
+      coordinator.attach(second as unknown as WebContentsLike);
       await until(() => win.sent.some((e) => e.type === 'status' && e.status.connected), 2000, 'status event');
+      await until(() => second.sent.some((e) => e.type === 'status' && e.status.connected), 2000, 'status event (second window)');
       assert.ok(win.sent.some((e) => e.type === 'state'));
       const v = await ipc.invoke(win, { op: 'mutate', mutation: { op: 'increment', path: 'n' } });
       assert.deepEqual(v, { ok: true, value: 1 });
       assert.deepEqual(await ipc.invoke(win, { op: 'command', name: 'hello' }), { ok: true, value: 'hi' });
+      await until(() => second.sent.some((e) => e.type === 'state' && e.version === 1), 2000, 'the other window sees the change');
 
       // Refused: a window that was not attached, a subframe, and malformed requests.
       const stranger = new FakeWebContents();
