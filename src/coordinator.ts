@@ -629,7 +629,6 @@ export class Instance {
       const successor = server.peers()[0]?.info.instanceId ?? null;
       debug(`closing: handing epoch ${lease.epoch} over to ${successor ?? 'nobody'}`);
       server.freeze();
-      debug('frozen');
       await lease.release().catch(() => undefined);
       debug('released');
       await server.announceLeaving(successor);
