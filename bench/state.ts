@@ -34,10 +34,14 @@ export async function stateBench(): Promise<Row[]> {
     await f.whenConnected();
     await f.state.whenSynced();
     const rtt: number[] = [];
+    const fast: number[] = [];
     for (let i = 0; i < 1000; i++) {
       const t0 = systemClock.now();
       await f.state.increment('rtt');
-      rtt.push(systemClock.now() - t0);
+      const t1 = systemClock.now();
+      await f.state.increment('fast', 1, { durable: false });
+      rtt.push(t1 - t0);
+      fast.push(systemClock.now() - t1);
     }
     await f.close();
 
@@ -76,6 +80,10 @@ export async function stateBench(): Promise<Row[]> {
     return [
       summarize('state', 'raw ws round trip (baseline)', 'ms', ws.rtt),
       summarize('state', 'fdatasync (baseline)', 'ms', fsync),
+      summarize('state', 'follower → owner → ack, not durable', 'ms', fast, {
+        baseline: 'raw ws round trip (baseline)',
+        target: { value: 2 * wsP50, kind: 'max', of: 'p50', note: '2 × ws' },
+      }),
       summarize('state', 'follower → owner → durable ack', 'ms', rtt, {
         baseline: 'raw ws round trip (baseline)',
         target: { value: 2 * (wsP50 + fsP50), kind: 'max', of: 'p50', note: '2 × (ws + fsync)' },

@@ -371,7 +371,10 @@ export class Instance {
     );
     // Catch up from our version, then send again everything not yet acknowledged.
     link.send({ t: 'sync', epoch: link.epoch, since: this.state.version });
-    this.state.setRoute({ send: (seq, m) => void link.send({ t: 'mutate', epoch: link.epoch, seq, m }) });
+    this.state.setRoute({
+      send: (seq, m, durable) =>
+        void link.send(durable ? { t: 'mutate', epoch: link.epoch, seq, m } : { t: 'mutate', epoch: link.epoch, seq, m, durable }),
+    });
     debug(`connected to epoch ${link.epoch}`);
     this.#events.emit({ type: 'connected', epoch: link.epoch, ownerId: link.ownerId, via: ready ? 'handover' : 'record' });
     this.#events.emit({ type: 'presence', instances: link.instances });

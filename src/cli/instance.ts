@@ -100,10 +100,10 @@ async function handleCommand(instance: Instance, line: string): Promise<void> {
     case 'remove-at':
     case 'batch':
     case 'dispatch': {
-      const { id: _id, ...mutation } = c;
+      const { id: _id, durable, ...mutation } = c;
       void _id;
       try {
-        const version = await instance.state.mutate(mutation as unknown as Mutation);
+        const version = await instance.state.mutate(mutation as unknown as Mutation, durable === false ? { durable: false } : {});
         return out({ event: 'ack', id, version });
       } catch (err) {
         const e = err instanceof LeaseholdError ? err : new LeaseholdError('EIO', String(err));

@@ -85,8 +85,8 @@ export async function startOwnerState(p: {
   // Our own mutations take the same path, locally.
   shared.setRoute({
     // A copy: the owner's document is frozen, and must never share objects the caller may still change.
-    send: (seq, m) =>
-      void owner.mutate(structuredClone(m), [shared.instanceId, seq]).then(
+    send: (seq, m, durable) =>
+      void owner.mutate(structuredClone(m), [shared.instanceId, seq], { durable }).then(
         (v) => shared.ack(seq, v),
         (err) => {
           // ELOST: this owner lost its lease mid-way; the outcome is unknown, so keep it for the next owner.
@@ -113,7 +113,7 @@ export async function startOwnerState(p: {
       }
       if (msg.t === 'mutate') {
         const seq = msg.seq as number;
-        owner.mutate(msg.m as Mutation, [peer.info.instanceId, seq]).then(
+        owner.mutate(msg.m as Mutation, [peer.info.instanceId, seq], { durable: msg.durable !== false }).then(
           (v) => post(peer, { t: 'ack', epoch, seq, v }),
           (err) => {
             const e = asError(err);

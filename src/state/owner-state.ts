@@ -118,8 +118,11 @@ export class OwnerState {
     return this.#recent.filter((c) => c.v > since);
   }
 
-  /** Applies and commits; resolves with the committed version. */
-  async mutate(raw: unknown, id: [string, number] | null): Promise<number> {
+  /**
+   * Applies and commits; resolves with the version once it is journaled (durable) or, with
+   * `durable: false`, once it is applied (its journal append and commit still follow, in order).
+   */
+  async mutate(raw: unknown, id: [string, number] | null, options: { durable?: boolean } = {}): Promise<number> {
     if (this.#failed)
       throw new LeaseholdError('ELOST', 'this owner is stepping down after a journal failure; retry with the next owner', { reason: 'io' });
     // 1.
@@ -146,20 +149,27 @@ export class OwnerState {
     const entry: Entry = { t: 'm', v, e: this.#epoch, id, m: m as unknown as Json };
     const appended = this.#journal.append(entry);
     this.#lastAppend = appended;
-    try {
-      await appended;
-    } catch (err) {
-      if (!this.#failed) {
-        this.#failed = err;
-        this.onFailure(err);
-      }
-      throw err;
+    const committed = appended.then(
+      () => {
+        this.#commit(v, state, id);
+        const c: Committed = { v, m: m as unknown as Json, id };
+        this.#recent.push(c);
+        if (this.#recent.length > this.#recentMax) this.#recent.splice(0, this.#recent.length - this.#recentMax);
+        this.onCommit(c);
+        return v;
+      },
+      (err: unknown) => {
+        if (!this.#failed) {
+          this.#failed = err;
+          this.onFailure(err);
+        }
+        throw err;
+      },
+    );
+    if (options.durable === false) {
+      committed.catch(() => undefined); // the failure is reported through onFailure (the owner steps down)
+      return v;
     }
-    this.#commit(v, state, id);
-    const c: Committed = { v, m: m as unknown as Json, id };
-    this.#recent.push(c);
-    if (this.#recent.length > this.#recentMax) this.#recent.splice(0, this.#recent.length - this.#recentMax);
-    this.onCommit(c);
-    return v;
+    return committed;
   }
 }

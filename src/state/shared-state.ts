@@ -19,16 +19,26 @@ export interface Change {
   id: [string, number] | null;
 }
 
+/** Per mutation. */
+export interface MutateOptions {
+  /**
+   * false: the owner acknowledges once it has applied the mutation, before its journal flush. Faster, but
+   * an owner crash (or power loss) in the next millisecond or so can lose it. @default true
+   */
+  durable?: boolean;
+}
+
 interface Pending {
   seq: number;
   m: Mutation;
+  durable: boolean;
   resolve: (v: number) => void;
   reject: (e: unknown) => void;
 }
 
 /** Where mutations go right now: the local owner, a link to the owner, or nowhere (queued). */
 export interface Route {
-  send(seq: number, m: Mutation): void;
+  send(seq: number, m: Mutation, durable: boolean): void;
 }
 
 export class SharedState {
@@ -70,38 +80,45 @@ export class SharedState {
     return this.#synced ? Promise.resolve() : this.#whenSynced.wait(options.signal);
   }
 
-  set(path: string, value: Json): Promise<number> {
-    return this.mutate({ op: 'set', path, value });
+  set(path: string, value: Json, options?: MutateOptions): Promise<number> {
+    return this.mutate({ op: 'set', path, value }, options);
   }
-  delete(path: string): Promise<number> {
-    return this.mutate({ op: 'delete', path });
+  delete(path: string, options?: MutateOptions): Promise<number> {
+    return this.mutate({ op: 'delete', path }, options);
   }
-  increment(path: string, by = 1): Promise<number> {
-    return this.mutate({ op: 'increment', path, by });
+  increment(path: string, by = 1, options?: MutateOptions): Promise<number> {
+    return this.mutate({ op: 'increment', path, by }, options);
   }
-  push(path: string, value: Json): Promise<number> {
-    return this.mutate({ op: 'push', path, value });
+  push(path: string, value: Json, options?: MutateOptions): Promise<number> {
+    return this.mutate({ op: 'push', path, value }, options);
   }
-  removeAt(path: string, index: number): Promise<number> {
-    return this.mutate({ op: 'remove-at', path, index });
+  removeAt(path: string, index: number, options?: MutateOptions): Promise<number> {
+    return this.mutate({ op: 'remove-at', path, index }, options);
   }
 
   /** Several mutations, applied atomically and in order by the owner (all or nothing). */
-  batch(ops: Mutation[]): Promise<number> {
-    return this.mutate({ op: 'batch', ops });
+  batch(ops: Mutation[], options?: MutateOptions): Promise<number> {
+    return this.mutate({ op: 'batch', ops }, options);
   }
   /**
    * Runs the reducer registered for `action.type` on the owner (`join({ reducers })`) and commits what it
    * changed; resolves with the committed version, or rejects with EREDUCER (missing, threw, bad result).
    */
-  dispatch(action: { type: string; payload?: Json }): Promise<number> {
+  dispatch(action: { type: string; payload?: Json }, options?: MutateOptions): Promise<number> {
     return this.mutate(
       action.payload === undefined ? { op: 'dispatch', type: action.type } : { op: 'dispatch', type: action.type, payload: action.payload },
+      options,
     );
   }
 
-  /** Sends a mutation to the owner; resolves with the committed version. */
-  mutate(m: Mutation): Promise<number> {
+  /**
+   * Sends a mutation to the owner; resolves with its version once the owner has applied and persisted it
+   * (or only applied it, with `durable: false`).
+   */
+  mutate(m: Mutation, options: MutateOptions = {}): Promise<number> {
+    const durable = options.durable ?? true;
+    if (typeof durable !== 'boolean')
+      return Promise.reject(new LeaseholdError('EINVALIDCONFIG', 'durable is a boolean', { field: 'durable' }));
     if (this.#pending.size >= this.#maxPending)
       return Promise.reject(
         new LeaseholdError(
@@ -111,8 +128,8 @@ export class SharedState {
       );
     return new Promise((resolve, reject) => {
       const seq = ++this.#seq;
-      this.#pending.set(seq, { seq, m, resolve, reject });
-      this.#route?.send(seq, m);
+      this.#pending.set(seq, { seq, m, durable, resolve, reject });
+      this.#route?.send(seq, m, durable);
     });
   }
 
@@ -122,7 +139,7 @@ export class SharedState {
   setRoute(route: Route | undefined): void {
     this.#route = route;
     if (!route) this.#synced = false;
-    else for (const p of [...this.#pending.values()].sort((a, b) => a.seq - b.seq)) route.send(p.seq, p.m);
+    else for (const p of [...this.#pending.values()].sort((a, b) => a.seq - b.seq)) route.send(p.seq, p.m, p.durable);
   }
 
   ack(seq: number, version: number): void {

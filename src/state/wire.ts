@@ -2,6 +2,7 @@
  * State messages on the owner ⇄ follower link (after hello/welcome; see transport/protocol.ts).
  *
  *   follower → owner   {"t":"mutate","epoch":E,"seq":N,"m":{op,path,…}}        N rises by one per mutation
+ *                      (with "durable":false the owner acks once applied, before its journal flush)
  *                      {"t":"sync","epoch":E,"since":V}                         (after welcome) send me what I lack
  *   owner → follower   {"t":"snapshot","epoch":E,"v":V,"state":…}
  *                      {"t":"change","epoch":E,"v":V,"m":…,"id":[instanceId,seq]|null}   in version order
@@ -13,7 +14,7 @@
 import { is } from '../transport/protocol.js';
 
 export const stateFollowerSchemas = {
-  mutate: { t: is.oneOf('mutate'), epoch: is.int(1), seq: is.int(1), m: is.any() },
+  mutate: { t: is.oneOf('mutate'), epoch: is.int(1), seq: is.int(1), m: is.any(), durable: (v: unknown) => v === undefined || v === false },
   sync: { t: is.oneOf('sync'), epoch: is.int(1), since: is.int(0) },
 };
 

@@ -83,4 +83,24 @@ describe('OwnerState', () => {
     await assert.rejects(second, /disk gone/);
     await assert.rejects(again, /disk gone/);
   });
+
+  it('durable: false acknowledges once applied; commits (and broadcasts) still follow in order', async () => {
+    const flushes: (() => void)[] = [];
+    const journal = {
+      append: () => new Promise<void>((resolve) => flushes.push(resolve)),
+      compact: async () => undefined,
+    } as unknown as Journal;
+    const owner = new OwnerState(journal, { entries: [] } as never, 1, { maxValueBytes: 1024 });
+    const committed: number[] = [];
+    owner.onCommit = (c) => committed.push(c.v);
+    assert.equal(await owner.mutate({ op: 'increment', path: 'n' }, ['F', 1], { durable: false }), 1, 'acked before any flush');
+    let durableDone = false;
+    const durable = owner.mutate({ op: 'increment', path: 'n' }, ['F', 2]).then((v) => ((durableDone = true), v));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(durableDone, false, 'a durable mutation still waits for its flush');
+    assert.deepEqual(committed, []);
+    for (const f of flushes) f();
+    assert.equal(await durable, 2);
+    assert.deepEqual(committed, [1, 2], 'commits in version order');
+  });
 });

@@ -38,6 +38,15 @@ describe('shared state', () => {
       );
       assert.equal(a.state.version, 3);
 
+      // Not durable: acknowledged once applied; the replicas still converge.
+      const fast = await c.state.increment('fast', 1, { durable: false });
+      assert.equal(fast, 4);
+      await until(() => b.state.version === 4 && (b.state.get() as { fast?: number }).fast === 1, 2000, 'fast change replicated');
+      await assert.rejects(
+        c.state.increment('fast', 1, { durable: 'no' as never }),
+        (e) => e instanceof LeaseholdError && e.code === 'EINVALIDCONFIG',
+      );
+
       // Mutations issued around a graceful handover all land exactly once.
       const inflight = Array.from({ length: 20 }, (_, i) => c.state.increment('counter', 1).then((v) => ({ i, v })));
       await a.close();
