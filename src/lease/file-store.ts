@@ -5,6 +5,7 @@
  *
  *   record.json        the lease record: written to a temp file (0600), fsynced, renamed over
  *   record.json.lock/  proper-lockfile's lock directory: the mutex held for one read-modify-write
+ *   record.json.lock-holder  who holds the mutex (pid, start, host): a dead holder's lock is broken at once
  *   epochs/<n>         one file per claimed epoch, created exclusively (O_EXCL): the fencing counter,
  *                      naming the claimer's instance, process and ttl (JSON)
  *
@@ -24,10 +25,10 @@ import * as nodeFs from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { lockfile } from '../cjs.js';
-import { sleep, systemClock, type Clock } from '../clock.js';
+import { keepProcessAlive, sleep, systemClock, type Clock } from '../clock.js';
 import { LeaseholdError, ioError } from '../errors.js';
 import { LeaseKey } from './key.js';
-import { isProcessGone } from './process-identity.js';
+import { currentProcess, isProcessGone } from './process-identity.js';
 import { parseClaim, parseRecord, serializeClaim, serializeRecord, type LeaseRecord, type NewestClaim } from './record.js';
 import type { HolderProcess } from './assess.js';
 import { RecordLeaseStore, type ReadResult, type RecordStorage, type Transaction } from './record-store.js';
@@ -47,6 +48,8 @@ export type LeaseFs = Pick<
   | 'statSync'
   | 'chmodSync'
   | 'accessSync'
+  | 'writeFileSync'
+  | 'rmSync'
 >;
 
 export interface FileLeaseStoreOptions {
@@ -238,10 +241,12 @@ export class FileStorage implements RecordStorage {
     }
   }
 
-  #lock(key: LeaseKey, onCompromised: () => void): (() => void) | 'busy' {
+  #lock(key: LeaseKey, onCompromised: () => void, breakDead = true): (() => void) | 'busy' {
     const recordPath = this.recordPath(key);
+    const holderPath = `${recordPath}.lock-holder`;
+    let release: () => void;
     try {
-      return lockfile.lockSync(recordPath, {
+      release = lockfile.lockSync(recordPath, {
         realpath: false,
         stale: this.#staleMs,
         update: Math.floor(this.#staleMs / 2),
@@ -249,12 +254,53 @@ export class FileStorage implements RecordStorage {
         onCompromised,
       });
     } catch (err) {
-      if (code(err) === 'ELOCKED') return 'busy';
+      if (code(err) === 'ELOCKED') {
+        // Held by a process that is gone (killed inside a transaction)? Then break it now instead of
+        // waiting for proper-lockfile's staleness (≥ 2 s). Breaking a live holder's lock by mistake (a
+        // race with a new holder that has not written its holder file yet) is harmless: the epoch claims,
+        // not the mutex, keep one holder per epoch.
+        if (breakDead && this.#holderGone(holderPath)) {
+          try {
+            this.#fs.rmSync(`${recordPath}.lock`, { recursive: true, force: true });
+          } catch {
+            return 'busy';
+          }
+          return this.#lock(key, onCompromised, false);
+        }
+        return 'busy';
+      }
       if (code(err) === 'ENOENT' && this.#made.delete(this.dirOf(key))) {
         this.#ensureDir(key); // the key's directory was removed: recreate it and try once more
-        return this.#lock(key, onCompromised);
+        return this.#lock(key, onCompromised, breakDead);
       }
       throw ioError('lock', recordPath, err);
+    }
+    // Who holds the mutex, beside the lock directory (inside it, proper-lockfile's rmdir would fail).
+    try {
+      const me = currentProcess();
+      this.#fs.writeFileSync(holderPath, JSON.stringify({ pid: me.pid, processStart: me.start, host: me.host }), { mode: 0o600 });
+    } catch {
+      // advisory only: without it a crashed holder's lock goes stale after lockStaleMs
+    }
+    return () => {
+      try {
+        this.#fs.unlinkSync(holderPath);
+      } catch {
+        // gone already
+      }
+      release();
+    };
+  }
+
+  /** True only when the holder file names a process that is certainly gone. */
+  #holderGone(holderPath: string): boolean {
+    try {
+      const h = JSON.parse(this.#fs.readFileSync(holderPath, 'utf8')) as { pid?: unknown; processStart?: unknown; host?: unknown };
+      if (!Number.isSafeInteger(h.pid) || typeof h.host !== 'string' || (h.processStart !== null && typeof h.processStart !== 'string'))
+        return false;
+      return isProcessGone({ pid: h.pid as number, processStart: h.processStart as string | null, host: h.host });
+    } catch {
+      return false;
     }
   }
 
@@ -274,7 +320,13 @@ export class FileStorage implements RecordStorage {
             path: `${this.recordPath(key)}.lock`,
           },
         );
-      await sleep(this.#clock, Math.ceil(Math.min(15, 1.3 ** attempt) * (0.5 + Math.random() / 2)));
+      // The caller awaits this operation: keep the process alive meanwhile (clock timers do not).
+      const letExit = keepProcessAlive();
+      try {
+        await sleep(this.#clock, Math.ceil(Math.min(15, 1.3 ** attempt) * (0.5 + Math.random() / 2)));
+      } finally {
+        letExit();
+      }
     }
     const tx: Transaction = {
       read: async () => this.#read(key),

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile, unlink, stat, chmod, mkdir, readdir, rm } from 'node:fs/promises';
 import * as nodeSyncFs from 'node:fs';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
+import { processStartOf } from '../../src/lease/process-identity.js';
 import { systemClock, type Clock } from '../../src/clock.js';
 import { Worker } from 'node:worker_threads';
 import { FileLeaseStore } from '../../src/lease/file-store.js';
@@ -216,6 +218,26 @@ describe('FileLeaseStore on disk', () => {
     } finally {
       await worker.terminate();
     }
+  });
+
+  it('breaks at once a lock whose holder process is gone (killed inside a transaction), never a live one', async () => {
+    const dir = await root();
+    // lockWaitMs 100: far below proper-lockfile's 2 s staleness, so only the holder check can free it.
+    const store = new FileLeaseStore({ dataRoot: dir, lockWaitMs: 100 });
+    const first = await store.acquire(KEY, { ttlMs: 1000 });
+    await first.release();
+    const lockDir = `${store.recordPath(KEY)}.lock`;
+    const holder = `${store.recordPath(KEY)}.lock-holder`;
+    await mkdir(lockDir);
+    await writeFile(holder, JSON.stringify({ pid: deadPid(), processStart: null, host: hostname() }));
+    const second = await store.acquire(KEY, { ttlMs: 1000 });
+    assert.equal(second.epoch, 2);
+    await second.release();
+    await mkdir(lockDir);
+    await writeFile(holder, JSON.stringify({ pid: process.pid, processStart: processStartOf(process.pid), host: hostname() }));
+    await assert.rejects(store.acquire(KEY, { ttlMs: 1000 }), (e) => (e as LeaseholdError).code === 'ECONFLICT');
+    await rm(lockDir, { recursive: true });
+    await store.close();
   });
 
   it('keeps only the newest epoch claims', async () => {
