@@ -97,6 +97,8 @@ export class Instance {
   #ownerState: (OwnerHandler & { close(): Promise<void> }) | undefined;
   #role: Role = 'starting';
   #epoch = 0;
+  /** The epoch of the last role-change event. */
+  #roleEpoch = 0;
   #holder: Holder | undefined;
   #instances: InstanceInfo[] = [];
   #server: OwnerServer | undefined;
@@ -588,10 +590,12 @@ export class Instance {
     return sleep(this.#opts.clock, ms, this.#stop.signal).catch(() => undefined);
   }
 
+  /** Emits role-change when the role changes, and also when an owner owns again under a new epoch. */
   #setRole(role: 'owner' | 'follower'): void {
     const previous = this.#role;
-    if (previous === role) return;
+    if (previous === role && (role === 'follower' || this.#roleEpoch === this.#epoch)) return;
     this.#role = role;
+    this.#roleEpoch = this.#epoch;
     this.#events.emit({ type: 'role-change', role, previous, epoch: this.#epoch });
   }
 

@@ -96,6 +96,25 @@ describe('join()', () => {
     }
   });
 
+  it('an owner that loses its lease and owns again reports the new epoch as a role change', async () => {
+    const c = await cluster(1, 400);
+    try {
+      const [a] = c.instances as [Instance];
+      c.shared.simulateCrash(a.instanceId);
+      const lost = new Promise<InstanceEvent>((r) => a.on('lost', r));
+      const theirs = await c.shared.acquire(a.key, { ttlMs: 400, instanceId: 'thief', meta: {} });
+      await lost;
+      await theirs.release();
+      await until(() => a.role === 'owner' && a.epoch > theirs.epoch, 3000, 'a owns again');
+      const roles = c.events
+        .filter((e) => e.type === 'role-change')
+        .map((e) => `${(e as { role: string }).role}@${e.type === 'role-change' ? e.epoch : 0}`);
+      assert.deepEqual(roles, ['owner@1', `owner@${a.epoch}`]);
+    } finally {
+      await c.done();
+    }
+  });
+
   it('validates options with EINVALIDCONFIG naming the field', () => {
     const bad: [Record<string, unknown>, string][] = [
       [{}, 'dataRoot'],
