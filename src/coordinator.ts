@@ -29,7 +29,7 @@ import type { LeaseKey } from './lease/key.js';
 import { redactRecord, type LeaseRecord } from './lease/record.js';
 import { newInstanceId } from './lease/record-store.js';
 import type { Lease, LeaseStore } from './lease/store.js';
-import { FollowerLink, type LinkClose } from './transport/client.js';
+import { FollowerLink, type LinkClose, type LinkOptions } from './transport/client.js';
 import { removeStaleSocket, socketPathOf } from './transport/endpoint.js';
 import { CloseCode, matches, type InstanceInfo, type Message } from './transport/protocol.js';
 import { SharedState } from './state/shared-state.js';
@@ -335,19 +335,7 @@ export class Instance {
     }
     let link: FollowerLink;
     try {
-      link =
-        ready ??
-        (await FollowerLink.connect({
-          endpoint,
-          secret,
-          instanceId: this.instanceId,
-          name: this.name,
-          minEpoch: record.epoch,
-          clock: this.#opts.clock,
-          heartbeatIntervalMs: this.#opts.heartbeatIntervalMs,
-          connectTimeoutMs: Math.max(200, this.#opts.heartbeatIntervalMs * 2),
-          schemas: stateOwnerSchemas,
-        }));
+      link = ready ?? (await FollowerLink.connect(this.#linkOptions(endpoint, secret, record.epoch)));
     } catch {
       // The owner is starting, just died, or is hung: look again shortly (acquire takes over a dead one).
       await this.#waitRecordChange(10, 25);
@@ -467,6 +455,21 @@ export class Instance {
     }
   }
 
+  /** How this instance connects to an owner at `endpoint` (never one below `minEpoch`). */
+  #linkOptions(endpoint: string, secret: string, minEpoch: number): LinkOptions {
+    return {
+      endpoint,
+      secret,
+      instanceId: this.instanceId,
+      name: this.name,
+      minEpoch,
+      clock: this.#opts.clock,
+      heartbeatIntervalMs: this.#opts.heartbeatIntervalMs,
+      connectTimeoutMs: Math.max(200, this.#opts.heartbeatIntervalMs * 2),
+      schemas: stateOwnerSchemas,
+    };
+  }
+
   /** Designated as the successor: listen now (unserved; followers' connections are held) and say where. */
   async #offerStandby(link: FollowerLink): Promise<void> {
     try {
@@ -486,16 +489,8 @@ export class Instance {
     if (current && current.instanceId === m.instanceId && current.endpoint === m.endpoint) return;
     current?.cancel();
     const prepared = FollowerLink.prepare({
-      endpoint: m.endpoint as string,
-      secret: m.secret as string,
-      instanceId: this.instanceId,
-      name: this.name,
-      minEpoch: link.epoch + 1,
-      clock: this.#opts.clock,
-      heartbeatIntervalMs: this.#opts.heartbeatIntervalMs,
-      connectTimeoutMs: Math.max(200, this.#opts.heartbeatIntervalMs * 2),
+      ...this.#linkOptions(m.endpoint as string, m.secret as string, link.epoch + 1),
       welcomeTimeoutMs: null,
-      schemas: stateOwnerSchemas,
     });
     prepared.link.catch(() => undefined);
     this.#standby = { instanceId: m.instanceId as string, endpoint: m.endpoint as string, ...prepared };

@@ -26,7 +26,8 @@ export type Mutation =
 export const MUTATION_OPS = ['set', 'delete', 'increment', 'push', 'remove-at', 'batch', 'dispatch'] as const;
 /** The most mutations in one batch. */
 export const MAX_BATCH_OPS = 10_000;
-const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
+/** Keys no path or value may use (prototype pollution). */
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 /** @default 256 KiB: one mutation's value. */
 export const DEFAULT_MAX_VALUE_BYTES = 256 * 1024;
 const MAX_DEPTH = 64;
@@ -42,7 +43,7 @@ export function parsePath(path: string): string[] {
   if (parts.length > MAX_DEPTH) throw bad(path, `deeper than ${MAX_DEPTH}`);
   for (const p of parts) {
     if (p === '') throw bad(path, 'empty segment');
-    if (FORBIDDEN.has(p)) throw bad(path, `"${p}" is not allowed in a path`);
+    if (FORBIDDEN_KEYS.has(p)) throw bad(path, `"${p}" is not allowed in a path`);
   }
   return parts;
 }
@@ -61,7 +62,7 @@ export function checkJson(v: unknown, path: string, maxBytes: number): number {
     if (Array.isArray(x)) return x.forEach((y) => walk(y, d + 1));
     if (typeof x === 'object' && Object.getPrototypeOf(x) === Object.prototype) {
       for (const [k, y] of Object.entries(x)) {
-        if (FORBIDDEN.has(k)) throw bad(path, `key "${k}" is not allowed`);
+        if (FORBIDDEN_KEYS.has(k)) throw bad(path, `key "${k}" is not allowed`);
         walk(y, d + 1);
       }
       return;

@@ -13,12 +13,12 @@
  * Not guaranteed: that a reducer is pure or deterministic (it runs once, on whichever instance owns).
  */
 import { LeaseholdError } from '../errors.js';
-import { checkJson, validateMutation, type Json, type Mutation } from './document.js';
+import { checkJson, FORBIDDEN_KEYS, validateMutation, type Json, type Mutation } from './document.js';
 
 export type Reducer = (state: Json, payload: Json | undefined) => Json;
 export type Reducers = Readonly<Record<string, Reducer>>;
 
-const addressable = (k: string) => k.length > 0 && !k.includes('.') && !['__proto__', 'constructor', 'prototype'].includes(k);
+const addressable = (k: string) => k.length > 0 && !k.includes('.') && !FORBIDDEN_KEYS.has(k);
 const isObject = (v: Json | undefined): v is { [k: string]: Json } => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** The mutations that turn `a` into `b` (by identity: equal subtrees that are the same object are skipped). */
