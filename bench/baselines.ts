@@ -1,6 +1,8 @@
 /** Baselines measured in the same run as the figures they are compared to. */
 import { WebSocketServer, WebSocket } from 'ws';
 import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { systemClock } from '../src/clock.js';
 
 /** Raw ws on loopback: connect time and ping-pong (message echo) round trips, in ms. */
@@ -29,6 +31,35 @@ export async function rawWs(rounds = 2000): Promise<{ connect: number[]; rtt: nu
   ws.close();
   await new Promise((r) => wss.close(r));
   return { connect, rtt: rtt.slice(100) };
+}
+
+const ECHO = join(dirname(fileURLToPath(import.meta.url)), 'fixtures/ws-echo.js');
+
+/**
+ * Raw ws round trips to a server in another process (`mode` 'fsync': the server fdatasyncs each message
+ * into a preallocated file before it answers), in ms. The message is a mutation's size.
+ */
+export async function rawWsAcrossProcesses(mode: 'echo' | 'fsync', dir: string, rounds = 1000): Promise<number[]> {
+  const child = spawn(process.execPath, [ECHO, mode, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.once('exit', () => reject(new Error('the ws-echo fixture exited')));
+      child.stdout.once('data', (d: Buffer) => resolve((JSON.parse(d.toString()) as { port: number }).port));
+    });
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
+    await new Promise((r) => ws.once('open', r));
+    const rtt: number[] = [];
+    for (let i = 0; i < rounds + 100; i++) {
+      const t0 = systemClock.now();
+      ws.send(`{"t":"mutate","epoch":1,"seq":${i + 1},"m":{"op":"increment","path":"rtt","by":1}}`);
+      await new Promise((r) => ws.once('message', r));
+      rtt.push(systemClock.now() - t0);
+    }
+    ws.close();
+    return rtt.slice(100);
+  } finally {
+    child.kill('SIGTERM');
+  }
 }
 
 /** Time from spawn to a bare `node` printing its first line, in ms. */

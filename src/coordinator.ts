@@ -415,7 +415,11 @@ export class Instance {
         await this.#awaitRelease(record);
         debug('old owner released');
       }
-      if (outcome.why === 'hung') await this.#waitRecordChange(this.#opts.timing.renewIntervalMs);
+      // A hung owner stops renewing: its lease is free after the ttl, and acquisition takes over. One that
+      // only looked hung (too busy to answer in time) keeps renewing: after the ttl, contend again, which
+      // fails with ECONFLICT and reconnects to it. Waiting for a record change alone would wait forever.
+      if (outcome.why === 'hung')
+        await this.#waitRecordChange(this.#opts.timing.renewIntervalMs, this.#opts.timing.ttlMs + this.#opts.timing.renewIntervalMs);
     }
     return undefined;
   }

@@ -36,8 +36,15 @@ function bad(path: string, why: string): LeaseholdError {
   return new LeaseholdError('EPROTOCOL', `invalid mutation at "${path}": ${why}`, { field: path });
 }
 
-export function parsePath(path: string): string[] {
+/** Recently parsed paths (apps mutate the same few paths over and over); emptied when full. */
+const parsedPaths = new Map<string, readonly string[]>();
+const PARSED_PATHS_MAX = 4096;
+
+/** The segments of a valid path (a shared, frozen array: do not modify). */
+export function parsePath(path: string): readonly string[] {
   if (typeof path !== 'string') throw bad(String(path), 'a path is a string');
+  const known = parsedPaths.get(path);
+  if (known) return known;
   if (path === '') return [];
   const parts = path.split('.');
   if (parts.length > MAX_DEPTH) throw bad(path, `deeper than ${MAX_DEPTH}`);
@@ -45,6 +52,8 @@ export function parsePath(path: string): string[] {
     if (p === '') throw bad(path, 'empty segment');
     if (FORBIDDEN_KEYS.has(p)) throw bad(path, `"${p}" is not allowed in a path`);
   }
+  if (parsedPaths.size >= PARSED_PATHS_MAX) parsedPaths.clear();
+  parsedPaths.set(path, Object.freeze(parts));
   return parts;
 }
 
@@ -80,7 +89,7 @@ const isIndex = (s: string) => /^(0|[1-9]\d{0,8})$/.test(s);
 /** Returns a copy of `doc` with `fn` applied to the container holding the last segment of `parts`. */
 function edit(
   doc: Json,
-  parts: string[],
+  parts: readonly string[],
   path: string,
   create: boolean,
   fn: (parent: Json[] | Record<string, Json>, last: string) => void,

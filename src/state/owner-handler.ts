@@ -41,15 +41,17 @@ export async function startOwnerState(p: {
   let changes: string[] = [];
   const own = new Map<Peer, string[]>();
   let scheduled = false;
+  // After every promise reaction now queued (process.nextTick runs once the microtask queue is empty): a
+  // commit's changes and the acks it resolves go out in one frame per follower, so one wake-up each.
   const schedule = () => {
     if (!scheduled) {
       scheduled = true;
-      queueMicrotask(flush);
+      process.nextTick(flush);
     }
   };
-  const post = (peer: Peer, msg: Message) => {
+  const post = (peer: Peer, msg: Message | string) => {
     const list = own.get(peer);
-    const data = encode(msg);
+    const data = typeof msg === 'string' ? msg : encode(msg);
     if (list) list.push(data);
     else own.set(peer, [data]);
     schedule();
@@ -77,7 +79,11 @@ export async function startOwnerState(p: {
   owner.onCommit = (c) => {
     shared.change(c.v, c.m, c.id);
     if (synced.size === 0) return;
-    changes.push(encode({ t: 'change', epoch, v: c.v, m: c.m, id: c.id }));
+    changes.push(
+      c.json !== undefined
+        ? `{"t":"change","epoch":${epoch},"v":${c.v},"m":${c.json},"id":${c.id ? JSON.stringify(c.id) : 'null'}}`
+        : encode({ t: 'change', epoch, v: c.v, m: c.m, id: c.id }),
+    );
     schedule();
   };
   // A journal that cannot be written: step down, so that the next owner rebuilds from disk.
@@ -114,7 +120,7 @@ export async function startOwnerState(p: {
       if (msg.t === 'mutate') {
         const seq = msg.seq as number;
         owner.mutate(msg.m as Mutation, [peer.info.instanceId, seq], { durable: msg.durable !== false }).then(
-          (v) => post(peer, { t: 'ack', epoch, seq, v }),
+          (v) => post(peer, `{"t":"ack","epoch":${epoch},"seq":${seq},"v":${v}}`), // seq and v: validated integers
           (err) => {
             const e = asError(err);
             post(peer, { t: 'nack', epoch, seq, code: e.code, message: e.message.slice(0, 500) });

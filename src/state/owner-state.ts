@@ -16,12 +16,14 @@
 import { LeaseholdError } from '../errors.js';
 import { apply, validateMutation, type Json, type Mutation } from './document.js';
 import { freezeDeep, reduce, type Reducers } from './reducers.js';
-import type { Entry, Journal, Recovered } from './journal.js';
+import type { Journal, Recovered } from './journal.js';
 
 export interface Committed {
   v: number;
   m: Json;
   id: [string, number] | null;
+  /** `m` as JSON text, when this owner serialized it already. */
+  json?: string;
 }
 
 export class OwnerState {
@@ -145,16 +147,18 @@ export class OwnerState {
     this.#state = state;
     this.#version = v;
     if (id) this.#dedup.set(id[0], { seq: id[1], v });
-    // 4.
-    const entry: Entry = { t: 'm', v, e: this.#epoch, id, m: m as unknown as Json };
-    const appended = this.#journal.append(entry);
+    // 4. (The mutation is serialized once, for the journal entry and for the followers' change.)
+    const json = JSON.stringify(m);
+    const entry = `{"t":"m","v":${v},"e":${this.#epoch},"id":${id ? JSON.stringify(id) : 'null'},"m":${json}}`;
+    const appended = this.#journal.append(entry, options.durable !== false);
     this.#lastAppend = appended;
     const committed = appended.then(
       () => {
         this.#commit(v, state, id);
-        const c: Committed = { v, m: m as unknown as Json, id };
+        const c: Committed = { v, m: m as unknown as Json, id, json };
         this.#recent.push(c);
-        if (this.#recent.length > this.#recentMax) this.#recent.splice(0, this.#recent.length - this.#recentMax);
+        // Trimmed in chunks: dropping one from the front of a full list each time is O(n) per commit.
+        if (this.#recent.length >= 2 * this.#recentMax) this.#recent.splice(0, this.#recent.length - this.#recentMax);
         this.onCommit(c);
         return v;
       },

@@ -75,6 +75,7 @@ export class FollowerLink {
   #closed: LinkClose | undefined;
   #leaving: string | null | undefined;
   #handlers: LinkHandlers | undefined;
+  #corked = false;
   /** Events that arrived before attach(): several frames can be parsed from one chunk, in one tick. */
   #queue: (() => void)[] = [];
 
@@ -218,8 +219,25 @@ export class FollowerLink {
 
   send(message: Message | ControlMessage): boolean {
     if (this.#closed || this.#ws.readyState !== WebSocket.OPEN) return false;
+    this.#cork();
     this.#ws.send(encode(message));
     return true;
+  }
+
+  /**
+   * Messages sent in one tick leave in one write (one syscall, one wake-up of the owner): an app that
+   * issues many mutations at once pays for one, not one each. Uncorked right after this tick.
+   */
+  #cork(): void {
+    if (this.#corked) return;
+    const socket = (this.#ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    if (!socket) return;
+    this.#corked = true;
+    socket.cork();
+    process.nextTick(() => {
+      this.#corked = false;
+      socket.uncork();
+    });
   }
 
   get bufferedAmount(): number {

@@ -94,6 +94,28 @@ describe('instances', () => {
     assert.deepEqual(cluster.doubleOwners(), []);
   });
 
+  it('an owner that only looked hung (stopped for longer than the heartbeat, not the ttl) is rejoined, and serves', async () => {
+    // ttl 6000: followers ping every 1000 ms and call the owner hung after a silent interval; the owner is
+    // resumed as soon as that happens (≈ 2 s, well inside its lease) and keeps renewing. The follower must
+    // come back to it (it used to wait for a record change that never came).
+    cluster = await Cluster.create(['--ttl', '6000']);
+    cluster.start();
+    cluster.start();
+    const owner = await cluster.waitSettled();
+    const f = cluster.live().find((m) => m !== owner)!;
+    const from = f.proc.lines.length;
+    owner.proc.child.kill('SIGSTOP');
+    await f.proc.waitFor((l) => l.event === 'disconnected' && l.why === 'hung' && f.proc.lines.indexOf(l) >= from, 5000);
+    owner.proc.child.kill('SIGCONT');
+    const back = await f.proc.waitFor((l) => l.event === 'connected' && f.proc.lines.indexOf(l) >= from, 15_000);
+    assert.equal(back.epoch, owner.epoch, 'the same owner, still holding its lease');
+    f.proc.send(JSON.stringify({ op: 'set', path: 'after', value: 1, id: 'x' }));
+    const ack = await f.proc.waitFor((l) => l.event === 'ack' && l.id === 'x', 5000);
+    assert.ok(Number(ack.version) >= 1);
+    assert.deepEqual(owner.ownedEpochs, [owner.epoch]);
+    assert.deepEqual(cluster.doubleOwners(), []);
+  });
+
   it('refuses a raw ws client without the secret (4001) and any browser Origin (HTTP 403)', async () => {
     cluster = await Cluster.create();
     cluster.start();

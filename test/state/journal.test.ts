@@ -1,9 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as nodeSyncFs from 'node:fs';
-import { readFile, writeFile, readdir, appendFile } from 'node:fs/promises';
+import { readFile, writeFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Journal, recover, frame, type Entry } from '../../src/state/journal.js';
+import { Journal, recover, frame, parseFrames, allZero, type Entry } from '../../src/state/journal.js';
 import { LeaseholdError } from '../../src/errors.js';
 import { tempRoot } from '../helpers.js';
 
@@ -61,8 +61,12 @@ describe('Journal', () => {
       await journal.append(entry(1, 1));
       await journal.append(entry(2, 1));
       await journal.close();
+      // The crash came mid-write: part of entry 3 landed at the end of the records, in the preallocated zeros.
+      const end = frame({ t: 'begin', e: 1, prev: null }).length + frame(entry(1, 1)).length + frame(entry(2, 1)).length;
       const whole = frame(entry(3, 1));
-      await appendFile(journal.path, whole.subarray(0, whole.length - 5)); // crash mid-write
+      const fd = nodeSyncFs.openSync(journal.path, 'r+');
+      nodeSyncFs.writeSync(fd, whole, 0, whole.length - 5, end);
+      nodeSyncFs.closeSync(fd);
       const sizeBefore = (await readFile(journal.path)).length;
       const next = await Journal.open({ dir, epoch: 2, guard: ok });
       assert.deepEqual(
@@ -70,9 +74,50 @@ describe('Journal', () => {
         [1, 2],
       );
       assert.equal(next.recovered.cut?.path, journal.path);
-      assert.equal(next.recovered.cut?.bytes, whole.length - 5);
-      assert.equal((await readFile(journal.path)).length, sizeBefore - (whole.length - 5));
+      assert.equal(next.recovered.cut?.offset, end);
+      assert.equal(next.recovered.cut?.bytes, sizeBefore - end);
+      assert.equal((await readFile(journal.path)).length, end, 'cut back to the last whole record');
+      // The next owner's begin record names exactly that length as its predecessor's.
+      const head = parseFrames(await readFile(next.journal.path)).records[0]?.value;
+      assert.deepEqual(head, { t: 'begin', e: 2, prev: { epoch: 1, length: end } });
       await next.journal.close();
+    }));
+
+  it('preallocates segments with zeros that recovery reads as the end of the records', () =>
+    withDir(async (dir) => {
+      const { journal } = await Journal.open({ dir, epoch: 1, guard: ok });
+      assert.ok((await readFile(journal.path)).length >= 64 * 1024, 'the first 64 KiB are written at open');
+      // Enough records to need several extensions (each entry ≈ 1 KiB here).
+      const big = (v: number): Entry => ({ t: 'm', v, e: 1, id: ['A', v], m: { op: 'set', path: `k${v}`, value: 'x'.repeat(1000) } });
+      for (let v = 1; v <= 300; v += 30) await Promise.all(Array.from({ length: 30 }, (_, i) => journal.append(big(v + i))));
+      await journal.close();
+      const buf = await readFile(journal.path);
+      const parsed = parseFrames(buf);
+      assert.equal(parsed.bad, undefined);
+      assert.equal(parsed.records.length, 301);
+      assert.ok(buf.length > parsed.goodLength, 'zeros follow the records');
+      assert.ok(allZero(buf, parsed.goodLength, buf.length));
+      assert.deepEqual(
+        (await recover(dir)).recovered.entries.map((e) => e.v),
+        Array.from({ length: 300 }, (_, i) => i + 1),
+      );
+    }));
+
+  it('a bad frame followed by data after the zeros is corruption, not a torn tail', () =>
+    withDir(async (dir) => {
+      const { journal } = await Journal.open({ dir, epoch: 1, guard: ok });
+      await journal.append(entry(1, 1));
+      await journal.close();
+      const buf = await readFile(journal.path);
+      const end = frame({ t: 'begin', e: 1, prev: null }).length + frame(entry(1, 1)).length;
+      buf[end] = 7; // a stray header byte where the zeros start …
+      buf[buf.length - 1] = 1; // … and something at the far end: not a crash mid-write
+      await writeFile(journal.path, buf);
+      await assert.rejects(
+        Journal.open({ dir, epoch: 2, guard: ok }),
+        (e) => e instanceof LeaseholdError && e.code === 'ECORRUPT' && e.path === journal.path && e.offset === end,
+      );
+      assert.deepEqual(await readFile(journal.path), buf, 'file kept as it was');
     }));
 
   it('stops with ECORRUPT naming file and offset on damage before the end, modifying nothing', () =>
