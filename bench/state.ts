@@ -95,7 +95,12 @@ export async function stateBench(): Promise<Row[]> {
       summarize('state', 'raw ws round trip + fdatasync, across processes (baseline)', 'ms', wsFsyncX),
       summarize('state', 'follower → owner → ack, not durable', 'ms', fast, {
         baseline: 'raw ws round trip, across processes (baseline)',
-        target: { value: 2 * wsXP50, kind: 'max', of: 'p50', note: `2 × ws across processes; 2 × in-process ws = ${(2 * wsP50).toFixed(2)}` },
+        target: {
+          value: 2 * wsXP50,
+          kind: 'max',
+          of: 'p50',
+          note: `2 × ws across processes; 2 × in-process ws = ${(2 * wsP50).toFixed(2)}`,
+        },
       }),
       summarize('state', 'follower → owner → durable ack', 'ms', rtt, {
         baseline: 'raw ws round trip + fdatasync, across processes (baseline)',

@@ -310,7 +310,11 @@ export class Journal {
         this.#syncing = true;
         try {
           const written = this.#write(batch);
-          if (written) await fdatasync(this.#fs, this.#fd).then(() => this.#synced(batch, written), (err) => this.#failed(batch, err));
+          if (written)
+            await fdatasync(this.#fs, this.#fd).then(
+              () => this.#synced(batch, written),
+              (err) => this.#failed(batch, err),
+            );
         } finally {
           this.#syncing = false;
         }
@@ -397,7 +401,7 @@ export class Journal {
     if (end <= this.#allocated) return;
     const step = Math.min(PREALLOC_MAX_STEP, Math.max(PREALLOC_FIRST, this.#allocated));
     const target = end + step;
-    for (let off = this.#allocated; off < target; ) {
+    for (let off = this.#allocated; off < target;) {
       const n = Math.min(ZEROS.length, target - off);
       off += this.#fs.writeSync(this.#fd, ZEROS, 0, n, off);
       this.#allocated = off;
