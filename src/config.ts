@@ -5,6 +5,7 @@ import { basename } from 'node:path';
 import { systemClock, type Clock } from './clock.js';
 import { LeaseholdError } from './errors.js';
 import type { Reducers } from './state/reducers.js';
+import type { JournalFs } from './state/journal.js';
 import { LeaseKey } from './lease/key.js';
 import type { LeaseStore } from './lease/store.js';
 import { resolveTiming, type LeaseTiming } from './lease/timing.js';
@@ -47,6 +48,8 @@ export interface JoinOptions {
   clock?: Clock;
   /** Injected lease store (tests). @default a FileLeaseStore on dataRoot */
   store?: LeaseStore;
+  /** Injected file operations of the owner's journal (fault tests: a full disk). @default node:fs */
+  journalFs?: JournalFs;
   /** Aborting it closes the instance (gracefully). */
   signal?: AbortSignal;
 }

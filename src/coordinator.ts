@@ -121,6 +121,7 @@ export class Instance {
       maxValueBytes: this.#opts.maxValueBytes,
       maxFollowerBacklogBytes: 8 * 2 ** 20,
       reducers: this.#opts.reducers,
+      ...(options.journalFs ? { journalFs: options.journalFs } : {}),
     };
     this.#ownsStore = options.store === undefined;
     this.#store = options.store ?? new FileLeaseStore({ dataRoot: this.#opts.dataRoot, clock: this.#opts.clock });
@@ -233,9 +234,12 @@ export class Instance {
         await this.#pause((backoffMs = Math.min(1000, backoffMs * 2 || 50)));
         continue;
       }
-      backoffMs = 0;
       debug(`acquired epoch ${lease.epoch}`);
-      await this.#own(lease, server);
+      // An owner that could not start serving (its journal cannot be read or written: a full disk, a
+      // damaged file) released at once; back off before contending again instead of claiming epoch after
+      // epoch in a tight loop.
+      if (await this.#own(lease, server)) backoffMs = 0;
+      else await this.#pause((backoffMs = Math.min(1000, backoffMs * 2 || 50)));
     }
   }
 
@@ -256,7 +260,8 @@ export class Instance {
     return this.#server;
   }
 
-  async #own(lease: Lease, server: OwnerServer): Promise<void> {
+  /** Serves while `lease` holds; false when serving could not even start. */
+  async #own(lease: Lease, server: OwnerServer): Promise<boolean> {
     this.#lease = lease;
     // A killed owner's socket file stays behind: remove it (ours has another name).
     const stale = this.#lastEndpoint && socketPathOf(this.#lastEndpoint);
@@ -279,7 +284,7 @@ export class Instance {
       this.#emitError(err, 'cannot start serving');
       await lease.release().catch(() => undefined);
       await server.close();
-      return;
+      return false;
     }
     const deposed = new Promise<void>((resolve) => {
       server.onDeposed = () => resolve();
@@ -297,7 +302,7 @@ export class Instance {
     this.#whenConnected.resolveAll();
     await deposed;
     server.onPresence = undefined;
-    if (this.#stop.signal.aborted) return; // close() hands over
+    if (this.#stop.signal.aborted) return true; // close() hands over
     // Lost (expired, superseded, clock jump, I/O) or deposed: stop serving at once.
     await server.close();
     await this.#ownerState?.close();
@@ -310,6 +315,7 @@ export class Instance {
         : new LeaseholdError('ELOST', `lease ${this.key} lost`, { reason: 'expired' });
     this.#events.emit({ type: 'lost', epoch: lease.epoch, reason: err.reason ?? 'expired', error: err });
     await lease.release().catch(() => undefined);
+    return true;
   }
 
   /**

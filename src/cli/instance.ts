@@ -9,6 +9,7 @@ import type { TransportKind } from '../transport/endpoint.js';
 import { intOption, requireDataRoot, type CliValues } from './main.js';
 import { LeaseholdError } from '../errors.js';
 import type { Mutation } from '../state/document.js';
+import { createFaultKit, faultsEnabled, type FaultKit } from './faults.js';
 
 export function out(line: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify({ ...line, t: Number(systemClock.now().toFixed(3)) }) + '\n');
@@ -17,7 +18,9 @@ export function out(line: Record<string, unknown>): void {
 export async function runInstance(values: CliValues): Promise<void> {
   const dataRoot = requireDataRoot(values);
   const ttlMs = intOption(values, 'ttl');
+  const faults = faultsEnabled() ? createFaultKit() : undefined;
   const instance = join({
+    ...(faults ? { clock: faults.clock, journalFs: faults.journalFs } : {}),
     dataRoot,
     ...(values.key ? { key: values.key } : {}),
     ...(values.app ? { app: values.app } : {}),
@@ -36,7 +39,7 @@ export async function runInstance(values: CliValues): Promise<void> {
   process.on('SIGINT', () => void shutdown());
   process.on('SIGTERM', () => void shutdown());
   const rl = createInterface({ input: process.stdin });
-  rl.on('line', (line) => void handleCommand(instance, line));
+  rl.on('line', (line) => void handleCommand(instance, line, faults));
   rl.on('close', () => void shutdown());
 }
 
@@ -79,7 +82,7 @@ export function attachOutput(instance: Instance): void {
   });
 }
 
-async function handleCommand(instance: Instance, line: string): Promise<void> {
+async function handleCommand(instance: Instance, line: string, faults: FaultKit | undefined): Promise<void> {
   if (line.trim() === '') return;
   let cmd: { op?: unknown; id?: unknown };
   try {
@@ -115,7 +118,15 @@ async function handleCommand(instance: Instance, line: string): Promise<void> {
     case 'close':
       await instance.close();
       return process.exit(0);
-    default:
-      return out({ event: 'error', id, code: 'EPROTOCOL', message: `unknown op ${JSON.stringify(cmd.op)}` });
+    case 'fault':
+      if (!faults) break; // only with LEASEHOLD_FAULTS=1 (chaos tests)
+      return out({
+        event: 'fault',
+        id,
+        kind: c.kind,
+        role: instance.role,
+        applied: faults.apply(instance, c.kind, typeof c.ms === 'number' && Number.isFinite(c.ms) ? c.ms : 0),
+      });
   }
+  return out({ event: 'error', id, code: 'EPROTOCOL', message: `unknown op ${JSON.stringify(cmd.op)}` });
 }

@@ -268,7 +268,15 @@ export class Journal {
       fs.fdatasyncSync(fd);
       return { journal: new Journal(options, fs, path, fd, begin.length, first.length), recovered };
     } catch (err) {
-      if (fd !== undefined) closeQuietly(fs, fd);
+      if (fd !== undefined) {
+        closeQuietly(fs, fd);
+        // Ours, and holding no begin record that was synced: nothing can depend on it.
+        try {
+          fs.unlinkSync(path);
+        } catch {
+          // recovery treats an empty segment as empty anyway
+        }
+      }
       if (err instanceof LeaseholdError) throw err;
       throw ioError('start the journal segment', path, err);
     }
@@ -558,7 +566,9 @@ function recoverSync(
     }
     const begin = p.records[0]?.value;
     if (!begin || begin.t !== 'begin' || begin.e !== s.epoch) {
-      if (newest && p.records.length === 0) {
+      // A segment whose owner died (or whose disk was full) before its begin record was written holds
+      // nothing, so nothing in it was acknowledged: empty, or zeros up to the length its successor saw.
+      if (p.records.length === 0 && (newest || allZero(s.buf, 0, limit))) {
         last = { epoch: s.epoch, length: 0 };
         continue;
       }

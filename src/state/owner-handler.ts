@@ -8,7 +8,7 @@ import { LeaseholdError } from '../errors.js';
 import type { Lease } from '../lease/store.js';
 import type { OwnerHandler, Peer } from '../transport/server.js';
 import { CloseCode, encode, type Message } from '../transport/protocol.js';
-import { Journal } from './journal.js';
+import { Journal, type JournalFs } from './journal.js';
 import { OwnerState } from './owner-state.js';
 import type { SharedState } from './shared-state.js';
 import { stateFollowerSchemas } from './wire.js';
@@ -21,6 +21,8 @@ export interface StateOptions {
   /** A follower with more than this many bytes unsent is disconnected and resynced. @default 8 MiB */
   maxFollowerBacklogBytes: number;
   reducers?: Reducers;
+  /** The journal's file operations (fault injection). @default node:fs */
+  journalFs?: JournalFs;
 }
 
 export async function startOwnerState(p: {
@@ -31,7 +33,12 @@ export async function startOwnerState(p: {
   options: StateOptions;
 }): Promise<OwnerHandler & { close(): Promise<void> }> {
   const { epoch, lease, shared } = p;
-  const { journal, recovered } = await Journal.open({ dir: p.dir, epoch, guard: () => lease.check() });
+  const { journal, recovered } = await Journal.open({
+    dir: p.dir,
+    epoch,
+    guard: () => lease.check(),
+    ...(p.options.journalFs ? { fs: p.options.journalFs } : {}),
+  });
   const owner = new OwnerState(journal, recovered, epoch, { maxValueBytes: p.options.maxValueBytes, reducers: p.options.reducers });
   const synced = new Set<Peer>();
   shared.adopt(owner.version, owner.state);

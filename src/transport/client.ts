@@ -280,6 +280,23 @@ export class FollowerLink {
     for (const fn of q) fn();
   }
 
+  /** Cuts the connection without a close frame, as a broken network would (fault injection). */
+  drop(): void {
+    this.#ws.terminate();
+  }
+
+  /**
+   * Stops reading from the owner for `ms` (fault injection: a stalled socket). The owner's data backs up
+   * in the socket, and this link's heartbeat may call the owner hung meanwhile.
+   */
+  stall(ms: number): void {
+    if (this.#closed) return;
+    this.#ws.pause();
+    this.#clock.setTimeout(() => {
+      if (this.#ws.readyState === WebSocket.OPEN) this.#ws.resume();
+    }, ms);
+  }
+
   /** Closes the link on this side. */
   close(): void {
     this.#finish({ why: 'closed' }, CloseCode.GOING_AWAY);

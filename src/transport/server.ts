@@ -321,6 +321,16 @@ export class OwnerServer {
     return this.#designated;
   }
 
+  /** Cuts every follower's connection without a close frame, as a broken network would (fault injection). */
+  dropAll(): number {
+    let n = 0;
+    for (const p of this.#peers.values()) {
+      p.ws.terminate();
+      n++;
+    }
+    return n;
+  }
+
   #scheduleHeartbeat(): void {
     this.#heartbeat = this.#opts.clock.setTimeout(() => {
       if (this.#state !== 'serving') return;

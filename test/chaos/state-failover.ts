@@ -1,8 +1,15 @@
 /**
- * The shared-state chaos scenario: real processes mutate continuously while the owner is killed (SIGKILL),
- * stopped past its ttl (SIGSTOP/SIGCONT) and closed, round after round. At the end every survivor has the
- * same state and version, every acknowledged mutation is present exactly once, and no epoch had two
- * owners. A failure names the seed (LEASEHOLD_SEED=<seed> replays the same fault schedule).
+ * The shared-state chaos scenario: real processes (5 or more) mutate continuously while, round after
+ * round, the owner is killed (SIGKILL), stopped past its ttl (SIGSTOP/SIGCONT), closed, made to see its
+ * wall clock jump, or made to fail its journal writes (an injected ENOSPC); followers are killed, closed,
+ * have their socket to the owner cut or stalled, or the owner cuts all of its followers' sockets; and the
+ * lease record is deleted or truncated under a live owner. The processes run with LEASEHOLD_FAULTS=1,
+ * which lets their stdin take `fault` commands (src/cli/faults.ts).
+ *
+ * At the end every survivor has the same state and version, every acknowledged mutation is present
+ * exactly once, no epoch had two owners, every process saw epochs only rise, and no process is left
+ * running. A failure names the seed (LEASEHOLD_SEED=<seed> replays the same fault schedule) and prints
+ * the log around the first violation.
  *
  * Run briefly in `npm test` (state-failover.test.ts) and at length by `npm run chaos`.
  */
@@ -19,7 +26,20 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
   const rand = () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   // A 1.5 s ttl and ~400 mutations/s from 4–12 processes on 2 cores: busy, with SIGSTOP rounds short.
   const ttl = 1500;
+  const heartbeatMs = ttl / 5;
+  const previousFaults = process.env.LEASEHOLD_FAULTS;
+  process.env.LEASEHOLD_FAULTS = '1'; // inherited by the instances
   const cluster = await Cluster.create(['--ttl', String(ttl)]);
+  let faultId = 0;
+  /** Sends a fault command and waits for its answer; returns the index of that answer in m's lines. */
+  const inject = async (m: Member, kind: string, ms = 0): Promise<{ applied: boolean; at: number }> => {
+    const id = `fault-${++faultId}`;
+    m.proc.send(JSON.stringify({ op: 'fault', kind, ms, id }));
+    const answer = await m.proc.waitFor((l) => l.event === 'fault' && l.id === id, 5000);
+    return { applied: answer.applied === true, at: m.proc.lines.indexOf(answer) };
+  };
+  const disconnectedAfter = (m: Member, at: number) =>
+    m.proc.waitFor((l) => l.event === 'disconnected' && m.proc.lines.indexOf(l) > at, 5000);
   const acked = new Set<string>();
   const sent = new Map<Member, string[]>();
   let stop = false;
@@ -36,10 +56,24 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
   const start = () => {
     return cluster.start();
   };
-  const faults = { kill: 0, stop: 0, close: 0, killFollower: 0, closeFollower: 0, deleteRecord: 0, truncateRecord: 0 };
+  const faults = {
+    kill: 0,
+    stop: 0,
+    close: 0,
+    clockJump: 0,
+    diskFull: 0,
+    dropFollowerLink: 0,
+    dropOwnerLinks: 0,
+    stallFollowerLink: 0,
+    killFollower: 0,
+    closeFollower: 0,
+    deleteRecord: 0,
+    truncateRecord: 0,
+  };
+  const MIN_LIVE = 5;
   const recordPath = new FileLeaseStore({ dataRoot: cluster.dataRoot }).recordPath(LeaseKey.forApp('leasehold'));
   try {
-    for (let i = 0; i < 4; i++) start();
+    for (let i = 0; i < MIN_LIVE; i++) start();
     let owner = await cluster.waitSettled();
     for (const m of cluster.live()) void pump(m);
     for (let round = 0; round < rounds; round++) {
@@ -49,32 +83,54 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
       const followers = cluster.live().filter((m) => m !== owner);
       const follower = followers[Math.floor(rand() * followers.length)];
       let ownerFault = true;
-      if (roll < 0.25) {
+      if (roll < 0.18) {
         owner.proc.child.kill('SIGKILL');
         faults.kill++;
         await owner.proc.exited;
-      } else if (roll < 0.45) {
+      } else if (roll < 0.3) {
         owner.proc.child.kill('SIGSTOP');
         faults.stop++;
         await delay(ttl * 1.5);
         owner.proc.child.kill('SIGCONT');
-      } else if (roll < 0.65) {
+      } else if (roll < 0.43) {
         owner.proc.child.kill('SIGTERM');
         faults.close++;
         await owner.proc.exited;
+      } else if (roll < 0.5) {
+        // Sleep/resume or a time change: the owner must treat its lease as possibly lost.
+        await inject(owner, 'clock-jump', rand() < 0.5 ? 60_000 : -30_000);
+        faults.clockJump++;
+      } else if (roll < 0.57) {
+        // A full disk under the owner's journal: it refuses (EIO), steps down, and the next owner rebuilds.
+        await inject(owner, 'disk-full', 300 + rand() * 300);
+        faults.diskFull++;
       } else {
-        // Faults that must not change the owner: a follower killed or closed, the lease record deleted or
-        // truncated under a live owner (its next renewal repairs it; nobody may take over meanwhile).
+        // Faults that must not change the owner: followers' sockets cut or stalled, a follower killed or
+        // closed, the lease record deleted or truncated under a live owner (its next renewal repairs it;
+        // nobody may take over meanwhile).
         ownerFault = false;
-        if (roll < 0.75 && follower) {
+        if (roll < 0.64 && follower) {
+          const { applied, at } = await inject(follower, 'drop-link');
+          if (applied) await disconnectedAfter(follower, at);
+          faults.dropFollowerLink++;
+        } else if (roll < 0.7 && followers.length > 0) {
+          const { applied, at } = await inject(owner, 'drop-link');
+          if (applied) await Promise.all(followers.map((f) => f.proc.waitFor((l) => l.event === 'disconnected' && Number(l.t) > Number(owner.proc.lines[at]!.t), 5000)));
+          faults.dropOwnerLinks++;
+        } else if (roll < 0.76 && follower) {
+          // Longer than two heartbeats: the follower takes the owner for hung, then finds it alive.
+          const { applied, at } = await inject(follower, 'stall-link', heartbeatMs * 2.5);
+          if (applied) await disconnectedAfter(follower, at);
+          faults.stallFollowerLink++;
+        } else if (roll < 0.83 && follower) {
           follower.proc.child.kill('SIGKILL');
           faults.killFollower++;
           await follower.proc.exited;
-        } else if (roll < 0.85 && follower) {
+        } else if (roll < 0.9 && follower) {
           follower.proc.child.kill('SIGTERM');
           faults.closeFollower++;
           await follower.proc.exited;
-        } else if (roll < 0.93) {
+        } else if (roll < 0.95) {
           await unlink(recordPath).catch(() => undefined);
           faults.deleteRecord++;
         } else {
@@ -82,7 +138,7 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
           faults.truncateRecord++;
         }
       }
-      if (ownerFault || cluster.live().length < 4) void pump(start());
+      if (cluster.live().length < MIN_LIVE) void pump(start());
       owner = await cluster.waitSettled(ownerFault ? epoch : epoch - 1, 20_000);
       if (!ownerFault) assert.equal(owner.epoch, epoch, `seed ${seed}: a fault that spared the owner changed the epoch`);
     }
@@ -128,12 +184,20 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
     assert.ok(acked.size > 100, `seed ${seed}: only ${acked.size} acknowledged`);
     assert.equal(final[0]!.version, log.length, `seed ${seed}: one version per applied push`);
     assert.deepEqual(cluster.doubleOwners(), [], `seed ${seed}`);
+    // Epochs only rise, as each process saw them.
+    for (const m of cluster.members) {
+      const epochs = m.proc.lines.filter((l) => l.event === 'role').map((l) => Number(l.epoch));
+      const fell = epochs.findIndex((e, i) => i > 0 && e < epochs[i - 1]!);
+      assert.equal(fell, -1, `seed ${seed}: ${m.name} saw epoch ${epochs[fell]} after ${epochs[fell - 1]}`);
+    }
     console.log(
       `# state failover seed ${seed}: faults ${JSON.stringify(faults)}, ${acked.size} acknowledged, ${log.length} applied, 0 lost, 0 duplicated`,
     );
   } finally {
     stop = true;
     await cluster.stop();
+    if (previousFaults === undefined) delete process.env.LEASEHOLD_FAULTS;
+    else process.env.LEASEHOLD_FAULTS = previousFaults;
   }
   // No process left behind.
   const alive = cluster.members.filter((m) => {

@@ -43,6 +43,7 @@ export class Cluster {
           m.ownedEpochs.push(m.epoch);
         }
       } else if (line.event === 'connected') m.connectedEpoch = line.epoch as number;
+      else if (line.event === 'disconnected') m.connectedEpoch = 0;
     });
     this.members.push(m);
     return m;

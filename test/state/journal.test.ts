@@ -103,6 +103,50 @@ describe('Journal', () => {
       );
     }));
 
+  it('a segment whose owner died before writing its begin record is empty, also once newer owners follow', () =>
+    withDir(async (dir) => {
+      const a = await Journal.open({ dir, epoch: 1, guard: ok });
+      await a.journal.append(entry(1, 1));
+      await a.journal.close();
+      await writeFile(join(dir, 'journal-000000000000002.log'), ''); // created, then the process died
+      const c = await Journal.open({ dir, epoch: 3, guard: ok });
+      await c.journal.append(entry(2, 3));
+      await c.journal.close();
+      const d = await Journal.open({ dir, epoch: 4, guard: ok });
+      assert.deepEqual(
+        d.recovered.entries.map((e) => [e.v, e.e]),
+        [
+          [1, 1],
+          [2, 3],
+        ],
+      );
+      await d.journal.close();
+    }));
+
+  it('a new owner whose disk is full leaves no segment behind', () =>
+    withDir(async (dir) => {
+      const a = await Journal.open({ dir, epoch: 1, guard: ok });
+      await a.journal.append(entry(1, 1));
+      await a.journal.close();
+      const full = {
+        ...nodeSyncFs,
+        writeSync: (() => {
+          throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+        }) as typeof nodeSyncFs.writeSync,
+      };
+      await assert.rejects(Journal.open({ dir, epoch: 2, guard: ok, fs: full }), (e) => e instanceof LeaseholdError && e.code === 'EIO');
+      assert.deepEqual(
+        (await readdir(dir)).filter((n) => n.endsWith('.log')),
+        ['journal-000000000000001.log'],
+      );
+      const b = await Journal.open({ dir, epoch: 3, guard: ok });
+      assert.deepEqual(
+        b.recovered.entries.map((e) => e.v),
+        [1],
+      );
+      await b.journal.close();
+    }));
+
   it('a bad frame followed by data after the zeros is corruption, not a torn tail', () =>
     withDir(async (dir) => {
       const { journal } = await Journal.open({ dir, epoch: 1, guard: ok });
