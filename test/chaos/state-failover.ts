@@ -42,7 +42,9 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
     m.proc.send(JSON.stringify({ op: 'fault', kind, ms, id }));
     const answer = await m.proc.waitFor((l) => l.event === 'fault' && l.id === id, 5000);
     if (answer.applied !== true) return;
-    await Promise.all(expect.map((f, i) => f.proc.waitFor((l) => l.event === 'disconnected' && f.proc.lines.indexOf(l) >= marks[i]!, 5000)));
+    await Promise.all(
+      expect.map((f, i) => f.proc.waitFor((l) => l.event === 'disconnected' && f.proc.lines.indexOf(l) >= marks[i]!, 5000)),
+    );
   };
   const acked = new Set<string>();
   const sent = new Map<Member, string[]>();

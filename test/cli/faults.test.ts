@@ -27,9 +27,15 @@ describe('fault kit', () => {
       const buf = Buffer.from('x');
       assert.equal(kit.journalFs.writeSync(fd, buf, 0, 1, 0), 1);
       kit.apply(noInstance, 'disk-full', 500);
-      assert.throws(() => kit.journalFs.writeSync(fd, buf, 0, 1, 0), (e: NodeJS.ErrnoException) => e.code === 'ENOSPC');
+      assert.throws(
+        () => kit.journalFs.writeSync(fd, buf, 0, 1, 0),
+        (e: NodeJS.ErrnoException) => e.code === 'ENOSPC',
+      );
       await base.advance(499);
-      assert.throws(() => kit.journalFs.writeSync(fd, buf, 0, 1, 0), (e: NodeJS.ErrnoException) => e.code === 'ENOSPC');
+      assert.throws(
+        () => kit.journalFs.writeSync(fd, buf, 0, 1, 0),
+        (e: NodeJS.ErrnoException) => e.code === 'ENOSPC',
+      );
       await base.advance(1);
       assert.equal(kit.journalFs.writeSync(fd, buf, 0, 1, 0), 1);
       assert.equal(kit.apply(noInstance, 'no-such-fault', 0), false);
@@ -51,7 +57,10 @@ describe('fault kit', () => {
       await delay(600);
       // 50, 100, 200, 400 ms of backoff: a handful of attempts in 600 ms, each naming the disk's error.
       assert.ok(errors.length >= 2 && errors.length <= 6, `${errors.length} attempts in 600 ms`);
-      assert.ok(errors.every((m) => /ENOSPC/.test(m)), errors.join("\n"));
+      assert.ok(
+        errors.every((m) => /ENOSPC/.test(m)),
+        errors.join('\n'),
+      );
       assert.notEqual(inst.role, 'owner');
     } finally {
       await inst.close();
