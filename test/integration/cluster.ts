@@ -25,7 +25,9 @@ export class Cluster {
     readonly extraArgs: string[],
   ) {}
 
-  static async create(extraArgs: string[] = []): Promise<Cluster> {
+  /** On a new temporary data root, or on `dataRoot` (left in place by stop()). */
+  static async create(extraArgs: string[] = [], dataRoot?: string): Promise<Cluster> {
+    if (dataRoot) return new Cluster(dataRoot, async () => undefined, extraArgs);
     const root = await tempRoot('leasehold-cluster-');
     return new Cluster(root.dir, root.remove, extraArgs);
   }
