@@ -35,6 +35,7 @@ import { CloseCode, matches, type InstanceInfo, type Message } from './transport
 import { SharedState } from './state/shared-state.js';
 import { startOwnerState, stateDir, type StateOptions } from './state/owner-handler.js';
 import { stateOwnerSchemas } from './state/wire.js';
+import { MutationBatcher } from './state/mutation-batcher.js';
 import type { Json } from './state/document.js';
 import { newSecret } from './transport/secret.js';
 import { OwnerServer, type OwnerHandler } from './transport/server.js';
@@ -367,10 +368,8 @@ export class Instance {
     );
     // Catch up from our version, then send again everything not yet acknowledged.
     link.send({ t: 'sync', epoch: link.epoch, since: this.state.version });
-    this.state.setRoute({
-      send: (seq, m, durable) =>
-        void link.send(durable ? { t: 'mutate', epoch: link.epoch, seq, m } : { t: 'mutate', epoch: link.epoch, seq, m, durable }),
-    });
+    const batcher = new MutationBatcher(link);
+    this.state.setRoute({ send: (seq, m, durable) => batcher.send(seq, m, durable) });
     debug(`connected to epoch ${link.epoch}`);
     this.#events.emit({ type: 'connected', epoch: link.epoch, ownerId: link.ownerId, via: ready ? 'handover' : 'record' });
     this.#events.emit({ type: 'presence', instances: link.instances });

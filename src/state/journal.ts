@@ -217,6 +217,8 @@ export class Journal {
   #wake: (() => void) | undefined;
   /** A group's fdatasync runs in the thread pool: nothing else may be written and resolved meanwhile. */
   #syncing = false;
+  /** Set by the first failed write or sync: every later append fails with it. */
+  #broken: LeaseholdError | undefined;
   /** Flushes done (each one write + one fdatasync) and entries written; for benchmarks and tests. */
   readonly stats = { flushes: 0, entries: 0 };
 
@@ -344,6 +346,11 @@ export class Journal {
 
   /** Writes a group after the records (to the page cache); on failure settles it and returns 0. */
   #write(batch: Queued[]): number {
+    if (this.#broken !== undefined) {
+      // A group after a failed one must not land: versions would have a gap (its owner steps down).
+      for (const b of batch) b.reject(this.#broken);
+      return 0;
+    }
     const buf = batch.length === 1 ? batch[0]!.buf : Buffer.concat(batch.map((b) => b.buf));
     try {
       this.#guard();
@@ -384,6 +391,7 @@ export class Journal {
       // recovery cuts a torn tail anyway
     }
     const e = ioError('append to the journal', this.path, err);
+    this.#broken = e;
     for (const b of batch) b.reject(e);
   }
 

@@ -108,6 +108,16 @@ export async function startOwnerState(p: {
         },
       ),
   });
+  const mutate = (peer: Peer, item: MutateItem) => {
+    const seq = item.seq;
+    owner.mutate(item.m, [peer.info.instanceId, seq], { durable: item.durable !== false }).then(
+      (v) => post(peer, `{"t":"ack","epoch":${epoch},"seq":${seq},"v":${v}}`), // seq and v: validated integers
+      (err) => {
+        const e = asError(err);
+        post(peer, { t: 'nack', epoch, seq, code: e.code, message: e.message.slice(0, 500) });
+      },
+    );
+  };
   return {
     schemas: stateFollowerSchemas,
     onJoin: () => undefined,
@@ -124,16 +134,8 @@ export async function startOwnerState(p: {
         synced.add(peer);
         return;
       }
-      if (msg.t === 'mutate') {
-        const seq = msg.seq as number;
-        owner.mutate(msg.m as Mutation, [peer.info.instanceId, seq], { durable: msg.durable !== false }).then(
-          (v) => post(peer, `{"t":"ack","epoch":${epoch},"seq":${seq},"v":${v}}`), // seq and v: validated integers
-          (err) => {
-            const e = asError(err);
-            post(peer, { t: 'nack', epoch, seq, code: e.code, message: e.message.slice(0, 500) });
-          },
-        );
-      }
+      if (msg.t === 'mutate') return mutate(peer, msg as unknown as MutateItem);
+      if (msg.t === 'mutates') for (const item of msg.items as MutateItem[]) mutate(peer, item);
     },
     close: async () => {
       shared.setRoute(undefined);
@@ -141,6 +143,8 @@ export async function startOwnerState(p: {
     },
   };
 }
+
+type MutateItem = { seq: number; m: Mutation; durable?: false };
 
 function asError(err: unknown): LeaseholdError {
   return err instanceof LeaseholdError ? err : new LeaseholdError('EIO', String((err as Error)?.message ?? err), { cause: err });

@@ -3,6 +3,7 @@
  *
  *   follower → owner   {"t":"mutate","epoch":E,"seq":N,"m":{op,path,…}}        N rises by one per mutation
  *                      (with "durable":false the owner acks once applied, before its journal flush)
+ *                      {"t":"mutates","epoch":E,"items":[{"seq":N,"m":…},…]}   (v2) several mutations, in order
  *                      {"t":"sync","epoch":E,"since":V}                         (after welcome) send me what I lack
  *   owner → follower   {"t":"snapshot","epoch":E,"v":V,"state":…}
  *                      {"t":"change","epoch":E,"v":V,"m":…,"id":[instanceId,seq]|null}   in version order
@@ -13,8 +14,17 @@
  */
 import { is } from '../transport/protocol.js';
 
+const notDurable = (v: unknown) => v === undefined || v === false;
+/** The most mutations in one `mutates` frame. */
+export const MAX_MUTATES = 1000;
+
 export const stateFollowerSchemas = {
-  mutate: { t: is.oneOf('mutate'), epoch: is.int(1), seq: is.int(1), m: is.any(), durable: (v: unknown) => v === undefined || v === false },
+  mutate: { t: is.oneOf('mutate'), epoch: is.int(1), seq: is.int(1), m: is.any(), durable: notDurable },
+  mutates: {
+    t: is.oneOf('mutates'),
+    epoch: is.int(1),
+    items: is.arrayOf(is.object({ seq: is.int(1), m: is.any(), durable: notDurable }), MAX_MUTATES),
+  },
   sync: { t: is.oneOf('sync'), epoch: is.int(1), since: is.int(0) },
 };
 

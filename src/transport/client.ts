@@ -218,10 +218,24 @@ export class FollowerLink {
   }
 
   send(message: Message | ControlMessage): boolean {
+    return this.sendRaw(encode(message));
+  }
+
+  /** Sends a frame already encoded (by the caller's own schema). */
+  sendRaw(data: string): boolean {
     if (this.#closed || this.#ws.readyState !== WebSocket.OPEN) return false;
     this.#cork();
-    this.#ws.send(encode(message));
+    this.#ws.send(data);
     return true;
+  }
+
+  /** The negotiated protocol version. */
+  get version(): number {
+    return this.welcome.v;
+  }
+  /** The largest frame the owner accepts (protocol 2), or undefined. */
+  get maxPayload(): number | undefined {
+    return this.welcome.maxPayload;
   }
 
   /**

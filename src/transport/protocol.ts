@@ -11,7 +11,7 @@
  *                                                          3. not serving (deposed) → close 4003
  *   {"t":"hello","v":[1],"epoch":E,"instanceId":…}  ─────▶  4. no common version   → close 4002
  *                                                          5. E > owner's epoch    → close 4004
- *   ◀───── {"t":"welcome","v":1,"epoch":E',"ownerId":…,"instances":[…]}
+ *   ◀───── {"t":"welcome","v":2,"epoch":E',"ownerId":…,"instances":[…],"maxPayload":N}   (maxPayload: v2)
  *   ◀───── {"t":"presence","epoch":E',"instances":[…]}        (whenever instances join or leave)
  *   ◀───── {"t":"standby-request","epoch":E'}                 (to the designated successor only)
  *   {"t":"standby","epoch":E',"endpoint":…,"secret":…} ──▶   (its future endpoint; it listens, unserved)
@@ -25,8 +25,12 @@
  * read before authentication. Heartbeats are WebSocket ping/pong frames.
  */
 
-export const PROTOCOL_VERSIONS = [1] as const;
-export const PROTOCOL_VERSION = 1;
+/**
+ * 1: the messages drawn above and in state/wire.ts.
+ * 2: adds `maxPayload` to the welcome and lets a follower send several mutations in one `mutates` frame.
+ */
+export const PROTOCOL_VERSIONS = [1, 2] as const;
+export const PROTOCOL_VERSION = 2;
 
 /** Close codes, stable; the reason string is for humans. */
 export const CloseCode = {
@@ -78,6 +82,8 @@ export interface Welcome {
   epoch: number;
   ownerId: string;
   instances: InstanceInfo[];
+  /** v2: the largest frame the owner accepts. */
+  maxPayload?: number;
 }
 export interface Presence {
   t: 'presence';
@@ -186,7 +192,14 @@ export const controlSchemas: Record<ControlMessage['t'], Record<string, Check>> 
     name: is.str(128),
     pid: is.int(0),
   },
-  welcome: { t: is.oneOf('welcome'), v: is.int(1), epoch: is.int(1), ownerId: is.nonEmptyStr(64), instances: is.arrayOf(instanceInfo) },
+  welcome: {
+    t: is.oneOf('welcome'),
+    v: is.int(1),
+    epoch: is.int(1),
+    ownerId: is.nonEmptyStr(64),
+    instances: is.arrayOf(instanceInfo),
+    maxPayload: (v) => v === undefined || (Number.isSafeInteger(v) && (v as number) > 0),
+  },
   presence: { t: is.oneOf('presence'), epoch: is.int(1), instances: is.arrayOf(instanceInfo) },
   leaving: { t: is.oneOf('leaving'), epoch: is.int(1), successor: is.nullable(is.nonEmptyStr(64)) },
   'standby-request': { t: is.oneOf('standby-request'), epoch: is.int(1) },

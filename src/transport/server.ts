@@ -33,6 +33,7 @@ import {
   encode,
   HTTP_FORBIDDEN_ORIGIN,
   negotiate,
+  PROTOCOL_VERSIONS,
   ProtocolViolation,
   type Hello,
   type InstanceInfo,
@@ -267,7 +268,7 @@ export class OwnerServer {
     }
     // 4. Version.
     const v = negotiate(hello.v);
-    if (v === undefined) return peer.close(CloseCode.VERSION, `no common protocol version (owner speaks 1)`);
+    if (v === undefined) return peer.close(CloseCode.VERSION, `no common protocol version (owner speaks ${PROTOCOL_VERSIONS.join(', ')})`);
     // 5. A follower that has seen a newer epoch than ours: we are stale.
     if (hello.epoch > this.#epoch) {
       peer.close(CloseCode.STALE_EPOCH, `owner epoch ${this.#epoch} is older than ${hello.epoch}`);
@@ -276,7 +277,8 @@ export class OwnerServer {
     if (hello.instanceId === this.#opts.instanceId) return peer.close(CloseCode.PROTOCOL, 'an instance cannot follow itself');
     peer.info = { instanceId: hello.instanceId, name: hello.name, pid: hello.pid, role: 'follower', since: this.#opts.clock.wallNow() };
     peer.joined = true;
-    peer.send({ t: 'welcome', v, epoch: this.#epoch, ownerId: this.#opts.instanceId, instances: this.instances() });
+    const welcome = { t: 'welcome', v, epoch: this.#epoch, ownerId: this.#opts.instanceId, instances: this.instances() };
+    peer.send(v >= 2 ? { ...welcome, maxPayload: this.#opts.maxPayload } : welcome);
     if (this.#standby) peer.send({ t: 'successor', epoch: this.#epoch, ...this.#standby });
     this.#handler?.onJoin(peer, hello);
     this.#announce();

@@ -277,9 +277,19 @@ describe('Journal', () => {
         journal.append(entry(2, 1)),
         (e) => e instanceof LeaseholdError && e.code === 'EIO' && e.path === journal.path && /ENOSPC/.test(e.message),
       );
+      // Once a write failed the journal stays failed (its owner steps down): a later group must not land
+      // after the missing one, even when space is back.
       full = false;
-      await journal.append(entry(2, 1));
+      await assert.rejects(journal.append(entry(3, 1)), (e) => e instanceof LeaseholdError && e.code === 'EIO' && /ENOSPC/.test(e.message));
       await journal.close();
+      assert.deepEqual(
+        (await recover(dir)).recovered.entries.map((e) => e.v),
+        [1],
+      );
+      // The next owner starts a segment of its own and goes on from what is on disk.
+      const next = await Journal.open({ dir, epoch: 2, guard: ok });
+      await next.journal.append(entry(2, 2));
+      await next.journal.close();
       assert.deepEqual(
         (await recover(dir)).recovered.entries.map((e) => e.v),
         [1, 2],

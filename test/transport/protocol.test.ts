@@ -39,8 +39,9 @@ describe('protocol', () => {
 
   it('negotiates the highest common version', () => {
     assert.equal(negotiate([1]), 1);
-    assert.equal(negotiate([1, 2, 7]), 1);
-    assert.equal(negotiate([2, 3]), undefined);
+    assert.equal(negotiate([1, 2, 7]), 2);
+    assert.equal(negotiate([2, 3]), 2);
+    assert.equal(negotiate([3, 4]), undefined);
     assert.equal(negotiate([]), undefined);
   });
 });
