@@ -54,15 +54,20 @@ export async function stateBench(): Promise<Row[]> {
     const fast = await rounds(false);
     await f.close();
 
-    // 8 followers pipelining.
+    // 8 followers pipelining, 5 runs (a run is one figure; the median of five is steadier on these VMs).
     const N = 5000;
-    const clients = Array.from({ length: 8 }, () => spawnNode(CLIENT, [root.dir, 'pipeline', String(N)]));
-    procs.push(...clients);
-    await Promise.all(clients.map((c) => c.waitFor((l) => l.ev === 'ready', 20_000)));
-    const t0 = systemClock.now();
-    for (const c of clients) c.send('go');
-    await Promise.all(clients.map((c) => c.waitFor((l) => l.ev === 'done', 120_000)));
-    const throughput = (8 * N) / ((systemClock.now() - t0) / 1000);
+    const runs: number[] = [];
+    for (let run = 0; run < 5; run++) {
+      const clients = Array.from({ length: 8 }, () => spawnNode(CLIENT, [root.dir, 'pipeline', String(N)]));
+      procs.push(...clients);
+      await Promise.all(clients.map((c) => c.waitFor((l) => l.ev === 'ready', 20_000)));
+      const t0 = systemClock.now();
+      for (const c of clients) c.send('go');
+      await Promise.all(clients.map((c) => c.waitFor((l) => l.ev === 'done', 120_000)));
+      runs.push((8 * N) / ((systemClock.now() - t0) / 1000));
+      await Promise.all(clients.map((c) => c.exited));
+    }
+    const throughput = percentile(runs, 50);
 
     // A state of 100 000 keys, then followers joining it.
     const big = join({ dataRoot: root.dir });
@@ -113,12 +118,17 @@ export async function stateBench(): Promise<Row[]> {
       }),
       {
         group: 'state',
-        name: '8 followers pipelining, durable acks',
+        name: '8 followers pipelining, durable acks (median of 5 runs)',
         unit: 'ops/s',
         p50: throughput,
-        p99: NaN,
-        n: 8 * N,
-        target: { value: 30_000, kind: 'min', of: 'value' },
+        p99: Math.min(...runs),
+        n: 5 * 8 * N,
+        target: {
+          value: 30_000,
+          kind: 'min',
+          of: 'value',
+          note: `runs: ${runs.map((r) => Math.round(r)).join(', ')}; p99 column: the slowest`,
+        },
       },
       summarize('state', 'follower joins a 100 000-key state → synced', 'ms', joins, { target: { value: 500, kind: 'max', of: 'p50' } }),
     ];

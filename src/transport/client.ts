@@ -145,6 +145,10 @@ export class FollowerLink {
       const ws = new WebSocket(opts.endpoint, {
         headers: { authorization: `Bearer ${opts.secret}` },
         perMessageDeflate: false,
+        // Client frames must be masked (RFC 6455) so that script in a browser cannot steer bytes through a
+        // caching proxy (§10.3). A follower is a local process talking to 127.0.0.1 or a Unix socket with
+        // nothing in between: an all-zero mask, which ws then skips, spares a pass over every frame.
+        generateMask: (mask: Buffer) => void mask.fill(0),
         maxPayload: opts.maxPayload ?? 256 * 2 ** 20,
         handshakeTimeout: opts.connectTimeoutMs ?? 2000,
       });

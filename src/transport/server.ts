@@ -84,6 +84,8 @@ export class OwnerServer {
   #epoch = 0;
   #guard: () => void = () => undefined;
   #handler: OwnerHandler | undefined;
+  /** What a joined follower may send: the handler's messages and `standby`. */
+  #schemas: Parameters<typeof decode>[1] = { standby: controlSchemas.standby };
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly #opts: Required<OwnerServerOptions>;
@@ -156,6 +158,7 @@ export class OwnerServer {
     this.#epoch = epoch;
     this.#guard = guard;
     this.#handler = handler;
+    this.#schemas = { ...(handler?.schemas ?? {}), standby: controlSchemas.standby };
     this.#scheduleHeartbeat();
     for (const ws of this.#held) {
       this.#held.delete(ws);
@@ -250,7 +253,7 @@ export class OwnerServer {
       if (!peer.joined) return this.#hello(peer, text);
       let msg: Message;
       try {
-        msg = decode(text, { ...(this.#handler?.schemas ?? {}), standby: controlSchemas.standby });
+        msg = decode(text, this.#schemas);
       } catch (err) {
         return ws.close(CloseCode.PROTOCOL, err instanceof ProtocolViolation ? err.message : 'invalid message');
       }
