@@ -246,11 +246,11 @@ export class Journal {
     } catch (err) {
       throw ioError('create', options.dir, err);
     }
-    const { recovered, last } = recoverSync(options.dir, fs, true);
-    if (last && last.epoch >= options.epoch)
+    const { recovered, last, newestEpoch } = recoverSync(options.dir, fs, true);
+    if (newestEpoch >= options.epoch)
       throw new LeaseholdError(
         'ELOST',
-        `journal in ${options.dir} already has a segment of epoch ${last.epoch} ≥ ${options.epoch}: a newer owner wrote here`,
+        `journal in ${options.dir} already has a segment of epoch ${newestEpoch} ≥ ${options.epoch}: a newer owner wrote here`,
         {
           reason: 'superseded',
           path: options.dir,
@@ -493,7 +493,7 @@ export async function recover(
   dir: string,
   fs: JournalFs = nodeFs,
   cutTornTail = false,
-): Promise<{ recovered: Recovered; last: { epoch: number; length: number } | undefined }> {
+): Promise<{ recovered: Recovered; last: { epoch: number; length: number } | undefined; newestEpoch: number }> {
   return recoverSync(dir, fs, cutTornTail);
 }
 
@@ -501,7 +501,13 @@ function recoverSync(
   dir: string,
   fs: JournalFs,
   cutTornTail: boolean,
-): { recovered: Recovered; last: { epoch: number; length: number } | undefined } {
+): {
+  recovered: Recovered;
+  /** The newest segment with records, and how long they are: the next owner's `prev` (its fence). */
+  last: { epoch: number; length: number } | undefined;
+  /** The newest segment's epoch, empty or not (0: none). */
+  newestEpoch: number;
+} {
   let snapshot: Snapshot | undefined;
   const snapPath = join(dir, 'snapshot.json');
   try {
@@ -529,7 +535,7 @@ function recoverSync(
       .filter((n) => SEGMENT.test(n))
       .sort();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { recovered: { snapshot, entries: [] }, last: undefined };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { recovered: { snapshot, entries: [] }, last: undefined, newestEpoch: 0 };
     throw ioError('list', dir, err);
   }
   const segments = names.map((name) => {
@@ -575,11 +581,10 @@ function recoverSync(
     const begin = p.records[0]?.value;
     if (!begin || begin.t !== 'begin' || begin.e !== s.epoch) {
       // A segment whose owner died (or whose disk was full) before its begin record was written holds
-      // nothing, so nothing in it was acknowledged: empty, or zeros up to the length its successor saw.
-      if (p.records.length === 0 && (newest || allZero(s.buf, 0, limit))) {
-        last = { epoch: s.epoch, length: 0 };
-        continue;
-      }
+      // nothing, so nothing in it was acknowledged. It is skipped, and it is not `last`: the next owner's
+      // begin record must fence the segment before it (at the length read now), or a deposed owner's
+      // later appends there would be recovered one day.
+      if (p.records.length === 0 && (newest || allZero(s.buf, 0, limit))) continue;
       throw corrupt(s.path, 0, 'no begin record');
     }
     for (const r of p.records.slice(1)) {
@@ -592,5 +597,6 @@ function recoverSync(
     }
     last = { epoch: s.epoch, length: p.goodLength };
   }
-  return { recovered: { snapshot, entries, ...(cut ? { cut } : {}) }, last };
+  const newestEpoch = segments.length > 0 ? segments[segments.length - 1]!.epoch : 0;
+  return { recovered: { snapshot, entries, ...(cut ? { cut } : {}) }, last, newestEpoch };
 }

@@ -123,6 +123,32 @@ describe('Journal', () => {
       await d.journal.close();
     }));
 
+  it('an empty segment does not lift the fence on the one before it: a deposed owner’s later appends stay out', () =>
+    withDir(async (dir) => {
+      const a = await Journal.open({ dir, epoch: 1, guard: ok });
+      await a.journal.append(entry(1, 1));
+      await writeFile(join(dir, 'journal-000000000000002.log'), ''); // epoch 2 died before its begin record
+      const c = await Journal.open({ dir, epoch: 3, guard: ok });
+      assert.deepEqual(
+        c.recovered.entries.map((e) => e.v),
+        [1],
+      );
+      // Owner 1, deposed but unaware (stalled), appends on; owner 3 commits its own version 2.
+      await a.journal.append(entry(2, 1, 99));
+      await c.journal.append(entry(2, 3));
+      await a.journal.close();
+      await c.journal.close();
+      const e = await Journal.open({ dir, epoch: 4, guard: ok });
+      assert.deepEqual(
+        e.recovered.entries.map((x) => [x.v, x.e]),
+        [
+          [1, 1],
+          [2, 3],
+        ],
+      );
+      await e.journal.close();
+    }));
+
   it('a new owner whose disk is full leaves no segment behind', () =>
     withDir(async (dir) => {
       const a = await Journal.open({ dir, epoch: 1, guard: ok });
