@@ -49,7 +49,10 @@ export function createFaultKit(base: Clock = systemClock): FaultKit {
       switch (kind) {
         case 'drop-link': {
           const link = instance.link;
-          if (link) return (link.drop(), true);
+          if (link) {
+            link.drop();
+            return true;
+          }
           const server = instance.server;
           return server ? server.dropAll() > 0 : false;
         }

@@ -285,9 +285,10 @@ export class Journal {
   }
 
   /**
-   * Appends one entry (or its JSON text, serialized by the caller); resolves once it is on disk and this owner still holds its lease. `waited: false`
-   * says that nobody waits for this entry's flush to answer someone (a non-durable mutation, already
-   * acknowledged): a group of only such entries is synced off the event loop.
+   * Appends one entry (or its JSON text, serialized by the caller); resolves once it is on disk and this
+   * owner still holds its lease. `waited: false` says that nobody waits for this entry's flush to answer
+   * someone (a non-durable mutation, already acknowledged): a group of only such entries is synced off
+   * the event loop.
    */
   append(entry: Entry | string, waited = true): Promise<void> {
     if (this.#closed) return Promise.reject(new LeaseholdError('ECLOSED', 'the journal is closed'));
