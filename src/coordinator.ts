@@ -367,7 +367,7 @@ export class Instance {
       }),
     );
     // Catch up from our version, then send again everything not yet acknowledged.
-    link.send({ t: 'sync', epoch: link.epoch, since: this.state.version });
+    link.send(this.#syncRequest(link));
     const batcher = new MutationBatcher(link);
     this.state.setRoute({ send: (seq, m, durable) => batcher.send(seq, m, durable) });
     debug(`connected to epoch ${link.epoch}`);
@@ -450,8 +450,7 @@ export class Instance {
         return this.state.snapshot(m.v as number, m.state as Json);
       case 'change':
         // Out of order (a gap): ask again from where the replica is.
-        if (!this.state.change(m.v as number, m.m as Json, m.id as [string, number] | null))
-          link.send({ t: 'sync', epoch: link.epoch, since: this.state.version });
+        if (!this.state.change(m.v as number, m.m as Json, m.id as [string, number] | null)) link.send(this.#syncRequest(link));
         return;
       case 'synced':
         return this.state.caughtUp(m.v as number);
@@ -462,6 +461,14 @@ export class Instance {
         if (m.code === 'ELOST') return;
         return this.state.nack(m.seq as number, new LeaseholdError(asCode(m.code), String(m.message)));
     }
+  }
+
+  /** "Send me what I lack": from the replica's version, and (protocol 2) the id of its change there. */
+  #syncRequest(link: FollowerLink): Message {
+    const at = this.state.lastId;
+    return link.version >= 2 && at !== undefined
+      ? { t: 'sync', epoch: link.epoch, since: this.state.version, at }
+      : { t: 'sync', epoch: link.epoch, since: this.state.version };
   }
 
   /** How this instance connects to an owner at `endpoint` (never one below `minEpoch`). */

@@ -154,4 +154,27 @@ describe('join()', () => {
       await c.done();
     }
   });
+
+  it('a follower whose replica differs from the owner at the same version is resynced with a snapshot', async () => {
+    const c = await cluster(2);
+    try {
+      const [a, b] = c.instances as [Instance, Instance];
+      for (let i = 0; i < 3; i++) await a.state.push('log', `a${i}`);
+      await until(() => b.state.version === a.state.version, 2000, 'b caught up');
+      const v = a.state.version;
+      assert.deepEqual(b.state.lastId, [a.instanceId, 3]);
+      // Make b's change v come from another history (as after an owner whose commits its successor lost).
+      const before = b.state.get() as { log: string[] };
+      b.state.snapshot(v - 1, { log: before.log.slice(0, -1) });
+      b.state.change(v, { op: 'push', path: 'log', value: 'elsewhere' }, ['someone-else', 1]);
+      assert.notDeepEqual(b.state.get(), a.state.get());
+      const from = c.events.length;
+      b.link!.drop();
+      await until(() => c.events.slice(from).some((e) => e.who === 1 && e.type === 'connected'), 5000, 'b reconnects');
+      await until(() => JSON.stringify(b.state.get()) === JSON.stringify(a.state.get()), 2000, 'b resynced');
+      assert.equal(b.state.version, v);
+    } finally {
+      await c.done();
+    }
+  });
 });

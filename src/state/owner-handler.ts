@@ -127,7 +127,7 @@ export async function startOwnerState(p: {
         // Everything committed so far goes into this answer: send what is pending for the others first,
         // so that the shared changes of the next frame start after it.
         flush();
-        const missing = owner.since(msg.since as number);
+        const missing = owner.since(msg.since as number, msg.at as [string, number] | null | undefined);
         if (missing === undefined) peer.send({ t: 'snapshot', epoch, v: owner.version, state: owner.state });
         else for (const c of missing) peer.send({ t: 'change', epoch, v: c.v, m: c.m, id: c.id });
         peer.send({ t: 'synced', epoch, v: owner.version });

@@ -26,6 +26,10 @@ export interface Committed {
   json?: string;
 }
 
+function sameId(a: [string, number] | null, b: [string, number] | null): boolean {
+  return a === null || b === null ? a === b : a[0] === b[0] && a[1] === b[1];
+}
+
 export class OwnerState {
   #state: Json;
   #version: number;
@@ -74,6 +78,9 @@ export class OwnerState {
       this.#version = e.v;
       if (e.id) this.#dedup.set(e.id[0], { seq: e.id[1], v: e.v });
     }
+    // The newest recovered changes too: followers that reconnect after a failover catch up from them, and
+    // their `at` (the id of their last change) is checked against them.
+    for (const e of recovered.entries.slice(-(options.recentMax ?? 10_000))) this.#recent.push({ v: e.v, m: e.m, id: e.id });
     freezeDeep(this.#state);
     this.#committed = { state: this.#state, version: this.#version, dedup: new Map(this.#dedup) };
     this.#compactEvery = options.compactEvery ?? 10_000;
@@ -111,13 +118,22 @@ export class OwnerState {
     return this.#version;
   }
 
-  /** Changes after `since`, or undefined when they are no longer kept (send a snapshot instead). */
-  since(since: number): Committed[] | undefined {
-    if (since === this.#version) return [];
+  /**
+   * Changes after `since`, or undefined when the follower needs a snapshot instead: they are no longer
+   * kept, or `at` (the id of the follower's own change `since`, when it knows it) differs from this
+   * owner's change `since`, or that change cannot be checked: the follower's history is not this one's.
+   */
+  since(since: number, at?: [string, number] | null): Committed[] | undefined {
     if (since > this.#version) return undefined;
+    if (at !== undefined && since > 0) {
+      const first = this.#recent[0];
+      const mine = first ? this.#recent[since - first.v] : undefined;
+      if (!mine || mine.v !== since || !sameId(mine.id, at)) return undefined;
+    }
+    if (since === this.#version) return [];
     const first = this.#recent[0];
     if (!first || first.v > since + 1) return undefined;
-    return this.#recent.filter((c) => c.v > since);
+    return this.#recent.slice(since + 1 - first.v);
   }
 
   /**

@@ -46,6 +46,8 @@ export class SharedState {
   #state: Json = {};
   #version = 0;
   #synced = false;
+  /** The id of the change that produced `version`; undefined when not known (after a snapshot). */
+  #lastId: [string, number] | null | undefined;
   #seq = 0;
   readonly #pending = new Map<number, Pending>();
   readonly #maxPending: number;
@@ -66,6 +68,10 @@ export class SharedState {
   }
   get synced(): boolean {
     return this.#synced;
+  }
+  /** The id of the change that produced the current version, when known (a resync checks it). */
+  get lastId(): [string, number] | null | undefined {
+    return this.#lastId;
   }
   get pendingCount(): number {
     return this.#pending.size;
@@ -158,9 +164,11 @@ export class SharedState {
 
   /** Replaces the replica (on connect, or when too far behind). */
   snapshot(version: number, state: Json): void {
-    const changed = version !== this.#version;
+    // Also at the same version: a replica resynced because its history differed from the owner's.
+    const changed = version !== this.#version || state !== this.#state;
     this.#state = state;
     this.#version = version;
+    this.#lastId = undefined;
     if (changed) for (const l of [...this.#listeners]) l({ version, mutation: null, id: null }, this.#state);
   }
 
@@ -175,6 +183,7 @@ export class SharedState {
     if (version !== this.#version + 1) return false;
     this.#state = apply(this.#state, m as Mutation);
     this.#version = version;
+    this.#lastId = id;
     for (const l of [...this.#listeners]) l({ version, mutation: m, id }, this.#state);
     return true;
   }

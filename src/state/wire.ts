@@ -4,7 +4,9 @@
  *   follower → owner   {"t":"mutate","epoch":E,"seq":N,"m":{op,path,…}}        N rises by one per mutation
  *                      (with "durable":false the owner acks once applied, before its journal flush)
  *                      {"t":"mutates","epoch":E,"items":[{"seq":N,"m":…},…]}   (v2) several mutations, in order
- *                      {"t":"sync","epoch":E,"since":V}                         (after welcome) send me what I lack
+ *                      {"t":"sync","epoch":E,"since":V,"at":id}                 (after welcome) send me what I lack;
+ *                      (v2) `at`: the id of the replica's change V, so that an owner whose change V differs
+ *                      answers with a snapshot instead of changes on top of a history it does not share
  *   owner → follower   {"t":"snapshot","epoch":E,"v":V,"state":…}
  *                      {"t":"change","epoch":E,"v":V,"m":…,"id":[instanceId,seq]|null}   in version order
  *                      {"t":"synced","epoch":E,"v":V}                         the answer to sync is complete
@@ -15,6 +17,9 @@
 import { is } from '../transport/protocol.js';
 
 const notDurable = (v: unknown) => v === undefined || v === false;
+/** A change's `id`: [instanceId, seq], or null. */
+export const isId = (v: unknown): boolean =>
+  v === null || (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && v[0].length <= 64 && Number.isSafeInteger(v[1]));
 /** The most mutations in one `mutates` frame. */
 export const MAX_MUTATES = 1000;
 
@@ -25,7 +30,7 @@ export const stateFollowerSchemas = {
     epoch: is.int(1),
     items: is.arrayOf(is.object({ seq: is.int(1), m: is.any(), durable: notDurable }), MAX_MUTATES),
   },
-  sync: { t: is.oneOf('sync'), epoch: is.int(1), since: is.int(0) },
+  sync: { t: is.oneOf('sync'), epoch: is.int(1), since: is.int(0), at: (v: unknown) => v === undefined || isId(v) },
 };
 
 export const stateOwnerSchemas = {

@@ -43,7 +43,11 @@ describe('OwnerState', () => {
       assert.equal(next.version, 230);
       assert.equal(await next.mutate(ms[229]!, ['F', 230]), 230, 'dedup survives recovery');
       assert.equal(next.version, 230);
-      assert.deepEqual(next.since(228)?.map((c) => c.v) ?? 'snapshot', 'snapshot', 'old changes are not kept across owners');
+      assert.deepEqual(
+        next.since(228)?.map((c) => c.v),
+        [229, 230],
+        'the recovered changes after the snapshot are kept for followers catching up across owners',
+      );
       await next.mutate({ op: 'set', path: 'x', value: 1 }, ['G', 1]);
       assert.deepEqual(
         next.since(230)?.map((c) => c.v),
@@ -102,5 +106,35 @@ describe('OwnerState', () => {
     for (const f of flushes) f();
     assert.equal(await durable, 2);
     assert.deepEqual(committed, [1, 2], 'commits in version order');
+  });
+
+  it('answers a follower whose history differs at its version with a snapshot, also right after a failover', async () => {
+    const root = await tempRoot();
+    const dir = join(root.dir, 'state');
+    try {
+      const a = await Journal.open({ dir, epoch: 1, guard: () => undefined });
+      const one = new OwnerState(a.journal, a.recovered, 1, { maxValueBytes: 1024 });
+      for (let seq = 1; seq <= 5; seq++) await one.mutate({ op: 'increment', path: 'n' }, ['F', seq]);
+      await a.journal.close();
+      const b = await Journal.open({ dir, epoch: 2, guard: () => undefined });
+      const two = new OwnerState(b.journal, b.recovered, 2, { maxValueBytes: 1024 });
+      // The recovered changes are kept for followers catching up, and checked against their `at`.
+      assert.deepEqual(
+        two.since(3, ['F', 3])?.map((c) => c.v),
+        [4, 5],
+      );
+      assert.deepEqual(two.since(5, ['F', 5]), []);
+      assert.deepEqual(
+        two.since(3)?.map((c) => c.v),
+        [4, 5],
+        'a follower that does not know its last id (protocol 1)',
+      );
+      assert.equal(two.since(3, ['G', 3]), undefined, 'its change 3 came from another history: snapshot');
+      assert.equal(two.since(5, null), undefined);
+      assert.equal(two.since(6, ['F', 6]), undefined, 'ahead of this owner: snapshot');
+      await b.journal.close();
+    } finally {
+      await root.remove();
+    }
   });
 });
