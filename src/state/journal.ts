@@ -268,6 +268,15 @@ export class Journal {
       begin.copy(first);
       writeAll(fs, fd, first, 0);
       fs.fdatasyncSync(fd);
+      // The previous segment is fenced at `last.length` now: drop its preallocated zeros, so that old
+      // segments take no more room than their records and recovery reads no zeros. (A deposed owner that
+      // still appends there lands past the fence either way.) Best effort: recovery ignores them anyway.
+      if (last && last.size > last.length)
+        try {
+          fs.truncateSync(last.path, last.length);
+        } catch {
+          // kept as it is
+        }
       return { journal: new Journal(options, fs, path, fd, begin.length, first.length), recovered };
     } catch (err) {
       if (fd !== undefined) {
@@ -494,7 +503,7 @@ export async function recover(
   dir: string,
   fs: JournalFs = nodeFs,
   cutTornTail = false,
-): Promise<{ recovered: Recovered; last: { epoch: number; length: number } | undefined; newestEpoch: number }> {
+): Promise<{ recovered: Recovered; last: { epoch: number; length: number; path: string; size: number } | undefined; newestEpoch: number }> {
   return recoverSync(dir, fs, cutTornTail);
 }
 
@@ -505,7 +514,7 @@ function recoverSync(
 ): {
   recovered: Recovered;
   /** The newest segment with records, and how long they are: the next owner's `prev` (its fence). */
-  last: { epoch: number; length: number } | undefined;
+  last: { epoch: number; length: number; path: string; size: number } | undefined;
   /** The newest segment's epoch, empty or not (0: none). */
   newestEpoch: number;
 } {
@@ -559,7 +568,7 @@ function recoverSync(
   const entries: Entry[] = [];
   let cut: Recovered['cut'];
   let version = snapshot?.version ?? 0;
-  let last: { epoch: number; length: number } | undefined;
+  let last: { epoch: number; length: number; path: string; size: number } | undefined;
   for (let i = 0; i < segments.length; i++) {
     const s = segments[i]!;
     const newest = i === segments.length - 1;
@@ -596,7 +605,7 @@ function recoverSync(
       version = e.v;
       entries.push(e);
     }
-    last = { epoch: s.epoch, length: p.goodLength };
+    last = { epoch: s.epoch, length: p.goodLength, path: s.path, size: s.buf.length };
   }
   const newestEpoch = segments.length > 0 ? segments[segments.length - 1]!.epoch : 0;
   return { recovered: { snapshot, entries, ...(cut ? { cut } : {}) }, last, newestEpoch };

@@ -173,6 +173,22 @@ describe('Journal', () => {
       await b.journal.close();
     }));
 
+  it('the next owner drops the previous segment’s preallocated zeros once it has fenced it', () =>
+    withDir(async (dir) => {
+      const a = await Journal.open({ dir, epoch: 1, guard: ok });
+      await a.journal.append(entry(1, 1));
+      assert.ok((await readFile(a.journal.path)).length >= 64 * 1024);
+      const b = await Journal.open({ dir, epoch: 2, guard: ok });
+      const records = frame({ t: 'begin', e: 1, prev: null }).length + frame(entry(1, 1)).length;
+      assert.equal((await readFile(a.journal.path)).length, records);
+      await a.journal.close();
+      await b.journal.close();
+      assert.deepEqual(
+        (await recover(dir)).recovered.entries.map((e) => e.v),
+        [1],
+      );
+    }));
+
   it('a bad frame followed by data after the zeros is corruption, not a torn tail', () =>
     withDir(async (dir) => {
       const { journal } = await Journal.open({ dir, epoch: 1, guard: ok });
