@@ -200,6 +200,8 @@ export class Instance {
   async #run(): Promise<void> {
     let follow: LeaseRecord | Followed | undefined;
     let backoffMs = 0;
+    // Before contending again after a failure: 50 ms, doubling up to 1 s.
+    const backOff = () => this.#pause((backoffMs = Math.min(1000, backoffMs * 2 || 50)));
     while (!this.#stop.signal.aborted) {
       if (follow) {
         follow = 'link' in follow ? await this.#follow(follow.record, follow.link) : await this.#follow(follow);
@@ -211,7 +213,7 @@ export class Instance {
         server = await this.#ensureServer();
       } catch (err) {
         this.#emitError(err, 'cannot listen');
-        await this.#pause((backoffMs = Math.min(1000, backoffMs * 2 || 50)));
+        await backOff();
         continue;
       }
       // 2. acquire
@@ -232,7 +234,7 @@ export class Instance {
           continue;
         }
         this.#emitError(err, 'cannot acquire the lease');
-        await this.#pause((backoffMs = Math.min(1000, backoffMs * 2 || 50)));
+        await backOff();
         continue;
       }
       debug(`acquired epoch ${lease.epoch}`);
@@ -240,7 +242,7 @@ export class Instance {
       // damaged file) released at once; back off before contending again instead of claiming epoch after
       // epoch in a tight loop.
       if (await this.#own(lease, server)) backoffMs = 0;
-      else await this.#pause((backoffMs = Math.min(1000, backoffMs * 2 || 50)));
+      else await backOff();
     }
   }
 

@@ -88,7 +88,7 @@ export async function startOwnerState(p: {
     if (synced.size === 0) return;
     changes.push(
       c.json !== undefined
-        ? `{"t":"change","epoch":${epoch},"v":${c.v},"m":${c.json},"id":${c.id ? JSON.stringify(c.id) : 'null'}}`
+        ? `{"t":"change","epoch":${epoch},"v":${c.v},"m":${c.json},"id":${JSON.stringify(c.id)}}`
         : encode({ t: 'change', epoch, v: c.v, m: c.m, id: c.id }),
     );
     schedule();

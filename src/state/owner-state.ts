@@ -80,7 +80,7 @@ export class OwnerState {
     }
     // The newest recovered changes too: followers that reconnect after a failover catch up from them, and
     // their `at` (the id of their last change) is checked against them.
-    for (const e of recovered.entries.slice(-(options.recentMax ?? 10_000))) this.#recent.push({ v: e.v, m: e.m, id: e.id });
+    for (const e of recovered.entries.slice(-this.#recentMax)) this.#recent.push({ v: e.v, m: e.m, id: e.id });
     freezeDeep(this.#state);
     this.#committed = { state: this.#state, version: this.#version, dedup: new Map(this.#dedup) };
     this.#compactEvery = options.compactEvery ?? 10_000;
@@ -125,13 +125,12 @@ export class OwnerState {
    */
   since(since: number, at?: [string, number] | null): Committed[] | undefined {
     if (since > this.#version) return undefined;
+    const first = this.#recent[0];
     if (at !== undefined && since > 0) {
-      const first = this.#recent[0];
       const mine = first ? this.#recent[since - first.v] : undefined;
       if (!mine || mine.v !== since || !sameId(mine.id, at)) return undefined;
     }
     if (since === this.#version) return [];
-    const first = this.#recent[0];
     if (!first || first.v > since + 1) return undefined;
     return this.#recent.slice(since + 1 - first.v);
   }
@@ -165,7 +164,7 @@ export class OwnerState {
     if (id) this.#dedup.set(id[0], { seq: id[1], v });
     // 4. (The mutation is serialized once, for the journal entry and for the followers' change.)
     const json = JSON.stringify(m);
-    const entry = `{"t":"m","v":${v},"e":${this.#epoch},"id":${id ? JSON.stringify(id) : 'null'},"m":${json}}`;
+    const entry = `{"t":"m","v":${v},"e":${this.#epoch},"id":${JSON.stringify(id)},"m":${json}}`;
     const appended = this.#journal.append(entry, options.durable !== false);
     this.#lastAppend = appended;
     const committed = appended.then(
