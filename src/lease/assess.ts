@@ -58,14 +58,25 @@ export function assess(input: AssessInput): Verdict {
   return { free: false, reason: 'held' };
 }
 
-/** Remembers, per key, when the current fingerprint was first seen. */
+/**
+ * Remembers, per key, when the current fingerprint was first seen.
+ *
+ * Sound only if a fingerprint seen twice means "the holder wrote nothing in between". A renewed record's
+ * counter rises, but a damaged record is not the holder's writing: a record deleted twice, or the same
+ * bytes truncated twice, looks the same both times, and an observer that missed the repair in between
+ * would time expiry from the first damage while the holder renewed after it (a double holder, found by
+ * the chaos run). So the fingerprint includes the newest claim's repair count, which the holder raises
+ * before every repair. The time is taken after the read, so it is never earlier than the holder's last
+ * renewal that the read reflects.
+ */
 export class Observations {
   readonly #seen = new Map<string, { fp: string; at: number }>();
   constructor(private readonly clock: Clock) {}
 
   /** Records what is seen now; returns for how long (monotonic ms) it has been unchanged. */
-  observe(key: string, record: LeaseRecord | undefined, corruptText?: string, newestEpoch = 0): number {
-    const fp = `${corruptText !== undefined ? `corrupt:${corruptText.length}:${corruptText.slice(0, 64)}` : fingerprint(record)}|${newestEpoch}`;
+  observe(key: string, record: LeaseRecord | undefined, corruptText?: string, newest: NewestClaim = { epoch: 0 }): number {
+    const seen = corruptText !== undefined ? `corrupt:${corruptText.length}:${corruptText.slice(0, 64)}` : fingerprint(record);
+    const fp = `${seen}|${newest.epoch}|${newest.claim?.repairs ?? 0}`;
     const now = this.clock.now();
     const prev = this.#seen.get(key);
     if (!prev || prev.fp !== fp) {

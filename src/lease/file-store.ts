@@ -7,7 +7,8 @@
  *   record.json.lock/  proper-lockfile's lock directory: the mutex held for one read-modify-write
  *   record.json.lock-holder  who holds the mutex (pid, start, host): a dead holder's lock is broken at once
  *   epochs/<n>         one file per claimed epoch, created exclusively (O_EXCL): the fencing counter,
- *                      naming the claimer's instance, process and ttl (JSON)
+ *                      naming the claimer's instance, process and ttl (JSON), and how often its holder
+ *                      repaired a damaged record (rewritten by temp + rename before each repair)
  *
  * Guarantees: everything in the {@link LeaseStore} contract; files are 0600 in 0700 directories (POSIX);
  * epochs survive deletion or corruption of record.json (not deletion of the whole key directory);
@@ -341,6 +342,23 @@ export class FileStorage implements RecordStorage {
         }
         this.#pruneEpochs(epochs, epoch - KEEP_EPOCHS);
         return true;
+      },
+      rewriteClaim: async (epoch, claim) => {
+        // Temp + rename: readers see the old claim or the new one, and the name never stops existing (so
+        // no contender can claim this epoch meanwhile). The temp name is not a number: readers skip it.
+        const path = join(epochs, pad(epoch));
+        const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+        try {
+          this.#createFile(tmp, serializeClaim(claim), false);
+          this.#fs.renameSync(tmp, path);
+        } catch (err) {
+          try {
+            this.#fs.unlinkSync(tmp);
+          } catch {
+            // not created
+          }
+          throw ioError('rewrite the claim of epoch at', path, err);
+        }
       },
       compromised: () => compromised,
     };

@@ -61,6 +61,9 @@ class MemoryStorage implements RecordStorage {
         s.epochs.set(epoch, structuredClone(claim));
         return true;
       },
+      rewriteClaim: async (epoch, claim) => {
+        s.epochs.set(epoch, structuredClone(claim));
+      },
       compromised: () => false,
     };
     const run = s.mutex.then(() => fn(tx));

@@ -11,7 +11,9 @@
  *     broken under a stalled process (proper-lockfile #121).
  *  5. Write the record, read it back, release the mutex.
  * Renew: under the mutex, give up (superseded) if a newer epoch has been claimed or the record names one;
- * otherwise rewrite the record (repairing it if a stale writer or corruption replaced it).
+ * otherwise rewrite the record. A record that is missing, unreadable or a stale writer's is repaired, after
+ * raising the repair count in this epoch's claim (so observers never mistake a second, identical damage
+ * for the first one: see Observations).
  *
  * Why the claims, not only the record, decide: a process stopped inside a transaction (SIGSTOP, a laptop
  * lid) can resume after its mutex was broken as stale and write an old record over a newer holder's. Such
@@ -44,6 +46,8 @@ export interface Transaction {
   write(record: LeaseRecord, durable?: boolean): Promise<void>;
   /** Exclusively claims `epoch`; false when it was already claimed. */
   claimEpoch(epoch: number, claim: EpochClaim): Promise<boolean>;
+  /** Atomically replaces the claim of `epoch` (held by the caller), or recreates it if it was deleted. */
+  rewriteClaim(epoch: number, claim: EpochClaim): Promise<void>;
   /** True when the mutex was taken from this transaction (it stalled past the lock's staleness). */
   compromised(): boolean;
 }
@@ -94,7 +98,7 @@ export class RecordLeaseStore implements LeaseStore {
   }
 
   #verdict(key: LeaseKey, read: ReadResult, fallbackTtlMs = DEFAULT_TTL_MS): Verdict {
-    const unchangedForMs = this.#observations.observe(String(key), read.record, read.corrupt?.text, read.newest.epoch);
+    const unchangedForMs = this.#observations.observe(String(key), read.record, read.corrupt?.text, read.newest);
     return assess({
       record: read.record,
       corrupt: read.corrupt !== undefined,
@@ -236,6 +240,17 @@ export class RecordLeaseStore implements LeaseStore {
         if (r && r.epoch === current.epoch && r.releasedAt !== null) throw superseded('the record was released');
         if (newest.epoch === current.epoch && newest.claim !== undefined && newest.claim.instanceId !== current.instanceId)
           throw superseded(`epoch ${current.epoch} is claimed by ${newest.claim.instanceId}`);
+        if (!r || cur.corrupt !== undefined || r.epoch !== current.epoch) {
+          const mine = newest.epoch === current.epoch ? newest.claim : undefined;
+          await tx.rewriteClaim(current.epoch, {
+            ...(mine ?? {
+              instanceId: current.instanceId,
+              process: { pid: current.pid, processStart: current.processStart, host: current.host },
+              ttlMs: current.ttlMs,
+            }),
+            repairs: (mine?.repairs ?? 0) + 1,
+          });
+        }
         const next: LeaseRecord = {
           ...current,
           renewedAt: this.clock.wallNow(),

@@ -98,6 +98,13 @@ export interface EpochClaim {
   /** Absent in claims written by leasehold before this field existed (then only the ttl can free it). */
   process?: { pid: number; processStart: string | null; host: string };
   ttlMs?: number;
+  /**
+   * How many times this epoch's holder found its record missing, unreadable or overwritten and rewrote it.
+   * The holder raises it (rewriting this file) before it repairs the record, so an observer that sees the
+   * same damage twice (a record deleted twice, the same bytes truncated twice) can tell that the holder
+   * renewed in between, even if it missed the repaired record (see assess.ts, Observations).
+   */
+  repairs?: number;
 }
 
 /** The newest claimed epoch of a key (0 and no claim when none was ever claimed). */
@@ -119,7 +126,9 @@ export function parseClaim(text: string): EpochClaim | undefined {
     const p = v.process;
     const processOk =
       p === undefined || (isInt(p.pid) && typeof p.host === 'string' && (p.processStart === null || typeof p.processStart === 'string'));
-    return processOk ? v : { instanceId: v.instanceId };
+    const out: EpochClaim = processOk ? v : { instanceId: v.instanceId };
+    if (v.repairs !== undefined && !(isInt(v.repairs) && v.repairs >= 0)) delete out.repairs;
+    return out;
   } catch {
     return undefined;
   }

@@ -86,4 +86,21 @@ describe('Observations', () => {
     assert.equal(obs.observe('k', rec({ renewals: 1 })), 100);
     assert.equal(obs.observe('k', undefined, 'garbage'), 0);
   });
+
+  it("tells the same damage seen twice apart by the claim's repair count", async () => {
+    const clock = new FakeClock();
+    const obs = new Observations(clock);
+    const claim = (repairs?: number) => ({ epoch: 3, claim: { instanceId: 'A', ...(repairs === undefined ? {} : { repairs }) } });
+    assert.equal(obs.observe('k', undefined, undefined, claim()), 0);
+    await clock.advance(300);
+    assert.equal(obs.observe('k', undefined, undefined, claim(0)), 300, 'no count and 0 are the same claim');
+    // The holder repaired (count 1), then the record was deleted again: not the same as before.
+    assert.equal(obs.observe('k', undefined, undefined, claim(1)), 0);
+    await clock.advance(300);
+    assert.equal(obs.observe('k', undefined, 'trunc', claim(1)), 0);
+    await clock.advance(300);
+    assert.equal(obs.observe('k', undefined, 'trunc', claim(1)), 300);
+    assert.equal(obs.observe('k', undefined, 'trunc', claim(2)), 0);
+    assert.equal(obs.observe('k', undefined, 'trunc', { epoch: 4, claim: { instanceId: 'B', repairs: 2 } }), 0, 'a newer epoch');
+  });
 });

@@ -273,6 +273,29 @@ export function leaseContract(name: string, make: () => Promise<ContractEnv>): v
       await c.release();
     });
 
+    // An observer that saw a damaged record, missed the holder's repair, and sees the same damage again
+    // (a record deleted twice, the same bytes truncated twice) must not take it for unchanged since the
+    // first time: the holder renewed in between, and holds.
+    for (const damage of ['deleteRecord', 'corruptRecord'] as const)
+      it(`a record damaged the same way twice (${damage}) is not judged unchanged since the first time`, async () => {
+        await setup();
+        const a = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+        const nextRenewal = async () => {
+          const n = a.record.renewals;
+          while (a.record.renewals === n) await env.advance(5);
+        };
+        const observer = env.store();
+        await env[damage](KEY);
+        await assert.rejects(observer.acquire(KEY, { ttlMs: TTL, instanceId: 'O' }), (e) => code(e) === 'ECONFLICT');
+        // The first renewal repairs the record (the observer does not look); five renewals are more than a
+        // ttl on every clock (renewals are a third of a ttl apart). Right after the last, the same damage.
+        for (let i = 0; i < 5; i++) await nextRenewal();
+        await env[damage](KEY);
+        await assert.rejects(observer.acquire(KEY, { ttlMs: TTL, instanceId: 'O' }), (e) => code(e) === 'ECONFLICT');
+        a.check();
+        await a.release();
+      });
+
     it('a corrupt record blocks for one ttl at most and keeps epochs rising', async () => {
       await setup();
       const l1 = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });

@@ -251,4 +251,38 @@ describe('FileLeaseStore on disk', () => {
     assert.equal(l.epoch, 26);
     await l.release();
   });
+
+  it("counts each repair of a damaged record in the epoch's claim, rewritten in place", async () => {
+    const dir = await root();
+    const store = new FileLeaseStore({ dataRoot: dir });
+    const lease = await store.acquire(KEY, { ttlMs: 300, instanceId: 'R' });
+    const epochs = join(dir, 'leasehold', 'leases', 'app', 'files', 'owner', 'epochs');
+    const claimPath = join(epochs, String(lease.epoch).padStart(15, '0'));
+    const claim = async () => JSON.parse(await readFile(claimPath, 'utf8')) as { instanceId: string; repairs?: number; ttlMs: number };
+    assert.equal((await claim()).repairs, undefined, 'a fresh claim has no repairs');
+    const renewed = async () => {
+      const n = lease.record.renewals;
+      await until(async () => lease.record.renewals > n || undefined, 2000, 'a renewal');
+    };
+    await renewed();
+    assert.equal((await claim()).repairs, undefined, 'an intact record is renewed without touching the claim');
+    await unlink(store.recordPath(KEY));
+    await renewed();
+    assert.equal((await claim()).repairs, 1);
+    await writeFile(store.recordPath(KEY), 'garbage');
+    await renewed();
+    const c = await claim();
+    assert.equal(c.repairs, 2);
+    assert.equal(c.instanceId, 'R');
+    assert.equal(c.ttlMs, 300);
+    assert.equal((await store.inspect(KEY))?.instanceId, 'R', 'the record is repaired');
+    assert.deepEqual((await readdir(epochs)).filter((n) => !/^\d+$/.test(n)), [], 'no temp file left');
+    // The claim file is deleted too: the repair recreates it.
+    await unlink(claimPath);
+    await unlink(store.recordPath(KEY));
+    await renewed();
+    assert.equal((await claim()).repairs, 1);
+    await lease.release();
+    await store.close();
+  });
 });

@@ -34,6 +34,10 @@ class UnlockedStorage implements RecordStorage {
         this.epochs.set(epoch, claim);
         return true;
       },
+      rewriteClaim: async (epoch, claim) => {
+        await tick();
+        this.epochs.set(epoch, claim);
+      },
       compromised: () => false,
     });
   }
