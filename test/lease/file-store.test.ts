@@ -276,7 +276,11 @@ describe('FileLeaseStore on disk', () => {
     assert.equal(c.instanceId, 'R');
     assert.equal(c.ttlMs, 300);
     assert.equal((await store.inspect(KEY))?.instanceId, 'R', 'the record is repaired');
-    assert.deepEqual((await readdir(epochs)).filter((n) => !/^\d+$/.test(n)), [], 'no temp file left');
+    assert.deepEqual(
+      (await readdir(epochs)).filter((n) => !/^\d+$/.test(n)),
+      [],
+      'no temp file left',
+    );
     // The claim file is deleted too: the repair recreates it.
     await unlink(claimPath);
     await unlink(store.recordPath(KEY));
