@@ -643,19 +643,21 @@ export class Instance {
     const lease = this.#lease;
     this.#stop.abort(closedError());
     if (wasOwner && server && lease) {
-      // 1. stop taking messages; 2. release while the followers are still quiet (a transaction on an idle
-      // machine is fastest); 3. name the successor (the longest-connected follower), who can acquire at
-      // once; 4. close the followers (4005).
+      // 1. stop taking messages; 2. commit what the journal still holds (mutations acknowledged before
+      // their sync, `durable: false`): after the release the successor reads the journal, and this owner
+      // may no longer write; 3. release while the followers are still quiet (a transaction on an idle
+      // machine is fastest); 4. name the successor (the longest-connected follower), who can acquire at
+      // once; 5. close the followers (4005).
       const successor = server.peers()[0]?.info.instanceId ?? null;
       debug(`closing: handing epoch ${lease.epoch} over to ${successor ?? 'nobody'}`);
       server.freeze();
+      await this.#ownerState?.close();
+      this.#ownerState = undefined;
       await lease.release().catch(() => undefined);
       debug('released');
       await server.announceLeaving(successor);
       await server.close(CloseCode.LEAVING, 'owner leaving');
       debug('followers closed');
-      await this.#ownerState?.close();
-      this.#ownerState = undefined;
     } else {
       this.#link?.close();
       this.#standby?.cancel();

@@ -76,6 +76,21 @@ describe('join()', () => {
     }
   });
 
+  it('close() commits what it already acknowledged before it lets the successor read the journal', async () => {
+    const c = await cluster(2);
+    try {
+      const [a, b] = c.instances as [Instance, Instance];
+      // Acknowledged at once (durable: false); their journal group waits a little for more before its sync.
+      const versions = await Promise.all(Array.from({ length: 5 }, (_, i) => a.state.push('log', `a${i}`, { durable: false })));
+      await a.close();
+      await b.whenOwner();
+      assert.deepEqual((b.state.get() as { log?: string[] }).log, ['a0', 'a1', 'a2', 'a3', 'a4']);
+      assert.equal(b.state.version, Math.max(...versions));
+    } finally {
+      await c.done();
+    }
+  });
+
   it('a deposed owner (lease lost) stops serving and becomes a follower', async () => {
     const c = await cluster(2, 400);
     try {
