@@ -329,6 +329,11 @@ export class FileStorage implements RecordStorage {
         letExit();
       }
     }
+    // A transaction runs synchronously, so proper-lockfile's compromise timer cannot fire inside one: a
+    // process stopped mid-transaction (SIGSTOP, a laptop lid) resumes and finishes it before any timer
+    // runs, even if others broke its mutex as stale meanwhile. So the transaction's own duration decides:
+    // one that took half the staleness or more may have lost the mutex, and counts as compromised.
+    const lockedAt = this.#clock.now();
     const tx: Transaction = {
       read: async () => this.#read(key),
       write: async (record, durable) => this.#write(key, record, durable === true),
@@ -360,7 +365,7 @@ export class FileStorage implements RecordStorage {
           throw ioError('rewrite the claim of epoch at', path, err);
         }
       },
-      compromised: () => compromised,
+      compromised: () => compromised || this.#clock.now() - lockedAt >= this.#staleMs / 2,
     };
     try {
       return await fn(tx);

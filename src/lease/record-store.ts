@@ -136,7 +136,10 @@ export class RecordLeaseStore implements LeaseStore {
     const lease = new HeldLease({ key, record, startedAt, clock: this.clock, timing, backend: this.#backend(key) });
     this.#held.set(heldKey(key, instanceId), lease);
     if (compromised) {
-      await lease.release();
+      // Not released: while this process stalled, the holder it judged expired may have broken the mutex
+      // and renewed. Releasing would let a third instance in beside that holder; left as it is, the new
+      // claim supersedes that holder at its next renewal, and the unrenewed record frees after a ttl.
+      lease.abandon('compromised');
       throw new LeaseholdError(
         'ECONFLICT',
         `lease ${key}: the store's lock was broken during acquisition (this process stalled); try again`,

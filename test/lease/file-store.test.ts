@@ -220,6 +220,41 @@ describe('FileLeaseStore on disk', () => {
     }
   });
 
+  it('an acquisition that stalled inside its transaction (its mutex may have been broken) wins nothing and frees nothing', async () => {
+    const dir = await root();
+    const holder = new FileLeaseStore({ dataRoot: dir });
+    const a = await holder.acquire(KEY, { ttlMs: 300, instanceId: 'A' });
+    (a as HeldLease).abandon('closed'); // A stops renewing (its process lives on: only the ttl frees the lease)
+    // B's clock is its own: B sees A's record, a ttl passes, and B stalls 1.5 s between its epoch claim
+    // and its record write (past half of proper-lockfile's 2 s staleness: its mutex may have been broken).
+    let offset = 0;
+    const clock: Clock = {
+      now: () => systemClock.now() + offset,
+      wallNow: () => systemClock.wallNow() + offset,
+      setTimeout: systemClock.setTimeout,
+    };
+    const fs = {
+      ...nodeSyncFs,
+      openSync: ((path: nodeSyncFs.PathLike, flags: nodeSyncFs.OpenMode, mode?: nodeSyncFs.Mode) => {
+        if (String(path).includes('epochs') && flags === 'wx') offset += 1500;
+        return nodeSyncFs.openSync(path, flags, mode);
+      }) as typeof nodeSyncFs.openSync,
+    };
+    const storeB = new FileLeaseStore({ dataRoot: dir, clock, fs });
+    await assert.rejects(storeB.acquire(KEY, { ttlMs: 300, instanceId: 'B' }), (e) => (e as LeaseholdError).code === 'ECONFLICT');
+    offset += 300;
+    await assert.rejects(
+      storeB.acquire(KEY, { ttlMs: 300, instanceId: 'B' }),
+      (e) => (e as LeaseholdError).code === 'ECONFLICT' && /broken during acquisition/.test((e as Error).message),
+    );
+    // B's record stays unreleased: nobody else may take the lease at once (A might have renewed meanwhile).
+    const state = await new FileLeaseStore({ dataRoot: dir }).describe(KEY);
+    assert.equal(state.state, 'held');
+    assert.equal(state.state === 'held' && state.record.instanceId, 'B');
+    assert.equal(state.state === 'held' && state.record.releasedAt, null);
+    await Promise.all([holder.close(), storeB.close()]);
+  });
+
   it('breaks at once a lock whose holder process is gone (killed inside a transaction), never a live one', async () => {
     const dir = await root();
     // lockWaitMs 100: far below proper-lockfile's 2 s staleness, so only the holder check can free it.
