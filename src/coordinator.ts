@@ -31,7 +31,7 @@ import { newInstanceId } from './lease/record-store.js';
 import type { Lease, LeaseStore } from './lease/store.js';
 import { FollowerLink, type LinkClose, type LinkOptions } from './transport/client.js';
 import { removeStaleSocket, socketPathOf } from './transport/endpoint.js';
-import { CloseCode, matches, type InstanceInfo, type Message } from './transport/protocol.js';
+import { matches, type InstanceInfo, type Message } from './transport/protocol.js';
 import { SharedState } from './state/shared-state.js';
 import { startOwnerState, stateDir, type StateOptions } from './state/owner-handler.js';
 import { stateOwnerSchemas } from './state/wire.js';
@@ -109,6 +109,10 @@ export class Instance {
   #closing: Promise<void> | undefined;
   /** A connection held by the designated successor, to use when the owner hands over to it. */
   #standby: Standby | undefined;
+  /** While following: called when the standby link to the designated successor is welcomed. */
+  #onStandbyServing: ((successor: string) => void) | undefined;
+  /** Set when the owner left naming this instance its successor: the record it left. */
+  #handedOverBy: LeaseRecord | undefined;
   #lastEndpoint: string | undefined;
   #running: Promise<void>;
 
@@ -230,13 +234,22 @@ export class Instance {
         if (this.#stop.signal.aborted) break;
         if (isLeaseholdError(err, 'ECONFLICT') && err.holder) {
           backoffMs = 0;
-          follow = err.holder as LeaseRecord;
+          const holder = err.holder as LeaseRecord;
+          const from = this.#handedOverBy;
+          this.#handedOverBy = undefined;
+          if (from && holder.epoch === from.epoch && holder.instanceId === from.instanceId) {
+            await this.#awaitRelease(from);
+            debug('old owner released');
+            continue;
+          }
+          follow = holder;
           continue;
         }
         this.#emitError(err, 'cannot acquire the lease');
         await backOff();
         continue;
       }
+      this.#handedOverBy = undefined;
       debug(`acquired epoch ${lease.epoch}`);
       // An owner that could not start serving (its journal cannot be read or written: a full disk, a
       // damaged file) released at once; back off before contending again instead of claiming epoch after
@@ -377,17 +390,28 @@ export class Instance {
     this.#events.emit({ type: 'presence', instances: link.instances });
     this.#whenConnected.resolveAll();
     // Stay until the link closes, or the record names someone else (a deposed owner may keep its socket).
+    // A backstop only (the link reports a leaving, dead or hung owner), so it polls: file-system
+    // notifications would wake every follower at every step of every lease transaction, and on a
+    // graceful handover all of them would read the record while the successor acquires.
     const watch = new AbortController();
     const recordChanged = this.#store
       .waitUntilReleased(this.key, {
         signal: AbortSignal.any([watch.signal, this.#stop.signal]),
         pollIntervalMs: this.#opts.timing.renewIntervalMs,
+        watch: false,
       })
       .then(
         () => 'record' as const,
         () => 'aborted' as const,
       );
-    let outcome: LinkClose | 'record' | 'aborted' = await Promise.race([closed, recordChanged]);
+    // The designated successor welcomed our standby link: it serves a newer epoch, so this owner left,
+    // whether or not its announcement reached us yet (it tells the successor first, the rest later).
+    const successorServing = new Promise<LinkClose>((resolve) => {
+      this.#onStandbyServing = (successor) => resolve({ why: 'leaving', successor });
+    });
+    let outcome: LinkClose | 'record' | 'aborted' = await Promise.race([closed, recordChanged, successorServing]);
+    this.#onStandbyServing = undefined;
+    const welcomedAway = outcome !== 'record' && outcome !== 'aborted' && !link.closed;
     watch.abort();
     if (outcome === 'record') {
       // A graceful owner announces before it releases, but the release can be seen first (the watcher
@@ -395,7 +419,7 @@ export class Instance {
       const late = await Promise.race([closed, sleep(this.#opts.clock, 50).then(() => undefined)]);
       if (late) outcome = late;
     }
-    if (outcome === 'record' || outcome === 'aborted') link.close();
+    if (outcome === 'record' || outcome === 'aborted' || welcomedAway) link.close();
     this.#link = undefined;
     this.state.setRoute(undefined);
     const why: LinkClose['why'] = typeof outcome === 'string' ? 'closed' : outcome.why;
@@ -418,9 +442,10 @@ export class Instance {
           debug(`successor ${next ? `epoch ${next.epoch} seen` : 'not seen in time'}`);
           return next;
         }
-        // The chosen successor: the owner releases right after its announcement.
-        await this.#awaitRelease(record);
-        debug('old owner released');
+        // The chosen successor: the owner announces after its release, so contend at once. (An owner
+        // that had not released yet, as older versions announced first, makes the acquisition fail with
+        // its record: then wait for the release, in #run.)
+        this.#handedOverBy = record;
       }
       // A hung owner stops renewing: its lease is free after the ttl, and acquisition takes over. One that
       // only looked hung (too busy to answer in time) keeps renewing: after the ttl, contend again, which
@@ -510,8 +535,14 @@ export class Instance {
       ...this.#linkOptions(m.endpoint as string, m.secret as string, link.epoch + 1),
       welcomeTimeoutMs: null,
     });
-    prepared.link.catch(() => undefined);
-    this.#standby = { instanceId: m.instanceId as string, endpoint: m.endpoint as string, ...prepared };
+    const standby: Standby = { instanceId: m.instanceId as string, endpoint: m.endpoint as string, ...prepared };
+    this.#standby = standby;
+    prepared.link.then(
+      () => {
+        if (this.#standby === standby) this.#onStandbyServing?.(standby.instanceId);
+      },
+      () => undefined,
+    );
   }
 
   /** After the owner left naming `successor`: the standby link to it, once welcomed, with its record. */
@@ -655,8 +686,7 @@ export class Instance {
       this.#ownerState = undefined;
       await lease.release().catch(() => undefined);
       debug('released');
-      await server.announceLeaving(successor);
-      await server.close(CloseCode.LEAVING, 'owner leaving');
+      await server.handOver(successor, Math.min(100, this.#opts.handoverTimeoutMs));
       debug('followers closed');
     } else {
       this.#link?.close();

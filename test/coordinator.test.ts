@@ -8,6 +8,7 @@ import { join, type Instance, type InstanceEvent } from '../src/coordinator.js';
 import { MemoryLeaseStore } from '../src/lease/memory-store.js';
 import { LeaseholdError } from '../src/errors.js';
 import { tempRoot, until } from './helpers.js';
+import { WebSocket } from 'ws';
 
 async function cluster(n: number, ttlMs = 1000) {
   const root = await tempRoot();
@@ -71,6 +72,44 @@ describe('join()', () => {
       const roles = c.events.filter((e) => e.type === 'role-change' && e.who === 1).map((e) => (e as { role: string }).role);
       assert.deepEqual(roles, ['follower', 'owner']);
       await assert.rejects(a.whenOwner(), (e) => e instanceof LeaseholdError && e.code === 'ECLOSED');
+    } finally {
+      await c.done();
+    }
+  });
+
+  it('close() tells the successor first; the others leave on its welcome, and one without a standby link is told later', async () => {
+    const c = await cluster(3);
+    try {
+      const [a, b, d] = c.instances as [Instance, Instance, Instance];
+      await until(() => a.server?.standbyReady, 2000, 'the successor stands by');
+      // A follower that never prepares a standby link (a raw client speaking protocol 1).
+      const secret = String((await c.shared.inspect(a.key))!.meta.secret);
+      const raw = new WebSocket(a.endpoint!, { headers: { authorization: `Bearer ${secret}` }, perMessageDeflate: false });
+      const frames: { t: string; at: number }[] = [];
+      raw.on('message', (data) => frames.push({ t: (JSON.parse(String(data)) as { t: string }).t, at: performance.now() }));
+      await new Promise((resolve) => raw.once('open', resolve));
+      raw.send(JSON.stringify({ t: 'hello', v: [1], epoch: a.epoch, instanceId: 'raw-follower', name: 'raw', pid: 1 }));
+      await until(() => frames.some((f) => f.t === 'welcome'), 2000, 'the raw follower is welcomed');
+      const closedAt = new Promise<number>((resolve) => raw.once('close', () => resolve(performance.now())));
+      const from = c.events.length;
+      let dConnectedAt = Infinity;
+      d.subscribe((e) => {
+        if (e.type === 'connected') dConnectedAt = Math.min(dConnectedAt, performance.now());
+      });
+      const t0 = performance.now();
+      await a.close();
+      await until(() => d.connected && d.epoch === b.epoch && b.role === 'owner', 2000, 'd follows b');
+      const after = c.events.slice(from);
+      const left = after.find((e) => e.who === 2 && e.type === 'disconnected');
+      assert.equal(left?.type === 'disconnected' && left.why, 'leaving');
+      const reconnect = after.find((e) => e.who === 2 && e.type === 'connected');
+      assert.equal(reconnect?.type === 'connected' && reconnect.via, 'handover');
+      // The raw follower is told and closed (4005) only once d has gone over to b (d was not woken by the
+      // old owner while b took over), and without waiting for the raw one to leave by itself.
+      const leaving = frames.find((f) => f.t === 'leaving');
+      assert.ok(leaving, 'the raw follower was told');
+      assert.ok(leaving.at > dConnectedAt, 'the others were told after d connected to the successor');
+      assert.ok((await closedAt) - t0 < 1000, 'and closed within the linger bound');
     } finally {
       await c.done();
     }

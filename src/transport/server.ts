@@ -98,6 +98,7 @@ export class OwnerServer {
   /** The follower designated to take over on a graceful handover, and where it will serve once known. */
   #designated: string | undefined;
   #standby: { instanceId: string; endpoint: string; secret: string } | undefined;
+  #onPeerGone: (() => void) | undefined;
   readonly #since: number;
   /** Called with the instance list whenever a follower joins or leaves. */
   onPresence: ((instances: InstanceInfo[]) => void) | undefined;
@@ -240,6 +241,7 @@ export class OwnerServer {
     ws.on('pong', () => (peer.alive = true));
     ws.on('close', () => {
       this.#peers.delete(ws);
+      this.#onPeerGone?.();
       if (peer.joined) {
         this.#handler?.onLeave(peer);
         this.#announce();
@@ -375,6 +377,39 @@ export class OwnerServer {
           new Promise<void>((resolve) => (p.joined && p.ws.readyState === WebSocket.OPEN ? p.ws.send(data, () => resolve()) : resolve())),
       ),
     );
+  }
+
+  /**
+   * Graceful handover, after the release: tells the successor first and alone, so that it acquires and
+   * opens its journal on a quiet machine (every follower woken at once, on 2 cores, slowed it by several
+   * ms). The others are already connected to the successor's listener (their standby links); its welcome
+   * tells them the new owner serves, and they leave this owner by themselves. Whoever is still here after
+   * `lingerMs` (no standby link, an older version, or a successor that failed) is told and closed (4005).
+   * Without a successor that stands by, everyone is told at once.
+   */
+  async handOver(successor: string | null, lingerMs: number): Promise<void> {
+    const next =
+      successor !== null && this.#standby?.instanceId === successor
+        ? [...this.#peers.values()].find((p) => p.joined && p.info.instanceId === successor)
+        : undefined;
+    if (next && this.#state === 'leaving') {
+      const data = encode({ t: 'leaving', epoch: this.#epoch, successor } satisfies Leaving);
+      next.sendRaw(data);
+      const others = () => [...this.#peers.values()].some((p) => p.joined && p !== next);
+      if (others())
+        await new Promise<void>((resolve) => {
+          const timer = this.#opts.clock.setTimeout(done, lingerMs);
+          function done() {
+            timer?.cancel();
+            resolve();
+          }
+          this.#onPeerGone = () => {
+            if (!others()) done();
+          };
+        });
+      this.#onPeerGone = undefined;
+    }
+    await this.leave(successor);
   }
 
   /** `announceLeaving`, then closes every follower with 4005. */
