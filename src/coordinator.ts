@@ -19,7 +19,7 @@
  * Not guaranteed: that a follower connected to a stopped (SIGSTOP) owner notices before its heartbeat
  * fails (two heartbeat intervals).
  */
-import { sleep } from './clock.js';
+import { nextTurn, sleep } from './clock.js';
 import { debug } from './debug.js';
 import { resolveJoinOptions, type JoinOptions, type ResolvedJoinOptions } from './config.js';
 import { ErrorCodes, LeaseholdError, isLeaseholdError, type ErrorCode, type LostReason } from './errors.js';
@@ -34,6 +34,7 @@ import { removeStaleSocket, socketPathOf } from './transport/endpoint.js';
 import { matches, type InstanceInfo, type Message } from './transport/protocol.js';
 import { SharedState } from './state/shared-state.js';
 import { startOwnerState, stateDir, type StateOptions } from './state/owner-handler.js';
+import { prefetch as prefetchJournal } from './state/journal.js';
 import { stateOwnerSchemas } from './state/wire.js';
 import { MutationBatcher } from './state/mutation-batcher.js';
 import type { Json } from './state/document.js';
@@ -262,7 +263,7 @@ export class Instance {
   async #ensureServer(): Promise<OwnerServer> {
     if (this.#server && this.#server.state === 'listening') return this.#server;
     this.#secret = newSecret();
-    const root = (this.#store as Partial<FileLeaseStore>).root ?? this.#opts.dataRoot;
+    const root = this.#root;
     this.#server = await OwnerServer.listen({
       transport: this.#opts.transport,
       root,
@@ -285,7 +286,7 @@ export class Instance {
     let handler: OwnerHandler | undefined;
     try {
       // A new owner rebuilds the exact state from disk before it serves.
-      const root = (this.#store as Partial<FileLeaseStore>).root ?? this.#opts.dataRoot;
+      const root = this.#root;
       this.#ownerState = await startOwnerState({
         dir: stateDir(root, this.key.pathSegments()),
         epoch: lease.epoch,
@@ -394,16 +395,10 @@ export class Instance {
     // notifications would wake every follower at every step of every lease transaction, and on a
     // graceful handover all of them would read the record while the successor acquires.
     const watch = new AbortController();
-    const recordChanged = this.#store
-      .waitUntilReleased(this.key, {
-        signal: AbortSignal.any([watch.signal, this.#stop.signal]),
-        pollIntervalMs: this.#opts.timing.renewIntervalMs,
-        watch: false,
-      })
-      .then(
-        () => 'record' as const,
-        () => 'aborted' as const,
-      );
+    const recordChanged = this.#holderGone(record, AbortSignal.any([watch.signal, this.#stop.signal])).then(
+      () => 'record' as const,
+      () => 'aborted' as const,
+    );
     // The designated successor welcomed our standby link: it serves a newer epoch, so this owner left,
     // whether or not its announcement reached us yet (it tells the successor first, the rest later).
     const successorServing = new Promise<LinkClose>((resolve) => {
@@ -520,6 +515,8 @@ export class Instance {
       if (link.closed || this.#link !== link) return;
       link.send({ t: 'standby', epoch: link.epoch, endpoint: server.endpoint, secret: this.#secret });
       debug(`standing by at ${server.endpoint} as the successor of epoch ${link.epoch}`);
+      const root = this.#root;
+      void nextTurn().then(() => prefetchJournal(stateDir(root, this.key.pathSegments())));
     } catch (err) {
       this.#emitError(err, 'cannot listen as the designated successor');
     }
@@ -597,6 +594,24 @@ export class Instance {
         return;
       }
       await changed.promise;
+    }
+  }
+
+  /** Where leasehold keeps its files: the file store's root, or the data root for other stores. */
+  get #root(): string {
+    return (this.#store as Partial<FileLeaseStore>).root ?? this.#opts.dataRoot;
+  }
+
+  /**
+   * Resolves once the record no longer names `holder` (free, or another holder), looking every renewal
+   * interval, first one interval from now (the caller just read it); rejects when `signal` aborts.
+   */
+  async #holderGone(holder: LeaseRecord, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      await sleep(this.#opts.clock, this.#opts.timing.renewIntervalMs, signal);
+      const state = await this.#store.describe(this.key).catch(() => undefined);
+      if (state?.state === 'free') return;
+      if (state?.state === 'held' && (state.record.instanceId !== holder.instanceId || state.record.epoch !== holder.epoch)) return;
     }
   }
 

@@ -319,7 +319,7 @@ export class RecordLeaseStore implements LeaseStore {
     const first = await this.storage.read(key);
     const holderAtCall = first.record ? `${first.record.instanceId}/${first.record.epoch}` : undefined;
     let wake: (() => void) | undefined;
-    const stop = options.watch === false ? () => undefined : this.storage.watch(key, () => wake?.());
+    const stop = this.storage.watch(key, () => wake?.());
     try {
       for (;;) {
         if (signal?.aborted) throw abortError(signal);

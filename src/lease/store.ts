@@ -68,12 +68,6 @@ export interface WaitOptions {
   signal?: AbortSignal;
   /** Re-read the record this often (changes on disk also wake the wait at once). @default the store's */
   pollIntervalMs?: number;
-  /**
-   * Also wake at once on file-system notifications for the key's directory. They fire for every step of
-   * every transaction (the lock, temp files, the record), so many waiters that only need a backstop (a
-   * follower connected to a live owner) should poll instead. @default true
-   */
-  watch?: boolean;
 }
 
 export interface LeaseStore {

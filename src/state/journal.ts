@@ -496,6 +496,23 @@ function closeQuietly(fs: JournalFs, fd: number): void {
 }
 
 /**
+ * Reads the journal as a new owner would, changing nothing and keeping nothing: a designated successor
+ * does this while it stands by, so that at the takeover the code is compiled and the files are in the page
+ * cache (a cold recovery of even a tiny journal measured ≈ 2 ms of a handover here). Skipped when the files
+ * add up to more than `maxBytes` (it runs on the follower's event loop). Never throws.
+ */
+export function prefetch(dir: string, maxBytes = 4 * 1024 * 1024): void {
+  try {
+    let total = 0;
+    for (const name of nodeFs.readdirSync(dir))
+      if (SEGMENT.test(name) || name === 'snapshot.json') total += nodeFs.statSync(join(dir, name)).size;
+    if (total <= maxBytes) recoverSync(dir, nodeFs, false);
+  } catch {
+    // nothing there yet, or damaged: the takeover reports it
+  }
+}
+
+/**
  * Reads the snapshot and every segment (each older one up to the length its successor recorded).
  * With `cutTornTail`, a damaged tail of the newest segment is truncated away.
  */

@@ -21,6 +21,8 @@ import { ws as wsLib } from '../cjs.js';
 const { WebSocketServer, WebSocket } = wsLib;
 /** Followers held (paused) before serve(); more are refused with 4003 and retry. */
 const MAX_HELD = 64;
+/** How long after it starts serving an owner waits before it designates a successor (see #designate). */
+const DESIGNATE_AFTER_MS = 50;
 type WebSocket = WsSocket;
 type WebSocketServer = WsServer;
 import type { Clock, Timer } from '../clock.js';
@@ -99,6 +101,8 @@ export class OwnerServer {
   #designated: string | undefined;
   #standby: { instanceId: string; endpoint: string; secret: string } | undefined;
   #onPeerGone: (() => void) | undefined;
+  #servingSince = 0;
+  #designating: Timer | undefined;
   readonly #since: number;
   /** Called with the instance list whenever a follower joins or leaves. */
   onPresence: ((instances: InstanceInfo[]) => void) | undefined;
@@ -156,6 +160,7 @@ export class OwnerServer {
   serve(epoch: number, guard: () => void, handler?: OwnerHandler): void {
     if (this.#state !== 'listening') throw new Error(`cannot serve in state ${this.#state}`);
     this.#state = 'serving';
+    this.#servingSince = this.#opts.clock.now();
     this.#epoch = epoch;
     this.#guard = guard;
     this.#handler = handler;
@@ -302,8 +307,21 @@ export class OwnerServer {
     }, 5);
   }
 
-  /** The longest-connected follower is the successor: ask it to listen, so the others can pre-connect. */
+  /**
+   * The longest-connected follower is the successor: ask it to listen, so the others can pre-connect.
+   * Not in the first DESIGNATE_AFTER_MS of serving: right after a failover the followers are still being
+   * welcomed, and a successor's listener plus every follower's standby handshake would compete with that
+   * on the same cores (a handover within that time falls back to the record, slower but correct).
+   */
   #designate(): void {
+    const wait = this.#servingSince + DESIGNATE_AFTER_MS - this.#opts.clock.now();
+    if (wait > 0) {
+      this.#designating ??= this.#opts.clock.setTimeout(() => {
+        this.#designating = undefined;
+        if (this.#state === 'serving') this.#designate();
+      }, wait);
+      return;
+    }
     const first = this.peers()[0];
     if (first?.info.instanceId === this.#designated) return;
     this.#designated = first?.info.instanceId;
@@ -424,6 +442,7 @@ export class OwnerServer {
     this.#state = 'closed';
     this.#heartbeat?.cancel();
     this.#announcing?.cancel();
+    this.#designating?.cancel();
     for (const p of this.#peers.values()) p.close(code, reason);
     // Held (paused) sockets are resumed so that their close handshake can complete.
     const held = [...this.#held];

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as nodeSyncFs from 'node:fs';
 import { readFile, writeFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Journal, recover, frame, parseFrames, allZero, type Entry } from '../../src/state/journal.js';
+import { Journal, recover, prefetch, frame, parseFrames, allZero, type Entry } from '../../src/state/journal.js';
 import { LeaseholdError } from '../../src/errors.js';
 import { tempRoot } from '../helpers.js';
 
@@ -81,6 +81,27 @@ describe('Journal', () => {
       const head = parseFrames(await readFile(next.journal.path)).records[0]?.value;
       assert.deepEqual(head, { t: 'begin', e: 2, prev: { epoch: 1, length: end } });
       await next.journal.close();
+    }));
+
+  it('prefetch (a successor standing by) reads everything and changes nothing, not even a torn tail', () =>
+    withDir(async (dir) => {
+      prefetch(dir); // no journal yet: nothing happens, nothing is thrown
+      const { journal } = await Journal.open({ dir, epoch: 1, guard: ok });
+      await journal.append(entry(1, 1));
+      await journal.close();
+      const end = frame({ t: 'begin', e: 1, prev: null }).length + frame(entry(1, 1)).length;
+      const fd = nodeSyncFs.openSync(journal.path, 'r+');
+      nodeSyncFs.writeSync(fd, frame(entry(2, 1)), 0, 10, end); // a torn write
+      nodeSyncFs.closeSync(fd);
+      const before = await readFile(journal.path);
+      const names = await readdir(dir);
+      prefetch(dir);
+      assert.deepEqual(await readFile(journal.path), before);
+      assert.deepEqual(await readdir(dir), names);
+      // Damage anywhere else: still nothing thrown, nothing changed (the takeover reports it).
+      nodeSyncFs.writeFileSync(join(dir, 'snapshot.json'), 'not a frame');
+      prefetch(dir);
+      assert.deepEqual(await readFile(journal.path), before);
     }));
 
   it('preallocates segments with zeros that recovery reads as the end of the records', () =>
