@@ -6,6 +6,7 @@
  * lease is expired once that fingerprint has not changed for the record's ttl. A holder renews well
  * inside its ttl, so a live holder's fingerprint always changes in time.
  */
+import { crc32 } from 'node:zlib';
 import type { Clock } from '../clock.js';
 import { fingerprint, type LeaseRecord, type NewestClaim } from './record.js';
 
@@ -75,7 +76,9 @@ export class Observations {
 
   /** Records what is seen now; returns for how long (monotonic ms) it has been unchanged. */
   observe(key: string, record: LeaseRecord | undefined, corruptText?: string, newest: NewestClaim = { epoch: 0 }): number {
-    const seen = corruptText !== undefined ? `corrupt:${corruptText.length}:${corruptText.slice(0, 64)}` : fingerprint(record);
+    // All of an unreadable text counts: two different damaged records (two torn reads of one-block records,
+    // say) usually share their length and first bytes.
+    const seen = corruptText !== undefined ? `corrupt:${corruptText.length}:${crc32(corruptText)}` : fingerprint(record);
     const fp = `${seen}|${newest.epoch}|${newest.claim?.repairs ?? 0}`;
     const now = this.clock.now();
     const prev = this.#seen.get(key);

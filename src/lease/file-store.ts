@@ -3,7 +3,8 @@
  *
  * Layout, per key (`/app/notes/owner` → `<dataRoot>/leasehold/leases/app/notes/owner/`):
  *
- *   record.json        the lease record: written to a temp file (0600), fsynced, renamed over
+ *   record.json        the lease record, padded with spaces to one 4 KiB block: rewritten in place (one
+ *                      pwrite of the whole block), or created by temp file (0600) + rename
  *   record.json.lock/  proper-lockfile's lock directory: the mutex held for one read-modify-write
  *   record.json.lock-holder  who holds the mutex (pid, start, host): a dead holder's lock is broken at once
  *   epochs/<n>         one file per claimed epoch, created exclusively (O_EXCL): the fencing counter,
@@ -18,6 +19,11 @@
  * load (it never waits for a turn of the event loop or for libuv's thread pool, where journal I/O may
  * queue), so renewals stay punctual and a handover costs about a millisecond. Only waiting for a busy
  * mutex is asynchronous.
+ * Why in place: replacing a file by rename makes ext4 (auto_da_alloc, the default) start writing the new
+ * file's data back inside rename(), ≈ 0.5 ms median and 1.6 ms p90 here against 0.07 ms for one pwrite,
+ * and every renewal runs on the owner's event loop. A pwrite from a process that crashes lands whole or not
+ * at all; a reader racing it could in principle see a mix of two records, which then fails to parse: it
+ * reads again (twice at most), and a mix that persisted would only count as corrupt (held for a ttl).
  * Not guaranteed: correctness on network file systems (mkdir and O_EXCL atomicity, mtime precision); that
  * a crash takeover is fast when the holder runs on another host or in another pid namespace (it then
  * waits for the ttl); durability of the record across power loss (the directory is not fsynced).
@@ -42,6 +48,7 @@ export type LeaseFs = Pick<
   | 'openSync'
   | 'writeSync'
   | 'fdatasyncSync'
+  | 'fstatSync'
   | 'closeSync'
   | 'renameSync'
   | 'unlinkSync'
@@ -74,6 +81,8 @@ export interface FileLeaseStoreOptions {
 }
 
 const RECORD = 'record.json';
+/** The record's size on disk: one block, padded with spaces (JSON allows them); larger records are not padded. */
+const RECORD_BLOCK = 4096;
 const EPOCHS = 'epochs';
 const KEEP_EPOCHS = 16;
 const pad = (n: number) => String(n).padStart(15, '0');
@@ -178,19 +187,31 @@ export class FileStorage implements RecordStorage {
     this.ready();
     const path = this.recordPath(key);
     let text: string | undefined;
-    try {
-      text = this.#fs.readFileSync(path, 'utf8');
-    } catch (err) {
-      if (code(err) !== 'ENOENT' && code(err) !== 'ENOTDIR') throw ioError('read', path, err);
+    let record: LeaseRecord | undefined;
+    let error: LeaseholdError | undefined;
+    // A block that does not parse may be a read that raced an in-place write: read again, twice at most.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        text = this.#fs.readFileSync(path, 'utf8');
+      } catch (err) {
+        if (code(err) !== 'ENOENT' && code(err) !== 'ENOTDIR') throw ioError('read', path, err);
+        text = undefined;
+        break;
+      }
+      try {
+        record = parseRecord(text, path);
+        error = undefined;
+        break;
+      } catch (err) {
+        error = err as LeaseholdError;
+        if (text.length !== RECORD_BLOCK) break;
+      }
     }
     // After the record: a claim made after our record read is then seen too (never the reverse).
     const newest = this.#newestClaim(join(this.dirOf(key), EPOCHS));
     if (text === undefined) return { newest };
-    try {
-      return { record: parseRecord(text, path), newest };
-    } catch (err) {
-      return { corrupt: { text, error: err as LeaseholdError }, newest };
-    }
+    if (record) return { record, newest };
+    return { corrupt: { text, error: error! }, newest };
   }
 
   #newestClaim(dir: string): NewestClaim {
@@ -213,12 +234,37 @@ export class FileStorage implements RecordStorage {
     }
   }
 
+  /**
+   * Overwrites an existing one-block record with `block` in one pwrite; false (nothing written) when there
+   * is no such file (missing, or of another size: written by an older leasehold, damaged, or larger).
+   */
+  #writeInPlace(path: string, block: Buffer, durable: boolean): boolean {
+    const fs = this.#fs;
+    let fd: number;
+    try {
+      fd = fs.openSync(path, 'r+');
+    } catch (err) {
+      if (code(err) === 'ENOENT') return false;
+      throw ioError('write', path, err);
+    }
+    try {
+      if (fs.fstatSync(fd).size !== RECORD_BLOCK) return false;
+      for (let off = 0; off < block.length;) off += fs.writeSync(fd, block, off, block.length - off, off);
+      if (durable) fs.fdatasyncSync(fd);
+      return true;
+    } catch (err) {
+      throw ioError('write', path, err);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
   /** Creates `path` exclusively with `text` (optionally flushed); throws the fs error (EEXIST when taken). */
-  #createFile(path: string, text: string, durable: boolean): void {
+  #createFile(path: string, text: string | Buffer, durable: boolean): void {
     const fs = this.#fs;
     const fd = fs.openSync(path, 'wx', 0o600);
     try {
-      const buf = Buffer.from(text);
+      const buf = typeof text === 'string' ? Buffer.from(text) : text;
       for (let off = 0; off < buf.length;) off += fs.writeSync(fd, buf, off, buf.length - off, off);
       if (durable) fs.fdatasyncSync(fd);
     } finally {
@@ -228,9 +274,16 @@ export class FileStorage implements RecordStorage {
 
   #write(key: LeaseKey, record: LeaseRecord, durable: boolean): void {
     const path = this.recordPath(key);
+    const text = serializeRecord(record);
+    const padded = Buffer.byteLength(text) <= RECORD_BLOCK ? Buffer.alloc(RECORD_BLOCK, ' ') : undefined;
+    if (padded) {
+      padded.write(text);
+      padded[RECORD_BLOCK - 1] = 0x0a;
+      if (this.#writeInPlace(path, padded, durable)) return;
+    }
     const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
     try {
-      this.#createFile(tmp, serializeRecord(record), durable);
+      this.#createFile(tmp, padded ?? text, durable);
       this.#fs.renameSync(tmp, path);
     } catch (err) {
       try {
