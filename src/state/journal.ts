@@ -34,7 +34,9 @@
  *     followed by nothing but zeros) is cut on open; a bad record followed by data stops recovery with
  *     ECORRUPT naming the file and offset, and nothing is modified.
  * Opening (recovery, the begin record, the first preallocation) is synchronous, so a new owner's start-up
- * spends no event-loop turns while other processes compete for the CPU during a failover.
+ * spends no event-loop turns while other processes compete for the CPU during a failover; only the
+ * segment's first sync runs in the thread pool (every group commit syncs the file again before anything
+ * is acknowledged, so the begin record's fence is durable before anything depends on it).
  * Not guaranteed: durability when the disk lies about fdatasync; after a power loss (not a process crash),
  * a disk that persisted a later page of one group commit but not an earlier one shows as ECORRUPT rather
  * than as a torn tail; the current segment is not rotated by compaction (older segments are deleted;
@@ -208,6 +210,8 @@ export class Journal {
   /** The file's length: zeros from #size up to here. */
   #allocated: number;
   #queue: Queued[] = [];
+  /** The first sync of the segment (begin record and preallocation), in the pool: close() waits for it. */
+  #opening: Promise<void> = Promise.resolve();
   /** The running flush loop; cleared in the same tick the queue is found empty, so no append is stranded. */
   #flushing: Promise<void> | undefined;
   #closed = false;
@@ -263,21 +267,29 @@ export class Journal {
       // O_EXCL: one segment per epoch, and epochs are unique (the lease's fencing token).
       fd = fs.openSync(path, 'wx', 0o600);
       const begin = frame({ t: 'begin', e: options.epoch, prev: last ? { epoch: last.epoch, length: last.length } : null });
-      // The begin record and the first preallocated zeros, in one write and one sync.
+      // The begin record and the first preallocated zeros, in one write. Their sync runs in the thread pool,
+      // off the takeover's path: nothing this owner acknowledges or broadcasts can precede a sync of this
+      // file (every group commit syncs it, begin record included), so the fence is on disk before anything
+      // depends on it. (It costs ≈ 1 ms on the loop here: the file's size and blocks are new metadata.)
       const first = Buffer.alloc(Math.max(PREALLOC_FIRST, begin.length + HEADER));
       begin.copy(first);
       writeAll(fs, fd, first, 0);
-      fs.fdatasyncSync(fd);
+      const opening = fdatasync(fs, fd).catch(() => undefined); // a failing disk fails the first group's own sync
       // The previous segment is fenced at `last.length` now: drop its preallocated zeros, so that old
       // segments take no more room than their records and recovery reads no zeros. (A deposed owner that
       // still appends there lands past the fence either way.) Best effort: recovery ignores them anyway.
+      // After this turn, so that the new owner serves first (a truncation is metadata: ≈ 0.4 ms here).
       if (last && last.size > last.length)
-        try {
-          fs.truncateSync(last.path, last.length);
-        } catch {
-          // kept as it is
-        }
-      return { journal: new Journal(options, fs, path, fd, begin.length, first.length), recovered };
+        void nextTurn().then(() => {
+          try {
+            fs.truncateSync(last.path, last.length);
+          } catch {
+            // kept as it is
+          }
+        });
+      const journal = new Journal(options, fs, path, fd, begin.length, first.length);
+      journal.#opening = opening;
+      return { journal, recovered };
     } catch (err) {
       if (fd !== undefined) {
         closeQuietly(fs, fd);
@@ -475,6 +487,7 @@ export class Journal {
     this.#closed = true;
     this.#wake?.();
     await this.#flushing;
+    await this.#opening;
     closeQuietly(this.#fs, this.#fd);
   }
 }
