@@ -19,6 +19,7 @@ import { delay, until } from '../helpers.js';
 import { unlink, writeFile } from 'node:fs/promises';
 import { FileLeaseStore } from '../../src/lease/file-store.js';
 import { LeaseKey } from '../../src/lease/key.js';
+import { systemClock } from '../../src/clock.js';
 
 export async function stateFailoverChaos(rounds: number): Promise<void> {
   const seed = Number(process.env.LEASEHOLD_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -45,6 +46,13 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
     await Promise.all(
       expect.map((f, i) => f.proc.waitFor((l) => l.event === 'disconnected' && f.proc.lines.indexOf(l) >= marks[i]!, 5000)),
     );
+  };
+  /** The harness's own faults, in the trail printed on a violation (the processes log the others). */
+  const note = (kind: string, target?: Member) =>
+    cluster.log.push({ event: 'fault', kind, name: 'harness', ...(target ? { target: target.name } : {}), t: systemClock.now() });
+  const signal = (m: Member, sig: NodeJS.Signals) => {
+    note(sig, m);
+    m.proc.child.kill(sig);
   };
   const acked = new Set<string>();
   const sent = new Map<Member, string[]>();
@@ -90,16 +98,16 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
       const follower = followers[Math.floor(rand() * followers.length)];
       let ownerFault = true;
       if (roll < 0.18) {
-        owner.proc.child.kill('SIGKILL');
+        signal(owner, 'SIGKILL');
         faults.kill++;
         await owner.proc.exited;
       } else if (roll < 0.3) {
-        owner.proc.child.kill('SIGSTOP');
+        signal(owner, 'SIGSTOP');
         faults.stop++;
         await delay(ttl * 1.5);
-        owner.proc.child.kill('SIGCONT');
+        signal(owner, 'SIGCONT');
       } else if (roll < 0.43) {
-        owner.proc.child.kill('SIGTERM');
+        signal(owner, 'SIGTERM');
         faults.close++;
         await owner.proc.exited;
       } else if (roll < 0.5) {
@@ -128,19 +136,21 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
           await delay(heartbeatMs * 3);
           faults.stallFollowerLink++;
         } else if (roll < 0.83 && follower) {
-          follower.proc.child.kill('SIGKILL');
+          signal(follower, 'SIGKILL');
           faults.killFollower++;
           await follower.proc.exited;
         } else if (roll < 0.9 && follower) {
-          follower.proc.child.kill('SIGTERM');
+          signal(follower, 'SIGTERM');
           faults.closeFollower++;
           await follower.proc.exited;
         } else if (roll < 0.95) {
           await unlink(recordPath).catch(() => undefined);
           faults.deleteRecord++;
+          note('delete-record');
         } else {
           await writeFile(recordPath, '{"format":1,"key":"/app/lea');
           faults.truncateRecord++;
+          note('truncate-record');
         }
       }
       if (cluster.live().length < MIN_LIVE) void pump(start());
