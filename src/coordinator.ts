@@ -694,7 +694,8 @@ export class Instance {
       // may no longer write; 3. release while the followers are still quiet (a transaction on an idle
       // machine is fastest); 4. name the successor (the longest-connected follower), who can acquire at
       // once; 5. close the followers (4005).
-      const successor = server.peers()[0]?.info.instanceId ?? null;
+      // The designated successor, once it stands by (the others hold links to it), else the longest-connected.
+      const successor = (server.standbyReady ? server.successor : undefined) ?? server.peers()[0]?.info.instanceId ?? null;
       debug(`closing: handing epoch ${lease.epoch} over to ${successor ?? 'nobody'}`);
       server.freeze();
       await this.#ownerState?.close();
