@@ -15,7 +15,7 @@
  */
 import { LeaseholdError } from '../errors.js';
 import { apply, validateMutation, type Json, type Mutation } from './document.js';
-import { freezeDeep, reduce, type Reducers } from './reducers.js';
+import { freezeChanged, freezeDeep, reduce, type Reducers } from './reducers.js';
 import type { Journal, Recovered } from './journal.js';
 
 export interface Committed {
@@ -157,7 +157,7 @@ export class OwnerState {
       // Even an action that changes nothing gets a version (an empty batch): its id is then applied once.
       m = reduce(this.#reducers, this.#state, m, this.#maxValueBytes);
     }
-    const state = freezeDeep(apply(this.#state, m));
+    const state = freezeChanged(apply(this.#state, m), m);
     const v = this.#version + 1;
     this.#state = state;
     this.#version = v;

@@ -13,7 +13,7 @@
  * Not guaranteed: that a reducer is pure or deterministic (it runs once, on whichever instance owns).
  */
 import { LeaseholdError } from '../errors.js';
-import { checkJson, FORBIDDEN_KEYS, validateMutation, type Json, type Mutation } from './document.js';
+import { checkJson, FORBIDDEN_KEYS, parsePath, validateMutation, type Json, type Mutation } from './document.js';
 
 export type Reducer = (state: Json, payload: Json | undefined) => Json;
 export type Reducers = Readonly<Record<string, Reducer>>;
@@ -49,6 +49,27 @@ export function freezeDeep(v: Json): Json {
     for (const x of Array.isArray(v) ? v : Object.values(v)) freezeDeep(x);
   }
   return v;
+}
+
+/**
+ * Freezes what `apply(doc, m)` created, in a document whose other nodes are frozen already: the nodes along
+ * each changed path and the new values under them. The same result as `freezeDeep`, without visiting the
+ * siblings of every copied node (a mutation of one key of a 1 000-key object would otherwise check 1 000).
+ */
+export function freezeChanged(doc: Json, m: Mutation): Json {
+  if (m.op === 'batch') {
+    for (const op of m.ops) freezeChanged(doc, op);
+    return doc;
+  }
+  if (m.op === 'dispatch') return freezeDeep(doc);
+  let node: Json | undefined = doc;
+  for (const seg of parsePath(m.path)) {
+    if (node === null || typeof node !== 'object') return doc;
+    if (!Object.isFrozen(node)) Object.freeze(node);
+    node = (node as Record<string, Json>)[seg];
+  }
+  if (node !== undefined) freezeDeep(node);
+  return doc;
 }
 
 /** Runs the reducer for `action` on `state`; returns the batch that makes the change (empty: no change). */

@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { apply, getAt, validateMutation, type Json, type Mutation } from '../../src/state/document.js';
 import { LeaseholdError } from '../../src/errors.js';
+import { freezeChanged, freezeDeep } from '../../src/state/reducers.js';
 import { rng } from '../chaos/checker.js';
 
 /** The reference: mutate a deep copy in place, the obvious way. */
@@ -145,6 +146,30 @@ describe('document', () => {
       }
     }
     assert.ok(applied > 10_000, `only ${applied} mutations applied`);
+  });
+
+  it('freezeChanged leaves the whole document frozen after every mutation, as freezeDeep would', () => {
+    const seed = Number(process.env.LEASEHOLD_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    const r = rng(seed);
+    const allFrozen = (v: Json): boolean =>
+      v === null || typeof v !== 'object' || (Object.isFrozen(v) && (Array.isArray(v) ? v : Object.values(v)).every(allFrozen));
+    let checked = 0;
+    for (let run = 0; run < 100; run++) {
+      let doc: Json = freezeDeep({});
+      for (let i = 0; i < 200; i++) {
+        const m = randomMutation(r);
+        let next: Json;
+        try {
+          next = apply(doc, m);
+        } catch {
+          continue;
+        }
+        doc = freezeChanged(next, m);
+        assert.ok(allFrozen(doc), `seed ${seed}: not all frozen after ${JSON.stringify(m)}`);
+        checked++;
+      }
+    }
+    assert.ok(checked > 5_000, `only ${checked} mutations checked`);
   });
 
   it('refuses hostile mutations with EPROTOCOL naming the path', () => {
