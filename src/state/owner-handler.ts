@@ -83,8 +83,8 @@ export async function startOwnerState(p: {
     }
     own.clear();
   };
-  owner.onCommit = (c) => {
-    shared.change(c.v, c.m, c.id);
+  owner.onCommit = (c, state) => {
+    shared.change(c.v, c.m, c.id, state); // the owner's own replica takes the committed document as it is
     if (synced.size === 0) return;
     changes.push(
       c.json !== undefined

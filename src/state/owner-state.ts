@@ -49,7 +49,8 @@ export class OwnerState {
   #compacting = false;
   /** The newest journal append: appends resolve in order, so awaiting it awaits every earlier one. */
   #lastAppend: Promise<void> = Promise.resolve();
-  onCommit: (c: Committed) => void = () => undefined;
+  /** Called in version order for every commit, with the document as of that version (frozen). */
+  onCommit: (c: Committed, state: Json) => void = () => undefined;
   onFailure: (err: unknown) => void = () => undefined;
 
   constructor(
@@ -174,7 +175,7 @@ export class OwnerState {
         this.#recent.push(c);
         // Trimmed in chunks: dropping one from the front of a full list each time is O(n) per commit.
         if (this.#recent.length >= 2 * this.#recentMax) this.#recent.splice(0, this.#recent.length - this.#recentMax);
-        this.onCommit(c);
+        this.onCommit(c, state);
         return v;
       },
       (err: unknown) => {

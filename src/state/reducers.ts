@@ -52,24 +52,30 @@ export function freezeDeep(v: Json): Json {
 }
 
 /**
- * Freezes what `apply(doc, m)` created, in a document whose other nodes are frozen already: the nodes along
- * each changed path and the new values under them. The same result as `freezeDeep`, without visiting the
- * siblings of every copied node (a mutation of one key of a 1 000-key object would otherwise check 1 000).
+ * Freezes what `apply(doc, m)` created, in a document whose other nodes are frozen already: the new values
+ * at each changed path (deeply), then the copied nodes along those paths. The same result as `freezeDeep`,
+ * without visiting the siblings of every copied node (a mutation of one key of a 1 000-key object would
+ * otherwise check 1 000). The values go first: `freezeDeep` skips a frozen node as wholly frozen, and a
+ * path of one operation may run through the new value of another (in a batch).
  */
 export function freezeChanged(doc: Json, m: Mutation): Json {
-  if (m.op === 'batch') {
-    for (const op of m.ops) freezeChanged(doc, op);
-    return doc;
+  const ops = m.op === 'batch' ? m.ops : [m];
+  if (ops.some((op) => op.op === 'dispatch' || op.op === 'batch')) return freezeDeep(doc);
+  const walk = (path: string, freezeOnTheWay: boolean): Json | undefined => {
+    let node: Json | undefined = doc;
+    for (const seg of parsePath(path)) {
+      if (node === null || typeof node !== 'object') return undefined;
+      if (freezeOnTheWay && !Object.isFrozen(node)) Object.freeze(node);
+      node = (node as Record<string, Json>)[seg];
+    }
+    return node;
+  };
+  for (const op of ops) {
+    const value = walk((op as { path: string }).path, false);
+    if (value !== undefined) freezeDeep(value);
   }
-  if (m.op === 'dispatch') return freezeDeep(doc);
-  let node: Json | undefined = doc;
-  for (const seg of parsePath(m.path)) {
-    if (node === null || typeof node !== 'object') return doc;
-    if (!Object.isFrozen(node)) Object.freeze(node);
-    node = (node as Record<string, Json>)[seg];
-  }
-  if (node !== undefined) freezeDeep(node);
-  return doc;
+  for (const op of ops) walk((op as { path: string }).path, true);
+  return freezeDeep(doc); // the root: frozen on the way already, unless no path ran through it
 }
 
 /** Runs the reducer for `action` on `state`; returns the batch that makes the change (empty: no change). */

@@ -177,11 +177,14 @@ export class SharedState {
     if (version === this.#version) this.#markSynced();
   }
 
-  /** Applies a committed change; returns false when it does not follow the replica's version. */
-  change(version: number, m: Json, id: [string, number] | null): boolean {
+  /**
+   * Applies a committed change; returns false when it does not follow the replica's version. `result`, when
+   * given, is the document after the change, already computed (the owner's own replica): it is taken as is.
+   */
+  change(version: number, m: Json, id: [string, number] | null, result?: Json): boolean {
     if (version <= this.#version) return true; // already have it
     if (version !== this.#version + 1) return false;
-    this.#state = apply(this.#state, m as Mutation);
+    this.#state = result !== undefined ? result : apply(this.#state, m as Mutation);
     this.#version = version;
     this.#lastId = id;
     for (const l of [...this.#listeners]) l({ version, mutation: m, id }, this.#state);

@@ -154,7 +154,7 @@ describe('document', () => {
     const allFrozen = (v: Json): boolean =>
       v === null || typeof v !== 'object' || (Object.isFrozen(v) && (Array.isArray(v) ? v : Object.values(v)).every(allFrozen));
     let checked = 0;
-    for (let run = 0; run < 100; run++) {
+    for (let run = 0; run < 300; run++) {
       let doc: Json = freezeDeep({});
       for (let i = 0; i < 200; i++) {
         const m = randomMutation(r);
@@ -170,6 +170,17 @@ describe('document', () => {
       }
     }
     assert.ok(checked > 5_000, `only ${checked} mutations checked`);
+    // Found by this test: a batch whose first path runs through the new value of a later operation.
+    const doc = freezeDeep({ b: 1, c: { a: { list: ['x'] } } });
+    const m: Mutation = {
+      op: 'batch',
+      ops: [
+        { op: 'delete', path: 'b.0.1' },
+        { op: 'set', path: 'b', value: [1, 2] },
+        { op: 'push', path: 'b', value: { k: 2 } },
+      ],
+    };
+    assert.ok(allFrozen(freezeChanged(apply(doc, m), m)));
   });
 
   it('refuses hostile mutations with EPROTOCOL naming the path', () => {
