@@ -23,6 +23,9 @@ describe('protocol', () => {
     ['huge id', JSON.stringify({ ...hello, instanceId: 'x'.repeat(1000) })],
     ['prototype key', '{"t":"__proto__"}'],
     ['constructor type', '{"t":"constructor"}'],
+    ['an extra field named like an inherited one', JSON.stringify({ ...hello, toString: 1 })],
+    ['an extra constructor field', JSON.stringify({ ...hello, constructor: {} })],
+    ['an extra __proto__ field', JSON.stringify(hello).replace(/}$/, ',"__proto__":{"admin":true}}')],
   ];
   for (const [name, text] of bad)
     it(`refuses ${name}`, () => assert.throws(() => decode(text, { hello: controlSchemas.hello }), ProtocolViolation));
