@@ -281,9 +281,14 @@ export class FileStorage implements RecordStorage {
       padded[RECORD_BLOCK - 1] = 0x0a;
       if (this.#writeInPlace(path, padded, durable)) return;
     }
+    this.#replaceFile(path, padded ?? text, durable, 'write');
+  }
+
+  /** Writes a temp file beside `path` and renames it over `path`: readers see the old or the new content. */
+  #replaceFile(path: string, content: string | Buffer, durable: boolean, what: string): void {
     const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
     try {
-      this.#createFile(tmp, padded ?? text, durable);
+      this.#createFile(tmp, content, durable);
       this.#fs.renameSync(tmp, path);
     } catch (err) {
       try {
@@ -291,7 +296,7 @@ export class FileStorage implements RecordStorage {
       } catch {
         // it was not created, or is gone
       }
-      throw ioError('write', path, err);
+      throw ioError(what, path, err);
     }
   }
 
@@ -401,23 +406,10 @@ export class FileStorage implements RecordStorage {
         this.#pruneEpochs(epochs, epoch - KEEP_EPOCHS);
         return true;
       },
-      rewriteClaim: async (epoch, claim) => {
-        // Temp + rename: readers see the old claim or the new one, and the name never stops existing (so
-        // no contender can claim this epoch meanwhile). The temp name is not a number: readers skip it.
-        const path = join(epochs, pad(epoch));
-        const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-        try {
-          this.#createFile(tmp, serializeClaim(claim), false);
-          this.#fs.renameSync(tmp, path);
-        } catch (err) {
-          try {
-            this.#fs.unlinkSync(tmp);
-          } catch {
-            // not created
-          }
-          throw ioError('rewrite the claim of epoch at', path, err);
-        }
-      },
+      // Temp + rename: readers see the old claim or the new one, and the name never stops existing (so no
+      // contender can claim this epoch meanwhile). The temp name is not a number: readers skip it.
+      rewriteClaim: async (epoch, claim) =>
+        this.#replaceFile(join(epochs, pad(epoch)), serializeClaim(claim), false, 'rewrite the claim of epoch at'),
       compromised: () => compromised || this.#clock.now() - lockedAt >= this.#staleMs / 2,
     };
     try {

@@ -376,25 +376,9 @@ export class OwnerServer {
     }, this.#opts.heartbeatIntervalMs);
   }
 
-  /**
-   * Graceful handover, step 1: stops taking messages and connections and tells every follower who should
-   * own next. Resolves when the announcement has been written to every socket.
-   */
   /** Stops taking messages and connections (the first step of a handover); followers stay connected. */
   freeze(): void {
     if (this.#state === 'serving') this.#state = 'leaving';
-  }
-
-  async announceLeaving(successor: string | null): Promise<void> {
-    if (this.#state !== 'serving' && this.#state !== 'leaving') return;
-    this.#state = 'leaving';
-    const data = encode({ t: 'leaving', epoch: this.#epoch, successor } satisfies Leaving);
-    await Promise.all(
-      [...this.#peers.values()].map(
-        (p) =>
-          new Promise<void>((resolve) => (p.joined && p.ws.readyState === WebSocket.OPEN ? p.ws.send(data, () => resolve()) : resolve())),
-      ),
-    );
   }
 
   /**
@@ -406,13 +390,14 @@ export class OwnerServer {
    * Without a successor that stands by, everyone is told at once.
    */
   async handOver(successor: string | null, lingerMs: number): Promise<void> {
+    this.freeze();
+    if (this.#state !== 'leaving') return this.close(CloseCode.LEAVING, 'owner leaving');
     const next =
       successor !== null && this.#standby?.instanceId === successor
         ? [...this.#peers.values()].find((p) => p.joined && p.info.instanceId === successor)
         : undefined;
-    if (next && this.#state === 'leaving') {
-      const data = encode({ t: 'leaving', epoch: this.#epoch, successor } satisfies Leaving);
-      next.sendRaw(data);
+    if (next) {
+      await this.#announceLeaving(successor, [next]);
       const others = () => [...this.#peers.values()].some((p) => p.joined && p !== next);
       if (others())
         await new Promise<void>((resolve) => {
@@ -427,13 +412,19 @@ export class OwnerServer {
         });
       this.#onPeerGone = undefined;
     }
-    await this.leave(successor);
+    await this.#announceLeaving(successor, [...this.#peers.values()]);
+    await this.close(CloseCode.LEAVING, 'owner leaving');
   }
 
-  /** `announceLeaving`, then closes every follower with 4005. */
-  async leave(successor: string | null): Promise<void> {
-    await this.announceLeaving(successor);
-    await this.close(CloseCode.LEAVING, 'owner leaving');
+  /** Tells `peers` that this owner is leaving and who owns next; resolves once it is written to each. */
+  async #announceLeaving(successor: string | null, peers: PeerImpl[]): Promise<void> {
+    const data = encode({ t: 'leaving', epoch: this.#epoch, successor } satisfies Leaving);
+    await Promise.all(
+      peers.map(
+        (p) =>
+          new Promise<void>((resolve) => (p.joined && p.ws.readyState === WebSocket.OPEN ? p.ws.send(data, () => resolve()) : resolve())),
+      ),
+    );
   }
 
   /** Stops serving, closes every connection with `code`, unbinds. Idempotent. */
