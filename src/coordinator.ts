@@ -19,7 +19,7 @@
  * Not guaranteed: that a follower connected to a stopped (SIGSTOP) owner notices before its heartbeat
  * fails (two heartbeat intervals).
  */
-import { nextTurn, sleep } from './clock.js';
+import { nextTurn, sleep, type Timer } from './clock.js';
 import { debug } from './debug.js';
 import { resolveJoinOptions, type JoinOptions, type ResolvedJoinOptions } from './config.js';
 import { ErrorCodes, LeaseholdError, isLeaseholdError, type ErrorCode, type LostReason } from './errors.js';
@@ -295,7 +295,12 @@ export class Instance {
         options: this.#stateOptions,
       });
       handler = this.#ownerState;
-      server.serve(lease.epoch, () => lease.check(), handler);
+      server.serve(
+        lease.epoch,
+        () => lease.check(),
+        handler,
+        () => lease.record,
+      );
       debug(`serving epoch ${lease.epoch} (state version ${this.state.version})`);
     } catch (err) {
       this.#emitError(err, 'cannot start serving');
@@ -394,11 +399,8 @@ export class Instance {
     // A backstop only (the link reports a leaving, dead or hung owner), so it polls: file-system
     // notifications would wake every follower at every step of every lease transaction, and on a
     // graceful handover all of them would read the record while the successor acquires.
-    const watch = new AbortController();
-    const recordChanged = this.#holderGone(record, AbortSignal.any([watch.signal, this.#stop.signal])).then(
-      () => 'record' as const,
-      () => 'aborted' as const,
-    );
+    const watch = this.#holderGone(record);
+    const recordChanged = watch.gone.then((gone) => (gone ? ('record' as const) : ('aborted' as const)));
     // The designated successor welcomed our standby link: it serves a newer epoch, so this owner left,
     // whether or not its announcement reached us yet (it tells the successor first, the rest later).
     const successorServing = new Promise<LinkClose>((resolve) => {
@@ -407,14 +409,15 @@ export class Instance {
     let outcome: LinkClose | 'record' | 'aborted' = await Promise.race([closed, recordChanged, successorServing]);
     this.#onStandbyServing = undefined;
     const welcomedAway = outcome !== 'record' && outcome !== 'aborted' && !link.closed;
-    watch.abort();
+    watch.cancel();
     if (outcome === 'record') {
       // A graceful owner announces before it releases, but the release can be seen first (the watcher
       // fires before the socket is read): give an announcement already on its way a moment to arrive.
       const late = await Promise.race([closed, sleep(this.#opts.clock, 50).then(() => undefined)]);
       if (late) outcome = late;
     }
-    if (outcome === 'record' || outcome === 'aborted' || welcomedAway) link.close();
+    if (outcome === 'record' || outcome === 'aborted') link.close();
+    else if (welcomedAway) link.close(true); // it is leaving: no close handshake for either of us to run
     this.#link = undefined;
     this.state.setRoute(undefined);
     const why: LinkClose['why'] = typeof outcome === 'string' ? 'closed' : outcome.why;
@@ -532,7 +535,12 @@ export class Instance {
       ...this.#linkOptions(m.endpoint as string, m.secret as string, link.epoch + 1),
       welcomeTimeoutMs: null,
     });
-    const standby: Standby = { instanceId: m.instanceId as string, endpoint: m.endpoint as string, ...prepared };
+    const standby: Standby = {
+      instanceId: m.instanceId as string,
+      endpoint: m.endpoint as string,
+      secret: m.secret as string,
+      ...prepared,
+    };
     this.#standby = standby;
     prepared.link.then(
       () => {
@@ -558,7 +566,12 @@ export class Instance {
       standby.cancel();
       return undefined;
     }
-    const record = await this.#store.inspect(this.key).catch(() => undefined);
+    // Its record: from the welcome (protocol 3), else from the store. The endpoint and secret are those
+    // the old owner passed on, which this link just proved.
+    const holder = link.welcome.holder;
+    const record = holder
+      ? { ...holder, meta: { ...holder.meta, endpoint: standby.endpoint, secret: standby.secret } }
+      : await this.#store.inspect(this.key).catch(() => undefined);
     if (!record || record.epoch !== link.epoch || record.instanceId !== link.ownerId || record.epoch <= old.epoch) {
       link.close();
       return undefined;
@@ -603,16 +616,36 @@ export class Instance {
   }
 
   /**
-   * Resolves once the record no longer names `holder` (free, or another holder), looking every renewal
-   * interval, first one interval from now (the caller just read it); rejects when `signal` aborts.
+   * `gone` resolves true once the record no longer names `holder` (free, or another holder), looking every
+   * renewal interval, first one interval from now (the caller just read it); false when cancelled or on
+   * close. (A timer and a flag: no AbortSignal to combine and abort at every handover.)
    */
-  async #holderGone(holder: LeaseRecord, signal: AbortSignal): Promise<void> {
-    for (;;) {
-      await sleep(this.#opts.clock, this.#opts.timing.renewIntervalMs, signal);
-      const state = await this.#store.describe(this.key).catch(() => undefined);
-      if (state?.state === 'free') return;
-      if (state?.state === 'held' && (state.record.instanceId !== holder.instanceId || state.record.epoch !== holder.epoch)) return;
-    }
+  #holderGone(holder: LeaseRecord): { gone: Promise<boolean>; cancel(): void } {
+    let done = false;
+    let timer: Timer | undefined;
+    let resolve!: (gone: boolean) => void;
+    const gone = new Promise<boolean>((r) => (resolve = r));
+    const finish = (result: boolean) => {
+      if (done) return;
+      done = true;
+      timer?.cancel();
+      this.#stop.signal.removeEventListener('abort', onStop);
+      resolve(result);
+    };
+    const onStop = () => finish(false);
+    this.#stop.signal.addEventListener('abort', onStop, { once: true });
+    const look = () => {
+      timer = this.#opts.clock.setTimeout(async () => {
+        const state = await this.#store.describe(this.key).catch(() => undefined);
+        if (done) return;
+        if (state?.state === 'free') return finish(true);
+        if (state?.state === 'held' && (state.record.instanceId !== holder.instanceId || state.record.epoch !== holder.epoch))
+          return finish(true);
+        look();
+      }, this.#opts.timing.renewIntervalMs);
+    };
+    look();
+    return { gone, cancel: () => finish(false) };
   }
 
   /** Resolves on the next change notification for the key, after `maxMs`, or on close. */
@@ -724,6 +757,7 @@ export class Instance {
 interface Standby {
   instanceId: string;
   endpoint: string;
+  secret: string;
   link: Promise<FollowerLink>;
   cancel(): void;
 }

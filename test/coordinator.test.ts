@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { join, type Instance, type InstanceEvent } from '../src/coordinator.js';
+import { join, toHolder, type Instance, type InstanceEvent } from '../src/coordinator.js';
 import { MemoryLeaseStore } from '../src/lease/memory-store.js';
 import { LeaseholdError } from '../src/errors.js';
 import { tempRoot, until } from './helpers.js';
@@ -15,14 +15,18 @@ async function cluster(n: number, ttlMs = 1000) {
   const shared = new MemoryLeaseStore({ pollIntervalMs: 5 });
   const events: (InstanceEvent & { who: number })[] = [];
   const instances: Instance[] = [];
+  const stores: MemoryLeaseStore[] = [];
   for (let i = 0; i < n; i++) {
-    const inst = join({ dataRoot: root.dir, ttlMs, name: `m${i}`, store: new MemoryLeaseStore({ sharedWith: shared, pollIntervalMs: 5 }) });
+    const store = new MemoryLeaseStore({ sharedWith: shared, pollIntervalMs: 5 });
+    stores.push(store);
+    const inst = join({ dataRoot: root.dir, ttlMs, name: `m${i}`, store });
     inst.subscribe((e) => events.push({ ...e, who: i }));
     instances.push(inst);
     await (i === 0 ? inst.whenOwner() : inst.whenConnected());
   }
   return {
     instances,
+    stores,
     events,
     shared,
     done: async () => {
@@ -59,6 +63,10 @@ describe('join()', () => {
       const [a, b, d] = c.instances as [Instance, Instance, Instance];
       const epoch = a.epoch;
       await until(() => a.server?.standbyReady, 2000, 'the successor stands by');
+      let inspected = 0;
+      const dStore = c.stores[2]!;
+      const inspect = dStore.inspect.bind(dStore);
+      dStore.inspect = (...args) => (inspected++, inspect(...args));
       await a.close();
       await a.close(); // idempotent
       assert.equal(a.role, 'closed');
@@ -69,6 +77,13 @@ describe('join()', () => {
       // d had connected to b in advance (b was the designated successor): no new handshake, no record read.
       const reconnect = c.events.find((e) => e.who === 2 && e.type === 'connected' && e.epoch === b.epoch);
       assert.equal(reconnect?.type === 'connected' && reconnect.via, 'handover');
+      // b's record came with its welcome (protocol 3): the same holder as the store's, without secrets.
+      assert.equal(inspected, 0, 'd did not read the record');
+      const record = (await c.shared.inspect(b.key))!;
+      const { renewedAt: _r, ...holder } = d.holder!;
+      const { renewedAt: _s, ...stored } = toHolder(record);
+      assert.deepEqual(holder, stored);
+      assert.ok(!JSON.stringify(d.holder).includes(String(record.meta.secret)));
       const roles = c.events.filter((e) => e.type === 'role-change' && e.who === 1).map((e) => (e as { role: string }).role);
       assert.deepEqual(roles, ['follower', 'owner']);
       await assert.rejects(a.whenOwner(), (e) => e instanceof LeaseholdError && e.code === 'ECLOSED');

@@ -65,6 +65,16 @@ export function parseRecord(text: string, path: string): LeaseRecord {
       `lease record ${path} has format ${r.format}, written by a newer leasehold (this one reads ${RECORD_FORMAT}); upgrade this instance`,
       { path },
     );
+  const bad = recordProblem(r);
+  if (bad) throw fail(path, `bad field "${bad}"`);
+  return r as unknown as LeaseRecord;
+}
+
+/** The first field of `value` that a record cannot have as it is, or undefined when `value` has a record's shape. */
+export function recordProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'record';
+  if (!isInt((value as { format?: unknown }).format)) return 'format';
+  const r = value as Record<string, unknown>;
   const checks: [string, boolean][] = [
     ['key', typeof r.key === 'string'],
     ['instanceId', typeof r.instanceId === 'string' && r.instanceId.length > 0],
@@ -81,8 +91,8 @@ export function parseRecord(text: string, path: string): LeaseRecord {
     ['pins', Array.isArray(r.pins) && r.pins.every((p) => typeof p === 'string')],
     ['meta', typeof r.meta === 'object' && r.meta !== null && !Array.isArray(r.meta)],
   ];
-  for (const [field, ok] of checks) if (!ok) throw fail(path, `bad field "${field}"`);
-  return r as unknown as LeaseRecord;
+  for (const [field, ok] of checks) if (!ok) return field;
+  return undefined;
 }
 
 export function serializeRecord(record: LeaseRecord): string {

@@ -315,8 +315,11 @@ export class FollowerLink {
     }, ms);
   }
 
-  /** Closes the link on this side. */
-  close(): void {
-    this.#finish({ why: 'closed' }, CloseCode.GOING_AWAY);
+  /**
+   * Closes the link on this side: with a close frame, or `abruptly` by closing the socket only (for an
+   * owner that is leaving anyway: no close handshake for either side to run at the busiest moment).
+   */
+  close(abruptly = false): void {
+    this.#finish({ why: 'closed' }, CloseCode.GOING_AWAY, abruptly);
   }
 }

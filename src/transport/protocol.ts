@@ -11,7 +11,7 @@
  *                                                          3. not serving (deposed) → close 4003
  *   {"t":"hello","v":[1],"epoch":E,"instanceId":…}  ─────▶  4. no common version   → close 4002
  *                                                          5. E > owner's epoch    → close 4004
- *   ◀───── {"t":"welcome","v":2,"epoch":E',"ownerId":…,"instances":[…],"maxPayload":N}   (maxPayload: v2)
+ *   ◀───── {"t":"welcome","v":3,"epoch":E',"ownerId":…,"instances":[…],"maxPayload":N,"holder":{…}}
  *   ◀───── {"t":"presence","epoch":E',"instances":[…]}        (whenever instances join or leave)
  *   ◀───── {"t":"standby-request","epoch":E'}                 (to the designated successor only)
  *   {"t":"standby","epoch":E',"endpoint":…,"secret":…} ──▶   (its future endpoint; it listens, unserved)
@@ -25,12 +25,17 @@
  * read before authentication. Heartbeats are WebSocket ping/pong frames.
  */
 
+import { recordProblem, type LeaseRecord } from '../lease/record.js';
+
 /**
  * 1: the messages drawn above and in state/wire.ts.
  * 2: adds `maxPayload` to the welcome and lets a follower send several mutations in one `mutates` frame.
+ * 3: adds `holder` to the welcome: the owner's lease record without secrets, so a follower welcomed over a
+ *    standby link after a graceful handover need not read the record from disk (at a handover every
+ *    follower would, on the same cores as the new owner's first work).
  */
-export const PROTOCOL_VERSIONS = [1, 2] as const;
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSIONS = [1, 2, 3] as const;
+export const PROTOCOL_VERSION = 3;
 
 /** Close codes, stable; the reason string is for humans. */
 export const CloseCode = {
@@ -84,6 +89,8 @@ export interface Welcome {
   instances: InstanceInfo[];
   /** v2: the largest frame the owner accepts. */
   maxPayload?: number;
+  /** v3: the owner's lease record as it last wrote it, without secrets. */
+  holder?: LeaseRecord;
 }
 export interface Presence {
   t: 'presence';
@@ -208,6 +215,7 @@ export const controlSchemas: Record<ControlMessage['t'], Record<string, Check>> 
     ownerId: is.nonEmptyStr(64),
     instances: is.arrayOf(instanceInfo),
     maxPayload: (v) => v === undefined || (Number.isSafeInteger(v) && (v as number) > 0),
+    holder: (v) => v === undefined || recordProblem(v) === undefined,
   },
   presence: { t: is.oneOf('presence'), epoch: is.int(1), instances: is.arrayOf(instanceInfo) },
   leaving: { t: is.oneOf('leaving'), epoch: is.int(1), successor: is.nullable(is.nonEmptyStr(64)) },

@@ -42,7 +42,9 @@ import {
   type Leaving,
   type Message,
   type ControlMessage,
+  type Welcome,
 } from './protocol.js';
+import { redactRecord, type LeaseRecord } from '../lease/record.js';
 
 /** The owner's application (the state layer plugs in here). */
 export interface OwnerHandler {
@@ -86,6 +88,7 @@ export class OwnerServer {
   #epoch = 0;
   #guard: () => void = () => undefined;
   #handler: OwnerHandler | undefined;
+  #holder: (() => LeaseRecord) | undefined;
   /** What a joined follower may send: the handler's messages and `standby`. */
   #schemas: Parameters<typeof decode>[1] = { standby: controlSchemas.standby };
   readonly #http: Server;
@@ -156,14 +159,18 @@ export class OwnerServer {
     return this.#epoch;
   }
 
-  /** Starts accepting followers as the owner of `epoch`. `guard` throws when the lease is no longer held. */
-  serve(epoch: number, guard: () => void, handler?: OwnerHandler): void {
+  /**
+   * Starts accepting followers as the owner of `epoch`. `guard` throws when the lease is no longer held;
+   * `holder` gives the lease record as last written, sent without secrets in every welcome (protocol 3).
+   */
+  serve(epoch: number, guard: () => void, handler?: OwnerHandler, holder?: () => LeaseRecord): void {
     if (this.#state !== 'listening') throw new Error(`cannot serve in state ${this.#state}`);
     this.#state = 'serving';
     this.#servingSince = this.#opts.clock.now();
     this.#epoch = epoch;
     this.#guard = guard;
     this.#handler = handler;
+    this.#holder = holder;
     this.#schemas = { ...(handler?.schemas ?? {}), standby: controlSchemas.standby };
     this.#scheduleHeartbeat();
     for (const ws of this.#held) {
@@ -287,8 +294,10 @@ export class OwnerServer {
     if (hello.instanceId === this.#opts.instanceId) return peer.close(CloseCode.PROTOCOL, 'an instance cannot follow itself');
     peer.info = { instanceId: hello.instanceId, name: hello.name, pid: hello.pid, role: 'follower', since: this.#opts.clock.wallNow() };
     peer.joined = true;
-    const welcome = { t: 'welcome', v, epoch: this.#epoch, ownerId: this.#opts.instanceId, instances: this.instances() };
-    peer.send(v >= 2 ? { ...welcome, maxPayload: this.#opts.maxPayload } : welcome);
+    const welcome: Welcome = { t: 'welcome', v, epoch: this.#epoch, ownerId: this.#opts.instanceId, instances: this.instances() };
+    if (v >= 2) welcome.maxPayload = this.#opts.maxPayload;
+    if (v >= 3 && this.#holder) welcome.holder = redactRecord(this.#holder());
+    peer.send(welcome);
     if (this.#standby) peer.send({ t: 'successor', epoch: this.#epoch, ...this.#standby });
     this.#handler?.onJoin(peer, hello);
     this.#announce();

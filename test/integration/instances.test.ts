@@ -48,6 +48,9 @@ for (const transport of ['tcp', 'ipc'] as const) {
       const why = cluster.log.filter((l) => l.event === 'disconnected' && l.epoch === owner.epoch).map((l) => l.why);
       assert.ok(why.length >= 3 && why.every((w) => w === 'leaving'), `disconnect reasons: ${why}`);
       assert.deepEqual(cluster.doubleOwners(), []);
+      // The successor reports owning, never following itself on the way.
+      const selfFollow = next.proc.lines.filter((l) => l.event === 'role' && l.role === 'follower' && l.ownerId === l.instanceId);
+      assert.deepEqual(selfFollow, []);
     });
   });
 }

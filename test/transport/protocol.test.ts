@@ -40,11 +40,45 @@ describe('protocol', () => {
     }
   });
 
+  it('a welcome (protocol 3) may carry the holder: a lease record, checked field by field', () => {
+    const welcome = { t: 'welcome', v: 3, epoch: 4, ownerId: 'o', instances: [], maxPayload: 1024 };
+    const holder = {
+      format: 1,
+      key: 'app/x/owner',
+      instanceId: 'o',
+      epoch: 4,
+      pid: 10,
+      processStart: null,
+      host: 'h',
+      acquiredAt: 1,
+      renewedAt: 2,
+      renewals: 0,
+      ttlMs: 1000,
+      renewIntervalMs: 250,
+      releasedAt: null,
+      pins: [],
+      meta: { endpoint: 'ws://127.0.0.1:1/' },
+    };
+    const schemas = { welcome: controlSchemas.welcome };
+    assert.deepEqual(decode(JSON.stringify(welcome), schemas), welcome, 'without a holder (protocol 1 and 2)');
+    assert.deepEqual(decode(JSON.stringify({ ...welcome, holder }), schemas), { ...welcome, holder });
+    for (const broken of [
+      { ...holder, epoch: 0 },
+      { ...holder, pins: 'x' },
+      { ...holder, meta: [] },
+      { ...holder, host: undefined },
+      'record',
+      null,
+    ])
+      assert.throws(() => decode(JSON.stringify({ ...welcome, holder: broken }), schemas), ProtocolViolation, JSON.stringify(broken));
+  });
+
   it('negotiates the highest common version', () => {
     assert.equal(negotiate([1]), 1);
     assert.equal(negotiate([1, 2, 7]), 2);
-    assert.equal(negotiate([2, 3]), 2);
-    assert.equal(negotiate([3, 4]), undefined);
+    assert.equal(negotiate([2, 3]), 3);
+    assert.equal(negotiate([3, 4]), 3);
+    assert.equal(negotiate([4, 5]), undefined);
     assert.equal(negotiate([]), undefined);
   });
 });
