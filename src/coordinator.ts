@@ -477,10 +477,25 @@ export class Instance {
         // Out of order (a gap): ask again from where the replica is.
         if (!this.state.change(m.v as number, m.m as Json, m.id as [string, number] | null)) link.send(this.#syncRequest(link));
         return;
+      case 'changes': {
+        const ms = m.ms as Json[];
+        const ids = m.ids as ([string, number] | null)[];
+        if (ms.length !== ids.length) return link.close();
+        const v = m.v as number;
+        for (let i = 0; i < ms.length; i++) if (!this.state.change(v + i, ms[i]!, ids[i]!)) return void link.send(this.#syncRequest(link)); // a gap: as for `change`
+        return;
+      }
       case 'synced':
         return this.state.caughtUp(m.v as number);
       case 'ack':
         return this.state.ack(m.seq as number, m.v as number);
+      case 'acks': {
+        const seqs = m.seqs as number[];
+        const vs = m.vs as number[];
+        if (seqs.length !== vs.length) return link.close();
+        for (let i = 0; i < seqs.length; i++) this.state.ack(seqs[i]!, vs[i]!);
+        return;
+      }
       case 'nack':
         // ELOST: the owner lost its lease mid-way; the outcome is unknown, so keep it for the next owner.
         if (m.code === 'ELOST') return;

@@ -45,8 +45,12 @@ export async function startOwnerState(p: {
   // Messages to each follower are collected while a group commit resolves and sent as one frame: one
   // flush commits many mutations, and one frame per follower carries all of their changes and acks. Each
   // change is encoded once, whatever the number of followers; only acks and nacks are per follower.
-  let changes: string[] = [];
-  const own = new Map<Peer, string[]>();
+  // Followers of protocol 4 get the changes as one `changes` message and runs of acks as `acks` (arrays
+  // parse in half the time of one object each); older ones get a `change` and an `ack` each.
+  let first = 0; // the version of the first change collected
+  let ms: string[] = []; // each change's mutation, as JSON
+  let ids: string[] = []; // and its id
+  const own = new Map<Peer, Outgoing>();
   let scheduled = false;
   // After every promise reaction now queued (process.nextTick runs once the microtask queue is empty): a
   // commit's changes and the acks it resolves go out in one frame per follower, so one wake-up each.
@@ -56,41 +60,65 @@ export async function startOwnerState(p: {
       process.nextTick(flush);
     }
   };
-  const post = (peer: Peer, msg: Message | string) => {
-    const list = own.get(peer);
-    const data = typeof msg === 'string' ? msg : encode(msg);
-    if (list) list.push(data);
-    else own.set(peer, [data]);
+  const outgoing = (peer: Peer): Outgoing => {
+    let o = own.get(peer);
+    if (!o) own.set(peer, (o = { parts: [], seqs: [], vs: [] }));
     schedule();
+    return o;
+  };
+  const ack = (peer: Peer, seq: number, v: number) => {
+    const o = outgoing(peer);
+    if (peer.version >= 4) {
+      o.seqs.push(seq);
+      o.vs.push(v);
+    } else o.parts.push(`{"t":"ack","epoch":${epoch},"seq":${seq},"v":${v}}`); // seq and v: validated integers
+  };
+  const post = (peer: Peer, msg: Message) => {
+    const o = outgoing(peer);
+    endAcks(o); // in order with the acks before it
+    o.parts.push(encode(msg));
+  };
+  const endAcks = (o: Outgoing) => {
+    if (o.seqs.length === 0) return;
+    o.parts.push(`{"t":"acks","epoch":${epoch},"seqs":[${o.seqs.join(',')}],"vs":[${o.vs.join(',')}]}`);
+    o.seqs = [];
+    o.vs = [];
   };
   const flush = () => {
     scheduled = false;
-    const shared = changes.length > 0 ? changes.join(',') : '';
-    const count = changes.length;
-    changes = [];
+    const count = ms.length;
+    let compact: string | undefined;
+    let legacy: string | undefined;
+    const changesFor = (peer: Peer): string => {
+      if (peer.version >= 4)
+        return (compact ??= `{"t":"changes","epoch":${epoch},"v":${first},"ms":[${ms.join(',')}],"ids":[${ids.join(',')}]}`);
+      return (legacy ??= ms.map((m, i) => `{"t":"change","epoch":${epoch},"v":${first + i},"m":${m},"id":${ids[i]}}`).join(','));
+    };
     for (const peer of new Set([...synced, ...own.keys()])) {
-      const mine = own.get(peer) ?? [];
+      const mine = own.get(peer);
+      if (mine) endAcks(mine);
+      const parts = mine?.parts ?? [];
       const withChanges = count > 0 && synced.has(peer);
-      const n = (withChanges ? count : 0) + mine.length;
+      const n = (withChanges ? (peer.version >= 4 ? 1 : count) : 0) + parts.length;
       if (n === 0) continue;
       if (peer.bufferedAmount > p.options.maxFollowerBacklogBytes) {
         synced.delete(peer);
         peer.close(CloseCode.TOO_SLOW, 'too far behind: reconnect and resync');
         continue;
       }
-      const items = withChanges ? (mine.length > 0 ? `${shared},${mine.join(',')}` : shared) : mine.join(',');
+      const items = withChanges ? (parts.length > 0 ? `${changesFor(peer)},${parts.join(',')}` : changesFor(peer)) : parts.join(',');
       peer.sendRaw(n === 1 ? items : `{"t":"batch","epoch":${epoch},"items":[${items}]}`);
     }
+    ms = [];
+    ids = [];
     own.clear();
   };
   owner.onCommit = (c, state) => {
     shared.change(c.v, c.m, c.id, state); // the owner's own replica takes the committed document as it is
     if (synced.size === 0) return;
-    changes.push(
-      c.json !== undefined
-        ? `{"t":"change","epoch":${epoch},"v":${c.v},"m":${c.json},"id":${JSON.stringify(c.id)}}`
-        : encode({ t: 'change', epoch, v: c.v, m: c.m, id: c.id }),
-    );
+    if (ms.length === 0) first = c.v;
+    ms.push(c.json ?? JSON.stringify(c.m));
+    ids.push(JSON.stringify(c.id));
     schedule();
   };
   // A journal that cannot be written: step down, so that the next owner rebuilds from disk.
@@ -111,7 +139,7 @@ export async function startOwnerState(p: {
   const mutate = (peer: Peer, item: MutateItem) => {
     const seq = item.seq;
     owner.mutate(item.m, [peer.info.instanceId, seq], { durable: item.durable !== false }).then(
-      (v) => post(peer, `{"t":"ack","epoch":${epoch},"seq":${seq},"v":${v}}`), // seq and v: validated integers
+      (v) => ack(peer, seq, v),
       (err) => {
         const e = asError(err);
         post(peer, { t: 'nack', epoch, seq, code: e.code, message: e.message.slice(0, 500) });
@@ -129,6 +157,11 @@ export async function startOwnerState(p: {
         flush();
         const missing = owner.since(msg.since as number, msg.at as [string, number] | null | undefined);
         if (missing === undefined) peer.send({ t: 'snapshot', epoch, v: owner.version, state: owner.state });
+        else if (peer.version >= 4)
+          for (let i = 0; i < missing.length; i += CATCH_UP_CHUNK) {
+            const part = missing.slice(i, i + CATCH_UP_CHUNK);
+            peer.send({ t: 'changes', epoch, v: part[0]!.v, ms: part.map((c) => c.m), ids: part.map((c) => c.id) });
+          }
         else for (const c of missing) peer.send({ t: 'change', epoch, v: c.v, m: c.m, id: c.id });
         peer.send({ t: 'synced', epoch, v: owner.version });
         synced.add(peer);
@@ -144,7 +177,12 @@ export async function startOwnerState(p: {
   };
 }
 
+/** Changes per `changes` message when a follower catches up (protocol 4). */
+const CATCH_UP_CHUNK = 1000;
+
 type MutateItem = { seq: number; m: Mutation; durable?: false };
+/** What one follower gets at the next flush: messages in order, and the run of acks after them. */
+type Outgoing = { parts: string[]; seqs: number[]; vs: number[] };
 
 function asError(err: unknown): LeaseholdError {
   return err instanceof LeaseholdError ? err : new LeaseholdError('EIO', String((err as Error)?.message ?? err), { cause: err });

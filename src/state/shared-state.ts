@@ -187,7 +187,7 @@ export class SharedState {
     this.#state = result !== undefined ? result : apply(this.#state, m as Mutation);
     this.#version = version;
     this.#lastId = id;
-    for (const l of [...this.#listeners]) l({ version, mutation: m, id }, this.#state);
+    if (this.#listeners.size > 0) for (const l of [...this.#listeners]) l({ version, mutation: m, id }, this.#state);
     return true;
   }
 

@@ -13,6 +13,8 @@
  *                      {"t":"ack","epoch":E,"seq":N,"v":V}                      committed (applied and flushed)
  *                      {"t":"nack","epoch":E,"seq":N,"code":"E…","message":"…"} refused; state unchanged
  *                      {"t":"batch","epoch":E,"items":[…]}   several of the above, in order (one group commit)
+ *                      (v4) {"t":"changes","epoch":E,"v":V,"ms":[m,…],"ids":[id,…]}   the changes V, V+1, …
+ *                      (v4) {"t":"acks","epoch":E,"seqs":[N,…],"vs":[V,…]}            several acks, in order
  */
 import { is } from '../transport/protocol.js';
 
@@ -38,6 +40,14 @@ export const stateOwnerSchemas = {
   change: { t: is.oneOf('change'), epoch: is.int(1), v: is.int(1), m: is.any(), id: is.any() },
   batch: { t: is.oneOf('batch'), epoch: is.int(1), items: is.arrayOf(is.any(), 1_000_000) },
   synced: { t: is.oneOf('synced'), epoch: is.int(1), v: is.int(0) },
+  changes: {
+    t: is.oneOf('changes'),
+    epoch: is.int(1),
+    v: is.int(1),
+    ms: is.arrayOf(is.any(), 1_000_000),
+    ids: is.arrayOf(isId, 1_000_000),
+  },
+  acks: { t: is.oneOf('acks'), epoch: is.int(1), seqs: is.arrayOf(is.int(1), 1_000_000), vs: is.arrayOf(is.int(0), 1_000_000) },
   ack: { t: is.oneOf('ack'), epoch: is.int(1), seq: is.int(1), v: is.int(0) },
   nack: { t: is.oneOf('nack'), epoch: is.int(1), seq: is.int(1), code: is.str(32), message: is.str(512) },
 };

@@ -58,6 +58,8 @@ export interface OwnerHandler {
 
 export interface Peer {
   readonly info: InstanceInfo;
+  /** The protocol version agreed with this follower in its hello. */
+  readonly version: number;
   send(message: Message | ControlMessage): void;
   /** Sends an already-encoded frame (one encoding shared by many peers). */
   sendRaw(data: string): void;
@@ -293,6 +295,7 @@ export class OwnerServer {
     }
     if (hello.instanceId === this.#opts.instanceId) return peer.close(CloseCode.PROTOCOL, 'an instance cannot follow itself');
     peer.info = { instanceId: hello.instanceId, name: hello.name, pid: hello.pid, role: 'follower', since: this.#opts.clock.wallNow() };
+    peer.version = v;
     peer.joined = true;
     const welcome: Welcome = { t: 'welcome', v, epoch: this.#epoch, ownerId: this.#opts.instanceId, instances: this.instances() };
     if (v >= 2) welcome.maxPayload = this.#opts.maxPayload;
@@ -467,6 +470,7 @@ export class OwnerServer {
 
 class PeerImpl implements Peer {
   info: InstanceInfo = { instanceId: '?', name: '', pid: 0, role: 'follower', since: 0 };
+  version = 1;
   joined = false;
   alive = true;
   constructor(readonly ws: WebSocket) {}

@@ -109,7 +109,7 @@ describe('hostile input to the owner', () => {
   it('hellos with a future protocol version, a newer epoch, or wrong types get their documented close codes', async () => {
     const base = { t: 'hello', v: [1], epoch: 1, instanceId: 'x', name: 'n', pid: 1 };
     const cases: [Record<string, unknown>, number][] = [
-      [{ ...base, v: [4, 5] }, 4002],
+      [{ ...base, v: [98, 99] }, 4002],
       [{ ...base, epoch: 99 }, 4004],
       [{ ...base, epoch: '1' }, 4000],
       [{ ...base, instanceId: '' }, 4000],

@@ -77,8 +77,9 @@ describe('protocol', () => {
     assert.equal(negotiate([1]), 1);
     assert.equal(negotiate([1, 2, 7]), 2);
     assert.equal(negotiate([2, 3]), 3);
-    assert.equal(negotiate([3, 4]), 3);
-    assert.equal(negotiate([4, 5]), undefined);
+    assert.equal(negotiate([3, 4]), 4);
+    assert.equal(negotiate([4, 5]), 4);
+    assert.equal(negotiate([98, 99]), undefined);
     assert.equal(negotiate([]), undefined);
   });
 });

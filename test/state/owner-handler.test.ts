@@ -1,0 +1,99 @@
+/**
+ * What the owner sends to followers of each protocol version: protocol 4 gets a commit's changes as one
+ * `changes` message and its acks as `acks`; older followers get a `change` and an `ack` each. Raw ws
+ * clients stand in for followers, so every frame is seen as sent.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { WebSocket } from 'ws';
+import { join } from '../../src/coordinator.js';
+import { MemoryLeaseStore } from '../../src/lease/memory-store.js';
+import { tempRoot, until } from '../helpers.js';
+
+type Msg = { t: string; [k: string]: unknown };
+
+async function rawFollower(endpoint: string, secret: string, v: number[], id: string) {
+  const ws = new WebSocket(endpoint, { headers: { authorization: `Bearer ${secret}` }, perMessageDeflate: false });
+  const got: Msg[] = [];
+  ws.on('message', (d) => {
+    const m = JSON.parse(String(d)) as Msg;
+    if (m.t === 'batch') got.push(...(m.items as Msg[]));
+    else got.push(m);
+  });
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  ws.send(JSON.stringify({ t: 'hello', v, epoch: 1, instanceId: id, name: id, pid: 1 }));
+  await until(() => got.find((m) => m.t === 'welcome'), 2000, `${id} welcomed`);
+  return { ws, got, epoch: got.find((m) => m.t === 'welcome')!.epoch as number };
+}
+
+/** Every change a follower was sent, as [version, mutation, id], from either form. */
+function changesOf(got: Msg[]): [number, unknown, unknown][] {
+  const out: [number, unknown, unknown][] = [];
+  for (const m of got) {
+    if (m.t === 'change') out.push([m.v as number, m.m, m.id]);
+    if (m.t === 'changes') (m.ms as unknown[]).forEach((x, i) => out.push([(m.v as number) + i, x, (m.ids as unknown[])[i]]));
+  }
+  return out;
+}
+
+describe('owner handler', () => {
+  it('sends protocol 4 followers `changes` and `acks`, older ones `change` and `ack`, and both the same history', async () => {
+    const root = await tempRoot();
+    const shared = new MemoryLeaseStore({ pollIntervalMs: 5 });
+    const owner = join({ dataRoot: root.dir, store: new MemoryLeaseStore({ sharedWith: shared, pollIntervalMs: 5 }) });
+    const clients: WebSocket[] = [];
+    try {
+      await owner.whenOwner();
+      const secret = String((await shared.inspect(owner.key))!.meta.secret);
+      const v4 = await rawFollower(owner.endpoint!, secret, [1, 2, 3, 4], 'new');
+      const v1 = await rawFollower(owner.endpoint!, secret, [1], 'old');
+      clients.push(v4.ws, v1.ws);
+      for (const c of [v4, v1]) c.ws.send(JSON.stringify({ t: 'sync', epoch: c.epoch, since: 0 }));
+      await until(() => v4.got.some((m) => m.t === 'synced') && v1.got.some((m) => m.t === 'synced'), 2000, 'both synced');
+      const items = [1, 2, 3].map((seq) => ({ seq, m: { op: 'increment', path: 'n' } }));
+      v4.ws.send(JSON.stringify({ t: 'mutates', epoch: v4.epoch, items }));
+      await until(() => v4.got.some((m) => m.t === 'acks'), 2000, 'acks to the protocol 4 follower');
+      v1.ws.send(JSON.stringify({ t: 'mutate', epoch: v1.epoch, seq: 1, m: { op: 'set', path: 's', value: 'x' } }));
+      await until(() => v1.got.some((m) => m.t === 'ack'), 2000, 'ack to the protocol 1 follower');
+      await until(() => changesOf(v4.got).length === 4 && changesOf(v1.got).length === 4, 2000, 'four changes each');
+
+      // Protocol 4: arrays only; protocol 1: one object each.
+      assert.ok(!v4.got.some((m) => m.t === 'change' || m.t === 'ack'), 'no per-item messages to protocol 4');
+      assert.ok(!v1.got.some((m) => m.t === 'changes' || m.t === 'acks'), 'no array messages to protocol 1');
+      const acks = v4.got.filter((m) => m.t === 'acks');
+      assert.deepEqual(
+        acks.flatMap((a) => a.seqs as number[]),
+        [1, 2, 3],
+      );
+      assert.deepEqual(
+        acks.flatMap((a) => a.vs as number[]),
+        [1, 2, 3],
+      );
+      assert.deepEqual(
+        v1.got.filter((m) => m.t === 'ack').map((m) => [m.seq, m.v]),
+        [[1, 4]],
+      );
+      const history = [
+        [1, { op: 'increment', path: 'n' }, ['new', 1]],
+        [2, { op: 'increment', path: 'n' }, ['new', 2]],
+        [3, { op: 'increment', path: 'n' }, ['new', 3]],
+        [4, { op: 'set', path: 's', value: 'x' }, ['old', 1]],
+      ];
+      assert.deepEqual(changesOf(v4.got), history);
+      assert.deepEqual(changesOf(v1.got), history);
+
+      // A protocol 4 follower catching up from version 1 gets the rest as `changes` too.
+      const late = await rawFollower(owner.endpoint!, secret, [4], 'late');
+      clients.push(late.ws);
+      late.ws.send(JSON.stringify({ t: 'sync', epoch: late.epoch, since: 1 }));
+      await until(() => late.got.some((m) => m.t === 'synced'), 2000, 'late synced');
+      assert.deepEqual(changesOf(late.got), history.slice(1));
+      assert.ok(late.got.some((m) => m.t === 'changes'));
+      assert.ok(!late.got.some((m) => m.t === 'change'));
+    } finally {
+      for (const c of clients) c.close();
+      await owner.close();
+      await root.remove();
+    }
+  });
+});
