@@ -1,7 +1,7 @@
-// Writes the code cache of a CommonJS bundle (see bin/bundle-loader.js). A process of its own: it changes
+// Writes the code cache of a CommonJS bundle (see bin/bundle-loader.cjs). A process of its own: it changes
 // V8 flags. Usage: node scripts/code-cache.js out/cli.cjs
 import { resolve } from 'node:path';
-import { writeCodeCache } from '../bin/bundle-loader.js';
+import loader from '../bin/bundle-loader.cjs';
 
 const file = resolve(process.argv[2] ?? 'out/cli.cjs');
-writeCodeCache(file);
+loader.writeCodeCache(file);

@@ -15,7 +15,7 @@ import { intOption, type CliValues } from './main.js';
 
 /** The command's entry point, whether this module runs from out/src/cli/ or from the out/cli.cjs bundle. */
 const BIN =
-  ['../bin/leasehold.js', '../../../bin/leasehold.js']
+  ['../bin/leasehold.cjs', '../../../bin/leasehold.cjs']
     .map((rel) => fileURLToPath(new URL(rel, import.meta.url)))
     .find((p) => existsSync(p)) ?? process.argv[1]!;
 

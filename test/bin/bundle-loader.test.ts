@@ -1,5 +1,5 @@
 /**
- * The command's bundle loader (bin/bundle-loader.js): the code cache made at build time is accepted by the
+ * The command's bundle loader (bin/bundle-loader.cjs): the code cache made at build time is accepted by the
  * node that made it; a cache V8 refuses (damaged, or for another bundle) is only slower, never an error.
  * Each load runs in a fresh process: within one, V8 reuses what it compiled and ignores a cache.
  */
@@ -14,7 +14,7 @@ import { tempRoot } from '../helpers.js';
 
 const repo = outPath('../../..');
 const BUNDLE = join(repo, 'out/cli.cjs');
-const LOADER = pathToFileURL(join(repo, 'bin/bundle-loader.js')).href;
+const LOADER = pathToFileURL(join(repo, 'bin/bundle-loader.cjs')).href;
 const cacheOf = (file: string) => `${file}.cache`;
 
 /** Loads `file` in a new node process: whether V8 refused its cache, and whether it exported main(). */

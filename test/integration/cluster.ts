@@ -2,7 +2,7 @@
 import { outPath, spawnNode, killAll, type Proc } from './proc.js';
 import { tempRoot, delay } from '../helpers.js';
 
-export const BIN = outPath('../../../bin/leasehold.js');
+export const BIN = outPath('../../../bin/leasehold.cjs');
 
 export interface Member {
   proc: Proc;

@@ -7,21 +7,22 @@
 // compiled at start-up or at a takeover, and start-up deserializes instead of parsing.
 // What is not guaranteed: V8 accepts a cache only from the same V8 version and flags. Any other node
 // (or a cache that does not match the bundle) is rejected by V8, and the bundle is compiled as usual.
-import { createRequire } from 'node:module';
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { Script } from 'node:vm';
-import { setFlagsFromString } from 'node:v8';
+'use strict';
+const { createRequire } = require('node:module');
+const { readFileSync, writeFileSync, renameSync } = require('node:fs');
+const { dirname } = require('node:path');
+const { Script } = require('node:vm');
+const { setFlagsFromString } = require('node:v8');
 
 const wrap = (source) => `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
-export const cacheFileOf = (file) => `${file}.cache`;
+const cacheFileOf = (file) => `${file}.cache`;
 
 /**
  * Compiles the CommonJS bundle `file` with its code cache when there is one. `cacheRejected`: undefined
  * without a cache, true when V8 refused it (another V8, other flags, another bundle). `run()` executes it
  * and returns its exports.
  */
-export function compileBundle(file) {
+function compileBundle(file) {
   let cachedData;
   try {
     cachedData = readFileSync(cacheFileOf(file));
@@ -40,7 +41,7 @@ export function compileBundle(file) {
 }
 
 /** Runs the CommonJS bundle `file` and returns its exports, using its code cache when V8 accepts it. */
-export function loadBundle(file) {
+function loadBundle(file) {
   return compileBundle(file).run();
 }
 
@@ -49,7 +50,7 @@ export function loadBundle(file) {
  * only what is compiled). Run it in a process of its own: it changes V8 flags while it compiles.
  * Returns the cache's size in bytes.
  */
-export function writeCodeCache(file) {
+function writeCodeCache(file) {
   setFlagsFromString('--no-lazy');
   const script = new Script(wrap(readFileSync(file, 'utf8')), { filename: file });
   // Back to the default before serializing: V8 stamps the cache with a hash of the flags in force, and
@@ -61,3 +62,5 @@ export function writeCodeCache(file) {
   renameSync(`${out}.tmp`, out);
   return data.length;
 }
+
+module.exports = { cacheFileOf, compileBundle, loadBundle, writeCodeCache };
