@@ -4,6 +4,7 @@
  *    connected to it                                                                (target p50 ≤ 20 ms)
  *  - crash: SIGKILL of the owner → the same point                                   (target p50 ≤ 150 ms)
  *  - process start → role known, beside a bare node start                           (target ≤ +60 ms)
+ *    (a bare node start before each measured start, so that both see the same noise)
  * Baselines from the same run: a raw ws connect and a raw ws round trip on loopback.
  */
 import { Cluster, type Member } from '../test/integration/cluster.js';
@@ -46,11 +47,17 @@ async function failovers(signal: 'SIGTERM' | 'SIGKILL', rounds: number): Promise
   }
 }
 
-async function startToRole(n = 15): Promise<{ owner: number[]; followerRole: number[]; follower: number[] }> {
+/**
+ * Each round starts a bare node first, then an owner and a follower: the baseline is measured in the same
+ * moments as what it is compared with (the host's noise changes within minutes here).
+ */
+async function startToRole(n = 15): Promise<{ bare: number[]; owner: number[]; followerRole: number[]; follower: number[] }> {
+  const bare: number[] = [];
   const owner: number[] = [];
   const followerRole: number[] = [];
   const follower: number[] = [];
   for (let i = 0; i < n; i++) {
+    bare.push(...(await bareNodeStart(1)));
     const root = await tempRoot('leasehold-bench-start-');
     const t0 = systemClock.now();
     const a = spawnNode(BIN, ['instance', '--data-root', root.dir]);
@@ -67,15 +74,15 @@ async function startToRole(n = 15): Promise<{ owner: number[]; followerRole: num
     await Promise.all([a.exited, b.exited]);
     await root.remove();
   }
-  return { owner, followerRole, follower };
+  return { bare, owner, followerRole, follower };
 }
 
 export async function electionBench(rounds = 15): Promise<Row[]> {
   const ws = await rawWs();
-  const node = await bareNodeStart();
   const graceful = await failovers('SIGTERM', rounds);
   const crash = await failovers('SIGKILL', rounds);
   const start = await startToRole();
+  const node = start.bare;
   const bare = percentile(node, 50);
   return [
     summarize('election', 'raw ws connect (baseline)', 'ms', ws.connect),

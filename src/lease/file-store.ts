@@ -80,6 +80,19 @@ export interface FileLeaseStoreOptions {
   fs?: LeaseFs;
 }
 
+/**
+ * The file operations proper-lockfile uses, in an object of their own. Its sync API copies the object it
+ * is given at every lock, and its default (graceful-fs, ~100 properties) made that ≈ 0.1 ms of every
+ * transaction here, twice per handover on its critical path.
+ */
+const LOCK_FS = {
+  mkdirSync: nodeFs.mkdirSync,
+  realpathSync: nodeFs.realpathSync,
+  statSync: nodeFs.statSync,
+  rmdirSync: nodeFs.rmdirSync,
+  utimesSync: nodeFs.utimesSync,
+};
+
 const RECORD = 'record.json';
 /** The record's size on disk: one block, padded with spaces (JSON allows them); larger records are not padded. */
 const RECORD_BLOCK = 4096;
@@ -306,6 +319,7 @@ export class FileStorage implements RecordStorage {
     let release: () => void;
     try {
       release = lockfile.lockSync(recordPath, {
+        fs: LOCK_FS,
         realpath: false,
         stale: this.#staleMs,
         update: Math.floor(this.#staleMs / 2),
