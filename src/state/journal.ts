@@ -30,6 +30,9 @@
  *  2. Fencing: a new owner records in its segment's begin record how long the previous segment was when it
  *     took over. Recovery reads each older segment only up to that length, so appends by a deposed owner
  *     after the takeover are never recovered (and were never acknowledged, by 1).
+ *     A new owner deletes the segments that hold no entries (owners that served nothing), except one
+ *     whose begin record fences a segment with entries: every takeover would otherwise leave a file that
+ *     every later recovery reads.
  *  3. Every record is checksummed. A torn tail of the newest segment (a crash mid-write: a bad frame
  *     followed by nothing but zeros) is cut on open; a bad record followed by data stops recovery with
  *     ECORRUPT naming the file and offset, and nothing is modified.
@@ -250,7 +253,7 @@ export class Journal {
     } catch (err) {
       throw ioError('create', options.dir, err);
     }
-    const { recovered, last, newestEpoch } = recoverSync(options.dir, fs, true);
+    const { recovered, last, newestEpoch, empty } = recoverSync(options.dir, fs, true);
     if (newestEpoch >= options.epoch)
       throw new LeaseholdError(
         'ELOST',
@@ -278,14 +281,25 @@ export class Journal {
       // The previous segment is fenced at `last.length` now: drop its preallocated zeros, so that old
       // segments take no more room than their records and recovery reads no zeros. (A deposed owner that
       // still appends there lands past the fence either way.) Best effort: recovery ignores them anyway.
-      // After this turn, so that the new owner serves first (a truncation is metadata: ≈ 0.4 ms here).
-      if (last && last.size > last.length)
+      // Segments with no entries are deleted: they hold nothing to recover, and every takeover would
+      // otherwise leave one more file for every later recovery to read (an app that rarely mutates, after a
+      // thousand takeovers, read a thousand files). A deposed owner of one of them that still appends
+      // writes to a deleted file, which nothing ever reads. Both after this turn, so that the new owner
+      // serves first (a truncation is metadata: ≈ 0.4 ms here).
+      if ((last && last.size > last.length) || empty.length > 0)
         void nextTurn().then(() => {
-          try {
-            fs.truncateSync(last.path, last.length);
-          } catch {
-            // kept as it is
-          }
+          for (const p of empty)
+            try {
+              fs.unlinkSync(p);
+            } catch {
+              // kept: recovery skips it
+            }
+          if (last && last.size > last.length && !empty.includes(last.path))
+            try {
+              fs.truncateSync(last.path, last.length);
+            } catch {
+              // kept as it is
+            }
         });
       const journal = new Journal(options, fs, path, fd, begin.length, first.length);
       journal.#opening = opening;
@@ -547,6 +561,8 @@ function recoverSync(
   last: { epoch: number; length: number; path: string; size: number } | undefined;
   /** The newest segment's epoch, empty or not (0: none). */
   newestEpoch: number;
+  /** Segments with no entries (a begin record at most) that fence no segment with entries: deletable. */
+  empty: string[];
 } {
   let snapshot: Snapshot | undefined;
   const snapPath = join(dir, 'snapshot.json');
@@ -575,7 +591,7 @@ function recoverSync(
       .filter((n) => SEGMENT.test(n))
       .sort();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { recovered: { snapshot, entries: [] }, last: undefined, newestEpoch: 0 };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { recovered: { snapshot, entries: [] }, last: undefined, newestEpoch: 0, empty: [] };
     throw ioError('list', dir, err);
   }
   const segments = names.map((name) => {
@@ -599,6 +615,9 @@ function recoverSync(
   let cut: Recovered['cut'];
   let version = snapshot?.version ?? 0;
   let last: { epoch: number; length: number; path: string; size: number } | undefined;
+  const empty: string[] = [];
+  const emptyWithBegin: { path: string; fences: number | undefined }[] = [];
+  const withEntries = new Set<number>();
   for (let i = 0; i < segments.length; i++) {
     const s = segments[i]!;
     const newest = i === segments.length - 1;
@@ -624,8 +643,17 @@ function recoverSync(
       // nothing, so nothing in it was acknowledged. It is skipped, and it is not `last`: the next owner's
       // begin record must fence the segment before it (at the length read now), or a deposed owner's
       // later appends there would be recovered one day.
-      if (p.records.length === 0 && (newest || allZero(s.buf, 0, limit))) continue;
+      if (p.records.length === 0 && (newest || allZero(s.buf, 0, limit))) {
+        empty.push(s.path);
+        continue;
+      }
       throw corrupt(s.path, 0, 'no begin record');
+    }
+    if (p.records.length > 1) withEntries.add(s.epoch);
+    else {
+      // No entries: nothing to recover, but its begin record may be what fences the segment before it.
+      const prev = (begin as { prev?: { epoch: number } | null }).prev;
+      emptyWithBegin.push({ path: s.path, fences: prev?.epoch });
     }
     for (const r of p.records.slice(1)) {
       const e = r.value as unknown as Entry;
@@ -637,6 +665,9 @@ function recoverSync(
     }
     last = { epoch: s.epoch, length: p.goodLength, path: s.path, size: s.buf.length };
   }
+  // An empty segment that fences one with entries stays: without it, recovery would read that segment to
+  // its end, a deposed owner's late appends included.
+  for (const e of emptyWithBegin) if (e.fences === undefined || !withEntries.has(e.fences)) empty.push(e.path);
   const newestEpoch = segments.length > 0 ? segments[segments.length - 1]!.epoch : 0;
-  return { recovered: { snapshot, entries, ...(cut ? { cut } : {}) }, last, newestEpoch };
+  return { recovered: { snapshot, entries, ...(cut ? { cut } : {}) }, last, newestEpoch, empty };
 }

@@ -170,6 +170,45 @@ describe('Journal', () => {
       await e.journal.close();
     }));
 
+  it('a new owner deletes segments without entries, except one that fences a segment with entries', () =>
+    withDir(async (dir) => {
+      const seg = (e: number) => `journal-${String(e).padStart(15, '0')}.log`;
+      const turn = () => new Promise((r) => setImmediate(r));
+      const a = await Journal.open({ dir, epoch: 1, guard: ok });
+      await a.journal.append(entry(1, 1));
+      // Owners 2, 3 and 4 serve nothing; owner 1, deposed but unaware, appends on after 2 took over.
+      const b = await Journal.open({ dir, epoch: 2, guard: ok });
+      await a.journal.append(entry(2, 1, 99));
+      await a.journal.close();
+      await b.journal.close();
+      await turn();
+      for (const e of [3, 4]) {
+        const j = await Journal.open({ dir, epoch: e, guard: ok });
+        await j.journal.close();
+        await turn();
+      }
+      await writeFile(join(dir, seg(5)), ''); // created, then its process died before the begin record
+      const f = await Journal.open({ dir, epoch: 6, guard: ok });
+      await f.journal.close();
+      await turn();
+      // 2 stays: its begin record is what fences 1 (without it, 1's late entry would be recovered).
+      assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('journal-')).sort(), [seg(1), seg(2), seg(6)]);
+      const { recovered } = await recover(dir);
+      assert.deepEqual(
+        recovered.entries.map((e) => [e.v, e.id]),
+        [[1, ['A', 1]]],
+      );
+      // And once 1 is gone (a snapshot covers it), 2 fences nothing and goes too.
+      const g = await Journal.open({ dir, epoch: 7, guard: ok });
+      await g.journal.compact({ version: 1, epoch: 7, state: { k1: 1 }, dedup: { A: { seq: 1, v: 1 } } });
+      await g.journal.close();
+      const h = await Journal.open({ dir, epoch: 8, guard: ok });
+      assert.equal(h.recovered.snapshot?.version, 1);
+      await h.journal.close();
+      await turn();
+      assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('journal-')).sort(), [seg(8)]);
+    }));
+
   it('a new owner whose disk is full leaves no segment behind', () =>
     withDir(async (dir) => {
       const a = await Journal.open({ dir, epoch: 1, guard: ok });
