@@ -115,6 +115,8 @@ export class Instance {
   /** Set when the owner left naming this instance its successor: the record it left. */
   #handedOverBy: LeaseRecord | undefined;
   #lastEndpoint: string | undefined;
+  /** The idle listener a new follower closes without waiting (awaited by close()). */
+  #idleClosing: Promise<void> | undefined;
   #running: Promise<void>;
 
   constructor(options: JoinOptions) {
@@ -345,9 +347,11 @@ export class Instance {
    * returns what to follow next, or undefined to contend.
    */
   async #follow(record: LeaseRecord, ready?: FollowerLink): Promise<LeaseRecord | Followed | undefined> {
-    // Close our idle listener: followers do not listen.
+    // Close our idle listener: followers do not listen. Not awaited: nobody knows its endpoint (it never
+    // served), and the close completes only in a later turn of the event loop (at start-up, after the
+    // first timer: ≈ 30 ms before a new follower could report its role).
     if (this.#server && this.#server.state === 'listening') {
-      await this.#server.close();
+      this.#idleClosing = this.#server.close();
       this.#server = undefined;
     }
     this.#epoch = Math.max(this.#epoch, record.epoch);
@@ -760,6 +764,7 @@ export class Instance {
     }
     this.#server = undefined;
     await this.#running;
+    await this.#idleClosing;
     this.state.close();
     if (this.#ownsStore) await this.#store.close().catch(() => undefined);
     this.#role = 'closed';
