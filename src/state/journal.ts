@@ -591,7 +591,8 @@ function recoverSync(
       .filter((n) => SEGMENT.test(n))
       .sort();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { recovered: { snapshot, entries: [] }, last: undefined, newestEpoch: 0, empty: [] };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      return { recovered: { snapshot, entries: [] }, last: undefined, newestEpoch: 0, empty: [] };
     throw ioError('list', dir, err);
   }
   const segments = names.map((name) => {
