@@ -9,7 +9,7 @@ import type { Lease } from '../lease/store.js';
 import type { OwnerHandler, Peer } from '../transport/server.js';
 import { CloseCode, encode, type Message } from '../transport/protocol.js';
 import { Journal, type JournalFs } from './journal.js';
-import { OwnerState } from './owner-state.js';
+import { OwnerState, type Committed } from './owner-state.js';
 import type { SharedState } from './shared-state.js';
 import { stateFollowerSchemas } from './wire.js';
 import type { Reducers } from './reducers.js';
@@ -157,11 +157,7 @@ export async function startOwnerState(p: {
         flush();
         const missing = owner.since(msg.since as number, msg.at as [string, number] | null | undefined);
         if (missing === undefined) peer.send({ t: 'snapshot', epoch, v: owner.version, state: owner.state });
-        else if (peer.version >= 4)
-          for (let i = 0; i < missing.length; i += CATCH_UP_CHUNK) {
-            const part = missing.slice(i, i + CATCH_UP_CHUNK);
-            peer.send({ t: 'changes', epoch, v: part[0]!.v, ms: part.map((c) => c.m), ids: part.map((c) => c.id) });
-          }
+        else if (peer.version >= 4) for (const frame of catchUpMessages(epoch, missing)) peer.sendRaw(frame);
         else for (const c of missing) peer.send({ t: 'change', epoch, v: c.v, m: c.m, id: c.id });
         peer.send({ t: 'synced', epoch, v: owner.version });
         synced.add(peer);
@@ -177,8 +173,39 @@ export async function startOwnerState(p: {
   };
 }
 
-/** Changes per `changes` message when a follower catches up (protocol 4). */
-const CATCH_UP_CHUNK = 1000;
+/** When a follower catches up (protocol 4): at most this many changes in one `changes` message… */
+const CATCH_UP_CHANGES = 1000;
+/** …and about this many characters of mutations (one frame stays far below the follower's limit). */
+const CATCH_UP_BYTES = 1 << 20;
+
+/**
+ * A follower's missing changes as `changes` messages (protocol 4), in order: each holds at most
+ * CATCH_UP_CHANGES changes or about CATCH_UP_BYTES characters of mutations.
+ */
+export function catchUpMessages(epoch: number, missing: readonly Committed[]): string[] {
+  const out: string[] = [];
+  let first = 0;
+  let bytes = 0;
+  let ms: string[] = [];
+  let ids: string[] = [];
+  const end = () => {
+    if (ms.length === 0) return;
+    out.push(`{"t":"changes","epoch":${epoch},"v":${missing[first]!.v},"ms":[${ms.join(',')}],"ids":[${ids.join(',')}]}`);
+    first += ms.length;
+    ms = [];
+    ids = [];
+    bytes = 0;
+  };
+  for (const c of missing) {
+    const m = c.json ?? JSON.stringify(c.m);
+    ms.push(m);
+    ids.push(JSON.stringify(c.id));
+    bytes += m.length;
+    if (ms.length >= CATCH_UP_CHANGES || bytes >= CATCH_UP_BYTES) end();
+  }
+  end();
+  return out;
+}
 
 type MutateItem = { seq: number; m: Mutation; durable?: false };
 /** What one follower gets at the next flush: messages in order, and the run of acks after them. */

@@ -68,6 +68,7 @@ describe('a full disk under the data root', () => {
     const send = (m: typeof a) => {
       const id = `${m.name}-${++k}`;
       m.proc.send(JSON.stringify({ op: 'push', path: 'log', value: `${id}-${'x'.repeat(200)}`, id }));
+      return id;
     };
     for (let i = 0; i < 50; i++) send(i % 2 ? a : b);
     await until(() => cluster!.log.filter((l) => l.event === 'ack').length >= 50, 10_000, '50 acks before the disk fills');
@@ -89,7 +90,12 @@ describe('a full disk under the data root', () => {
     console.log(`# full disk: ${refusal.name} ${refusal.event} ${String(refusal.message).slice(0, 160)}`);
     rmSync(filler);
     await until(() => cluster!.settled(), 30_000, 'an owner serving again after space was freed');
-    for (let i = 0; i < 10; i++) send(i % 2 ? a : b);
+    const last = Array.from({ length: 10 }, (_, i) => send(i % 2 ? a : b));
+    const answered = (id: string) => cluster!.log.some((l) => (l.event === 'ack' || l.event === 'error') && l.id === id);
+    await until(() => last.every(answered), 20_000, 'the last 10 pushes answered');
+    // Taken before the states are read: each of these was committed before its ack, so it is in any state
+    // at the owner's version of that moment or later (an ack that comes later is not checked).
+    const acked = cluster.log.filter((l) => l.event === 'ack').map((l) => String(l.id));
     // Everyone converges; every acknowledged push is there exactly once.
     const states = await until(
       async () => {
@@ -107,7 +113,6 @@ describe('a full disk under the data root', () => {
     );
     assert.deepEqual(states[0]!.state, states[1]!.state);
     const log = (states[0]!.state.log ?? []).map((v) => v.split('-x')[0]!);
-    const acked = cluster.log.filter((l) => l.event === 'ack').map((l) => String(l.id));
     assert.deepEqual(
       acked.filter((id) => !log.includes(id)),
       [],

@@ -7,6 +7,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
 import { join } from '../../src/coordinator.js';
+import { catchUpMessages } from '../../src/state/owner-handler.js';
+import type { Committed } from '../../src/state/owner-state.js';
 import { MemoryLeaseStore } from '../../src/lease/memory-store.js';
 import { tempRoot, until } from '../helpers.js';
 
@@ -95,5 +97,43 @@ describe('owner handler', () => {
       await owner.close();
       await root.remove();
     }
+  });
+
+  it('splits a catch-up into `changes` messages of at most 1 000 changes or about 1 MiB, consecutive and complete', () => {
+    const small: Committed[] = Array.from({ length: 2500 }, (_, i) => ({ v: 11 + i, m: { op: 'increment', path: 'n' }, id: ['a', i + 1] }));
+    const big: Committed[] = Array.from({ length: 5 }, (_, i) => ({
+      v: 1 + i,
+      m: { op: 'set', path: 'x', value: 'y'.repeat(400_000) },
+      id: null,
+    }));
+    for (const [missing, sizes] of [
+      [small, [1000, 1000, 500]],
+      [big, [3, 2]],
+    ] as const) {
+      const messages = catchUpMessages(7, missing).map(
+        (f) => JSON.parse(f) as { t: string; epoch: number; v: number; ms: unknown[]; ids: unknown[] },
+      );
+      assert.deepEqual(
+        messages.map((m) => m.ms.length),
+        sizes,
+      );
+      let v = missing[0]!.v;
+      for (const m of messages) {
+        assert.equal(m.t, 'changes');
+        assert.equal(m.epoch, 7);
+        assert.equal(m.v, v, 'each starts where the one before ended');
+        assert.equal(m.ids.length, m.ms.length);
+        v += m.ms.length;
+      }
+      assert.deepEqual(
+        messages.flatMap((m) => m.ms),
+        missing.map((c) => c.m),
+      );
+      assert.deepEqual(
+        messages.flatMap((m) => m.ids),
+        missing.map((c) => c.id),
+      );
+    }
+    assert.deepEqual(catchUpMessages(7, []), []);
   });
 });
