@@ -599,34 +599,32 @@ export class Instance {
   }
 
   /** After a graceful handover to another instance: follow the successor as soon as its record appears. */
-  async #awaitSuccessor(old: LeaseRecord): Promise<LeaseRecord | undefined> {
+  #awaitSuccessor(old: LeaseRecord): Promise<LeaseRecord | undefined> {
+    return this.#awaitRecord((state) => (state?.state === 'held' && state.record.epoch > old.epoch ? state.record : undefined));
+  }
+
+  /** The chosen successor: waits until the old owner has released. */
+  async #awaitRelease(old: LeaseRecord): Promise<void> {
+    await this.#awaitRecord((state) => (!state || state.state !== 'held' || state.record.epoch !== old.epoch ? true : undefined));
+  }
+
+  /**
+   * Reads the key's state at every change notification (at least every 25 ms) until `seen` returns a value,
+   * for at most handoverTimeoutMs or until close; undefined then.
+   */
+  async #awaitRecord<T>(seen: (state: Awaited<ReturnType<LeaseStore['describe']>> | undefined) => T | undefined): Promise<T | undefined> {
     const clock = this.#opts.clock;
     const end = clock.now() + this.#opts.handoverTimeoutMs;
     while (!this.#stop.signal.aborted && clock.now() < end) {
       const changed = this.#nextChange(Math.min(25, Math.max(1, end - clock.now())));
-      const state = await this.#store.describe(this.key).catch(() => undefined);
-      if (state?.state === 'held' && state.record.epoch > old.epoch) {
+      const found = seen(await this.#store.describe(this.key).catch(() => undefined));
+      if (found !== undefined) {
         changed.cancel();
-        return state.record;
+        return found;
       }
       await changed.promise;
     }
     return undefined;
-  }
-
-  /** The chosen successor: waits (by notification, not a busy poll) until the old owner has released. */
-  async #awaitRelease(old: LeaseRecord): Promise<void> {
-    const clock = this.#opts.clock;
-    const end = clock.now() + this.#opts.handoverTimeoutMs;
-    while (!this.#stop.signal.aborted && clock.now() < end) {
-      const changed = this.#nextChange(Math.min(25, Math.max(1, end - clock.now())));
-      const state = await this.#store.describe(this.key).catch(() => undefined);
-      if (!state || state.state !== 'held' || state.record.epoch !== old.epoch) {
-        changed.cancel();
-        return;
-      }
-      await changed.promise;
-    }
   }
 
   /** Where leasehold keeps its files: the file store's root, or the data root for other stores. */
