@@ -3,7 +3,9 @@
  *
  * On disk, per key, in `<dataRoot>/leasehold/state/<key>/`:
  *
- *   snapshot.json               one framed record {version, epoch, state, dedup} (temp + fsync + rename)
+ *   snapshot-0…0042.json        one framed record {version, epoch, state, dedup} (temp + fsync + rename)
+ *   snapshot.json               the same (all that versions before snapshot-<version>.json read); recovery
+ *                               takes the newest snapshot there is
  *   journal-000…0007.log        the segment written by the owner of epoch 7
  *
  *   record frame:  ┌──────────────┬──────────────┬──────────────────────────┐
@@ -109,6 +111,7 @@ const PREALLOC_MAX_STEP = 4 * 1024 * 1024;
  */
 const GROUP_MAX_ENTRIES = 1000;
 const SEGMENT = /^journal-(\d{15})\.log$/;
+const NAMED_SNAPSHOT = /^snapshot-(\d{15})\.json$/;
 const pad = (n: number) => String(n).padStart(15, '0');
 
 export function frame(payload: unknown): Buffer {
@@ -460,38 +463,47 @@ export class Journal {
     }
   }
 
-  /** Writes a snapshot and deletes the older segments it covers. */
+  /**
+   * Writes a snapshot and deletes the older segments and snapshots it covers. It is written twice: as
+   * `snapshot-<version>.json`, which recovery prefers when it is the newest (a deposed owner stopped just
+   * before its rename can still rename an older snapshot in later, but never over this one), and as
+   * `snapshot.json`, which is all that leasehold versions before this one read.
+   */
   async compact(snapshot: Snapshot): Promise<void> {
     this.#guard();
-    const path = join(this.#dir, 'snapshot.json');
-    const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
     const fs = this.#fs;
-    try {
-      const fd = fs.openSync(tmp, 'wx', 0o600);
+    const data = frame(snapshot);
+    for (const name of [`snapshot-${pad(snapshot.version)}.json`, 'snapshot.json']) {
+      const path = join(this.#dir, name);
+      const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
       try {
-        writeAll(fs, fd, frame(snapshot), 0);
-        fs.fdatasyncSync(fd);
-      } finally {
-        fs.closeSync(fd);
+        const fd = fs.openSync(tmp, 'wx', 0o600);
+        try {
+          writeAll(fs, fd, data, 0);
+          fs.fdatasyncSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+        this.#guard();
+        fs.renameSync(tmp, path);
+      } catch (err) {
+        try {
+          fs.unlinkSync(tmp);
+        } catch {
+          // not created
+        }
+        if (err instanceof LeaseholdError) throw err;
+        throw ioError('write the snapshot', path, err);
       }
-      this.#guard();
-      fs.renameSync(tmp, path);
-    } catch (err) {
-      try {
-        fs.unlinkSync(tmp);
-      } catch {
-        // not created
-      }
-      if (err instanceof LeaseholdError) throw err;
-      throw ioError('write the snapshot', path, err);
     }
     for (const name of fs.readdirSync(this.#dir)) {
-      const m = SEGMENT.exec(name);
-      if (m && Number(m[1]) < this.epoch)
+      const segment = SEGMENT.exec(name);
+      const older = NAMED_SNAPSHOT.exec(name);
+      if ((segment && Number(segment[1]) < this.epoch) || (older && Number(older[1]) < snapshot.version))
         try {
           fs.unlinkSync(join(this.#dir, name));
         } catch {
-          // best effort: recovery skips what the snapshot covers
+          // best effort: recovery skips what the newest snapshot covers
         }
     }
   }
@@ -532,11 +544,34 @@ export function prefetch(dir: string, maxBytes = 4 * 1024 * 1024): void {
   try {
     let total = 0;
     for (const name of nodeFs.readdirSync(dir))
-      if (SEGMENT.test(name) || name === 'snapshot.json') total += nodeFs.statSync(join(dir, name)).size;
+      if (SEGMENT.test(name) || NAMED_SNAPSHOT.test(name) || name === 'snapshot.json') total += nodeFs.statSync(join(dir, name)).size;
     if (total <= maxBytes) recoverSync(dir, nodeFs, false);
   } catch {
     // nothing there yet, or damaged: the takeover reports it
   }
+}
+
+/** A snapshot file's content, or undefined when there is none; ECORRUPT (the file kept) when it is damaged. */
+function readSnapshot(path: string, fs: JournalFs): Snapshot | undefined {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw ioError('read', path, err);
+  }
+  const p = parseFrames(buf);
+  const v = p.records[0]?.value as unknown as Snapshot | undefined;
+  if (p.bad || p.records.length !== 1 || !v || !Number.isSafeInteger(v.version) || typeof v.dedup !== 'object' || v.dedup === null)
+    throw new LeaseholdError(
+      'ECORRUPT',
+      `snapshot ${path} is damaged (${p.bad?.why ?? 'unexpected content'}); it was left as it is for inspection`,
+      {
+        path,
+        offset: p.bad?.offset ?? 0,
+      },
+    );
+  return v;
 }
 
 /**
@@ -564,37 +599,20 @@ function recoverSync(
   /** Segments with no entries (a begin record at most) that fence no segment with entries: deletable. */
   empty: string[];
 } {
+  // The newest of the snapshots: `snapshot.json` (written by every version) and `snapshot-<version>.json`.
   let snapshot: Snapshot | undefined;
-  const snapPath = join(dir, 'snapshot.json');
+  let listing: string[] | undefined;
   try {
-    const buf = fs.readFileSync(snapPath);
-    const p = parseFrames(buf);
-    const v = p.records[0]?.value as unknown as Snapshot | undefined;
-    if (p.bad || p.records.length !== 1 || !v || !Number.isSafeInteger(v.version) || typeof v.dedup !== 'object' || v.dedup === null)
-      throw new LeaseholdError(
-        'ECORRUPT',
-        `snapshot ${snapPath} is damaged (${p.bad?.why ?? 'unexpected content'}); it was left as it is for inspection`,
-        {
-          path: snapPath,
-          offset: p.bad?.offset ?? 0,
-        },
-      );
-    snapshot = v;
+    listing = fs.readdirSync(dir);
   } catch (err) {
-    if (err instanceof LeaseholdError) throw err;
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('read', snapPath, err);
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('list', dir, err);
   }
-  let names: string[];
-  try {
-    names = fs
-      .readdirSync(dir)
-      .filter((n) => SEGMENT.test(n))
-      .sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-      return { recovered: { snapshot, entries: [] }, last: undefined, newestEpoch: 0, empty: [] };
-    throw ioError('list', dir, err);
+  for (const name of ['snapshot.json', ...(listing ?? []).filter((n) => NAMED_SNAPSHOT.test(n))]) {
+    const v = readSnapshot(join(dir, name), fs);
+    if (v && (!snapshot || v.version > snapshot.version)) snapshot = v;
   }
+  if (listing === undefined) return { recovered: { snapshot, entries: [] }, last: undefined, newestEpoch: 0, empty: [] };
+  const names = listing.filter((n) => SEGMENT.test(n)).sort();
   const segments = names.map((name) => {
     const path = join(dir, name);
     let buf: Buffer;

@@ -346,6 +346,35 @@ describe('Journal', () => {
       );
     }));
 
+  it('a deposed owner renaming in an older snapshot late never replaces the newer one', () =>
+    withDir(async (dir) => {
+      const a = await Journal.open({ dir, epoch: 1, guard: ok });
+      for (let v = 1; v <= 3; v++) await a.journal.append(entry(v, 1));
+      // Owner 1's compaction at version 2 is stopped just before its renames (here: its files, kept aside).
+      await a.journal.compact({ version: 2, epoch: 1, state: { k1: 1, k2: 2 }, dedup: { A: { seq: 2, v: 2 } } });
+      const stale = await readFile(join(dir, 'snapshot.json'));
+      await a.journal.close();
+      // Owner 2 takes over, compacts at version 5 (dropping segment 1) and goes on.
+      const b = await Journal.open({ dir, epoch: 2, guard: ok });
+      for (let v = 4; v <= 5; v++) await b.journal.append(entry(v, 2));
+      await b.journal.compact({ version: 5, epoch: 2, state: { k1: 1, k2: 2, k3: 3, k4: 4, k5: 5 }, dedup: { A: { seq: 5, v: 5 } } });
+      await b.journal.append(entry(6, 2));
+      await b.journal.close();
+      assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('snapshot')).sort(), [
+        'snapshot-000000000000005.json',
+        'snapshot.json',
+      ]);
+      // Owner 1 resumes: its renames land now.
+      await writeFile(join(dir, 'snapshot.json'), stale);
+      await writeFile(join(dir, 'snapshot-000000000000002.json'), stale);
+      const { recovered } = await recover(dir);
+      assert.equal(recovered.snapshot?.version, 5);
+      assert.deepEqual(
+        recovered.entries.map((e) => e.v),
+        [6],
+      );
+    }));
+
   it('a corrupted snapshot is reported with its path and kept', () =>
     withDir(async (dir) => {
       const a = await Journal.open({ dir, epoch: 1, guard: ok });
