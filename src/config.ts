@@ -40,6 +40,11 @@ export interface JoinOptions {
   /** Largest value in one mutation. @default 256 KiB */
   maxValueBytes?: number;
   /**
+   * The owner writes a snapshot of the state after this many journal entries, and deletes what it covers.
+   * @default 10000
+   */
+  snapshotEvery?: number;
+  /**
    * Reducers for `state.dispatch({ type, payload })`, by action type: `(state, payload) => nextState`, run
    * on the owner only (register the same ones in every instance: any of them may own). @default none
    */
@@ -65,6 +70,7 @@ export interface ResolvedJoinOptions {
   maxPayload: number;
   maxPendingMutations: number;
   maxValueBytes: number;
+  snapshotEvery: number;
   reducers: Reducers;
   clock: Clock;
 }
@@ -102,6 +108,9 @@ export function resolveJoinOptions(options: JoinOptions): ResolvedJoinOptions {
     throw new LeaseholdError('EINVALIDCONFIG', `maxValueBytes must be an integer between 16 and maxPayload (${maxPayload})`, {
       field: 'maxValueBytes',
     });
+  const snapshotEvery = options.snapshotEvery ?? 10_000;
+  if (!Number.isSafeInteger(snapshotEvery) || snapshotEvery < 1)
+    throw new LeaseholdError('EINVALIDCONFIG', 'snapshotEvery must be a positive integer', { field: 'snapshotEvery' });
   const reducers = options.reducers ?? {};
   if (typeof reducers !== 'object' || reducers === null || Object.values(reducers).some((r) => typeof r !== 'function'))
     throw new LeaseholdError('EINVALIDCONFIG', 'reducers maps action types to functions (state, payload) => nextState', {
@@ -122,6 +131,7 @@ export function resolveJoinOptions(options: JoinOptions): ResolvedJoinOptions {
     maxPayload,
     maxPendingMutations,
     maxValueBytes,
+    snapshotEvery,
     reducers,
     clock: options.clock ?? systemClock,
   };

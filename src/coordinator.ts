@@ -127,6 +127,7 @@ export class Instance {
     this.state = new SharedState(this.instanceId, { maxPendingMutations: this.#opts.maxPendingMutations });
     this.#stateOptions = {
       maxValueBytes: this.#opts.maxValueBytes,
+      snapshotEvery: this.#opts.snapshotEvery,
       maxFollowerBacklogBytes: 8 * 2 ** 20,
       reducers: this.#opts.reducers,
       ...(options.journalFs ? { journalFs: options.journalFs } : {}),

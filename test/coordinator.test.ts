@@ -191,6 +191,8 @@ describe('join()', () => {
       [{ dataRoot: '/tmp', transport: 'udp' }, 'transport'],
       [{ dataRoot: '/tmp', ttlMs: 1000, heartbeatIntervalMs: 600 }, 'heartbeatIntervalMs'],
       [{ dataRoot: '/tmp', maxPayload: 5 }, 'maxPayload'],
+      [{ dataRoot: '/tmp', snapshotEvery: 0 }, 'snapshotEvery'],
+      [{ dataRoot: '/tmp', snapshotEvery: 1.5 }, 'snapshotEvery'],
     ];
     for (const [opts, field] of bad)
       assert.throws(

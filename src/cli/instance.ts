@@ -38,6 +38,7 @@ process.on('exit', flushOut);
 export async function runInstance(values: CliValues): Promise<void> {
   const dataRoot = requireDataRoot(values);
   const ttlMs = intOption(values, 'ttl');
+  const snapshotEvery = intOption(values, 'snapshot-every');
   const faults = faultsEnabled() ? createFaultKit() : undefined;
   const instance = join({
     ...(faults ? { clock: faults.clock, journalFs: faults.journalFs } : {}),
@@ -47,6 +48,7 @@ export async function runInstance(values: CliValues): Promise<void> {
     ...(values.name ? { name: values.name } : {}),
     ...(values.transport ? { transport: values.transport as TransportKind } : {}),
     ...(ttlMs !== undefined ? { ttlMs } : {}),
+    ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
   });
   attachOutput(instance);
   let exiting = false;

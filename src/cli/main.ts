@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { LeaseholdError } from '../errors.js';
 
 const USAGE = `usage:
-  leasehold instance --data-root DIR [--key K] [--name NAME] [--transport tcp|ipc] [--ttl MS]
+  leasehold instance --data-root DIR [--key K] [--name NAME] [--transport tcp|ipc] [--ttl MS] [--snapshot-every N]
   leasehold status   --data-root DIR [--key K] [--json]
   leasehold watch    --data-root DIR [--key K] [--json]
   leasehold demo     [--instances N] [--rounds N] [--transport tcp|ipc]
@@ -19,6 +19,7 @@ export const commonOptions = {
   name: { type: 'string' },
   transport: { type: 'string' },
   ttl: { type: 'string' },
+  'snapshot-every': { type: 'string' },
   json: { type: 'boolean' },
   instances: { type: 'string' },
   rounds: { type: 'string' },
@@ -42,7 +43,7 @@ export function requireDataRoot(values: CliValues): string {
   return dir;
 }
 
-export function intOption(values: CliValues, name: 'ttl' | 'instances' | 'rounds'): number | undefined {
+export function intOption(values: CliValues, name: 'ttl' | 'instances' | 'rounds' | 'snapshot-every'): number | undefined {
   const v = values[name];
   if (v === undefined) return undefined;
   const n = Number(v);

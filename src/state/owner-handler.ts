@@ -20,6 +20,8 @@ export interface StateOptions {
   maxValueBytes: number;
   /** A follower with more than this many bytes unsent is disconnected and resynced. @default 8 MiB */
   maxFollowerBacklogBytes: number;
+  /** Entries between snapshots. @default 10000 */
+  snapshotEvery?: number;
   reducers?: Reducers;
   /** The journal's file operations (fault injection). @default node:fs */
   journalFs?: JournalFs;
@@ -39,7 +41,11 @@ export async function startOwnerState(p: {
     guard: () => lease.check(),
     ...(p.options.journalFs ? { fs: p.options.journalFs } : {}),
   });
-  const owner = new OwnerState(journal, recovered, epoch, { maxValueBytes: p.options.maxValueBytes, reducers: p.options.reducers });
+  const owner = new OwnerState(journal, recovered, epoch, {
+    maxValueBytes: p.options.maxValueBytes,
+    reducers: p.options.reducers,
+    ...(p.options.snapshotEvery !== undefined ? { compactEvery: p.options.snapshotEvery } : {}),
+  });
   const synced = new Set<Peer>();
   shared.adopt(owner.version, owner.state);
   // Messages to each follower are collected while a group commit resolves and sent as one frame: one

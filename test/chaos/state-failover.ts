@@ -30,7 +30,8 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
   const heartbeatMs = ttl / 5;
   const previousFaults = process.env.LEASEHOLD_FAULTS;
   process.env.LEASEHOLD_FAULTS = '1'; // inherited by the instances
-  const cluster = await Cluster.create(['--ttl', String(ttl)]);
+  // A snapshot every 500 entries: a run's owners compact (snapshots, segment deletion) a dozen times.
+  const cluster = await Cluster.create(['--ttl', String(ttl), '--snapshot-every', '500']);
   let faultId = 0;
   /**
    * Sends a fault command to `m` and waits for its answer; then, when it was applied, for a
