@@ -96,8 +96,7 @@ export async function startOwnerState(p: {
     let compact: string | undefined;
     let legacy: string | undefined;
     const changesFor = (peer: Peer): string => {
-      if (peer.version >= 4)
-        return (compact ??= `{"t":"changes","epoch":${epoch},"v":${first},"ms":[${ms.join(',')}],"ids":[${ids.join(',')}]}`);
+      if (peer.version >= 4) return (compact ??= changesMessage(epoch, first, ms, ids));
       return (legacy ??= ms.map((m, i) => `{"t":"change","epoch":${epoch},"v":${first + i},"m":${m},"id":${ids[i]}}`).join(','));
     };
     for (const peer of new Set([...synced, ...own.keys()])) {
@@ -184,6 +183,11 @@ const CATCH_UP_CHANGES = 1000;
 /** …and about this many characters of mutations (one frame stays far below the follower's limit). */
 const CATCH_UP_BYTES = 1 << 20;
 
+/** The changes `v`, `v` + 1, … as one `changes` message (protocol 4), from their mutations' and ids' JSON. */
+function changesMessage(epoch: number, v: number, ms: string[], ids: string[]): string {
+  return `{"t":"changes","epoch":${epoch},"v":${v},"ms":[${ms.join(',')}],"ids":[${ids.join(',')}]}`;
+}
+
 /**
  * A follower's missing changes as `changes` messages (protocol 4), in order: each holds at most
  * CATCH_UP_CHANGES changes or about CATCH_UP_BYTES characters of mutations.
@@ -196,7 +200,7 @@ export function catchUpMessages(epoch: number, missing: readonly Committed[]): s
   let ids: string[] = [];
   const end = () => {
     if (ms.length === 0) return;
-    out.push(`{"t":"changes","epoch":${epoch},"v":${missing[first]!.v},"ms":[${ms.join(',')}],"ids":[${ids.join(',')}]}`);
+    out.push(changesMessage(epoch, missing[first]!.v, ms, ids));
     first += ms.length;
     ms = [];
     ids = [];

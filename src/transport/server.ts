@@ -91,6 +91,8 @@ export class OwnerServer {
   #guard: () => void = () => undefined;
   #handler: OwnerHandler | undefined;
   #holder: (() => LeaseRecord) | undefined;
+  /** The holder's record as last redacted for a welcome (every follower of a handover gets the same one). */
+  #redacted: { from: LeaseRecord; record: LeaseRecord } | undefined;
   /** What a joined follower may send: the handler's messages and `standby`. */
   #schemas: Parameters<typeof decode>[1] = { standby: controlSchemas.standby };
   readonly #http: Server;
@@ -299,11 +301,17 @@ export class OwnerServer {
     peer.joined = true;
     const welcome: Welcome = { t: 'welcome', v, epoch: this.#epoch, ownerId: this.#opts.instanceId, instances: this.instances() };
     if (v >= 2) welcome.maxPayload = this.#opts.maxPayload;
-    if (v >= 3 && this.#holder) welcome.holder = redactRecord(this.#holder());
+    if (v >= 3 && this.#holder) welcome.holder = this.#redactedHolder(this.#holder());
     peer.send(welcome);
     if (this.#standby) peer.send({ t: 'successor', epoch: this.#epoch, ...this.#standby });
     this.#handler?.onJoin(peer, hello);
     this.#announce();
+  }
+
+  /** `record` without secrets, redacted once for as long as it is the holder's latest. */
+  #redactedHolder(record: LeaseRecord): LeaseRecord {
+    if (this.#redacted?.from !== record) this.#redacted = { from: record, record: redactRecord(record) };
+    return this.#redacted.record;
   }
 
   #announce(): void {
