@@ -10,6 +10,7 @@ import { LeaseKey } from './lease/key.js';
 import type { LeaseStore } from './lease/store.js';
 import { resolveTiming, type LeaseTiming } from './lease/timing.js';
 import type { TransportKind } from './transport/endpoint.js';
+import { ADMISSION_DEFAULTS } from './transport/admission.js';
 
 export interface JoinOptions {
   /** Where leasehold keeps its files (Electron: `app.getPath('userData')`). Required. */
@@ -35,6 +36,14 @@ export interface JoinOptions {
   handoverTimeoutMs?: number;
   /** Largest message accepted from a follower. @default 1 MiB */
   maxPayload?: number;
+  /**
+   * Connections to the owner's (or a standby successor's) endpoint that have not yet presented the secret,
+   * at most: one more drops the oldest. Bounds the descriptors any local process can make the owner hold.
+   * @default 64
+   */
+  maxUnauthenticated?: number;
+  /** A connection that has not presented the secret after this long is closed. @default 3000 */
+  authTimeoutMs?: number;
   /** Mutations waiting for an owner (unacknowledged) before more are refused with EFULL. @default 10000 */
   maxPendingMutations?: number;
   /** Largest value in one mutation. @default 256 KiB */
@@ -68,6 +77,8 @@ export interface ResolvedJoinOptions {
   heartbeatIntervalMs: number;
   handoverTimeoutMs: number;
   maxPayload: number;
+  maxUnauthenticated: number;
+  authTimeoutMs: number;
   maxPendingMutations: number;
   maxValueBytes: number;
   snapshotEvery: number;
@@ -100,6 +111,12 @@ export function resolveJoinOptions(options: JoinOptions): ResolvedJoinOptions {
   const maxPayload = options.maxPayload ?? 1 << 20;
   if (!Number.isSafeInteger(maxPayload) || maxPayload < 1024)
     throw new LeaseholdError('EINVALIDCONFIG', `maxPayload must be an integer ≥ 1024 bytes`, { field: 'maxPayload' });
+  const maxUnauthenticated = options.maxUnauthenticated ?? ADMISSION_DEFAULTS.maxUnauthenticated;
+  if (!Number.isSafeInteger(maxUnauthenticated) || maxUnauthenticated < 1)
+    throw new LeaseholdError('EINVALIDCONFIG', 'maxUnauthenticated must be a positive integer', { field: 'maxUnauthenticated' });
+  const authTimeoutMs = options.authTimeoutMs ?? ADMISSION_DEFAULTS.authTimeoutMs;
+  if (!(authTimeoutMs > 0) || !Number.isFinite(authTimeoutMs))
+    throw new LeaseholdError('EINVALIDCONFIG', 'authTimeoutMs must be a positive number of milliseconds', { field: 'authTimeoutMs' });
   const maxPendingMutations = options.maxPendingMutations ?? 10_000;
   if (!Number.isSafeInteger(maxPendingMutations) || maxPendingMutations < 1)
     throw new LeaseholdError('EINVALIDCONFIG', 'maxPendingMutations must be a positive integer', { field: 'maxPendingMutations' });
@@ -129,6 +146,8 @@ export function resolveJoinOptions(options: JoinOptions): ResolvedJoinOptions {
     heartbeatIntervalMs,
     handoverTimeoutMs,
     maxPayload,
+    maxUnauthenticated,
+    authTimeoutMs,
     maxPendingMutations,
     maxValueBytes,
     snapshotEvery,

@@ -276,6 +276,10 @@ export class Instance {
       clock: this.#opts.clock,
       maxPayload: this.#opts.maxPayload,
       heartbeatIntervalMs: this.#opts.heartbeatIntervalMs,
+      maxUnauthenticated: this.#opts.maxUnauthenticated,
+      authTimeoutMs: this.#opts.authTimeoutMs,
+      // Serving goes on (the unauthenticated connections were dropped to free descriptors); said once.
+      onAcceptError: (err) => this.#emitError(err, 'cannot accept connections'),
     });
     return this.#server;
   }

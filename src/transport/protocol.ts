@@ -6,11 +6,14 @@
  *   follower                                              owner
  *   GET / Upgrade: websocket
  *       Authorization: Bearer <secret from the 0600 record>
- *       (no Origin header)                   ───────────▶  1. Origin present      → HTTP 403, no socket
- *                                                          2. secret wrong/missing → close 4001
+ *       Host: 127.0.0.1:<port>
+ *       (no Origin header)                   ───────────▶  1. Origin, or a Host that is not this
+ *                                                             loopback listener    → HTTP 403, no socket
+ *                                                          2. secret wrong/missing → HTTP 401, no socket
  *                                                          3. not serving (deposed) → close 4003
  *   {"t":"hello","v":[1],"epoch":E,"instanceId":…}  ─────▶  4. no common version   → close 4002
  *                                                          5. E > owner's epoch    → close 4004
+ *                                                          6. instanceId connected → close 4007
  *   ◀───── {"t":"welcome","v":3,"epoch":E',"ownerId":…,"instances":[…],"maxPayload":N,"holder":{…}}
  *   ◀───── {"t":"presence","epoch":E',"instances":[…]}        (whenever instances join or leave)
  *   ◀───── {"t":"standby-request","epoch":E'}                 (to the designated successor only)
@@ -43,8 +46,6 @@ export const PROTOCOL_VERSION = 4;
 export const CloseCode = {
   /** A message failed validation (bad JSON, unknown type, wrong field types). */
   PROTOCOL: 4000,
-  /** Missing or wrong secret. */
-  UNAUTHORIZED: 4001,
   /** No protocol version in common. */
   VERSION: 4002,
   /** This instance is not (or no longer) the owner. */
@@ -55,6 +56,8 @@ export const CloseCode = {
   LEAVING: 4005,
   /** The follower fell too far behind and must reconnect (and resync). */
   TOO_SLOW: 4006,
+  /** An instance with this id is already connected (one connection per instance). */
+  DUPLICATE: 4007,
   /** The other side stopped answering heartbeats. */
   HEARTBEAT: 4008,
   /** Sent by the follower when it closes on its own. */
@@ -62,9 +65,6 @@ export const CloseCode = {
   /** ws's own code for a frame over maxPayload. */
   TOO_BIG: 1009,
 } as const;
-
-/** HTTP status for upgrades refused before a WebSocket exists. */
-export const HTTP_FORBIDDEN_ORIGIN = 403;
 
 export interface InstanceInfo {
   instanceId: string;

@@ -7,13 +7,18 @@
  * record while this owner rebuilds its state) are held unread, up to 64, and accepted by `serve()`; a
  * server closed without serving closes them with 4003.
  *
- * Guarantees: a request with an Origin header (any browser page) is refused with HTTP 403 before a
- * WebSocket exists; a wrong or missing secret closes with 4001 before any frame is read; every frame is
- * validated (4000 on failure) and size-limited (1009); `guard()` (the lease check) runs before each
- * accepted connection and each message, and a failing guard stops the server at once (4003).
+ * Guarantees: connections that have not authenticated are bounded in number and time (admission.ts); an
+ * upgrade request with an Origin header (any browser page), a Host other than this loopback listener, or
+ * a wrong or missing secret is refused with an HTTP status before a WebSocket exists (upgrade-check.ts),
+ * so nothing an unauthenticated peer sends is ever parsed as a frame; every socket and WebSocket has an
+ * `error` listener from the moment it exists, so no bytes from the network can end the process; every
+ * frame is validated (4000 on failure) and size-limited (1009); a second hello from an instance already
+ * connected is refused (4007); `guard()` (the lease check) runs before each accepted connection and each
+ * message, and a failing guard stops the server at once (4003).
  * Not guaranteed: delivery of a message to a follower whose socket breaks (the follower resyncs).
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket as WsSocket, WebSocketServer as WsServer } from 'ws';
 import { ws as wsLib } from '../cjs.js';
@@ -27,13 +32,13 @@ type WebSocket = WsSocket;
 type WebSocketServer = WsServer;
 import type { Clock, Timer } from '../clock.js';
 import { ipcEndpoint, ipcPath, removeStaleSocket, tcpEndpoint, type TransportKind } from './endpoint.js';
-import { bearer, secretsEqual } from './secret.js';
+import { Admission, ADMISSION_DEFAULTS } from './admission.js';
+import { checkUpgrade, refusalResponse } from './upgrade-check.js';
 import {
   CloseCode,
   controlSchemas,
   decode,
   encode,
-  HTTP_FORBIDDEN_ORIGIN,
   negotiate,
   PROTOCOL_VERSIONS,
   ProtocolViolation,
@@ -80,6 +85,12 @@ export interface OwnerServerOptions {
   maxPayload?: number;
   /** Ping followers this often; one that misses two pings is terminated. @default 1000 */
   heartbeatIntervalMs?: number;
+  /** Connections accepted and not yet authenticated, at most (the oldest is dropped). @default 64 */
+  maxUnauthenticated?: number;
+  /** How long a connection may take to send its upgrade request with the secret. @default 3000 */
+  authTimeoutMs?: number;
+  /** Called once if accepting a connection fails (descriptors exhausted); serving goes on. */
+  onAcceptError?: (err: NodeJS.ErrnoException) => void;
 }
 
 type State = 'listening' | 'serving' | 'leaving' | 'closed';
@@ -97,7 +108,10 @@ export class OwnerServer {
   #schemas: Parameters<typeof decode>[1] = { standby: controlSchemas.standby };
   readonly #http: Server;
   readonly #wss: WebSocketServer;
-  readonly #opts: Required<OwnerServerOptions>;
+  readonly #opts: Required<Omit<OwnerServerOptions, 'onAcceptError'>>;
+  readonly #admission: Admission;
+  /** The TCP port, or undefined on a Unix socket (the Host header is checked against it). */
+  readonly #port: number | undefined;
   readonly #peers = new Map<WebSocket, PeerImpl>();
   /** Authenticated followers that connected before serve(), paused until then. */
   readonly #held = new Set<WebSocket>();
@@ -116,10 +130,19 @@ export class OwnerServer {
   /** Called when a failing guard stopped the server. */
   onDeposed: ((err: unknown) => void) | undefined;
 
-  private constructor(opts: Required<OwnerServerOptions>, http: Server, endpoint: string, socketPath: string | undefined) {
+  private constructor(
+    opts: Required<Omit<OwnerServerOptions, 'onAcceptError'>>,
+    http: Server,
+    admission: Admission,
+    endpoint: string,
+    port: number | undefined,
+    socketPath: string | undefined,
+  ) {
     this.#opts = opts;
     this.#http = http;
+    this.#admission = admission;
     this.endpoint = endpoint;
+    this.#port = port;
     this.#socketPath = socketPath;
     this.#since = opts.clock.wallNow();
     // perMessageDeflate stays off: it costs 5× latency and 16× throughput on small messages.
@@ -132,10 +155,21 @@ export class OwnerServer {
 
   /** Binds the endpoint. Nothing is served until `serve()`. */
   static async listen(options: OwnerServerOptions): Promise<OwnerServer> {
-    const opts: Required<OwnerServerOptions> = { maxPayload: 1 << 20, heartbeatIntervalMs: 1000, ...options };
+    const { onAcceptError, ...rest } = options;
+    const opts: Required<Omit<OwnerServerOptions, 'onAcceptError'>> = {
+      maxPayload: 1 << 20,
+      heartbeatIntervalMs: 1000,
+      maxUnauthenticated: ADMISSION_DEFAULTS.maxUnauthenticated,
+      authTimeoutMs: ADMISSION_DEFAULTS.authTimeoutMs,
+      ...rest,
+    };
     const http = createServer();
     http.on('clientError', (_err, socket) => socket.destroy());
+    // Counts and times every connection from its accept, before any byte of it is read.
+    const admission = new Admission(http, opts);
+    admission.onAcceptError = onAcceptError;
     let endpoint: string;
+    let port: number | undefined;
     let socketPath: string | undefined;
     if (opts.transport === 'ipc') {
       socketPath = ipcPath(opts.root, opts.instanceId);
@@ -151,9 +185,10 @@ export class OwnerServer {
         http.listen(0, '127.0.0.1', () => (http.off('error', reject), resolve()));
       });
       const addr = http.address();
-      endpoint = tcpEndpoint(typeof addr === 'object' && addr ? addr.port : 0);
+      port = typeof addr === 'object' && addr ? addr.port : 0;
+      endpoint = tcpEndpoint(port);
     }
-    return new OwnerServer(opts, http, endpoint, socketPath);
+    return new OwnerServer(opts, http, admission, endpoint, port, socketPath);
   }
 
   get state(): State {
@@ -223,17 +258,15 @@ export class OwnerServer {
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
-    // 1. A browser always sends Origin: no web page may ever get a socket to the owner.
-    if (req.headers.origin !== undefined || req.headers['sec-websocket-origin'] !== undefined) {
-      socket.end(`HTTP/1.1 ${HTTP_FORBIDDEN_ORIGIN} Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      return;
-    }
     if (this.#state === 'closed') return void socket.destroy();
-    const secret = bearer(req.headers.authorization);
+    // 1–2. No browser origin, no foreign Host, and the secret: refused with an HTTP status before a WebSocket
+    // (and its frame parser) exists. The socket stays counted as unauthenticated until it is gone.
+    const refusal = checkUpgrade(req.headers, this.#opts.secret, this.#port);
+    if (refusal) return void socket.end(refusalResponse(refusal), () => socket.destroy());
+    this.#admission.admit(socket as Socket);
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
-      // 2. Authenticate before reading any frame.
-      if (secret === undefined || !secretsEqual(secret, this.#opts.secret)) return ws.close(CloseCode.UNAUTHORIZED, 'unauthorized');
+      // Before anything is read from it: a frame that breaks the protocol surfaces as an `error` event.
+      ws.on('error', () => ws.terminate());
       // 3. Only the owner serves. Before serve() (this instance is acquiring, or rebuilding the state as a new
       // owner), an authenticated follower that found our endpoint early is held, unread, until serve().
       if (this.#state === 'listening' && this.#held.size < MAX_HELD) {
@@ -250,7 +283,6 @@ export class OwnerServer {
   #accept(ws: WebSocket): void {
     const peer = new PeerImpl(ws);
     this.#peers.set(ws, peer);
-    ws.on('error', () => ws.terminate());
     // Any frame proves the follower alive; and while we still have data queued for it, our ping waits
     // behind that data, so a missing pong means nothing yet (a follower that falls 8 MiB behind is
     // evicted by the owner's backlog limit instead).
@@ -296,6 +328,10 @@ export class OwnerServer {
       return;
     }
     if (hello.instanceId === this.#opts.instanceId) return peer.close(CloseCode.PROTOCOL, 'an instance cannot follow itself');
+    // 6. One connection per instance: a second hello with a connected follower's id (it is visible in
+    // presence) would act in its name, and its mutations' sequence numbers would shadow the real ones.
+    for (const p of this.#peers.values())
+      if (p.joined && p.info.instanceId === hello.instanceId) return peer.close(CloseCode.DUPLICATE, 'this instance is already connected');
     peer.info = { instanceId: hello.instanceId, name: hello.name, pid: hello.pid, role: 'follower', since: this.#opts.clock.wallNow() };
     peer.version = v;
     peer.joined = true;
@@ -451,6 +487,7 @@ export class OwnerServer {
   async close(code: number = CloseCode.NOT_OWNER, reason = 'owner closing'): Promise<void> {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
+    this.#admission.closeAll();
     this.#heartbeat?.cancel();
     this.#announcing?.cancel();
     this.#designating?.cancel();

@@ -1,5 +1,5 @@
 /** A cluster of `leasehold instance` processes on one data root, observed through their JSON lines. */
-import { outPath, spawnNode, killAll, type Proc } from './proc.js';
+import { outPath, spawnNode, killAll, type Proc, type SpawnOptions } from './proc.js';
 import { tempRoot, delay } from '../helpers.js';
 
 export const BIN = outPath('../../../bin/leasehold.cjs');
@@ -32,21 +32,26 @@ export class Cluster {
     return new Cluster(root.dir, root.remove, extraArgs);
   }
 
-  start(args: string[] = []): Member {
+  start(args: string[] = [], options: SpawnOptions = {}): Member {
     const name = `i${++this.#n}`;
     const m: Member = { proc: undefined as unknown as Proc, name, role: 'starting', epoch: 0, connectedEpoch: 0, ownedEpochs: [] };
-    m.proc = spawnNode(BIN, ['instance', '--data-root', this.dataRoot, '--name', name, ...this.extraArgs, ...args], (line) => {
-      this.log.push({ ...line, name });
-      if (line.event === 'role') {
-        m.role = line.role as string;
-        m.epoch = line.epoch as number;
-        if (m.role === 'owner') {
-          m.connectedEpoch = m.epoch;
-          m.ownedEpochs.push(m.epoch);
-        }
-      } else if (line.event === 'connected') m.connectedEpoch = line.epoch as number;
-      else if (line.event === 'disconnected') m.connectedEpoch = 0;
-    });
+    m.proc = spawnNode(
+      BIN,
+      ['instance', '--data-root', this.dataRoot, '--name', name, ...this.extraArgs, ...args],
+      (line) => {
+        this.log.push({ ...line, name });
+        if (line.event === 'role') {
+          m.role = line.role as string;
+          m.epoch = line.epoch as number;
+          if (m.role === 'owner') {
+            m.connectedEpoch = m.epoch;
+            m.ownedEpochs.push(m.epoch);
+          }
+        } else if (line.event === 'connected') m.connectedEpoch = line.epoch as number;
+        else if (line.event === 'disconnected') m.connectedEpoch = 0;
+      },
+      options,
+    );
     this.members.push(m);
     return m;
   }

@@ -119,7 +119,7 @@ describe('instances', () => {
     assert.deepEqual(cluster.doubleOwners(), []);
   });
 
-  it('refuses a raw ws client without the secret (4001) and any browser Origin (HTTP 403)', async () => {
+  it('refuses a raw ws client without the secret (HTTP 401) and any browser Origin (HTTP 403)', async () => {
     cluster = await Cluster.create();
     cluster.start();
     const owner = await cluster.waitSettled();
@@ -134,8 +134,8 @@ describe('instances', () => {
         ws.on('close', (code) => resolve({ code }));
         ws.on('error', () => undefined);
       });
-    assert.deepEqual(await attempt({}), { code: 4001 });
-    assert.deepEqual(await attempt({ authorization: 'Bearer wrong' }), { code: 4001 });
+    assert.deepEqual(await attempt({}), { status: 401 });
+    assert.deepEqual(await attempt({ authorization: 'Bearer wrong' }), { status: 401 });
     assert.deepEqual(await attempt({ authorization: `Bearer ${secret}`, origin: 'https://evil.example' }), { status: 403 });
     assert.deepEqual(await attempt({ authorization: `Bearer ${secret}`, origin: 'null' }), { status: 403 });
     // The right secret without hello, then garbage: closed with 4000 and the owner keeps serving.

@@ -24,8 +24,23 @@ process.on('exit', () => {
   for (const c of live) c.kill('SIGKILL');
 });
 
-export function spawnNode(script: string, args: string[], onLine?: (line: Record<string, unknown>, p: Proc) => void): Proc {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+export interface SpawnOptions {
+  /** The child's limit on open file descriptors (a shell's `ulimit -n`), as a Finder-started app gets. */
+  nofile?: number;
+}
+
+export function spawnNode(
+  script: string,
+  args: string[],
+  onLine?: (line: Record<string, unknown>, p: Proc) => void,
+  options: SpawnOptions = {},
+): Proc {
+  const child =
+    options.nofile === undefined
+      ? spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+      : spawn('/bin/sh', ['-c', `ulimit -n ${options.nofile} && exec "$0" "$@"`, process.execPath, script, ...args], {
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
   live.add(child);
   const lines: Record<string, unknown>[] = [];
   const waiters = new Set<{ pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }>();

@@ -1,0 +1,75 @@
+/**
+ * A follower's link against an endpoint that answers with bytes no owner sends: whatever comes, before or
+ * after the welcome, the link fails or closes with a reason and the process goes on.
+ */
+import { describe, it, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import { systemClock } from '../../src/clock.js';
+import { FollowerLink, type LinkClose } from '../../src/transport/client.js';
+import { frame } from './hostile-frames.js';
+
+/** Server → client violations (a server must not mask; the rest as for clients). */
+function serverViolations(): Record<string, Buffer> {
+  return {
+    WS_ERR_UNEXPECTED_MASK: frame(0x81, 'x'),
+    WS_ERR_UNEXPECTED_RSV_1: frame(0xc1, 'x', { masked: false }),
+    WS_ERR_INVALID_OPCODE: frame(0x83, 'x', { masked: false }),
+    WS_ERR_EXPECTED_FIN: frame(0x09, 'x', { masked: false }),
+    WS_ERR_INVALID_UTF8: frame(0x81, Buffer.from([0xc3, 0x28]), { masked: false }),
+    WS_ERR_INVALID_CLOSE_CODE: frame(0x88, Buffer.from([0x03, 0xe7]), { masked: false }),
+    WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: frame(0x81, '', { masked: false, length: 2n ** 40n }),
+    garbage: Buffer.from('\x00\xff\x13\x37 not a frame at all'),
+  };
+}
+
+const welcome = frame(0x81, JSON.stringify({ t: 'welcome', v: 4, epoch: 1, ownerId: 'o', instances: [] }), { masked: false });
+
+describe('FollowerLink against a hostile endpoint', () => {
+  let server: Server | undefined;
+  afterEach(() => new Promise<void>((r) => (server ? server.close(() => r()) : r())));
+
+  /** A fake owner that completes the handshake, then writes `after` (after a welcome, if `welcomed`). */
+  async function hostile(after: Buffer, welcomed: boolean): Promise<string> {
+    server = createServer((s: Socket) => {
+      s.on('error', () => undefined);
+      let buf = '';
+      s.on('data', (d) => {
+        buf += d.toString('latin1');
+        const m = /Sec-WebSocket-Key: (\S+)/i.exec(buf);
+        if (!m || !buf.includes('\r\n\r\n')) return;
+        buf = '\0';
+        const accept = createHash('sha1').update(`${m[1]}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+        s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+        if (welcomed) s.write(welcome);
+        setTimeout(() => s.write(after), 20);
+      });
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
+    return `ws://127.0.0.1:${(server.address() as { port: number }).port}/`;
+  }
+
+  const opts = (endpoint: string) => ({
+    endpoint,
+    secret: 's',
+    instanceId: 'f',
+    name: 'f',
+    minEpoch: 0,
+    clock: systemClock,
+    connectTimeoutMs: 1000,
+  });
+
+  for (const [name, bytes] of Object.entries(serverViolations())) {
+    it(`${name} before the welcome: connect() rejects`, async () => {
+      await assert.rejects(FollowerLink.connect(opts(await hostile(bytes, false))), /owner/);
+    });
+    it(`${name} after the welcome: the link closes with a reason`, async () => {
+      const link = await FollowerLink.connect(opts(await hostile(bytes, true)));
+      const closed = await new Promise<LinkClose>((resolve) =>
+        link.attach({ onMessage: () => undefined, onPresence: () => undefined, onClose: resolve }),
+      );
+      assert.ok(['broken', 'protocol'].includes(closed.why), closed.why);
+    });
+  }
+});
