@@ -153,7 +153,7 @@ export class FileStorage implements RecordStorage {
           ? new LeaseholdError('EIO', `data root ${dr} does not exist; create it or pass createDataRoot: true`, { path: dr, cause: err })
           : ioError('read the data root', dr, err);
       try {
-        fs.mkdirSync(dr, { recursive: true, mode: 0o700 });
+        fs.mkdirSync(dr, { recursive: true, mode: DIR_MODE });
       } catch (e) {
         throw ioError('create the data root', dr, e);
       }
