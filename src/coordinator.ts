@@ -9,6 +9,7 @@
  *
  * Contending (numbered as in the code):
  *  1. Listen first (fresh secret), so the endpoint goes into the same record write as the acquisition.
+ *     Check the state directory once before the first acquisition: a refused one (EIO) costs no epoch.
  *  2. Acquire. Success: serve under the lease's guard. ECONFLICT: follow the holder from the error.
  *  3. Follow: connect with the record's secret; stay until the link closes, the owner is hung, or the
  *     record names someone else. Then contend again, at once after a crash (the holder's pid is gone, so
@@ -34,7 +35,7 @@ import { removeStaleSocket, socketPathOf } from './transport/endpoint.js';
 import { matches, type InstanceInfo, type Message } from './transport/protocol.js';
 import { SharedState } from './state/shared-state.js';
 import { startOwnerState, stateDir, type StateOptions } from './state/owner-handler.js';
-import { prefetch as prefetchJournal } from './state/journal.js';
+import { prefetch as prefetchJournal, prepareJournalDir } from './state/journal.js';
 import { stateOwnerSchemas } from './state/wire.js';
 import { MutationBatcher } from './state/mutation-batcher.js';
 import type { Json } from './state/document.js';
@@ -96,6 +97,8 @@ export class Instance {
   /** The shared state as this instance sees it (owner or follower). */
   readonly state: SharedState;
   readonly #stateOptions: StateOptions;
+  /** The state directory passed its check (private-files.ts) once: later refusals come from Journal.open. */
+  #stateDirChecked = false;
   #ownerState: (OwnerHandler & { close(): Promise<void> }) | undefined;
   #role: Role = 'starting';
   #epoch = 0;
@@ -224,6 +227,15 @@ export class Instance {
         await backOff();
         continue;
       }
+      if (!this.#stateDirChecked)
+        try {
+          prepareJournalDir(stateDir(this.#root, this.key.pathSegments()), this.#root, this.#stateOptions.journalFs);
+          this.#stateDirChecked = true;
+        } catch (err) {
+          this.#emitError(err, 'cannot use the state directory');
+          await backOff();
+          continue;
+        }
       // 2. acquire
       let lease: Lease;
       try {
@@ -296,6 +308,7 @@ export class Instance {
       const root = this.#root;
       this.#ownerState = await startOwnerState({
         dir: stateDir(root, this.key.pathSegments()),
+        base: root,
         epoch: lease.epoch,
         lease,
         shared: this.state,

@@ -93,8 +93,12 @@ export function isLeaseholdError(err: unknown, code?: ErrorCode): err is Leaseho
   return err instanceof LeaseholdError && (code === undefined || err.code === code);
 }
 
-/** Wraps a Node fs error as EIO naming the path, keeping the original as `cause`. */
+/**
+ * Wraps a Node fs error as EIO naming the path, keeping the original as `cause`. A LeaseholdError (a
+ * refusal that already names its path and reason) is returned as it is.
+ */
 export function ioError(action: string, path: string, cause: unknown): LeaseholdError {
+  if (cause instanceof LeaseholdError) return cause;
   const sys = cause as NodeJS.ErrnoException;
   const hint =
     sys?.code === 'EACCES' || sys?.code === 'EPERM' || sys?.code === 'EROFS'

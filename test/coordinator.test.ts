@@ -8,6 +8,8 @@ import { join, toHolder, type Instance, type InstanceEvent } from '../src/coordi
 import { MemoryLeaseStore } from '../src/lease/memory-store.js';
 import { LeaseholdError } from '../src/errors.js';
 import { tempRoot, until } from './helpers.js';
+import { chmod, mkdir, readdir } from 'node:fs/promises';
+import { join as joinPath } from 'node:path';
 import { WebSocket } from 'ws';
 
 async function cluster(n: number, ttlMs = 1000) {
@@ -246,6 +248,38 @@ describe('join()', () => {
       assert.equal(b.state.version, v);
     } finally {
       await c.done();
+    }
+  });
+
+  it('a lease or state directory refused by the disk (EIO) is an error event and a back-off: no crash, no epoch burnt', async () => {
+    for (const refusedDir of [
+      ['leasehold', 'leases', 'app', 'files'],
+      ['leasehold', 'state', 'app'],
+    ]) {
+      const root = await tempRoot();
+      const dir = joinPath(root.dir, ...refusedDir);
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await chmod(dir, 0o770);
+      const inst = join({ dataRoot: root.dir, key: '/app/files/owner', ttlMs: 1000 });
+      const errors: LeaseholdError[] = [];
+      inst.subscribe((e) => e.type === 'error' && errors.push(e.error));
+      try {
+        await until(() => errors.length >= 2, 3000, 'two refusals, one back-off apart');
+        for (const e of errors) {
+          assert.equal(e.code, 'EIO');
+          assert.equal(e.path, dir);
+          assert.match(e.message, /writable by group or others \(mode 0770\)/);
+        }
+        assert.notEqual(inst.role, 'closed');
+        const epochs = joinPath(root.dir, 'leasehold', 'leases', 'app', 'files', 'owner', 'epochs');
+        assert.deepEqual(await readdir(epochs).catch(() => []), [], `no epoch claimed while ${dir} is refused`);
+        await chmod(dir, 0o700);
+        await inst.whenOwner();
+        assert.equal(inst.epoch, 1);
+      } finally {
+        await inst.close();
+        await root.remove();
+      }
     }
   });
 });

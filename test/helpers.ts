@@ -1,14 +1,43 @@
 /** Shared test helpers: temp data roots, waiting for conditions, blocking the event loop. */
+import { after } from 'node:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type { Clock, Timer } from '../src/clock.js';
+import { LeaseholdError } from '../src/errors.js';
 
 export async function tempRoot(prefix = 'leasehold-test-'): Promise<{ dir: string; remove: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
+
+/** For one suite (call it inside describe()): makes temp data roots, all removed after the suite. */
+export function suiteRoots(): () => Promise<string> {
+  const removes: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const remove of removes) await remove();
+  });
+  return async () => {
+    const r = await tempRoot();
+    removes.push(r.remove);
+    return r.dir;
+  };
+}
+
+/** Runs `fn` with the process umask set to `mask`, restored after (also after a rejection). */
+export async function withUmask<T>(mask: number, fn: () => T | Promise<T>): Promise<T> {
+  const old = process.umask(mask);
+  try {
+    return await fn();
+  } finally {
+    process.umask(old);
+  }
+}
+
+/** An assert.throws / rejects check: EIO naming `path` (in `err.path` and the message) that says `what`. */
+export const refused = (path: string, what: RegExp) => (e: unknown) =>
+  e instanceof LeaseholdError && e.code === 'EIO' && e.path === path && e.message.includes(path) && what.test(e.message);
 
 /** Blocks this thread for `ms`: a real stall (no timer, no I/O callback runs). */
 export function blockFor(ms: number): void {

@@ -11,7 +11,12 @@
  *                      naming the claimer's instance, process and ttl (JSON), and how often its holder
  *                      repaired a damaged record (rewritten by temp + rename before each repair)
  *
- * Guarantees: everything in the {@link LeaseStore} contract; files are 0600 in 0700 directories (POSIX);
+ * Guarantees: everything in the {@link LeaseStore} contract; files are 0600 in 0700 directories (POSIX,
+ * whatever the umask; proper-lockfile's directory included), checked as private-files.ts says: leasehold/
+ * once per store and every directory from leases/ down to epochs/ once per key; a symbolic link, a
+ * directory of another user or one others may write is refused with EIO naming it, and no epoch is
+ * claimed; no file is read or written through a link (a planted holder file is replaced); a record that
+ * others may read or that has a second hard link is replaced by rename, not rewritten in place;
  * epochs survive deletion or corruption of record.json (not deletion of the whole key directory);
  * the lock's `onCompromised` never throws: a compromise ends the operation (and a held lease) cleanly.
  * Every transaction runs its file operations synchronously, in one go on the caller's thread (each is a few
@@ -34,6 +39,7 @@ import { randomBytes } from 'node:crypto';
 import { lockfile } from '../cjs.js';
 import { keepProcessAlive, sleep, systemClock, type Clock } from '../clock.js';
 import { LeaseholdError, ioError } from '../errors.js';
+import { CREATE, DIR_MODE, UPDATE, ensurePrivateDir, isPrivateFile, openPrivate, readPrivate } from '../private-files.js';
 import { LeaseKey } from './key.js';
 import { currentProcess, isProcessGone } from './process-identity.js';
 import { parseClaim, parseRecord, serializeClaim, serializeRecord, type LeaseRecord, type NewestClaim } from './record.js';
@@ -54,9 +60,9 @@ export type LeaseFs = Pick<
   | 'unlinkSync'
   | 'readdirSync'
   | 'statSync'
+  | 'lstatSync'
   | 'chmodSync'
   | 'accessSync'
-  | 'writeFileSync'
   | 'rmSync'
 >;
 
@@ -86,7 +92,8 @@ export interface FileLeaseStoreOptions {
  * transaction here, twice per handover on its critical path.
  */
 const LOCK_FS = {
-  mkdirSync: nodeFs.mkdirSync,
+  // proper-lockfile passes no mode: its directory would be 0777 minus the umask.
+  mkdirSync: (path: string) => nodeFs.mkdirSync(path, DIR_MODE),
   realpathSync: nodeFs.realpathSync,
   statSync: nodeFs.statSync,
   rmdirSync: nodeFs.rmdirSync,
@@ -129,7 +136,10 @@ export class FileStorage implements RecordStorage {
       throw new LeaseholdError('EINVALIDCONFIG', `lockWaitMs must be ≥ 0, got ${options.lockWaitMs}`, { field: 'lockWaitMs' });
   }
 
-  /** Checks the data root once: exists (or is created), is a directory, is writable; leasehold/ is 0700. */
+  /**
+   * Checks the data root once: exists (or is created), is a directory, is writable; leasehold/ is a
+   * private directory (0700, ours, not a link: see private-files.ts).
+   */
   ready(): void {
     if (this.#ready) return;
     const fs = this.#fs;
@@ -143,7 +153,7 @@ export class FileStorage implements RecordStorage {
           ? new LeaseholdError('EIO', `data root ${dr} does not exist; create it or pass createDataRoot: true`, { path: dr, cause: err })
           : ioError('read the data root', dr, err);
       try {
-        fs.mkdirSync(dr, { recursive: true, mode: 0o700 });
+        fs.mkdirSync(dr, { recursive: true, mode: DIR_MODE });
       } catch (e) {
         throw ioError('create the data root', dr, e);
       }
@@ -155,20 +165,7 @@ export class FileStorage implements RecordStorage {
     } catch (err) {
       throw ioError('write in the data root', dr, err);
     }
-    try {
-      fs.mkdirSync(this.root, { recursive: true, mode: 0o700 });
-      const rst = fs.statSync(this.root);
-      if (process.platform !== 'win32') {
-        if (typeof process.getuid === 'function' && rst.uid !== process.getuid())
-          throw new LeaseholdError('EIO', `${this.root} belongs to another user (uid ${rst.uid}); leasehold will not use it`, {
-            path: this.root,
-          });
-        if ((rst.mode & 0o077) !== 0) fs.chmodSync(this.root, 0o700);
-      }
-    } catch (err) {
-      if (err instanceof LeaseholdError) throw err;
-      throw ioError('prepare', this.root, err);
-    }
+    ensurePrivateDir(fs, dr, ['leasehold']);
     this.#ready = true;
   }
 
@@ -183,11 +180,8 @@ export class FileStorage implements RecordStorage {
     this.ready();
     const dir = this.dirOf(key);
     if (this.#made.has(dir)) return dir;
-    try {
-      this.#fs.mkdirSync(join(dir, EPOCHS), { recursive: true, mode: 0o700 });
-    } catch (err) {
-      throw ioError('create', dir, err);
-    }
+    // Every directory from leases/ down to epochs/, checked once per key (not at every renewal).
+    ensurePrivateDir(this.#fs, this.root, ['leases', ...key.pathSegments(), EPOCHS]);
     this.#made.add(dir);
     return dir;
   }
@@ -205,7 +199,7 @@ export class FileStorage implements RecordStorage {
     // A block that does not parse may be a read that raced an in-place write: read again, twice at most.
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        text = this.#fs.readFileSync(path, 'utf8');
+        text = readPrivate(this.#fs, path, 'utf8');
       } catch (err) {
         if (code(err) !== 'ENOENT' && code(err) !== 'ENOTDIR') throw ioError('read', path, err);
         text = undefined;
@@ -240,7 +234,7 @@ export class FileStorage implements RecordStorage {
     if (epoch === 0) return { epoch };
     const path = join(dir, pad(epoch));
     try {
-      return { epoch, claim: parseClaim(this.#fs.readFileSync(path, 'utf8')) };
+      return { epoch, claim: parseClaim(readPrivate(this.#fs, path, 'utf8')) };
     } catch (err) {
       if (code(err) === 'ENOENT') return { epoch }; // pruned meanwhile: unknown claimer
       throw ioError('read', path, err);
@@ -249,19 +243,21 @@ export class FileStorage implements RecordStorage {
 
   /**
    * Overwrites an existing one-block record with `block` in one pwrite; false (nothing written) when there
-   * is no such file (missing, or of another size: written by an older leasehold, damaged, or larger).
+   * is no such file (missing, or of another size: damaged or larger) or it is not one to write into (not
+   * private: another mode or owner, a second hard link). A symbolic link is refused (EIO).
    */
   #writeInPlace(path: string, block: Buffer, durable: boolean): boolean {
     const fs = this.#fs;
     let fd: number;
     try {
-      fd = fs.openSync(path, 'r+');
+      fd = openPrivate(fs, path, UPDATE);
     } catch (err) {
       if (code(err) === 'ENOENT') return false;
       throw ioError('write', path, err);
     }
     try {
-      if (fs.fstatSync(fd).size !== RECORD_BLOCK) return false;
+      const st = fs.fstatSync(fd);
+      if (st.size !== RECORD_BLOCK || !isPrivateFile(st)) return false;
       for (let off = 0; off < block.length;) off += fs.writeSync(fd, block, off, block.length - off, off);
       if (durable) fs.fdatasyncSync(fd);
       return true;
@@ -275,7 +271,7 @@ export class FileStorage implements RecordStorage {
   /** Creates `path` exclusively with `text` (optionally flushed); throws the fs error (EEXIST when taken). */
   #createFile(path: string, text: string | Buffer, durable: boolean): void {
     const fs = this.#fs;
-    const fd = fs.openSync(path, 'wx', 0o600);
+    const fd = openPrivate(fs, path, CREATE);
     try {
       const buf = typeof text === 'string' ? Buffer.from(text) : text;
       for (let off = 0; off < buf.length;) off += fs.writeSync(fd, buf, off, buf.length - off, off);
@@ -351,7 +347,15 @@ export class FileStorage implements RecordStorage {
     // Who holds the mutex, beside the lock directory (inside it, proper-lockfile's rmdir would fail).
     try {
       const me = currentProcess();
-      this.#fs.writeFileSync(holderPath, JSON.stringify({ pid: me.pid, processStart: me.start, host: me.host }), { mode: 0o600 });
+      const text = JSON.stringify({ pid: me.pid, processStart: me.start, host: me.host });
+      try {
+        this.#createFile(holderPath, text, false);
+      } catch (err) {
+        if (code(err) !== 'EEXIST') throw err;
+        // Left by a holder killed inside its transaction (or planted): replace the name, never write through it.
+        this.#fs.unlinkSync(holderPath);
+        this.#createFile(holderPath, text, false);
+      }
     } catch {
       // advisory only: without it a crashed holder's lock goes stale after lockStaleMs
     }
@@ -368,7 +372,7 @@ export class FileStorage implements RecordStorage {
   /** True only when the holder file names a process that is certainly gone. */
   #holderGone(holderPath: string): boolean {
     try {
-      const h = JSON.parse(this.#fs.readFileSync(holderPath, 'utf8')) as { pid?: unknown; processStart?: unknown; host?: unknown };
+      const h = JSON.parse(readPrivate(this.#fs, holderPath, 'utf8')) as { pid?: unknown; processStart?: unknown; host?: unknown };
       if (!Number.isSafeInteger(h.pid) || typeof h.host !== 'string' || (h.processStart !== null && typeof h.processStart !== 'string'))
         return false;
       return isProcessGone({ pid: h.pid as number, processStart: h.processStart as string | null, host: h.host });

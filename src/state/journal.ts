@@ -8,6 +8,9 @@
  *                               takes the newest snapshot there is
  *   journal-000…0007.log        the segment written by the owner of epoch 7
  *
+ * Files are 0600 in 0700 directories, checked and opened as private-files.ts says: every directory below
+ * `base` once per open; no file read, cut or written through a symbolic link (one is refused with EIO).
+ *
  *   record frame:  ┌──────────────┬──────────────┬──────────────────────────┐
  *                  │ u32 LE length│ u32 LE crc32 │ payload: length bytes JSON│
  *                  └──────────────┴──────────────┴──────────────────────────┘
@@ -48,12 +51,13 @@
  * entries already in the snapshot are skipped on recovery).
  */
 import * as nodeFs from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { LeaseholdError, ioError } from '../errors.js';
 import { nextTurn, systemClock, type Clock, type Timer } from '../clock.js';
 import type { Json } from './document.js';
+import { CREATE, WRITE, ensurePrivateDir, openPrivate, readPrivate } from '../private-files.js';
 
 export interface Entry {
   t: 'm';
@@ -93,11 +97,12 @@ export type JournalFs = Pick<
   | 'fdatasyncSync'
   | 'fdatasync'
   | 'ftruncateSync'
-  | 'truncateSync'
   | 'closeSync'
   | 'renameSync'
   | 'unlinkSync'
   | 'readdirSync'
+  | 'lstatSync'
+  | 'chmodSync'
 >;
 
 const HEADER = 8;
@@ -186,6 +191,12 @@ function corrupt(path: string, offset: number, why: string): LeaseholdError {
 
 export interface JournalOptions {
   dir: string;
+  /**
+   * A directory above `dir` that is already trusted (leasehold's root): every directory below it down to
+   * `dir` is created 0700 and checked (ours, not writable by group or others, not a link) before use.
+   * @default the parent of `dir`
+   */
+  base?: string;
   /** The epoch this owner holds. */
   epoch: number;
   /** Throws when this process may no longer write as owner (the lease check). */
@@ -251,11 +262,7 @@ export class Journal {
    */
   static async open(options: JournalOptions): Promise<{ journal: Journal; recovered: Recovered }> {
     const fs = options.fs ?? nodeFs;
-    try {
-      fs.mkdirSync(options.dir, { recursive: true, mode: 0o700 });
-    } catch (err) {
-      throw ioError('create', options.dir, err);
-    }
+    prepareJournalDir(options.dir, options.base, fs);
     const { recovered, last, newestEpoch, empty } = recoverSync(options.dir, fs, true);
     if (newestEpoch >= options.epoch)
       throw new LeaseholdError(
@@ -271,7 +278,7 @@ export class Journal {
     let fd: number | undefined;
     try {
       // O_EXCL: one segment per epoch, and epochs are unique (the lease's fencing token).
-      fd = fs.openSync(path, 'wx', 0o600);
+      fd = openPrivate(fs, path, CREATE);
       const begin = frame({ t: 'begin', e: options.epoch, prev: last ? { epoch: last.epoch, length: last.length } : null });
       // The begin record and the first preallocated zeros, in one write. Their sync runs in the thread pool,
       // off the takeover's path: nothing this owner acknowledges or broadcasts can precede a sync of this
@@ -299,7 +306,7 @@ export class Journal {
             }
           if (last && last.size > last.length && !empty.includes(last.path))
             try {
-              fs.truncateSync(last.path, last.length);
+              truncate(fs, last.path, last.length);
             } catch {
               // kept as it is
             }
@@ -477,7 +484,7 @@ export class Journal {
       const path = join(this.#dir, name);
       const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
       try {
-        const fd = fs.openSync(tmp, 'wx', 0o600);
+        const fd = openPrivate(fs, tmp, CREATE);
         try {
           writeAll(fs, fd, data, 0);
           fs.fdatasyncSync(fd);
@@ -518,12 +525,34 @@ export class Journal {
   }
 }
 
+/**
+ * Creates `dir` and every directory between `base` and it (0700), and checks them (ours, not writable by
+ * group or others, not links); EIO names the first one refused. Journal.open does this; calling it before
+ * contending for the lease makes such a refusal cost no epoch.
+ */
+export function prepareJournalDir(dir: string, base = dirname(dir), fs: JournalFs = nodeFs): void {
+  const below = relative(base, dir);
+  if (below === '' || below.startsWith('..'))
+    throw new LeaseholdError('EINVALIDCONFIG', `the journal's directory ${dir} is not below its base ${base}`, { field: 'base' });
+  ensurePrivateDir(fs, base, below.split(sep));
+}
+
 function fdatasync(fs: JournalFs, fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 function writeAll(fs: JournalFs, fd: number, buf: Buffer, position: number): void {
   for (let off = 0; off < buf.length;) off += fs.writeSync(fd, buf, off, buf.length - off, position + off);
+}
+
+/** Cuts a file to `length` without following a link at `path`. */
+function truncate(fs: JournalFs, path: string, length: number): void {
+  const fd = openPrivate(fs, path, WRITE);
+  try {
+    fs.ftruncateSync(fd, length);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function closeQuietly(fs: JournalFs, fd: number): void {
@@ -555,7 +584,7 @@ export function prefetch(dir: string, maxBytes = 4 * 1024 * 1024): void {
 function readSnapshot(path: string, fs: JournalFs): Snapshot | undefined {
   let buf: Buffer;
   try {
-    buf = fs.readFileSync(path);
+    buf = readPrivate(fs, path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw ioError('read', path, err);
@@ -617,7 +646,7 @@ function recoverSync(
     const path = join(dir, name);
     let buf: Buffer;
     try {
-      buf = fs.readFileSync(path);
+      buf = readPrivate(fs, path);
     } catch (err) {
       throw ioError('read', path, err);
     }
@@ -651,7 +680,7 @@ function recoverSync(
       cut = { path: s.path, offset: p.goodLength, bytes: s.buf.length - p.goodLength };
       if (cutTornTail)
         try {
-          fs.truncateSync(s.path, p.goodLength);
+          truncate(fs, s.path, p.goodLength);
         } catch (err) {
           throw ioError('cut the torn tail of', s.path, err);
         }

@@ -29,6 +29,8 @@ export interface StateOptions {
 
 export async function startOwnerState(p: {
   dir: string;
+  /** Trusted directory above `dir`: the directories in between are checked (see Journal's `base`). */
+  base?: string;
   epoch: number;
   lease: Lease;
   shared: SharedState;
@@ -37,6 +39,7 @@ export async function startOwnerState(p: {
   const { epoch, lease, shared } = p;
   const { journal, recovered } = await Journal.open({
     dir: p.dir,
+    ...(p.base !== undefined ? { base: p.base } : {}),
     epoch,
     guard: () => lease.check(),
     ...(p.options.journalFs ? { fs: p.options.journalFs } : {}),

@@ -2,11 +2,15 @@
  * Where an owner listens: 127.0.0.1 on a random port (default), or a Unix domain socket in a 0700
  * directory (a named pipe on Windows). Endpoints are strings: `ws://127.0.0.1:PORT/` or
  * `ws+unix:/path/to.sock:/` (ws's own URL form for sockets).
+ * The socket directory is `<root>/run`, or for a root too long for a socket path a directory of this user's
+ * in the temp dir: either is created 0700 and checked before use (ours, not writable by group or others,
+ * not a symbolic link; see private-files.ts), so that nobody else can plant or replace a socket there.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, chmodSync, unlinkSync, statSync } from 'node:fs';
+import * as nodeFs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ensurePrivateDir } from '../private-files.js';
 
 export type TransportKind = 'tcp' | 'ipc';
 
@@ -15,15 +19,16 @@ const MAX_SOCKET_PATH = 100;
 
 export function ipcPath(root: string, instanceId: string): string {
   if (process.platform === 'win32') return `\\\\.\\pipe\\leasehold-${hash(root)}-${instanceId}`;
-  let dir = join(root, 'run');
-  if (Buffer.byteLength(join(dir, `${instanceId}.sock`)) > MAX_SOCKET_PATH) {
-    // A long data root: use a private directory under the temp dir, named after the root.
+  let base = root;
+  let name = 'run';
+  if (Buffer.byteLength(join(base, name, `${instanceId}.sock`)) > MAX_SOCKET_PATH) {
+    // A long data root: use a private directory under the temp dir, named after the root. Others can
+    // create that name first (it is predictable): the check refuses it then, rather than using theirs.
     const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-    dir = join(tmpdir(), `leasehold-${uid}-${hash(root)}`);
+    base = tmpdir();
+    name = `leasehold-${uid}-${hash(root)}`;
   }
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
-  return join(dir, `${instanceId}.sock`);
+  return join(ensurePrivateDir(nodeFs, base, [name]), `${instanceId}.sock`);
 }
 
 function hash(s: string): string {
@@ -50,7 +55,7 @@ export function socketPathOf(endpoint: string): string | undefined {
 export function removeStaleSocket(path: string): void {
   if (process.platform === 'win32') return;
   try {
-    if (statSync(path).isSocket()) unlinkSync(path);
+    if (nodeFs.lstatSync(path).isSocket()) nodeFs.unlinkSync(path);
   } catch {
     // gone already
   }

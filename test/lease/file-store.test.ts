@@ -1,18 +1,35 @@
-import { describe, it, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile, unlink, stat, chmod, mkdir, readdir, rm } from 'node:fs/promises';
+import {
+  readFile,
+  writeFile,
+  unlink,
+  stat,
+  lstat,
+  chmod,
+  chown,
+  copyFile,
+  link,
+  mkdir,
+  readdir,
+  rename,
+  rm,
+  symlink,
+} from 'node:fs/promises';
 import * as nodeSyncFs from 'node:fs';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { processStartOf } from '../../src/lease/process-identity.js';
 import { systemClock, type Clock } from '../../src/clock.js';
 import { Worker } from 'node:worker_threads';
-import { FileLeaseStore } from '../../src/lease/file-store.js';
+import { FileLeaseStore, FileStorage } from '../../src/lease/file-store.js';
+import { LeaseKey } from '../../src/lease/key.js';
 import { serializeRecord } from '../../src/lease/record.js';
 import type { HeldLease } from '../../src/lease/held-lease.js';
 import { LeaseholdError } from '../../src/errors.js';
+import { CREATE } from '../../src/private-files.js';
 import { leaseContract, TTL } from './contract.js';
-import { deadPid, delay, PausableClock, tempRoot, until } from '../helpers.js';
+import { deadPid, delay, PausableClock, refused, suiteRoots, tempRoot, until, withUmask } from '../helpers.js';
 import type { LeaseStore } from '../../src/lease/store.js';
 
 leaseContract('FileLeaseStore on disk', async () => {
@@ -58,15 +75,7 @@ leaseContract('FileLeaseStore on disk', async () => {
 });
 
 describe('FileLeaseStore on disk', () => {
-  const cleanups: (() => Promise<void>)[] = [];
-  after(async () => {
-    for (const c of cleanups) await c();
-  });
-  const root = async () => {
-    const r = await tempRoot();
-    cleanups.push(r.remove);
-    return r.dir;
-  };
+  const root = suiteRoots();
   const KEY = '/app/files/owner';
 
   it('writes the record 0600 in 0700 directories, with every documented field', async () => {
@@ -236,7 +245,7 @@ describe('FileLeaseStore on disk', () => {
     const fs = {
       ...nodeSyncFs,
       openSync: ((path: nodeSyncFs.PathLike, flags: nodeSyncFs.OpenMode, mode?: nodeSyncFs.Mode) => {
-        if (String(path).includes('epochs') && flags === 'wx') offset += 1500;
+        if (String(path).includes('epochs') && flags === CREATE) offset += 1500;
         return nodeSyncFs.openSync(path, flags, mode);
       }) as typeof nodeSyncFs.openSync,
     };
@@ -321,11 +330,21 @@ describe('FileLeaseStore on disk', () => {
     const writer = new FileLeaseStore({ dataRoot: dir });
     const lease = await writer.acquire(KEY, { ttlMs: 1000, instanceId: 'T' });
     let torn = 2;
+    const recordFds = new Set<number>();
     const fs = {
       ...nodeSyncFs,
-      readFileSync: ((path: nodeSyncFs.PathOrFileDescriptor, options?: unknown) => {
-        const real = nodeSyncFs.readFileSync(path, options as BufferEncoding) as string;
-        if (String(path).endsWith('record.json') && torn > 0) {
+      openSync: ((path: nodeSyncFs.PathLike, flags: nodeSyncFs.OpenMode, mode?: nodeSyncFs.Mode) => {
+        const fd = nodeSyncFs.openSync(path, flags, mode);
+        if (String(path).endsWith('record.json')) recordFds.add(fd);
+        return fd;
+      }) as typeof nodeSyncFs.openSync,
+      closeSync: (fd: number) => {
+        recordFds.delete(fd);
+        nodeSyncFs.closeSync(fd);
+      },
+      readFileSync: ((file: nodeSyncFs.PathOrFileDescriptor, options?: unknown) => {
+        const real = nodeSyncFs.readFileSync(file, options as BufferEncoding) as string;
+        if (typeof file === 'number' && recordFds.has(file) && torn > 0) {
           torn--;
           return real.slice(0, 100) + '#'.repeat(real.length - 100); // half a record, same size
         }
@@ -378,5 +397,156 @@ describe('FileLeaseStore on disk', () => {
     assert.equal((await claim()).repairs, 1);
     await lease.release();
     await store.close();
+  });
+});
+
+describe('FileLeaseStore: modes, ownership and links', () => {
+  const root = suiteRoots();
+  const KEY = '/app/files/owner';
+  const keyDir = (dir: string) => join(dir, 'leasehold', 'leases', 'app', 'files', 'owner');
+  const renewed = async (lease: { record: { renewals: number } }) => {
+    const n = lease.record.renewals;
+    await until(async () => lease.record.renewals > n || undefined, 2000, 'a renewal');
+  };
+  /** Every directory and file under `dir` (lstat: a link is reported as one), with its mode. */
+  const modes = async (dir: string): Promise<Map<string, { mode: number; kind: string }>> => {
+    const out = new Map<string, { mode: number; kind: string }>();
+    const walk = async (d: string) => {
+      for (const name of await readdir(d)) {
+        const p = join(d, name);
+        const st = await lstat(p);
+        out.set(p, { mode: st.mode & 0o777, kind: st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other' });
+        if (st.isDirectory()) await walk(p);
+      }
+    };
+    await walk(dir);
+    return out;
+  };
+
+  it('makes every directory 0700 and every file 0600 under umask 0, the mutex directory and its holder file included', async () => {
+    const dir = await root();
+    await withUmask(0, async () => {
+      const store = new FileLeaseStore({ dataRoot: dir, pollIntervalMs: 10 });
+      const lease = await store.acquire(KEY, { ttlMs: 300, instanceId: 'U' });
+      await unlink(store.recordPath(KEY)); // the repair rewrites the claim (temp + rename) and the record
+      await renewed(lease);
+      // Seen from inside a transaction: proper-lockfile's directory and the holder file exist only then.
+      const seen = await new FileStorage({ dataRoot: dir }).withMutex(LeaseKey.from(KEY), async () => modes(join(dir, 'leasehold')));
+      const lockDir = `${store.recordPath(KEY)}.lock`;
+      assert.deepEqual(seen.get(lockDir), { mode: 0o700, kind: 'dir' }, 'the mutex directory');
+      assert.deepEqual(seen.get(`${lockDir}-holder`), { mode: 0o600, kind: 'file' }, 'the holder file');
+      assert.ok(seen.has(store.recordPath(KEY)) && seen.has(join(keyDir(dir), 'epochs', '000000000000001')));
+      for (const [p, m] of seen) assert.equal(m.mode, m.kind === 'dir' ? 0o700 : 0o600, `${p} (${m.kind})`);
+      await lease.release();
+      await store.close();
+    });
+  });
+
+  it('refuses a record.json that is a symbolic link, to read or write, claims no epoch, and leaves its target alone', async () => {
+    const dir = await root();
+    const store = new FileLeaseStore({ dataRoot: dir });
+    await (await store.acquire(KEY, { ttlMs: 1000, instanceId: 'A' })).release();
+    const path = store.recordPath(KEY);
+    const target = join(dir, 'elsewhere.json');
+    await copyFile(path, target); // a valid released record: followed, it would be rewritten in place
+    await chmod(target, 0o644);
+    await unlink(path);
+    await symlink(target, path);
+    const before = await readFile(target, 'utf8');
+    await assert.rejects(
+      store.acquire(KEY, { ttlMs: 1000, instanceId: 'B', meta: { secret: 'hush' } }),
+      refused(path, /is a symbolic link/),
+    );
+    await assert.rejects(new FileLeaseStore({ dataRoot: dir }).describe(KEY), refused(path, /is a symbolic link/));
+    assert.equal(await readFile(target, 'utf8'), before);
+    assert.equal((await stat(target)).mode & 0o777, 0o644);
+    assert.deepEqual(await readdir(join(keyDir(dir), 'epochs')), ['000000000000001'], 'no epoch burnt');
+    await store.close();
+  });
+
+  it('never writes the mutex holder file through a symbolic link planted at its path', async () => {
+    const dir = await root();
+    const store = new FileLeaseStore({ dataRoot: dir });
+    await (await store.acquire(KEY, { ttlMs: 1000 })).release();
+    const holder = `${store.recordPath(KEY)}.lock-holder`;
+    const target = join(dir, 'precious');
+    await writeFile(target, 'precious', { mode: 0o644 });
+    await symlink(target, holder);
+    const lease = await store.acquire(KEY, { ttlMs: 1000 });
+    assert.equal(lease.epoch, 2);
+    assert.equal(await readFile(target, 'utf8'), 'precious');
+    await lease.release();
+    await assert.rejects(lstat(holder), (e) => (e as NodeJS.ErrnoException).code === 'ENOENT', 'the link was replaced, then removed');
+    await store.close();
+  });
+
+  it('refuses an epoch claim that is a symbolic link, and leaves its target alone', async () => {
+    const dir = await root();
+    const store = new FileLeaseStore({ dataRoot: dir });
+    await (await store.acquire(KEY, { ttlMs: 1000 })).release();
+    const claim = join(keyDir(dir), 'epochs', '000000000000001');
+    const target = join(dir, 'claim-elsewhere');
+    await rename(claim, target);
+    await symlink(target, claim);
+    const before = await readFile(target, 'utf8');
+    await assert.rejects(store.acquire(KEY, { ttlMs: 1000 }), refused(claim, /is a symbolic link/));
+    assert.equal(await readFile(target, 'utf8'), before);
+    assert.deepEqual(await readdir(join(keyDir(dir), 'epochs')), ['000000000000001'], 'no epoch burnt');
+    await store.close();
+  });
+
+  it('replaces, never rewrites in place, a record that others may read or that has a second hard link', async () => {
+    const dir = await root();
+    const store = new FileLeaseStore({ dataRoot: dir, pollIntervalMs: 10 });
+    const lease = await store.acquire(KEY, { ttlMs: 300, instanceId: 'H', meta: { secret: 'hush' } });
+    const path = store.recordPath(KEY);
+    await chmod(path, 0o644);
+    await renewed(lease);
+    await renewed(lease); // the first may have been under way before the chmod
+    assert.equal((await stat(path)).mode & 0o777, 0o600, 'replaced by a 0600 file');
+    const other = join(dir, 'second-name');
+    await link(path, other);
+    const frozen = await readFile(other, 'utf8');
+    await renewed(lease);
+    await renewed(lease);
+    assert.equal(await readFile(other, 'utf8'), frozen, 'not written through the other link');
+    assert.equal((await stat(path)).nlink, 1);
+    assert.equal((await store.inspect(KEY))?.renewals, lease.record.renewals);
+    await lease.release();
+    await store.close();
+  });
+
+  it('refuses a directory under leasehold/ that others may write, that is not ours or is a link, naming it; creates nothing', async () => {
+    const dir = await root();
+    const app = join(dir, 'leasehold', 'leases', 'app');
+    await mkdir(app, { recursive: true, mode: 0o700 });
+    await chmod(app, 0o775);
+    const store = new FileLeaseStore({ dataRoot: dir });
+    await assert.rejects(store.acquire(KEY), refused(app, /is writable by group or others \(mode 0775\)/));
+    assert.deepEqual(await readdir(app), []);
+    await chmod(app, 0o700);
+    await mkdir(join(app, 'files'), { mode: 0o700 });
+    await chown(join(app, 'files'), 4321, 4321);
+    await assert.rejects(store.acquire(KEY), refused(join(app, 'files'), new RegExp(`is owned by uid 4321, not ${process.getuid!()}`)));
+    assert.deepEqual(await readdir(join(app, 'files')), []);
+    await rm(join(app, 'files'), { recursive: true });
+    const elsewhere = join(dir, 'elsewhere');
+    await mkdir(elsewhere);
+    await symlink(elsewhere, join(app, 'files'));
+    await assert.rejects(store.acquire(KEY), refused(join(app, 'files'), /is a symbolic link/));
+    assert.deepEqual(await readdir(elsewhere), []);
+    await unlink(join(app, 'files'));
+    const lease = await store.acquire(KEY);
+    assert.equal(lease.epoch, 1, 'the refusals burnt no epoch');
+    await lease.release();
+    await store.close();
+  });
+
+  it('refuses a leasehold/ directory that others may write instead of tightening it', async () => {
+    const dir = await root();
+    await mkdir(join(dir, 'leasehold'));
+    await chmod(join(dir, 'leasehold'), 0o777);
+    await assert.rejects(new FileLeaseStore({ dataRoot: dir }).open(), refused(join(dir, 'leasehold'), /writable by group or others/));
+    assert.equal((await stat(join(dir, 'leasehold'))).mode & 0o777, 0o777);
   });
 });

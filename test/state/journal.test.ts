@@ -1,11 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as nodeSyncFs from 'node:fs';
-import { readFile, writeFile, readdir } from 'node:fs/promises';
+import { readFile, writeFile, readdir, rename, symlink, chmod, mkdir, lstat, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Journal, recover, prefetch, frame, parseFrames, allZero, type Entry } from '../../src/state/journal.js';
 import { LeaseholdError } from '../../src/errors.js';
-import { tempRoot } from '../helpers.js';
+import { refused, tempRoot, withUmask } from '../helpers.js';
 
 const entry = (v: number, e: number, seq = v): Entry => ({ t: 'm', v, e, id: ['A', seq], m: { op: 'set', path: `k${v}`, value: v } });
 const ok = () => undefined;
@@ -425,5 +425,91 @@ describe('Journal', () => {
         (await recover(dir)).recovered.entries.map((e) => e.v),
         [1, 2],
       );
+    }));
+});
+
+describe('Journal: modes, ownership and links', () => {
+  /** A data root `root` and a journal directory `root/state/app/x` below it (as the coordinator opens it). */
+  async function withRoot<T>(fn: (root: string, dir: string) => Promise<T>): Promise<T> {
+    const r = await tempRoot('leasehold-journal-');
+    try {
+      return await fn(r.dir, join(r.dir, 'state', 'app', 'x'));
+    } finally {
+      await r.remove();
+    }
+  }
+  const mode = async (p: string) => (await lstat(p)).mode & 0o777;
+
+  it('makes its directories 0700 and its files 0600 under umask 0', () =>
+    withRoot((root, dir) =>
+      withUmask(0, async () => {
+        const a = await Journal.open({ dir, base: root, epoch: 1, guard: ok });
+        await a.journal.append(entry(1, 1));
+        await a.journal.compact({ version: 1, epoch: 1, state: {}, dedup: {} });
+        await a.journal.close();
+        for (const d of ['state', 'state/app', 'state/app/x']) assert.equal(await mode(join(root, d)), 0o700, d);
+        const files = await readdir(dir);
+        assert.deepEqual(files.sort(), ['journal-000000000000001.log', 'snapshot-000000000000001.json', 'snapshot.json']);
+        for (const f of files) assert.equal(await mode(join(dir, f)), 0o600, f);
+      }),
+    ));
+
+  it('refuses a directory below the base that others may write, naming it, and creates nothing in it', () =>
+    withRoot(async (root, dir) => {
+      await mkdir(join(root, 'state'));
+      await chmod(join(root, 'state'), 0o777);
+      await assert.rejects(
+        Journal.open({ dir, base: root, epoch: 1, guard: ok }),
+        refused(join(root, 'state'), /writable by group or others \(mode 0777\)/),
+      );
+      assert.deepEqual(await readdir(join(root, 'state')), []);
+      await chmod(join(root, 'state'), 0o700);
+      await mkdir(join(root, 'state', 'app'));
+      await chmod(join(root, 'state', 'app'), 0o770);
+      await assert.rejects(Journal.open({ dir, base: root, epoch: 1, guard: ok }), refused(join(root, 'state', 'app'), /mode 0770/));
+      assert.deepEqual(await readdir(join(root, 'state', 'app')), []);
+    }));
+
+  it('refuses a segment that is a symbolic link: its target is neither read nor cut', () =>
+    withRoot(async (root, dir) => {
+      const { journal } = await Journal.open({ dir, base: root, epoch: 1, guard: ok });
+      await journal.append(entry(1, 1));
+      await journal.close();
+      // A torn tail in the target: following the link, recovery would truncate the target.
+      const end = frame({ t: 'begin', e: 1, prev: null }).length + frame(entry(1, 1)).length;
+      const fd = nodeSyncFs.openSync(journal.path, 'r+');
+      nodeSyncFs.writeSync(fd, frame(entry(2, 1)), 0, 10, end);
+      nodeSyncFs.closeSync(fd);
+      const target = join(root, 'elsewhere.log');
+      await rename(journal.path, target);
+      await symlink(target, journal.path);
+      const before = await readFile(target);
+      await assert.rejects(Journal.open({ dir, base: root, epoch: 2, guard: ok }), refused(journal.path, /is a symbolic link/));
+      assert.deepEqual(await readFile(target), before);
+      assert.deepEqual((await readdir(dir)).sort(), ['journal-000000000000001.log'], 'no segment started');
+    }));
+
+  it('refuses a snapshot that is a symbolic link, and replaces (never writes through) one planted where it writes', () =>
+    withRoot(async (root, dir) => {
+      const a = await Journal.open({ dir, base: root, epoch: 1, guard: ok });
+      await a.journal.append(entry(1, 1));
+      // Planted where compact() writes: renamed over, the links are replaced and their target stays as it is.
+      const target = join(root, 'elsewhere.json');
+      await writeFile(target, frame({ version: 9, epoch: 1, state: { planted: true }, dedup: {} }), { mode: 0o644 });
+      const before = await readFile(target);
+      for (const name of ['snapshot.json', 'snapshot-000000000000001.json']) await symlink(target, join(dir, name));
+      await a.journal.compact({ version: 1, epoch: 1, state: { k: 1 }, dedup: {} });
+      await a.journal.close();
+      for (const name of ['snapshot.json', 'snapshot-000000000000001.json'])
+        assert.ok((await lstat(join(dir, name))).isFile(), `${name} is a file of its own`);
+      assert.deepEqual(await readFile(target), before);
+      assert.equal((await stat(target)).mode & 0o777, 0o644);
+      // Planted where recovery reads: refused, not read (its version 9 would win over the journal's).
+      await symlink(target, join(dir, 'snapshot-000000000000009.json'));
+      await assert.rejects(
+        Journal.open({ dir, base: root, epoch: 2, guard: ok }),
+        refused(join(dir, 'snapshot-000000000000009.json'), /is a symbolic link/),
+      );
+      assert.deepEqual(await readFile(target), before);
     }));
 });
