@@ -4,10 +4,13 @@
  *
  *   starting ──acquire ok──▶ owner ──lease lost / deposed──▶ (contend again)
  *      │                       │
+ *      │                       └──journal damaged (ECORRUPT)──▶ failed ──file repaired──▶ (contend again)
  *      └──ECONFLICT──▶ follower (connected to the holder's endpoint) ──owner gone──▶ (contend again)
  *                              any state ──close()──▶ closed
  *
  * Contending (numbered as in the code):
+ *  0. A journal known to be damaged (this instance failed on it, or another left its marker: see
+ *     state/damage.ts) stays damaged: report the failure and claim no epoch until the file changes.
  *  1. Listen first (fresh secret), so the endpoint goes into the same record write as the acquisition.
  *     Check the state directory once before the first acquisition: a refused one (EIO) costs no epoch.
  *  2. Acquire. Success: serve under the lease's guard. ECONFLICT: follow the holder from the error.
@@ -35,6 +38,7 @@ import { removeStaleSocket, socketPathOf } from './transport/endpoint.js';
 import { matches, type InstanceInfo, type Message } from './transport/protocol.js';
 import { SharedState } from './state/shared-state.js';
 import { startOwnerState, stateDir, type StateOptions } from './state/owner-handler.js';
+import { DAMAGE_POLL_MS, damageError, markDamaged, readDamage, stillDamaged, type Damage } from './state/damage.js';
 import { prefetch as prefetchJournal, prepareJournalDir } from './state/journal.js';
 import { stateOwnerSchemas } from './state/wire.js';
 import { MutationBatcher } from './state/mutation-batcher.js';
@@ -42,7 +46,8 @@ import type { Json } from './state/document.js';
 import { newSecret } from './transport/secret.js';
 import { OwnerServer, type OwnerHandler } from './transport/server.js';
 
-export type Role = 'starting' | 'owner' | 'follower' | 'closed';
+/** `failed`: the journal is damaged; this instance does not contend until it is repaired (see `failure`). */
+export type Role = 'starting' | 'owner' | 'follower' | 'failed' | 'closed';
 
 /** The owner's record as instances may show it: no secrets. */
 export interface Holder {
@@ -59,6 +64,8 @@ export interface Holder {
 
 export type InstanceEvent =
   | { type: 'role-change'; role: 'owner' | 'follower'; previous: Role; epoch: number }
+  /** The journal is damaged (`error`: ECORRUPT with `path` and `offset`); also emitted as an `error` event. */
+  | { type: 'role-change'; role: 'failed'; previous: Role; epoch: number; error: LeaseholdError }
   | { type: 'owner-change'; holder: Holder; epoch: number }
   /** `handover`: over a link prepared before a graceful handover (no new handshake); `record`: found from the lease record. */
   | { type: 'connected'; epoch: number; ownerId: string; via: 'handover' | 'record' }
@@ -120,6 +127,10 @@ export class Instance {
   #lastEndpoint: string | undefined;
   /** The idle listener a new follower closes without waiting (awaited by close()). */
   #idleClosing: Promise<void> | undefined;
+  /** The damaged file this instance found itself, while it is as it was found. */
+  #damage: Damage | undefined;
+  /** Why the role is `failed`. */
+  #failure: LeaseholdError | undefined;
   #running: Promise<void>;
 
   constructor(options: JoinOptions) {
@@ -167,6 +178,10 @@ export class Instance {
   get instances(): InstanceInfo[] {
     return this.#instances;
   }
+  /** While the role is `failed`: ECORRUPT naming the damaged file (`path`) and where (`offset`). */
+  get failure(): LeaseholdError | undefined {
+    return this.#failure;
+  }
   /** True when this instance owns, or follows and is connected to the owner. */
   get connected(): boolean {
     return this.#role === 'owner' || (this.#role === 'follower' && this.#link !== undefined && !this.#link.closed);
@@ -179,17 +194,22 @@ export class Instance {
     return this.#events.subscribe(listener);
   }
 
-  /** Resolves when this instance owns (at once if it does). Rejects ECLOSED if it closes first. */
+  /**
+   * Resolves when this instance owns (at once if it does). Rejects ECLOSED if it closes first, and with
+   * `failure` (ECORRUPT) when, or while, its role is `failed`.
+   */
   whenOwner(options: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.#role === 'owner') return Promise.resolve();
     if (this.#role === 'closed') return Promise.reject(closedError());
+    if (this.#failure) return Promise.reject(this.#failure);
     return this.#whenOwner.wait(options.signal);
   }
 
-  /** Resolves when this instance owns or is connected to the owner. Rejects ECLOSED if it closes first. */
+  /** Resolves when this instance owns or is connected to the owner. Rejects as whenOwner() does. */
   whenConnected(options: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.connected) return Promise.resolve();
     if (this.#role === 'closed') return Promise.reject(closedError());
+    if (this.#failure) return Promise.reject(this.#failure);
     return this.#whenConnected.wait(options.signal);
   }
 
@@ -218,6 +238,12 @@ export class Instance {
         follow = 'link' in follow ? await this.#follow(follow.record, follow.link) : await this.#follow(follow);
         continue;
       }
+      // 0. a damaged journal: acquiring would only claim an epoch to fail on it again
+      let damage = this.#damage ?? readDamage(this.#stateDir);
+      if (damage) {
+        await this.#failed(damage);
+        continue;
+      }
       // 1. listen first
       let server: OwnerServer;
       try {
@@ -229,13 +255,18 @@ export class Instance {
       }
       if (!this.#stateDirChecked)
         try {
-          prepareJournalDir(stateDir(this.#root, this.key.pathSegments()), this.#root, this.#stateOptions.journalFs);
+          prepareJournalDir(this.#stateDir, this.#root, this.#stateOptions.journalFs);
           this.#stateDirChecked = true;
         } catch (err) {
           this.#emitError(err, 'cannot use the state directory');
           await backOff();
           continue;
         }
+      // (0. again: an owner that failed while this one listened left its marker before it released)
+      if ((damage = readDamage(this.#stateDir))) {
+        await this.#failed(damage);
+        continue;
+      }
       // 2. acquire
       let lease: Lease;
       try {
@@ -267,9 +298,9 @@ export class Instance {
       }
       this.#handedOverBy = undefined;
       debug(`acquired epoch ${lease.epoch}`);
-      // An owner that could not start serving (its journal cannot be read or written: a full disk, a
-      // damaged file) released at once; back off before contending again instead of claiming epoch after
-      // epoch in a tight loop.
+      // An owner that could not start serving (its journal cannot be written: a full disk) released at
+      // once; back off before contending again instead of claiming epoch after epoch in a tight loop. (A
+      // damaged journal is step 0 on the next round.)
       if (await this.#own(lease, server)) backoffMs = 0;
       else await backOff();
     }
@@ -323,7 +354,10 @@ export class Instance {
       );
       debug(`serving epoch ${lease.epoch} (state version ${this.state.version})`);
     } catch (err) {
-      this.#emitError(err, 'cannot start serving');
+      // Damage is left for the others to read before the release lets them acquire.
+      if (isLeaseholdError(err, 'ECORRUPT'))
+        this.#damage = markDamaged(this.#stateDir, err, { epoch: lease.epoch, instanceId: this.instanceId });
+      else this.#emitError(err, 'cannot start serving');
       await lease.release().catch(() => undefined);
       await server.close();
       return false;
@@ -643,6 +677,43 @@ export class Instance {
       await changed.promise;
     }
     return undefined;
+  }
+
+  /**
+   * Reports `damage` (role `failed`, its ECORRUPT as an `error` event, waiters rejected), then stays out
+   * until the damaged file changes (repaired or moved aside) or close: one stat every DAMAGE_POLL_MS.
+   */
+  async #failed(damage: Damage): Promise<void> {
+    // Found at once from the marker, inside join(): report it after the caller has subscribed.
+    await nextTurn();
+    if (this.#stop.signal.aborted) return;
+    if (this.#server && this.#server.state === 'listening') {
+      this.#idleClosing = this.#server.close();
+      this.#server = undefined;
+    }
+    const error = damageError(damage);
+    this.#failure = error;
+    this.#epoch = Math.max(this.#epoch, damage.epoch);
+    debug(`failed: ${damage.path} damaged at offset ${damage.offset}`);
+    this.#events.emit({ type: 'error', error });
+    const previous = this.#role;
+    this.#role = 'failed';
+    this.#events.emit({ type: 'role-change', role: 'failed', previous, epoch: this.#epoch, error });
+    this.#whenOwner.rejectAll(error);
+    this.#whenConnected.rejectAll(error);
+    // At least one pause: contending again can meet the same damage, and must not do so in a tight loop.
+    do await this.#pause(DAMAGE_POLL_MS);
+    while (!this.#stop.signal.aborted && stillDamaged(damage));
+    this.#damage = undefined;
+    this.#failure = undefined;
+    if (!this.#stop.signal.aborted) {
+      debug(`${damage.path} changed: contending again`);
+      this.#role = 'starting';
+    }
+  }
+
+  get #stateDir(): string {
+    return stateDir(this.#root, this.key.pathSegments());
   }
 
   /** Where leasehold keeps its files: the file store's root, or the data root for other stores. */

@@ -10,7 +10,7 @@
  * | EINVALIDCONFIG  | an option is missing or inconsistent (`err.field`)                | fix the option                                  |
  * | EIO             | the data root could not be read or written (`err.path`, `cause`)  | check the path, its permissions and free space  |
  * | EFORMAT         | a file was written by a newer leasehold (`err.path`)              | upgrade this instance                           |
- * | ECORRUPT        | a file on disk is damaged (`err.path`, `err.offset` where known)  | see the message; the file is kept for inspection|
+ * | ECORRUPT        | a file on disk is damaged (`err.path`, `err.offset`); a damaged journal puts every instance in role `failed` | `leasehold repair` (no owner running), or move the file aside |
  * | ECLOSED         | the store, lease or instance was closed                           | create a new one                                |
  * | EABORTED        | the caller's AbortSignal fired                                     | nothing: this is the answer to your abort       |
  * | EPROTOCOL       | a peer sent something this protocol does not allow                | see the message; the connection was refused     |

@@ -7,9 +7,13 @@ import assert from 'node:assert/strict';
 import { join, toHolder, type Instance, type InstanceEvent } from '../src/coordinator.js';
 import { MemoryLeaseStore } from '../src/lease/memory-store.js';
 import { LeaseholdError } from '../src/errors.js';
-import { tempRoot, until } from './helpers.js';
-import { chmod, mkdir, readdir } from 'node:fs/promises';
+import { tempRoot, until, delay } from './helpers.js';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join as joinPath } from 'node:path';
+import { Journal, parseFrames, type Entry } from '../src/state/journal.js';
+import { stateDir } from '../src/state/owner-handler.js';
+import { repair } from '../src/state/damage.js';
+import { LeaseKey } from '../src/lease/key.js';
 import { WebSocket } from 'ws';
 
 async function cluster(n: number, ttlMs = 1000) {
@@ -280,6 +284,77 @@ describe('join()', () => {
         await inst.close();
         await root.remove();
       }
+    }
+  });
+
+  it('a damaged journal: every instance stops in role failed naming file and offset, claims at most one epoch, and owns again after the repair', async () => {
+    const root = await tempRoot();
+    const dir = stateDir(root.dir, LeaseKey.forApp('leasehold').pathSegments());
+    const entry = (v: number): Entry => ({ t: 'm', v, e: 1, id: null, m: { op: 'push', path: 'log', value: v } });
+    const { journal } = await Journal.open({ dir, epoch: 1, guard: () => undefined });
+    for (let v = 1; v <= 5; v++) await journal.append(entry(v));
+    await journal.close();
+    // A byte inside entry 3, with entries 4 and 5 after it: damage, not a torn tail.
+    const buf = await readFile(journal.path);
+    const offset = parseFrames(buf).records[3]!.offset;
+    buf[offset + 12] = buf[offset + 12]! ^ 0xff;
+    await writeFile(journal.path, buf);
+
+    const shared = new MemoryLeaseStore({ pollIntervalMs: 5 });
+    let acquired = 0;
+    const events: (InstanceEvent & { who: number })[] = [];
+    const instances = [0, 1, 2].map((i) => {
+      const store = new MemoryLeaseStore({ sharedWith: shared, pollIntervalMs: 5 });
+      const acquire = store.acquire.bind(store);
+      store.acquire = async (...args) => {
+        const lease = await acquire(...args);
+        acquired++;
+        return lease;
+      };
+      const inst = join({ dataRoot: root.dir, ttlMs: 1000, name: `m${i}`, store });
+      inst.subscribe((e) => events.push({ ...e, who: i }));
+      return inst;
+    });
+    try {
+      await until(() => instances.every((i) => i.role === 'failed'), 5000, 'every instance in role failed');
+      const names = (e: unknown) => e instanceof LeaseholdError && e.code === 'ECORRUPT' && e.path === journal.path && e.offset === offset;
+      for (const [who, inst] of instances.entries()) {
+        assert.ok(names(inst.failure), `m${who}: ${inst.failure?.message}`);
+        assert.ok(inst.failure!.message.includes(`${journal.path} is damaged at offset ${offset}`), inst.failure!.message);
+        assert.match(inst.failure!.message, /leasehold repair/);
+        await assert.rejects(inst.whenOwner(), names);
+        await assert.rejects(inst.whenConnected(), names);
+        assert.ok(
+          events.some((e) => e.who === who && e.type === 'error' && names(e.error)),
+          `m${who}: an error event`,
+        );
+        assert.ok(events.some((e) => e.who === who && e.type === 'role-change' && e.role === 'failed' && names(e.error)));
+      }
+      assert.ok(acquired >= 1 && acquired <= 3, `${acquired} epochs claimed`);
+      // Staying there claims nothing more.
+      const settled = acquired;
+      await delay(300);
+      assert.equal(acquired, settled, 'epochs claimed while failed');
+      assert.equal((await shared.describe(instances[0]!.key)).state, 'free');
+
+      // The repair keeps entries 1 and 2; the instances notice and one of them owns.
+      const result = await repair(dir);
+      assert.equal(result.version, 2);
+      assert.equal(result.markerRemoved, true);
+      await until(
+        () => instances.filter((i) => i.role === 'owner').length === 1 && instances.every((i) => i.connected),
+        5000,
+        'owning again',
+      );
+      for (const inst of instances) {
+        assert.equal(inst.failure, undefined);
+        await until(() => inst.state.version === 2, 2000, 'the good prefix');
+        assert.deepEqual(inst.state.get(), { log: [1, 2] });
+      }
+      assert.equal(acquired, settled + 1, 'one epoch for the owner after the repair');
+    } finally {
+      await Promise.all(instances.map((i) => i.close()));
+      await root.remove();
     }
   });
 });

@@ -66,6 +66,7 @@ export async function runInstance(values: CliValues): Promise<void> {
 }
 
 function roleLine(instance: Instance): Record<string, unknown> {
+  const failure = instance.failure;
   return {
     event: 'role',
     role: instance.role,
@@ -75,6 +76,18 @@ function roleLine(instance: Instance): Record<string, unknown> {
     ownerId: instance.holder?.instanceId ?? null,
     name: instance.name,
     pid: process.pid,
+    // Role `failed`: the damaged file and where, and the message with the way out.
+    ...(failure ? errorFields(failure) : {}),
+  };
+}
+
+/** An error's code and message, and the file and offset it names. */
+function errorFields(e: LeaseholdError): Record<string, unknown> {
+  return {
+    code: e.code,
+    message: e.message,
+    ...(e.path !== undefined ? { path: e.path } : {}),
+    ...(e.offset !== undefined ? { offset: e.offset } : {}),
   };
 }
 
@@ -98,7 +111,7 @@ export function attachOutput(instance: Instance): void {
       case 'lost':
         return out({ event: 'lost', epoch: e.epoch, reason: e.reason, message: e.error.message });
       case 'error':
-        return out({ event: 'error', code: e.error.code, message: e.error.message });
+        return out({ event: 'error', ...errorFields(e.error) });
       case 'closed':
         return out({ event: 'closed' });
     }

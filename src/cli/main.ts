@@ -9,6 +9,7 @@ const USAGE = `usage:
   leasehold instance --data-root DIR [--key K] [--name NAME] [--transport tcp|ipc] [--ttl MS] [--snapshot-every N]
   leasehold status   --data-root DIR [--key K] [--json]
   leasehold watch    --data-root DIR [--key K] [--json]
+  leasehold repair   --data-root DIR [--key K] [--json]   (a damaged journal; no owner may be running)
   leasehold demo     [--instances N] [--rounds N] [--transport tcp|ipc]
 `;
 
@@ -71,6 +72,8 @@ export async function main(argv: string[]): Promise<void> {
         return await (await import('./status.js')).runStatus(parsed.values);
       case 'watch':
         return await (await import('./watch.js')).runWatch(parsed.values);
+      case 'repair':
+        return await (await import('./repair.js')).runRepair(parsed.values);
       case 'demo':
         return await (await import('./demo.js')).runDemo(parsed.values);
       default:

@@ -1,8 +1,13 @@
-/** `leasehold status`: who holds the lease. Exit 0 when held, 3 when free. Never prints secrets. */
+/**
+ * `leasehold status`: who holds the lease. Exit 0 when held, 3 when free. Never prints secrets. A free key
+ * whose journal is damaged (instances in role `failed`) says so: `damaged` names the file and offset.
+ */
 import { FileLeaseStore } from '../lease/file-store.js';
 import { LeaseKey } from '../lease/key.js';
 import { toHolder } from '../coordinator.js';
 import { requireDataRoot, type CliValues } from './main.js';
+import { readDamage } from '../state/damage.js';
+import { stateDir } from '../state/owner-handler.js';
 
 export function keyOf(values: CliValues): LeaseKey {
   return values.key ? LeaseKey.from(values.key) : LeaseKey.forApp(values.app ?? 'leasehold');
@@ -30,13 +35,19 @@ export async function runStatus(values: CliValues): Promise<void> {
     process.exitCode = 0;
     return;
   }
+  const damage = readDamage(stateDir(store.root, key.pathSegments()));
+  const damaged = damage ? { damaged: { path: damage.path, offset: damage.offset, message: damage.message } } : {};
   const out =
     state.state === 'free'
       ? { key: String(key), held: false, reason: state.reason, lastEpoch: state.record?.epoch ?? 0 }
       : state.reason === 'corrupt'
         ? { key: String(key), held: false, reason: 'corrupt', path: state.path, message: state.message }
         : { key: String(key), held: false, reason: 'claimed', epoch: state.epoch, message: state.message };
-  if (values.json) process.stdout.write(JSON.stringify(out) + '\n');
-  else process.stdout.write(`${key}: free (${out.reason})${'message' in out ? `: ${out.message}` : ''}\n`);
+  if (values.json) process.stdout.write(JSON.stringify({ ...out, ...damaged }) + '\n');
+  else
+    process.stdout.write(
+      `${key}: free (${out.reason})${'message' in out ? `: ${out.message}` : ''}\n` +
+        (damage ? `  no instance owns it: ${damage.message}; run leasehold repair\n` : ''),
+    );
   process.exitCode = 3;
 }

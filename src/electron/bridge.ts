@@ -169,7 +169,11 @@ export class RendererBridge {
       case 'role-change':
         this.#note(
           e.epoch,
-          e.role === 'owner' ? `this instance became the owner (epoch ${e.epoch})` : `this instance follows (epoch ${e.epoch})`,
+          e.role === 'failed'
+            ? `this instance stopped: ${e.error.message}`
+            : e.role === 'owner'
+              ? `this instance became the owner (epoch ${e.epoch})`
+              : `this instance follows (epoch ${e.epoch})`,
         );
         break;
       case 'owner-change':

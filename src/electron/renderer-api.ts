@@ -14,7 +14,8 @@ export const EVENT_CHANNEL = 'leasehold:event';
 
 /** This instance as a window shows it. */
 export interface InstanceView {
-  role: 'starting' | 'owner' | 'follower' | 'closed';
+  /** `failed`: the shared state's journal is damaged; see the timeline for the file and the way out. */
+  role: 'starting' | 'owner' | 'follower' | 'failed' | 'closed';
   epoch: number;
   instanceId: string;
   name: string;

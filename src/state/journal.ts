@@ -115,8 +115,9 @@ const PREALLOC_MAX_STEP = 4 * 1024 * 1024;
  * (they would take a busy owner for a hung one).
  */
 const GROUP_MAX_ENTRIES = 1000;
-const SEGMENT = /^journal-(\d{15})\.log$/;
-const NAMED_SNAPSHOT = /^snapshot-(\d{15})\.json$/;
+/** A segment's file name (its epoch) and a snapshot's (its version), in the state directory. */
+export const SEGMENT = /^journal-(\d{15})\.log$/;
+export const NAMED_SNAPSHOT = /^snapshot-(\d{15})\.json$/;
 const pad = (n: number) => String(n).padStart(15, '0');
 
 export function frame(payload: unknown): Buffer {
@@ -158,8 +159,8 @@ export function parseFrames(buf: Buffer, limit = buf.length): Parsed {
     let value: unknown;
     try {
       value = JSON.parse(body.toString('utf8'));
-    } catch {
-      return { records, goodLength: off, bad: { offset: off, why: 'not JSON', end } };
+    } catch (err) {
+      return { records, goodLength: off, bad: { offset: off, why: notJson(body, err, off + HEADER), end } };
     }
     if (typeof value !== 'object' || value === null) return { records, goodLength: off, bad: { offset: off, why: 'not an object', end } };
     records.push({ offset: off, value: value as Record<string, unknown> });
@@ -178,15 +179,23 @@ export function allZero(buf: Buffer, from: number, to: number): boolean {
 }
 const ZEROS = Buffer.alloc(PREALLOC_FIRST);
 
-function corrupt(path: string, offset: number, why: string): LeaseholdError {
-  return new LeaseholdError(
-    'ECORRUPT',
-    `journal file ${path} is damaged at offset ${offset} (${why}); it was left as it is for inspection`,
-    {
-      path,
-      offset,
-    },
-  );
+/**
+ * What is wrong with a payload that does not parse, naming the file offset of the bad byte when the parser
+ * says where it is (its position counts UTF-16 units of the text; the offset counts bytes of the file).
+ */
+function notJson(body: Buffer, err: unknown, payloadOffset: number): string {
+  const at = /at position (\d+)/.exec(String((err as Error)?.message))?.[1];
+  if (at === undefined) return 'not JSON';
+  const text = body.toString('utf8');
+  return `not JSON: bad byte at offset ${payloadOffset + Buffer.byteLength(text.slice(0, Number(at)))}`;
+}
+
+/** ECORRUPT naming the file and the byte offset of the damage, as message and as fields (`path`, `offset`). */
+function corrupt(path: string, offset: number, why: string, what = 'journal file'): LeaseholdError {
+  return new LeaseholdError('ECORRUPT', `${what} ${path} is damaged at offset ${offset} (${why}); it was left as it is for inspection`, {
+    path,
+    offset,
+  });
 }
 
 export interface JournalOptions {
@@ -590,16 +599,12 @@ function readSnapshot(path: string, fs: JournalFs): Snapshot | undefined {
     throw ioError('read', path, err);
   }
   const p = parseFrames(buf);
-  const v = p.records[0]?.value as unknown as Snapshot | undefined;
-  if (p.bad || p.records.length !== 1 || !v || !Number.isSafeInteger(v.version) || typeof v.dedup !== 'object' || v.dedup === null)
-    throw new LeaseholdError(
-      'ECORRUPT',
-      `snapshot ${path} is damaged (${p.bad?.why ?? 'unexpected content'}); it was left as it is for inspection`,
-      {
-        path,
-        offset: p.bad?.offset ?? 0,
-      },
-    );
+  if (p.bad) throw corrupt(path, p.bad.offset, p.bad.why, 'snapshot');
+  if (p.records.length !== 1)
+    throw corrupt(path, p.records[1]?.offset ?? 0, p.records.length === 0 ? 'no record' : 'more than one record', 'snapshot');
+  const v = p.records[0]!.value as unknown as Snapshot;
+  if (!Number.isSafeInteger(v.version)) throw corrupt(path, 0, 'not a snapshot: no integer version', 'snapshot');
+  if (typeof v.dedup !== 'object' || v.dedup === null) throw corrupt(path, 0, 'not a snapshot: no dedup table', 'snapshot');
   return v;
 }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as nodeSyncFs from 'node:fs';
 import { readFile, writeFile, readdir, rename, symlink, chmod, mkdir, lstat, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Journal, recover, prefetch, frame, parseFrames, allZero, type Entry } from '../../src/state/journal.js';
+import { Journal, recover, prefetch, frame, frameJson, parseFrames, allZero, type Entry } from '../../src/state/journal.js';
 import { LeaseholdError } from '../../src/errors.js';
 import { refused, tempRoot, withUmask } from '../helpers.js';
 
@@ -375,17 +375,36 @@ describe('Journal', () => {
       );
     }));
 
-  it('a corrupted snapshot is reported with its path and kept', () =>
+  it('a damaged snapshot is reported with its path and offset, in the message and as fields, and kept', () =>
     withDir(async (dir) => {
       const a = await Journal.open({ dir, epoch: 1, guard: ok });
       await a.journal.compact({ version: 0, epoch: 1, state: {}, dedup: {} });
       await a.journal.close();
       const path = join(dir, 'snapshot.json');
-      const buf = await readFile(path);
-      buf[buf.length - 2] = buf[buf.length - 2]! ^ 0x55;
-      await writeFile(path, buf);
-      await assert.rejects(recover(dir), (e) => e instanceof LeaseholdError && e.code === 'ECORRUPT' && e.path === path);
-      assert.deepEqual(await readFile(path), buf);
+      const good = await readFile(path);
+      const flipped = Buffer.from(good);
+      flipped[flipped.length - 2] = flipped[flipped.length - 2]! ^ 0x55;
+      await writeFile(path, flipped);
+      await assert.rejects(recover(dir), (e) => {
+        assert.ok(e instanceof LeaseholdError && e.code === 'ECORRUPT' && e.path === path && e.offset === 0);
+        assert.match(e.message, new RegExp(`snapshot .*snapshot\\.json is damaged at offset 0 \\(checksum mismatch\\)`));
+        return true;
+      });
+      assert.deepEqual(await readFile(path), flipped, 'kept as it was');
+      // A checksummed payload that is not JSON: the bad byte's offset in the file (8 header bytes first).
+      const text = '{"version":0,"epoch":1,}';
+      await writeFile(path, frameJson(text));
+      await assert.rejects(recover(dir), (e) => {
+        assert.ok(e instanceof LeaseholdError && e.code === 'ECORRUPT' && e.path === path && e.offset === 0);
+        assert.match(e.message, new RegExp(`damaged at offset 0 \\(not JSON: bad byte at offset ${8 + text.indexOf('}')}\\)`));
+        return true;
+      });
+      // Two records where one belongs: the second one's offset.
+      await writeFile(path, Buffer.concat([good, good]));
+      await assert.rejects(
+        recover(dir),
+        (e) => e instanceof LeaseholdError && e.offset === good.length && /at offset \d+ \(more than one record\)/.test(e.message),
+      );
     }));
 
   it('a full disk rejects the append with EIO naming the file and leaves no partial record', () =>
