@@ -13,7 +13,7 @@ describe('OwnerState', () => {
     const dir = join(root.dir, 'state');
     try {
       const a = await Journal.open({ dir, epoch: 1, guard: () => undefined });
-      const owner = new OwnerState(a.journal, a.recovered, 1, { maxValueBytes: 1024, compactEvery: 50 });
+      const owner = new OwnerState(a.journal, a.recovered, 1, { guard: () => undefined, maxValueBytes: 1024, compactEvery: 50 });
       let expected: Json = {};
       const ms: Mutation[] = Array.from({ length: 230 }, (_, i) =>
         i % 3 === 0 ? { op: 'increment', path: 'n' } : { op: 'push', path: `list${i % 4}`, value: i },
@@ -38,7 +38,7 @@ describe('OwnerState', () => {
       const b = await Journal.open({ dir, epoch: 2, guard: () => undefined });
       assert.ok((b.recovered.snapshot?.version ?? 0) >= 50, 'recovered from a snapshot');
       assert.ok(b.recovered.entries.length > 0, 'and the entries after it');
-      const next = new OwnerState(b.journal, b.recovered, 2, { maxValueBytes: 1024 });
+      const next = new OwnerState(b.journal, b.recovered, 2, { guard: () => undefined, maxValueBytes: 1024 });
       assert.deepEqual(next.state, expected);
       assert.equal(next.version, 230);
       assert.equal(await next.mutate(ms[229]!, ['F', 230]), 230, 'dedup survives recovery');
@@ -70,7 +70,7 @@ describe('OwnerState', () => {
         }),
       compact: async () => undefined,
     } as unknown as Journal;
-    const owner = new OwnerState(journal, { entries: [] } as never, 1, { maxValueBytes: 1024 });
+    const owner = new OwnerState(journal, { entries: [] } as never, 1, { guard: () => undefined, maxValueBytes: 1024 });
     const first = owner.mutate({ op: 'increment', path: 'n' }, ['F', 1]);
     let repeatDone = false;
     const repeat = owner.mutate({ op: 'increment', path: 'n' }, ['F', 1]).then((v) => ((repeatDone = true), v));
@@ -94,7 +94,7 @@ describe('OwnerState', () => {
       append: () => new Promise<void>((resolve) => flushes.push(resolve)),
       compact: async () => undefined,
     } as unknown as Journal;
-    const owner = new OwnerState(journal, { entries: [] } as never, 1, { maxValueBytes: 1024 });
+    const owner = new OwnerState(journal, { entries: [] } as never, 1, { guard: () => undefined, maxValueBytes: 1024 });
     const committed: number[] = [];
     owner.onCommit = (c) => committed.push(c.v);
     assert.equal(await owner.mutate({ op: 'increment', path: 'n' }, ['F', 1], { durable: false }), 1, 'acked before any flush');
@@ -113,11 +113,11 @@ describe('OwnerState', () => {
     const dir = join(root.dir, 'state');
     try {
       const a = await Journal.open({ dir, epoch: 1, guard: () => undefined });
-      const one = new OwnerState(a.journal, a.recovered, 1, { maxValueBytes: 1024 });
+      const one = new OwnerState(a.journal, a.recovered, 1, { guard: () => undefined, maxValueBytes: 1024 });
       for (let seq = 1; seq <= 5; seq++) await one.mutate({ op: 'increment', path: 'n' }, ['F', seq]);
       await a.journal.close();
       const b = await Journal.open({ dir, epoch: 2, guard: () => undefined });
-      const two = new OwnerState(b.journal, b.recovered, 2, { maxValueBytes: 1024 });
+      const two = new OwnerState(b.journal, b.recovered, 2, { guard: () => undefined, maxValueBytes: 1024 });
       // The recovered changes are kept for followers catching up, and checked against their `at`.
       assert.deepEqual(
         two.since(3, ['F', 3])?.map((c) => c.v),
