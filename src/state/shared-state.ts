@@ -67,6 +67,8 @@ export class SharedState {
    */
   #unconfirmed: Pending[] = [];
   #unconfirmedHead = 0;
+  /** The newest version the current route's owner has sent as a committed change. */
+  #committedSeen = 0;
   readonly #maxPending: number;
   readonly #listeners = new Set<(c: Change, state: Json) => void>();
   readonly #whenSynced = new Waiters<void>();
@@ -169,6 +171,7 @@ export class SharedState {
     // Acknowledgements of the old route are confirmed only by changes of its owner: start afresh.
     this.#unconfirmed = [];
     this.#unconfirmedHead = 0;
+    this.#committedSeen = 0;
     if (!route) this.#synced = false;
     else for (const p of [...this.#pending.values()].sort((a, b) => a.seq - b.seq)) route.send(p.seq, p.m, p.durable);
   }
@@ -187,6 +190,11 @@ export class SharedState {
     }
     if (p.acked === 0) p.resolve(version);
     if (from !== undefined && from !== this.#route) return;
+    // A repeat is acknowledged once committed, often after the changes that showed it.
+    if (version <= this.#committedSeen) {
+      this.#pending.delete(seq);
+      return;
+    }
     p.acked = version;
     this.#unconfirmed.push(p);
   }
@@ -205,6 +213,7 @@ export class SharedState {
 
   /** The current route's owner committed every version up to `version`. */
   #confirm(version: number): void {
+    if (version > this.#committedSeen) this.#committedSeen = version;
     const q = this.#unconfirmed;
     let i = this.#unconfirmedHead;
     if (i === q.length) return;
