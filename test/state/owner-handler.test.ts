@@ -136,4 +136,78 @@ describe('owner handler', () => {
     }
     assert.deepEqual(catchUpMessages(7, []), []);
   });
+
+  it("refuses a follower message naming another epoch than the owner's: older closes with 4004, newer with 4000", async () => {
+    const root = await tempRoot();
+    const shared = new MemoryLeaseStore({ pollIntervalMs: 5 });
+    const make = () => join({ dataRoot: root.dir, store: new MemoryLeaseStore({ sharedWith: shared, pollIntervalMs: 5 }) });
+    const clients: WebSocket[] = [];
+    const first = make();
+    await first.whenOwner();
+    await first.close();
+    const owner = make();
+    try {
+      await owner.whenOwner();
+      assert.equal(owner.epoch, 2);
+      const secret = String((await shared.inspect(owner.key))!.meta.secret);
+      const cases = [
+        { t: 'mutate', epoch: 1, code: 4004 },
+        { t: 'mutates', epoch: 1, code: 4004 },
+        { t: 'sync', epoch: 1, code: 4004 },
+        { t: 'mutate', epoch: 3, code: 4000 },
+        { t: 'mutates', epoch: 3, code: 4000 },
+        { t: 'sync', epoch: 3, code: 4000 },
+      ];
+      for (const [i, c] of cases.entries()) {
+        const f = await rawFollower(owner.endpoint!, secret, [1, 2, 3, 4], `f${i}`);
+        clients.push(f.ws);
+        let closed: number | undefined;
+        f.ws.once('close', (code) => (closed = code));
+        const m = { op: 'set', path: `x${i}`, value: i };
+        const body = c.t === 'mutate' ? { seq: 1, m } : c.t === 'mutates' ? { items: [{ seq: 1, m }] } : { since: 0 };
+        f.ws.send(JSON.stringify({ t: c.t, epoch: c.epoch, ...body }));
+        assert.equal(await until(() => closed, 2000, `${c.t} naming epoch ${c.epoch} refused`), c.code);
+        assert.ok(!f.got.some((x) => x.t === 'ack' || x.t === 'acks' || x.t === 'synced'), 'nothing answered');
+      }
+      assert.equal(owner.state.version, 0, 'nothing applied');
+      // The owner's own epoch is served.
+      const f = await rawFollower(owner.endpoint!, secret, [1, 2, 3, 4], 'right');
+      clients.push(f.ws);
+      f.ws.send(JSON.stringify({ t: 'mutate', epoch: 2, seq: 1, m: { op: 'set', path: 'ok', value: true } }));
+      await until(() => f.got.some((x) => x.t === 'acks'), 2000, 'acknowledged');
+      assert.deepEqual(owner.state.get(), { ok: true });
+    } finally {
+      for (const c of clients) c.close();
+      await owner.close();
+      await root.remove();
+    }
+  });
+
+  it("applies a follower's mutations after another connection used its id with a far-ahead sequence number", async () => {
+    const root = await tempRoot();
+    const shared = new MemoryLeaseStore({ pollIntervalMs: 5 });
+    const owner = join({ dataRoot: root.dir, store: new MemoryLeaseStore({ sharedWith: shared, pollIntervalMs: 5 }) });
+    const clients: WebSocket[] = [];
+    try {
+      await owner.whenOwner();
+      const secret = String((await shared.inspect(owner.key))!.meta.secret);
+      const push = (value: string) => ({ op: 'push', path: 'log', value });
+      const forger = await rawFollower(owner.endpoint!, secret, [1, 2, 3, 4], 'F');
+      clients.push(forger.ws);
+      forger.ws.send(JSON.stringify({ t: 'mutate', epoch: forger.epoch, seq: 2 ** 52, m: push('forged') }));
+      await until(() => forger.got.some((x) => x.t === 'acks'), 2000, 'the forged one acknowledged');
+      forger.ws.close();
+      await until(() => owner.instances.length === 1, 2000, 'the forger gone');
+      const real = await rawFollower(owner.endpoint!, secret, [1, 2, 3, 4], 'F');
+      clients.push(real.ws);
+      real.ws.send(JSON.stringify({ t: 'mutates', epoch: real.epoch, items: [1, 2].map((seq) => ({ seq, m: push(`f${seq}`) })) }));
+      await until(() => real.got.some((x) => x.t === 'acks'), 2000, 'acknowledged');
+      assert.deepEqual(real.got.find((x) => x.t === 'acks')!.vs, [2, 3], 'applied, at new versions');
+      assert.deepEqual(owner.state.get(), { log: ['forged', 'f1', 'f2'] });
+    } finally {
+      for (const c of clients) c.close();
+      await owner.close();
+      await root.remove();
+    }
+  });
 });
