@@ -38,15 +38,37 @@ function changesOf(got: Msg[]): [number, unknown, unknown][] {
   return out;
 }
 
+/** An owner (after `before` owners that came and left: its epoch is before + 1), its secret, and cleanup. */
+async function serving(before = 0) {
+  const root = await tempRoot();
+  const shared = new MemoryLeaseStore({ pollIntervalMs: 5 });
+  const make = () => join({ dataRoot: root.dir, store: new MemoryLeaseStore({ sharedWith: shared, pollIntervalMs: 5 }) });
+  for (let i = 0; i < before; i++) {
+    const gone = make();
+    await gone.whenOwner();
+    await gone.close();
+  }
+  const owner = make();
+  await owner.whenOwner();
+  const secret = String((await shared.inspect(owner.key))!.meta.secret);
+  const clients: WebSocket[] = [];
+  return {
+    owner,
+    secret,
+    clients,
+    async close() {
+      for (const c of clients) c.close();
+      await owner.close();
+      await root.remove();
+    },
+  };
+}
+
 describe('owner handler', () => {
   it('sends protocol 4 followers `changes` and `acks`, older ones `change` and `ack`, and both the same history', async () => {
-    const root = await tempRoot();
-    const shared = new MemoryLeaseStore({ pollIntervalMs: 5 });
-    const owner = join({ dataRoot: root.dir, store: new MemoryLeaseStore({ sharedWith: shared, pollIntervalMs: 5 }) });
-    const clients: WebSocket[] = [];
+    const t = await serving();
+    const { owner, secret, clients } = t;
     try {
-      await owner.whenOwner();
-      const secret = String((await shared.inspect(owner.key))!.meta.secret);
       const v4 = await rawFollower(owner.endpoint!, secret, [1, 2, 3, 4], 'new');
       const v1 = await rawFollower(owner.endpoint!, secret, [1], 'old');
       clients.push(v4.ws, v1.ws);
@@ -93,9 +115,7 @@ describe('owner handler', () => {
       assert.ok(late.got.some((m) => m.t === 'changes'));
       assert.ok(!late.got.some((m) => m.t === 'change'));
     } finally {
-      for (const c of clients) c.close();
-      await owner.close();
-      await root.remove();
+      await t.close();
     }
   });
 
@@ -138,18 +158,10 @@ describe('owner handler', () => {
   });
 
   it("refuses a follower message naming another epoch than the owner's: older closes with 4004, newer with 4000", async () => {
-    const root = await tempRoot();
-    const shared = new MemoryLeaseStore({ pollIntervalMs: 5 });
-    const make = () => join({ dataRoot: root.dir, store: new MemoryLeaseStore({ sharedWith: shared, pollIntervalMs: 5 }) });
-    const clients: WebSocket[] = [];
-    const first = make();
-    await first.whenOwner();
-    await first.close();
-    const owner = make();
+    const t = await serving(1);
+    const { owner, secret, clients } = t;
     try {
-      await owner.whenOwner();
       assert.equal(owner.epoch, 2);
-      const secret = String((await shared.inspect(owner.key))!.meta.secret);
       const cases = [
         { t: 'mutate', epoch: 1, code: 4004 },
         { t: 'mutates', epoch: 1, code: 4004 },
@@ -177,20 +189,14 @@ describe('owner handler', () => {
       await until(() => f.got.some((x) => x.t === 'acks'), 2000, 'acknowledged');
       assert.deepEqual(owner.state.get(), { ok: true });
     } finally {
-      for (const c of clients) c.close();
-      await owner.close();
-      await root.remove();
+      await t.close();
     }
   });
 
   it("applies a follower's mutations after another connection used its id with a far-ahead sequence number", async () => {
-    const root = await tempRoot();
-    const shared = new MemoryLeaseStore({ pollIntervalMs: 5 });
-    const owner = join({ dataRoot: root.dir, store: new MemoryLeaseStore({ sharedWith: shared, pollIntervalMs: 5 }) });
-    const clients: WebSocket[] = [];
+    const t = await serving();
+    const { owner, secret, clients } = t;
     try {
-      await owner.whenOwner();
-      const secret = String((await shared.inspect(owner.key))!.meta.secret);
       const push = (value: string) => ({ op: 'push', path: 'log', value });
       const forger = await rawFollower(owner.endpoint!, secret, [1, 2, 3, 4], 'F');
       clients.push(forger.ws);
@@ -205,9 +211,7 @@ describe('owner handler', () => {
       assert.deepEqual(real.got.find((x) => x.t === 'acks')!.vs, [2, 3], 'applied, at new versions');
       assert.deepEqual(owner.state.get(), { log: ['forged', 'f1', 'f2'] });
     } finally {
-      for (const c of clients) c.close();
-      await owner.close();
-      await root.remove();
+      await t.close();
     }
   });
 });
