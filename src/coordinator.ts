@@ -511,6 +511,8 @@ export class Instance {
   }
 
   #onStateMessage(link: FollowerLink, m: Message): void {
+    // A link this instance left (its route is gone): its acks would count for the next owner's route.
+    if (link !== this.#link) return;
     switch (m.t) {
       case 'standby-request':
         return void this.#offerStandby(link);

@@ -75,8 +75,8 @@ export interface Snapshot {
   version: number;
   epoch: number;
   state: Json;
-  /** Per sender: the highest sequence applied and the version it produced. */
-  dedup: Record<string, { seq: number; v: number }>;
+  /** Per sender: which sequence numbers were applied, and its latest applied version (state/dedup.ts). */
+  dedup: Record<string, { seq: number; v: number; from?: number; below?: readonly number[] }>;
 }
 
 export interface Recovered {

@@ -2,6 +2,12 @@
  * Serves the shared state to followers while this instance owns: answers `sync` with the missing changes
  * (or a snapshot), applies `mutate` through OwnerState, broadcasts every committed change in version
  * order, and disconnects a follower that falls too far behind (it resyncs with a snapshot).
+ *
+ * Nothing leaves for a follower unless the lease check passes just before (one check per frame), and a
+ * follower message naming another epoch than this owner's is refused: an older one closes its connection
+ * with 4004 (it was meant for a previous owner), a newer one with 4000 (no follower can have seen it before
+ * this owner). The moment the lease is lost this instance's own mutations stop coming here: they stay
+ * pending for the next owner.
  */
 import { join } from 'node:path';
 import { LeaseholdError } from '../errors.js';
@@ -10,7 +16,7 @@ import type { OwnerHandler, Peer } from '../transport/server.js';
 import { CloseCode, encode, type Message } from '../transport/protocol.js';
 import { Journal, type JournalFs } from './journal.js';
 import { OwnerState, type Committed } from './owner-state.js';
-import type { SharedState } from './shared-state.js';
+import type { Route, SharedState } from './shared-state.js';
 import { stateFollowerSchemas } from './wire.js';
 import type { Reducers } from './reducers.js';
 import type { Mutation } from './document.js';
@@ -45,6 +51,7 @@ export async function startOwnerState(p: {
     ...(p.options.journalFs ? { fs: p.options.journalFs } : {}),
   });
   const owner = new OwnerState(journal, recovered, epoch, {
+    guard: () => lease.check(),
     maxValueBytes: p.options.maxValueBytes,
     reducers: p.options.reducers,
     ...(p.options.snapshotEvery !== undefined ? { compactEvery: p.options.snapshotEvery } : {}),
@@ -95,6 +102,16 @@ export async function startOwnerState(p: {
   };
   const flush = () => {
     scheduled = false;
+    try {
+      lease.check();
+    } catch {
+      // Not the owner any more: nothing more goes out (the server is closing). Followers keep what was not
+      // acknowledged for the next owner, and catch up from it.
+      ms = [];
+      ids = [];
+      own.clear();
+      return;
+    }
     const count = ms.length;
     let compact: string | undefined;
     let legacy: string | undefined;
@@ -132,18 +149,23 @@ export async function startOwnerState(p: {
   // A journal that cannot be written: step down, so that the next owner rebuilds from disk.
   owner.onFailure = () => void lease.release();
   // Our own mutations take the same path, locally.
-  shared.setRoute({
+  const route: Route = {
     // A copy: the owner's document is frozen, and must never share objects the caller may still change.
     send: (seq, m, durable) =>
       void owner.mutate(structuredClone(m), [shared.instanceId, seq], { durable }).then(
-        (v) => shared.ack(seq, v),
+        (v) => shared.ack(seq, v, route),
         (err) => {
           // ELOST: this owner lost its lease mid-way; the outcome is unknown, so keep it for the next owner.
           const e = asError(err);
           if (e.code !== 'ELOST') shared.nack(seq, e);
         },
       ),
-  });
+  };
+  // Synchronously, when the lease ends (a failed check, a timer, a newer epoch seen): from then on our own
+  // mutations wait for the next owner, even while this one's server is still closing.
+  const leave = () => shared.leave(route);
+  lease.lost.addEventListener('abort', leave, { once: true });
+  shared.setRoute(route);
   const mutate = (peer: Peer, item: MutateItem) => {
     const seq = item.seq;
     owner.mutate(item.m, [peer.info.instanceId, seq], { durable: item.durable !== false }).then(
@@ -159,6 +181,12 @@ export async function startOwnerState(p: {
     onJoin: () => undefined,
     onLeave: (peer) => void synced.delete(peer),
     onMessage: (peer: Peer, msg: Message) => {
+      // Every follower message carries the epoch of the owner it was meant for.
+      const e = msg.epoch as number; // an integer: checked by the schemas
+      if (e !== epoch)
+        return e < epoch
+          ? peer.close(CloseCode.STALE_EPOCH, `epoch ${e} is older than this owner's ${epoch}`)
+          : peer.close(CloseCode.PROTOCOL, `epoch ${e} is newer than this owner's ${epoch}`);
       if (msg.t === 'sync') {
         // Everything committed so far goes into this answer: send what is pending for the others first,
         // so that the shared changes of the next frame start after it.
@@ -175,7 +203,8 @@ export async function startOwnerState(p: {
       if (msg.t === 'mutates') for (const item of msg.items as MutateItem[]) mutate(peer, item);
     },
     close: async () => {
-      shared.setRoute(undefined);
+      lease.lost.removeEventListener('abort', leave);
+      leave();
       await journal.close();
     },
   };

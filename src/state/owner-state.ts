@@ -1,22 +1,27 @@
 /**
  * The owner's side of the shared state: the authoritative document, applied in order, journaled before
- * any acknowledgement, deduplicated by (instanceId, seq).
+ * any acknowledgement (or, with `durable: false`, before the ≤ 2 ms group commit that follows it),
+ * deduplicated by (instanceId, seq).
  *
  * Steps for one mutation (numbered as in the code):
  *  1. validate (EPROTOCOL on a bad one; nothing else is affected);
- *  2. dedup: a sequence at or below the sender's last applied one is acknowledged again, not re-applied
- *     (with the sender's latest applied version, which is at or after that mutation's own), and never
- *     before that version is committed: a repeat of a mutation still in a group commit waits for it;
+ *  2. dedup: a mutation whose id was applied (dedup.ts) is acknowledged again, not re-applied (with the
+ *     sender's latest applied version, which is at or after that mutation's own), and never before that
+ *     version is committed: a repeat of a mutation still in a group commit waits for it;
  *  3. a dispatched action runs its reducer (on a frozen state) and becomes the batch it produced; then
  *     apply to the in-memory document (version + 1; the document stays deeply frozen);
  *  4. append to the journal (group commit) and only then ack the sender and send `change` to everyone.
- * A journal failure rejects the mutation and makes this owner step down (its lease is released), so the
- * next owner rebuilds a consistent state from disk; the senders replay to it.
+ * Every acknowledgement (durable, `durable: false`, repeat) is given only right after the lease check
+ * (`guard`) passed: an owner that may have lost its lease acknowledges nothing, and the mutation stays
+ * with its sender for the next owner. A journal failure rejects the mutation and makes this owner step
+ * down (its lease is released), so the next owner rebuilds a consistent state from disk; the senders
+ * replay to it.
  */
 import { LeaseholdError } from '../errors.js';
 import { apply, validateMutation, type Json, type Mutation } from './document.js';
 import { freezeChanged, freezeDeep, reduce, type Reducers } from './reducers.js';
 import type { Journal, Recovered } from './journal.js';
+import { fromStored, recordApplied, wasApplied, type Applied } from './dedup.js';
 
 export interface Committed {
   v: number;
@@ -33,8 +38,9 @@ function sameId(a: [string, number] | null, b: [string, number] | null): boolean
 export class OwnerState {
   #state: Json;
   #version: number;
-  readonly #dedup: Map<string, { seq: number; v: number }>;
+  readonly #dedup: Map<string, Applied>;
   readonly #journal: Journal;
+  readonly #guard: () => void;
   readonly #epoch: number;
   readonly #maxValueBytes: number;
   readonly #reducers: Reducers;
@@ -43,7 +49,7 @@ export class OwnerState {
   readonly #recentMax: number;
   #failed: unknown;
   /** State as of the last flushed entry (documents are immutable, so this shares structure). */
-  #committed: { state: Json; version: number; dedup: Map<string, { seq: number; v: number }> };
+  #committed: { state: Json; version: number; dedup: Map<string, Applied> };
   readonly #compactEvery: number;
   #snapshotVersion: number;
   #compacting = false;
@@ -58,6 +64,8 @@ export class OwnerState {
     recovered: Recovered,
     epoch: number,
     options: {
+      /** Throws when this process may no longer act as owner (the lease check); run before every ack. */
+      guard: () => void;
       maxValueBytes: number;
       recentMax?: number;
       /** Snapshot after this many entries. @default 10000 */
@@ -66,18 +74,19 @@ export class OwnerState {
     },
   ) {
     this.#journal = journal;
+    this.#guard = options.guard;
     this.#epoch = epoch;
     this.#maxValueBytes = options.maxValueBytes;
     this.#reducers = options.reducers ?? {};
     this.#recentMax = options.recentMax ?? 10_000;
     this.#state = recovered.snapshot?.state ?? {};
     this.#version = recovered.snapshot?.version ?? 0;
-    this.#dedup = new Map(Object.entries(recovered.snapshot?.dedup ?? {}));
+    this.#dedup = new Map(Object.entries(recovered.snapshot?.dedup ?? {}).map(([k, x]) => [k, fromStored(x)]));
     // A new owner rebuilds the exact state from disk before it serves.
     for (const e of recovered.entries) {
       this.#state = apply(this.#state, e.m as Mutation);
       this.#version = e.v;
-      if (e.id) this.#dedup.set(e.id[0], { seq: e.id[1], v: e.v });
+      if (e.id) this.#dedup.set(e.id[0], recordApplied(this.#dedup.get(e.id[0]), e.id[1], e.v));
     }
     // The newest recovered changes too: followers that reconnect after a failover catch up from them, and
     // their `at` (the id of their last change) is checked against them.
@@ -93,10 +102,10 @@ export class OwnerState {
     return this.#snapshotVersion;
   }
 
-  #commit(v: number, state: Json, id: [string, number] | null): void {
+  #commit(v: number, state: Json, id: [string, number] | null, applied: Applied | undefined): void {
     this.#committed.state = state;
     this.#committed.version = v;
-    if (id) this.#committed.dedup.set(id[0], { seq: id[1], v });
+    if (id) this.#committed.dedup.set(id[0], applied!);
     if (v - this.#snapshotVersion >= this.#compactEvery && !this.#compacting) {
       this.#compacting = true;
       const snap = { version: v, epoch: this.#epoch, state, dedup: Object.fromEntries(this.#committed.dedup) };
@@ -148,9 +157,10 @@ export class OwnerState {
     // 2.
     if (id) {
       const last = this.#dedup.get(id[0]);
-      if (last && id[1] <= last.seq) {
-        if (last.v > this.#committed.version) await this.#lastAppend;
-        return last.v;
+      if (wasApplied(last, id[1])) {
+        if (last!.v > this.#committed.version) await this.#lastAppend;
+        this.#guard();
+        return last!.v;
       }
     }
     // 3.
@@ -162,20 +172,24 @@ export class OwnerState {
     const v = this.#version + 1;
     this.#state = state;
     this.#version = v;
-    if (id) this.#dedup.set(id[0], { seq: id[1], v });
+    const applied = id ? recordApplied(this.#dedup.get(id[0]), id[1], v) : undefined;
+    if (id) this.#dedup.set(id[0], applied!);
     // 4. (The mutation is serialized once, for the journal entry and for the followers' change.)
     const json = JSON.stringify(m);
     const entry = `{"t":"m","v":${v},"e":${this.#epoch},"id":${JSON.stringify(id)},"m":${json}}`;
-    const appended = this.#journal.append(entry, options.durable !== false);
+    const durable = options.durable !== false;
+    const appended = this.#journal.append(entry, durable);
     this.#lastAppend = appended;
     const committed = appended.then(
       () => {
-        this.#commit(v, state, id);
+        this.#commit(v, state, id, applied);
         const c: Committed = { v, m: m as unknown as Json, id, json };
         this.#recent.push(c);
         // Trimmed in chunks: dropping one from the front of a full list each time is O(n) per commit.
         if (this.#recent.length >= 2 * this.#recentMax) this.#recent.splice(0, this.#recent.length - this.#recentMax);
         this.onCommit(c, state);
+        // Committed whatever follows; but acknowledged only by an owner that still holds its lease.
+        if (durable) this.#guard();
         return v;
       },
       (err: unknown) => {
@@ -186,8 +200,11 @@ export class OwnerState {
         throw err;
       },
     );
-    if (options.durable === false) {
+    if (!durable) {
       committed.catch(() => undefined); // the failure is reported through onFailure (the owner steps down)
+      // Acknowledged before its flush, so never by an owner whose lease may be gone: a successor may already
+      // have fenced this journal, and the flush would be refused.
+      this.#guard();
       return v;
     }
     return committed;

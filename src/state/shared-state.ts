@@ -7,6 +7,14 @@
  * mutation sent as the owner died has an unknown outcome until the next owner answers; it is never lost
  * and never applied twice. While no owner is reachable, at most `maxPendingMutations` wait; one more is
  * refused with EFULL.
+ *
+ * A `durable: false` mutation is acknowledged once applied, before its owner's journal flush; it stays in
+ * the replay set until a committed change at or after its acknowledged version arrives from the same owner
+ * (the changes come in version order, each after its flush). So if that owner stops or loses its lease
+ * before the flush, the mutation is sent again to the next owner, and applied there exactly once (its
+ * dedup table comes from the journal: a flushed one is a repeat). Lost only when the acknowledging owner
+ * dies before its flush and this instance dies (or closes) before it saw the commit. Its promise keeps the
+ * first version acknowledged, which, in that case only, is not the version it ends up at.
  */
 import { LeaseholdError } from '../errors.js';
 import { Waiters } from '../events.js';
@@ -34,6 +42,8 @@ interface Pending {
   durable: boolean;
   resolve: (v: number) => void;
   reject: (e: unknown) => void;
+  /** Not durable: the version it was acknowledged at (its promise is resolved), until it is seen committed; else 0. */
+  acked: number;
 }
 
 /** Where mutations go right now: the local owner, a link to the owner, or nowhere (queued). */
@@ -50,6 +60,15 @@ export class SharedState {
   #lastId: [string, number] | null | undefined;
   #seq = 0;
   readonly #pending = new Map<number, Pending>();
+  /**
+   * Mutations acknowledged before their flush by the owner of the current route, in the order of their
+   * acks (which is their versions' order, but for repeats re-acknowledged after a replay: a later entry
+   * then may wait for an earlier one's confirmation, never the other way round). From #unconfirmedHead on.
+   */
+  #unconfirmed: Pending[] = [];
+  #unconfirmedHead = 0;
+  /** The newest version the current route's owner has sent as a committed change. */
+  #committedSeen = 0;
   readonly #maxPending: number;
   readonly #listeners = new Set<(c: Change, state: Json) => void>();
   readonly #whenSynced = new Waiters<void>();
@@ -73,6 +92,7 @@ export class SharedState {
   get lastId(): [string, number] | null | undefined {
     return this.#lastId;
   }
+  /** Mutations not yet known to be committed (acknowledged `durable: false` ones included). */
   get pendingCount(): number {
     return this.#pending.size;
   }
@@ -134,32 +154,81 @@ export class SharedState {
       );
     return new Promise((resolve, reject) => {
       const seq = ++this.#seq;
-      this.#pending.set(seq, { seq, m, durable, resolve, reject });
+      this.#pending.set(seq, { seq, m, durable, resolve, reject, acked: 0 });
       this.#route?.send(seq, m, durable);
     });
   }
 
   // ---- driven by the coordinator ---------------------------------------------------------------
 
-  /** A new way to the owner: everything not yet acknowledged is sent again, in order. */
+  /**
+   * A new way to the owner (or none): everything not yet known committed is sent again, in order, acknowledged
+   * `durable: false` ones included. The coordinator calls this the moment it leaves an owner, before any
+   * await: what is sent from then on waits for the next owner.
+   */
   setRoute(route: Route | undefined): void {
     this.#route = route;
+    // Acknowledgements of the old route are confirmed only by changes of its owner: start afresh.
+    this.#unconfirmed = [];
+    this.#unconfirmedHead = 0;
+    this.#committedSeen = 0;
     if (!route) this.#synced = false;
     else for (const p of [...this.#pending.values()].sort((a, b) => a.seq - b.seq)) route.send(p.seq, p.m, p.durable);
   }
 
-  ack(seq: number, version: number): void {
+  /**
+   * An owner applied `seq` at `version`: committed (durable), or to be confirmed by a change. `from`: the
+   * route it came over, when that may no longer be the current one; a `durable: false` acknowledgement from
+   * an old route resolves the promise but stays in the replay set (it was already sent to the new route).
+   */
+  ack(seq: number, version: number, from?: Route): void {
     const p = this.#pending.get(seq);
     if (!p) return;
-    this.#pending.delete(seq);
-    p.resolve(version);
+    if (p.durable) {
+      this.#pending.delete(seq);
+      return p.resolve(version);
+    }
+    if (p.acked === 0) p.resolve(version);
+    if (from !== undefined && from !== this.#route) return;
+    // A repeat is acknowledged once committed, often after the changes that showed it.
+    if (version <= this.#committedSeen) {
+      this.#pending.delete(seq);
+      return;
+    }
+    p.acked = version;
+    this.#unconfirmed.push(p);
   }
 
   nack(seq: number, err: LeaseholdError): void {
     const p = this.#pending.get(seq);
     if (!p) return;
     this.#pending.delete(seq);
-    p.reject(err);
+    p.reject(err); // a no-op for one already acknowledged (replayed to an owner that refused it)
+  }
+
+  /** Stops using `route` if it is still the current one (its owner is gone): mutations wait for the next. */
+  leave(route: Route): void {
+    if (this.#route === route) this.setRoute(undefined);
+  }
+
+  /** The current route's owner committed every version up to `version`. */
+  #confirm(version: number): void {
+    if (version > this.#committedSeen) this.#committedSeen = version;
+    const q = this.#unconfirmed;
+    let i = this.#unconfirmedHead;
+    if (i === q.length) return;
+    for (; i < q.length && q[i]!.acked <= version; i++) {
+      const p = q[i]!;
+      if (this.#pending.get(p.seq) === p) this.#pending.delete(p.seq);
+    }
+    if (i === q.length) {
+      q.length = 0;
+      i = 0;
+    } else if (i >= 1024 && i * 2 >= q.length) {
+      q.splice(0, i);
+      i = 0;
+    }
+    this.#unconfirmedHead = i;
   }
 
   /** Replaces the replica (on connect, or when too far behind). */
@@ -182,6 +251,8 @@ export class SharedState {
    * given, is the document after the change, already computed (the owner's own replica): it is taken as is.
    */
   change(version: number, m: Json, id: [string, number] | null, result?: Json): boolean {
+    // Committed by the current owner (it sends changes after their flush, in version order).
+    this.#confirm(version);
     if (version <= this.#version) return true; // already have it
     if (version !== this.#version + 1) return false;
     this.#state = result !== undefined ? result : apply(this.#state, m as Mutation);

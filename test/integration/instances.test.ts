@@ -6,7 +6,7 @@ import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
 import { readFileSync } from 'node:fs';
-import { Cluster } from './cluster.js';
+import { Cluster, type Member } from './cluster.js';
 import { FileLeaseStore } from '../../src/lease/file-store.js';
 import { delay } from '../helpers.js';
 
@@ -94,6 +94,42 @@ describe('instances', () => {
     assert.equal(cluster.owners().length, 1);
     assert.notEqual(cluster.owners()[0], owner);
     assert.deepEqual(owner.ownedEpochs, [firstEpoch], 'the deposed owner never owned again');
+    assert.deepEqual(cluster.doubleOwners(), []);
+  });
+
+  it('an owner stopped past its ttl with a follower acknowledges nothing on waking; durable: false writes then land once', async () => {
+    const ttl = 1000;
+    cluster = await Cluster.create(['--ttl', String(ttl)]);
+    for (let i = 0; i < 3; i++) cluster.start();
+    const a = await cluster.waitSettled();
+    const [b, c] = cluster.live().filter((m) => m !== a) as [Member, Member];
+    const first = a.epoch;
+    a.proc.child.kill('SIGSTOP');
+    b.proc.child.kill('SIGSTOP');
+    await c.proc.waitFor((l) => l.event === 'role' && l.role === 'owner' && Number(l.epoch) > first, ttl * 4);
+    const from = a.proc.lines.length;
+    // Read by each at once on waking, before any of its timers runs.
+    a.proc.send(JSON.stringify({ op: 'push', path: 'log', value: 'x', id: 'x', durable: false }));
+    b.proc.send(JSON.stringify({ op: 'push', path: 'log', value: 'y', id: 'y', durable: false }));
+    a.proc.child.kill('SIGCONT');
+    b.proc.child.kill('SIGCONT');
+    const ackX = await a.proc.waitFor((l) => l.event === 'ack' && l.id === 'x', 5000);
+    await b.proc.waitFor((l) => l.event === 'ack' && l.id === 'y', 5000);
+    const lost = a.proc.lines.findIndex((l, i) => i >= from && l.event === 'lost');
+    assert.ok(lost >= 0 && lost < a.proc.lines.indexOf(ackX), 'the deposed owner acknowledged nothing: x was acknowledged after its loss');
+    await cluster.waitSettled(first);
+    const states = await Promise.all(
+      [a, b, c].map(async (m) => {
+        for (;;) {
+          const id = `get-${Math.random()}`;
+          m.proc.send(JSON.stringify({ op: 'get', id }));
+          const s = (await m.proc.waitFor((l) => l.event === 'state' && l.id === id)) as { state: { log?: string[] } };
+          if ((s.state.log ?? []).length >= 2) return s.state.log!;
+          await delay(20);
+        }
+      }),
+    );
+    for (const log of states) assert.deepEqual([...log].sort(), ['x', 'y'], 'each once, everywhere');
     assert.deepEqual(cluster.doubleOwners(), []);
   });
 

@@ -38,15 +38,37 @@ function changesOf(got: Msg[]): [number, unknown, unknown][] {
   return out;
 }
 
+/** An owner (after `before` owners that came and left: its epoch is before + 1), its secret, and cleanup. */
+async function serving(before = 0) {
+  const root = await tempRoot();
+  const shared = new MemoryLeaseStore({ pollIntervalMs: 5 });
+  const make = () => join({ dataRoot: root.dir, store: new MemoryLeaseStore({ sharedWith: shared, pollIntervalMs: 5 }) });
+  for (let i = 0; i < before; i++) {
+    const gone = make();
+    await gone.whenOwner();
+    await gone.close();
+  }
+  const owner = make();
+  await owner.whenOwner();
+  const secret = String((await shared.inspect(owner.key))!.meta.secret);
+  const clients: WebSocket[] = [];
+  return {
+    owner,
+    secret,
+    clients,
+    async close() {
+      for (const c of clients) c.close();
+      await owner.close();
+      await root.remove();
+    },
+  };
+}
+
 describe('owner handler', () => {
   it('sends protocol 4 followers `changes` and `acks`, older ones `change` and `ack`, and both the same history', async () => {
-    const root = await tempRoot();
-    const shared = new MemoryLeaseStore({ pollIntervalMs: 5 });
-    const owner = join({ dataRoot: root.dir, store: new MemoryLeaseStore({ sharedWith: shared, pollIntervalMs: 5 }) });
-    const clients: WebSocket[] = [];
+    const t = await serving();
+    const { owner, secret, clients } = t;
     try {
-      await owner.whenOwner();
-      const secret = String((await shared.inspect(owner.key))!.meta.secret);
       const v4 = await rawFollower(owner.endpoint!, secret, [1, 2, 3, 4], 'new');
       const v1 = await rawFollower(owner.endpoint!, secret, [1], 'old');
       clients.push(v4.ws, v1.ws);
@@ -93,9 +115,7 @@ describe('owner handler', () => {
       assert.ok(late.got.some((m) => m.t === 'changes'));
       assert.ok(!late.got.some((m) => m.t === 'change'));
     } finally {
-      for (const c of clients) c.close();
-      await owner.close();
-      await root.remove();
+      await t.close();
     }
   });
 
@@ -135,5 +155,63 @@ describe('owner handler', () => {
       );
     }
     assert.deepEqual(catchUpMessages(7, []), []);
+  });
+
+  it("refuses a follower message naming another epoch than the owner's: older closes with 4004, newer with 4000", async () => {
+    const t = await serving(1);
+    const { owner, secret, clients } = t;
+    try {
+      assert.equal(owner.epoch, 2);
+      const cases = [
+        { t: 'mutate', epoch: 1, code: 4004 },
+        { t: 'mutates', epoch: 1, code: 4004 },
+        { t: 'sync', epoch: 1, code: 4004 },
+        { t: 'mutate', epoch: 3, code: 4000 },
+        { t: 'mutates', epoch: 3, code: 4000 },
+        { t: 'sync', epoch: 3, code: 4000 },
+      ];
+      for (const [i, c] of cases.entries()) {
+        const f = await rawFollower(owner.endpoint!, secret, [1, 2, 3, 4], `f${i}`);
+        clients.push(f.ws);
+        let closed: number | undefined;
+        f.ws.once('close', (code) => (closed = code));
+        const m = { op: 'set', path: `x${i}`, value: i };
+        const body = c.t === 'mutate' ? { seq: 1, m } : c.t === 'mutates' ? { items: [{ seq: 1, m }] } : { since: 0 };
+        f.ws.send(JSON.stringify({ t: c.t, epoch: c.epoch, ...body }));
+        assert.equal(await until(() => closed, 2000, `${c.t} naming epoch ${c.epoch} refused`), c.code);
+        assert.ok(!f.got.some((x) => x.t === 'ack' || x.t === 'acks' || x.t === 'synced'), 'nothing answered');
+      }
+      assert.equal(owner.state.version, 0, 'nothing applied');
+      // The owner's own epoch is served.
+      const f = await rawFollower(owner.endpoint!, secret, [1, 2, 3, 4], 'right');
+      clients.push(f.ws);
+      f.ws.send(JSON.stringify({ t: 'mutate', epoch: 2, seq: 1, m: { op: 'set', path: 'ok', value: true } }));
+      await until(() => f.got.some((x) => x.t === 'acks'), 2000, 'acknowledged');
+      assert.deepEqual(owner.state.get(), { ok: true });
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("applies a follower's mutations after another connection used its id with a far-ahead sequence number", async () => {
+    const t = await serving();
+    const { owner, secret, clients } = t;
+    try {
+      const push = (value: string) => ({ op: 'push', path: 'log', value });
+      const forger = await rawFollower(owner.endpoint!, secret, [1, 2, 3, 4], 'F');
+      clients.push(forger.ws);
+      forger.ws.send(JSON.stringify({ t: 'mutate', epoch: forger.epoch, seq: 2 ** 52, m: push('forged') }));
+      await until(() => forger.got.some((x) => x.t === 'acks'), 2000, 'the forged one acknowledged');
+      forger.ws.close();
+      await until(() => owner.instances.length === 1, 2000, 'the forger gone');
+      const real = await rawFollower(owner.endpoint!, secret, [1, 2, 3, 4], 'F');
+      clients.push(real.ws);
+      real.ws.send(JSON.stringify({ t: 'mutates', epoch: real.epoch, items: [1, 2].map((seq) => ({ seq, m: push(`f${seq}`) })) }));
+      await until(() => real.got.some((x) => x.t === 'acks'), 2000, 'acknowledged');
+      assert.deepEqual(real.got.find((x) => x.t === 'acks')!.vs, [2, 3], 'applied, at new versions');
+      assert.deepEqual(owner.state.get(), { log: ['forged', 'f1', 'f2'] });
+    } finally {
+      await t.close();
+    }
   });
 });

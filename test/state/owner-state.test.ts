@@ -5,7 +5,12 @@ import { Journal } from '../../src/state/journal.js';
 import { OwnerState } from '../../src/state/owner-state.js';
 import { apply, type Json, type Mutation } from '../../src/state/document.js';
 import { LeaseholdError } from '../../src/errors.js';
-import { tempRoot, until } from '../helpers.js';
+import { delay, tempRoot, until } from '../helpers.js';
+import { FakeClock } from '../../src/clock.js';
+import { MemoryLeaseStore } from '../../src/lease/memory-store.js';
+import { LeaseKey } from '../../src/lease/key.js';
+import type { Lease } from '../../src/lease/store.js';
+import { SharedState, type Route } from '../../src/state/shared-state.js';
 
 describe('OwnerState', () => {
   it('rebuilds the exact state and dedup table from disk, compacting as it goes', async () => {
@@ -13,7 +18,7 @@ describe('OwnerState', () => {
     const dir = join(root.dir, 'state');
     try {
       const a = await Journal.open({ dir, epoch: 1, guard: () => undefined });
-      const owner = new OwnerState(a.journal, a.recovered, 1, { maxValueBytes: 1024, compactEvery: 50 });
+      const owner = new OwnerState(a.journal, a.recovered, 1, { guard: () => undefined, maxValueBytes: 1024, compactEvery: 50 });
       let expected: Json = {};
       const ms: Mutation[] = Array.from({ length: 230 }, (_, i) =>
         i % 3 === 0 ? { op: 'increment', path: 'n' } : { op: 'push', path: `list${i % 4}`, value: i },
@@ -38,7 +43,7 @@ describe('OwnerState', () => {
       const b = await Journal.open({ dir, epoch: 2, guard: () => undefined });
       assert.ok((b.recovered.snapshot?.version ?? 0) >= 50, 'recovered from a snapshot');
       assert.ok(b.recovered.entries.length > 0, 'and the entries after it');
-      const next = new OwnerState(b.journal, b.recovered, 2, { maxValueBytes: 1024 });
+      const next = new OwnerState(b.journal, b.recovered, 2, { guard: () => undefined, maxValueBytes: 1024 });
       assert.deepEqual(next.state, expected);
       assert.equal(next.version, 230);
       assert.equal(await next.mutate(ms[229]!, ['F', 230]), 230, 'dedup survives recovery');
@@ -70,7 +75,7 @@ describe('OwnerState', () => {
         }),
       compact: async () => undefined,
     } as unknown as Journal;
-    const owner = new OwnerState(journal, { entries: [] } as never, 1, { maxValueBytes: 1024 });
+    const owner = new OwnerState(journal, { entries: [] } as never, 1, { guard: () => undefined, maxValueBytes: 1024 });
     const first = owner.mutate({ op: 'increment', path: 'n' }, ['F', 1]);
     let repeatDone = false;
     const repeat = owner.mutate({ op: 'increment', path: 'n' }, ['F', 1]).then((v) => ((repeatDone = true), v));
@@ -94,7 +99,7 @@ describe('OwnerState', () => {
       append: () => new Promise<void>((resolve) => flushes.push(resolve)),
       compact: async () => undefined,
     } as unknown as Journal;
-    const owner = new OwnerState(journal, { entries: [] } as never, 1, { maxValueBytes: 1024 });
+    const owner = new OwnerState(journal, { entries: [] } as never, 1, { guard: () => undefined, maxValueBytes: 1024 });
     const committed: number[] = [];
     owner.onCommit = (c) => committed.push(c.v);
     assert.equal(await owner.mutate({ op: 'increment', path: 'n' }, ['F', 1], { durable: false }), 1, 'acked before any flush');
@@ -113,11 +118,11 @@ describe('OwnerState', () => {
     const dir = join(root.dir, 'state');
     try {
       const a = await Journal.open({ dir, epoch: 1, guard: () => undefined });
-      const one = new OwnerState(a.journal, a.recovered, 1, { maxValueBytes: 1024 });
+      const one = new OwnerState(a.journal, a.recovered, 1, { guard: () => undefined, maxValueBytes: 1024 });
       for (let seq = 1; seq <= 5; seq++) await one.mutate({ op: 'increment', path: 'n' }, ['F', seq]);
       await a.journal.close();
       const b = await Journal.open({ dir, epoch: 2, guard: () => undefined });
-      const two = new OwnerState(b.journal, b.recovered, 2, { maxValueBytes: 1024 });
+      const two = new OwnerState(b.journal, b.recovered, 2, { guard: () => undefined, maxValueBytes: 1024 });
       // The recovered changes are kept for followers catching up, and checked against their `at`.
       assert.deepEqual(
         two.since(3, ['F', 3])?.map((c) => c.v),
@@ -137,4 +142,134 @@ describe('OwnerState', () => {
       await root.remove();
     }
   });
+
+  it('acknowledges nothing once its lease check fails; what it acknowledged before its flush reaches the next owner', async () => {
+    const t = await twoOwners();
+    try {
+      const a = await t.owner(1);
+      // Acknowledged after a passing check, before its group commit (which waits ≤ 2 ms for more)…
+      assert.equal(await t.sender.push('log', 'x', { durable: false }), 1);
+      // …then the owner is stopped past its ttl: on waking its check fails, and its journal refuses the flush.
+      t.clock.stall(2000);
+      let late = false;
+      void t.sender.push('log', 'y', { durable: false }).then(() => (late = true));
+      void t.sender.push('log', 'z').then(() => (late = true));
+      await delay(30);
+      assert.equal(late, false, 'an owner whose lease check fails acknowledges nothing, durable or not');
+      assert.equal(a.journal.stats.entries, 0, 'nothing reached its journal');
+      // The next owner recovers nothing of it; the sender sends it all again, and it lands once.
+      const b = await t.owner(2);
+      await until(() => b.state.version === 3, 2000, 'replayed');
+      assert.deepEqual(b.state.state, { log: ['x', 'y', 'z'] });
+      await until(() => t.sender.pendingCount === 0, 2000, 'all seen committed');
+      assert.deepEqual(t.sender.get(), { log: ['x', 'y', 'z'] });
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a non-durable mutation flushed before its owner lost the lease is a repeat at the next owner', async () => {
+    const t = await twoOwners();
+    try {
+      const a = await t.owner(1, { confirm: false });
+      assert.equal(await t.sender.push('log', 'x', { durable: false }), 1);
+      await until(() => a.journal.stats.entries === 1, 2000, 'flushed');
+      t.clock.stall(2000);
+      assert.equal(t.sender.pendingCount, 1, 'kept until its sender sees it committed');
+      const b = await t.owner(2);
+      await until(() => t.sender.pendingCount === 0, 2000, 'confirmed by the next owner');
+      assert.deepEqual(b.state.state, { log: ['x'] }, 'applied once');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('acknowledges a repeat only for an id that was applied: a forged far-ahead sequence number silences nobody', async () => {
+    const root = await tempRoot();
+    const dir = join(root.dir, 'state');
+    const push = (value: string) => ({ op: 'push', path: 'log', value });
+    try {
+      const a = await Journal.open({ dir, epoch: 1, guard: () => undefined });
+      const one = new OwnerState(a.journal, a.recovered, 1, { guard: () => undefined, maxValueBytes: 1024 });
+      assert.equal(await one.mutate(push('f1'), ['F', 1]), 1);
+      assert.equal(await one.mutate(push('f2'), ['F', 2]), 2);
+      // Another connection claims F's id with a number far ahead of F's.
+      assert.equal(await one.mutate(push('forged'), ['F', 1e15]), 3);
+      // F's own next mutations are applied, not taken for repeats.
+      assert.equal(await one.mutate(push('f3'), ['F', 3]), 4);
+      assert.equal(await one.mutate(push('f4'), ['F', 4]), 5);
+      assert.equal(await one.mutate(push('f3'), ['F', 3]), 5, 'a true repeat: acknowledged, not applied');
+      // A refused mutation sent again (its refusal lost with a connection) is refused again, not acknowledged.
+      assert.equal(await one.mutate(push('g1'), ['G', 1]), 6);
+      await assert.rejects(
+        one.mutate({ op: 'increment', path: 'log' }, ['G', 2]),
+        (e) => e instanceof LeaseholdError && e.code === 'EPROTOCOL',
+      );
+      assert.equal(await one.mutate(push('g3'), ['G', 3]), 7);
+      await assert.rejects(
+        one.mutate({ op: 'increment', path: 'log' }, ['G', 2]),
+        (e) => e instanceof LeaseholdError && e.code === 'EPROTOCOL',
+      );
+      assert.deepEqual(one.state, { log: ['f1', 'f2', 'forged', 'f3', 'f4', 'g1', 'g3'] });
+      await a.journal.close();
+      // The next owner rebuilds the same record from the journal.
+      const b = await Journal.open({ dir, epoch: 2, guard: () => undefined });
+      const two = new OwnerState(b.journal, b.recovered, 2, { guard: () => undefined, maxValueBytes: 1024 });
+      assert.equal(await two.mutate(push('f2'), ['F', 2]), 5, 'repeat');
+      assert.equal(await two.mutate(push('forged'), ['F', 1e15]), 5, 'repeat');
+      assert.equal(await two.mutate(push('f5'), ['F', 5]), 8);
+      assert.equal(await two.mutate(push('g2'), ['G', 2]), 9, 'never applied: applied now');
+      assert.deepEqual(two.state, { log: ['f1', 'f2', 'forged', 'f3', 'f4', 'g1', 'g3', 'f5', 'g2'] });
+      await b.journal.close();
+    } finally {
+      await root.remove();
+    }
+  });
 });
+
+/**
+ * Owners of epochs 1, 2, … of one key on a fake clock, one after the other over one journal directory, and
+ * a sender (SharedState) routed to the newest, as the coordinator routes an owner's own mutations.
+ */
+async function twoOwners() {
+  const root = await tempRoot();
+  const dir = join(root.dir, 'state');
+  const clock = new FakeClock();
+  const store = new MemoryLeaseStore({ clock });
+  const key = LeaseKey.forApp('t');
+  const sender = new SharedState('F');
+  const journals: Journal[] = [];
+  const leases: Lease[] = [];
+  return {
+    clock,
+    sender,
+    /** Takes over as owner `epoch` (the previous one is treated as gone) and routes the sender to it. */
+    async owner(epoch: number, options: { confirm?: boolean } = {}) {
+      for (const l of leases) store.simulateCrash(l.instanceId);
+      const lease = await store.acquire(key, { ttlMs: 1000, renewIntervalMs: 300, instanceId: `owner-${epoch}` });
+      assert.equal(lease.epoch, epoch);
+      leases.push(lease);
+      const guard = () => lease.check();
+      const { journal, recovered } = await Journal.open({ dir, epoch, guard });
+      journals.push(journal);
+      const state = new OwnerState(journal, recovered, epoch, { guard, maxValueBytes: 1024 });
+      if (options.confirm !== false) state.onCommit = (c) => void sender.change(c.v, c.m, c.id);
+      const route: Route = {
+        send: (seq, m, durable) =>
+          void state.mutate(m, ['F', seq], { durable }).then(
+            (v) => sender.ack(seq, v, route),
+            (e: LeaseholdError) => (e.code === 'ELOST' ? undefined : sender.nack(seq, e)),
+          ),
+      };
+      // As a follower does: the sync (the committed changes it lacks) answered before the replays' acks.
+      sender.setRoute(route);
+      for (const c of state.since(sender.version) ?? []) sender.change(c.v, c.m, c.id);
+      return { state, journal };
+    },
+    async close() {
+      for (const l of leases) await l.release().catch(() => undefined);
+      for (const j of journals) await j.close();
+      await root.remove();
+    },
+  };
+}
