@@ -3,10 +3,9 @@
  * (or a snapshot), applies `mutate` through OwnerState, broadcasts every committed change in version
  * order, and disconnects a follower that falls too far behind (it resyncs with a snapshot).
  *
- * Nothing leaves for a follower unless the lease check passes just before (one check per frame), and a
- * follower message naming another epoch than this owner's is refused: an older one closes its connection
- * with 4004 (it was meant for a previous owner), a newer one with 4000 (no follower can have seen it before
- * this owner). The moment the lease is lost this instance's own mutations stop coming here: they stay
+ * Nothing leaves for a follower unless the lease check passes just before (one check per frame); a
+ * follower message naming another epoch than this owner's never gets here (the server refuses it with 4004
+ * or 4000). The moment the lease is lost this instance's own mutations stop coming here: they stay
  * pending for the next owner.
  */
 import { join } from 'node:path';
@@ -181,12 +180,7 @@ export async function startOwnerState(p: {
     onJoin: () => undefined,
     onLeave: (peer) => void synced.delete(peer),
     onMessage: (peer: Peer, msg: Message) => {
-      // Every follower message carries the epoch of the owner it was meant for.
-      const e = msg.epoch as number; // an integer: checked by the schemas
-      if (e !== epoch)
-        return e < epoch
-          ? peer.close(CloseCode.STALE_EPOCH, `epoch ${e} is older than this owner's ${epoch}`)
-          : peer.close(CloseCode.PROTOCOL, `epoch ${e} is newer than this owner's ${epoch}`);
+      // (The server refused any message naming another epoch than this owner's.)
       if (msg.t === 'sync') {
         // Everything committed so far goes into this answer: send what is pending for the others first,
         // so that the shared changes of the next frame start after it.

@@ -137,7 +137,12 @@ export class FollowerLink {
     return FollowerLink.prepare(opts).link;
   }
 
-  /** Connects and says hello; `link` resolves at the welcome. `cancel()` drops the connection (rejects `link`). */
+  /**
+   * Connects and says hello; `link` resolves at the welcome. `cancel()` drops the connection: before the
+   * welcome it rejects `link`; after, it closes the link that `link` resolved with (nobody may hold it: a
+   * link left open answers the owner's pings forever, and the owner refuses another connection in this
+   * instance's name while it is there).
+   */
   static prepare(opts: LinkOptions): { link: Promise<FollowerLink>; cancel(): void } {
     const clock = opts.clock;
     let cancel: () => void = () => undefined;
@@ -153,6 +158,7 @@ export class FollowerLink {
         handshakeTimeout: opts.connectTimeoutMs ?? 2000,
       });
       let settled = false;
+      let made: FollowerLink | undefined;
       const fail = (err: LeaseholdError) => {
         if (settled) return;
         settled = true;
@@ -160,7 +166,7 @@ export class FollowerLink {
         ws.terminate();
         reject(err);
       };
-      cancel = () => fail(new LeaseholdError('EABORTED', `stopped waiting for the owner at ${opts.endpoint}`));
+      cancel = () => (made ? made.close(true) : fail(new LeaseholdError('EABORTED', `stopped waiting for the owner at ${opts.endpoint}`)));
       const waitMs = opts.welcomeTimeoutMs === undefined ? (opts.connectTimeoutMs ?? 2000) : opts.welcomeTimeoutMs;
       const timer =
         waitMs === null
@@ -211,7 +217,8 @@ export class FollowerLink {
         timer?.cancel();
         ws.removeAllListeners('close');
         ws.removeAllListeners('error');
-        resolve(new FollowerLink(ws, welcome, opts));
+        made = new FollowerLink(ws, welcome, opts);
+        resolve(made);
       });
     });
     return { link, cancel: () => cancel() };

@@ -13,7 +13,8 @@
  * so nothing an unauthenticated peer sends is ever parsed as a frame; every socket and WebSocket has an
  * `error` listener from the moment it exists, so no bytes from the network can end the process; every
  * frame is validated (4000 on failure) and size-limited (1009); a second hello from an instance already
- * connected is refused (4007); `guard()` (the lease check) runs before each accepted connection and each
+ * connected is refused (4007), and so is a message naming another epoch than this owner's (4004 when
+ * older, 4000 when newer); `guard()` (the lease check) runs before each accepted connection and each
  * message, and a failing guard stops the server at once (4003).
  * Not guaranteed: delivery of a message to a follower whose socket breaks (the follower resyncs).
  */
@@ -307,6 +308,13 @@ export class OwnerServer {
       } catch (err) {
         return ws.close(CloseCode.PROTOCOL, err instanceof ProtocolViolation ? err.message : 'invalid message');
       }
+      // 7. Every follower message carries the epoch of the owner it was meant for: an older one was meant for
+      // a previous owner (4004); a newer one no follower can have seen while this owner serves (4000).
+      const e = msg.epoch as number; // an integer: every schema has it
+      if (e !== this.#epoch)
+        return e < this.#epoch
+          ? ws.close(CloseCode.STALE_EPOCH, `epoch ${e} is older than this owner's ${this.#epoch}`)
+          : ws.close(CloseCode.PROTOCOL, `epoch ${e} is newer than this owner's ${this.#epoch}`);
       if (msg.t === 'standby') return this.#onStandby(peer, msg);
       this.#handler?.onMessage(peer, msg);
     });

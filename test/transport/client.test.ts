@@ -73,3 +73,33 @@ describe('FollowerLink against a hostile endpoint', () => {
     });
   }
 });
+
+describe('FollowerLink.prepare', () => {
+  it('cancel() after the welcome closes the link (a leaked one would answer pings and block reconnects)', async () => {
+    const { OwnerServer } = await import('../../src/transport/server.js');
+    const { tempRoot, until } = await import('../helpers.js');
+    const root = await tempRoot();
+    const secret = 'prepare-secret-0123456789abcdefghijkl';
+    const server = await OwnerServer.listen({ transport: 'tcp', root: root.dir, instanceId: 'o', name: 'o', secret, clock: systemClock });
+    server.serve(1, () => undefined, { schemas: {}, onJoin: () => undefined, onMessage: () => undefined, onLeave: () => undefined });
+    try {
+      const prepared = FollowerLink.prepare({
+        endpoint: server.endpoint,
+        secret,
+        instanceId: 'f',
+        name: 'f',
+        minEpoch: 0,
+        clock: systemClock,
+        welcomeTimeoutMs: null,
+      });
+      const link = await prepared.link;
+      await until(() => server.peers().length === 1, 2000, 'joined');
+      prepared.cancel();
+      await until(() => server.peers().length === 0, 2000, 'the owner sees the link gone');
+      assert.equal(link.closed, true);
+    } finally {
+      await server.close();
+      await root.remove();
+    }
+  });
+});
