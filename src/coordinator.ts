@@ -695,6 +695,7 @@ export class Instance {
     }
     const error = damageError(damage);
     this.#failure = error;
+    this.state.refuse(error);
     this.#epoch = Math.max(this.#epoch, damage.epoch);
     debug(`failed: ${damage.path} damaged at offset ${damage.offset}`);
     this.#events.emit({ type: 'error', error });
@@ -708,6 +709,7 @@ export class Instance {
     while (!this.#stop.signal.aborted && stillDamaged(damage));
     this.#damage = undefined;
     this.#failure = undefined;
+    this.state.refuse(undefined);
     if (!this.#stop.signal.aborted) {
       debug(`${damage.path} changed: contending again`);
       this.#role = 'starting';

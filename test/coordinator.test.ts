@@ -324,6 +324,7 @@ describe('join()', () => {
         assert.match(inst.failure!.message, /leasehold repair/);
         await assert.rejects(inst.whenOwner(), names);
         await assert.rejects(inst.whenConnected(), names);
+        await assert.rejects(inst.state.set('x', 1), names, 'a mutation is refused at once, not queued until EFULL');
         assert.ok(
           events.some((e) => e.who === who && e.type === 'error' && names(e.error)),
           `m${who}: an error event`,

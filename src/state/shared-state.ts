@@ -74,6 +74,7 @@ export class SharedState {
   readonly #whenSynced = new Waiters<void>();
   #route: Route | undefined;
 
+  #refusal: LeaseholdError | undefined;
   constructor(instanceId: string, options: { maxPendingMutations?: number } = {}) {
     this.instanceId = instanceId;
     this.#maxPending = options.maxPendingMutations ?? 10_000;
@@ -145,6 +146,7 @@ export class SharedState {
     const durable = options.durable ?? true;
     if (typeof durable !== 'boolean')
       return Promise.reject(new LeaseholdError('EINVALIDCONFIG', 'durable is a boolean', { field: 'durable' }));
+    if (this.#refusal) return Promise.reject(this.#refusal);
     if (this.#pending.size >= this.#maxPending)
       return Promise.reject(
         new LeaseholdError(
@@ -204,6 +206,14 @@ export class SharedState {
     if (!p) return;
     this.#pending.delete(seq);
     p.reject(err); // a no-op for one already acknowledged (replayed to an owner that refused it)
+  }
+
+  /**
+   * While `err` is set, new mutations are refused with it at once instead of waiting (no owner can serve:
+   * the journal is damaged). Those already pending keep waiting for the next owner.
+   */
+  refuse(err: LeaseholdError | undefined): void {
+    this.#refusal = err;
   }
 
   /** Stops using `route` if it is still the current one (its owner is gone): mutations wait for the next. */

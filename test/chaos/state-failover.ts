@@ -5,12 +5,14 @@
  * always), closed, made to see its wall clock jump, or made to fail its journal writes (an injected
  * ENOSPC); followers are killed, closed,
  * have their socket to the owner cut or stalled, or the owner cuts all of its followers' sockets; and the
- * lease record is deleted or truncated under a live owner. The processes run with LEASEHOLD_FAULTS=1,
- * which lets their stdin take `fault` commands (src/cli/faults.ts).
+ * lease record is deleted or truncated under a live owner. Throughout, a hostile neighbour (a local
+ * process of the same user) sends the current owner raw bytes: protocol violations with and without the
+ * secret, random bytes, idle connections. The processes run with LEASEHOLD_FAULTS=1, which lets their
+ * stdin take `fault` commands (src/cli/faults.ts).
  *
  * At the end every survivor has the same state and version, every acknowledged mutation is present
- * exactly once, no epoch had two owners, every process saw epochs only rise, and no process is left
- * running. A failure names the seed (LEASEHOLD_SEED=<seed> replays the same fault schedule) and prints
+ * exactly once, no epoch had two owners, every process saw epochs only rise, no process ended but by
+ * the harness's signals (nothing the neighbour sent ended one), and no process is left running. A failure names the seed (LEASEHOLD_SEED=<seed> replays the same fault schedule) and prints
  * the log around the first violation.
  *
  * Run briefly in `npm test` (state-failover.test.ts) and at length by `npm run chaos`.
@@ -22,6 +24,7 @@ import { unlink, writeFile } from 'node:fs/promises';
 import { FileLeaseStore } from '../../src/lease/file-store.js';
 import { LeaseKey } from '../../src/lease/key.js';
 import { systemClock } from '../../src/clock.js';
+import { exchangeRaw, frame, rawConnect, upgradeRequest, violations } from '../transport/hostile-frames.js';
 
 /**
  * An owner's own `durable: false` write acknowledged this long before the owner was killed may be lost
@@ -101,13 +104,53 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
     closeFollower: 0,
     deleteRecord: 0,
     truncateRecord: 0,
+    neighbour: 0,
   };
   const MIN_LIVE = 5;
-  const recordPath = new FileLeaseStore({ dataRoot: cluster.dataRoot }).recordPath(LeaseKey.forApp('leasehold'));
+  const store = new FileLeaseStore({ dataRoot: cluster.dataRoot });
+  const recordPath = store.recordPath(LeaseKey.forApp('leasehold'));
+  const hostile = Object.values(violations(1 << 20));
+  /** A local process of the same user, with the secret or without, at the current owner's port. */
+  const neighbour = async () => {
+    while (!stop) {
+      await delay(40 + rand() * 80);
+      const record = await store.inspect(LeaseKey.forApp('leasehold')).catch(() => undefined);
+      const endpoint = record?.meta.endpoint;
+      if (typeof endpoint !== 'string') continue;
+      const port = Number(new URL(endpoint).port);
+      const secret = rand() < 0.5 ? String(record!.meta.secret) : undefined;
+      const kind = rand();
+      faults.neighbour++;
+      try {
+        if (kind < 0.3)
+          await exchangeRaw({ port }, [upgradeRequest(port, secret ? { secret } : {}), hostile[Math.floor(rand() * hostile.length)]!], 50);
+        else if (kind < 0.5)
+          await exchangeRaw(
+            { port },
+            [Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 64) }, () => Math.floor(rand() * 256)))],
+            50,
+          );
+        else if (kind < 0.7 && secret) {
+          const hello = frame(
+            0x81,
+            JSON.stringify({ t: 'hello', v: [4], epoch: 0, instanceId: `neighbour-${faults.neighbour}`, name: 'n', pid: 1 }),
+          );
+          await exchangeRaw({ port }, [upgradeRequest(port, { secret }), hello, hostile[Math.floor(rand() * hostile.length)]!], 50);
+        } else {
+          const idle = await rawConnect({ port }); // never says a word: closed by the owner's admission
+          idle.on('close', () => undefined);
+          setTimeout(() => idle.destroy(), 5000).unref();
+        }
+      } catch {
+        // the owner just went away: the next round finds the next one
+      }
+    }
+  };
   try {
     for (let i = 0; i < MIN_LIVE; i++) start();
     let owner = await cluster.waitSettled();
     for (const m of cluster.live()) void pump(m);
+    void neighbour();
     for (let round = 0; round < rounds; round++) {
       await delay(150 + rand() * 150);
       const epoch = owner.epoch;
@@ -271,6 +314,13 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
     assert.ok(ackedFast > 50, `seed ${seed}: only ${ackedFast} acknowledged durable: false`);
     assert.equal(final[0]!.version, log.length, `seed ${seed}: one version per applied push`);
     assert.deepEqual(cluster.doubleOwners(), [], `seed ${seed}`);
+    // Nothing but the harness ended a process: a SIGTERM ends one with 0, a SIGKILL by the signal.
+    const crashed = cluster.members.filter((m) => m.proc.child.exitCode !== null && m.proc.child.exitCode !== 0);
+    assert.deepEqual(
+      crashed.map((m) => `${m.name} exited ${m.proc.child.exitCode}: ${m.proc.stderr.slice(-400)}`),
+      [],
+      `seed ${seed}: a process ended by itself`,
+    );
     // Epochs only rise, as each process saw them.
     for (const m of cluster.members) {
       const epochs = m.proc.lines.filter((l) => l.event === 'role').map((l) => Number(l.epoch));
@@ -283,6 +333,7 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
   } finally {
     stop = true;
     await cluster.stop();
+    await store.close();
     if (previousFaults === undefined) delete process.env.LEASEHOLD_FAULTS;
     else process.env.LEASEHOLD_FAULTS = previousFaults;
   }
