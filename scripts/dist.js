@@ -1,12 +1,16 @@
-// `npm run dist`: packages the example app with electron-builder (AppImage and deb here; dmg and nsis on
-// their platforms). electron-builder needs the Electron binary, which this machine cannot download.
+// `npm run dist`: packages the example app with electron-builder (AppImage and deb on Linux, dmg on macOS,
+// nsis on Windows). It packs the Electron that ensureElectron() found or installed (`electronDist`), so
+// electron-builder downloads no second copy; with none, it exits 2 and says why.
 import { spawnSync } from 'node:child_process';
-import { findElectron } from './electron-binary.js';
+import { createRequire } from 'node:module';
+import { ensureElectron } from './electron-binary.js';
 
-const electron = findElectron();
+const electron = await ensureElectron();
 if (!('path' in electron)) {
   console.error(`Cannot package: ${electron.why}.`);
   process.exit(2);
 }
-const r = spawnSync('npx', ['electron-builder', '--config', 'electron-builder.yml', ...process.argv.slice(2)], { stdio: 'inherit' });
+const cli = createRequire(import.meta.url).resolve('electron-builder/cli.js');
+const args = ['--config', 'electron-builder.yml', `-c.electronDist=${electron.dist}`, ...process.argv.slice(2)];
+const r = spawnSync(process.execPath, [cli, ...args], { stdio: 'inherit' });
 process.exit(r.status ?? 1);
