@@ -9,9 +9,8 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
 import { mkdir, readFile } from 'node:fs/promises';
-import { extname, join as joinPath, normalize } from 'node:path';
+import { join as joinPath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { Page } from 'playwright-core';
@@ -22,53 +21,12 @@ import { reducers } from '../../app/reducers.js';
 import type { AppState } from '../../app/state.js';
 import { tempRoot } from '../helpers.js';
 import { launchChromium, noChromium } from '../browser.js';
-import { createFakeContextBridge } from './fake-context-bridge.js';
+import { APP_WINDOW, preloadScript, serveRepo } from './page-harness.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SHOTS = joinPath(ROOT, 'out', 'screenshots');
-const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.cjs': 'text/javascript' };
-
-/** Serves the repository read-only (app/renderer and out/), as the app's file:// pages would see it. */
-async function serveRepo(): Promise<Server> {
-  const server = createServer(async (req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
-    if (!path.startsWith('/app/renderer/') && !path.startsWith('/out/')) return void res.writeHead(404).end();
-    try {
-      const body = await readFile(joinPath(ROOT, path));
-      res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream' }).end(body);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return server;
-}
-
-/**
- * The preload as Electron would run it: `contextBridge` behaves as Electron's (fake-context-bridge.ts) and
- * ipcRenderer structured-clones what it sends and receives; only the IPC hop itself is a binding.
- */
-function preloadScript(preloadSource: string): string {
-  return `(() => {
-    const contextBridge = (${createFakeContextBridge.toString()})(window);
-    const listeners = new Map();
-    window.__leaseholdEmit = (channel, payload) => { for (const l of listeners.get(channel) ?? []) l({}, structuredClone(payload)); };
-    const electron = {
-      contextBridge: { exposeInMainWorld: (name, api) => contextBridge.exposeInMainWorld(name, api) },
-      ipcRenderer: {
-        invoke: async (channel, ...args) => window.__leaseholdInvoke(channel, ...structuredClone(args)),
-        on: (channel, listener) => { if (!listeners.has(channel)) listeners.set(channel, new Set()); listeners.get(channel).add(listener); },
-      },
-    };
-    const module = { exports: {} };
-    (function (require, module, exports) {\n${preloadSource}\n})(
-      (m) => { if (m === 'electron') return electron; throw new Error('a sandboxed preload cannot require ' + m); },
-      module, module.exports);
-  })();`;
-}
-
 async function openWindow(browser: Awaited<ReturnType<typeof launchChromium>>, url: string, bridge: RendererBridge, preload: string) {
-  const page = await browser.newPage({ viewport: { width: 1100, height: 620 } });
+  const page = await browser.newPage({ viewport: APP_WINDOW });
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.exposeFunction('__leaseholdInvoke', (channel: string, request: unknown) =>
