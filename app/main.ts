@@ -7,17 +7,21 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createAppCoordinator } from '../src/electron/index.js';
 import { reducers } from './reducers.js';
+import type { AppState } from './state.js';
 
 const here = (rel: string) => fileURLToPath(new URL(rel, import.meta.url));
 const PRELOAD = here('../src/electron/preload.cjs');
 const PAGE = here('../../app/renderer/index.html');
 
-// Every instance joins one lease; LEASEHOLD_DATA_ROOT lets tests and demos use a fresh root.
-const coordinator = createAppCoordinator(app, {
+// Before ready (it gives this process its own Chromium session data). Every instance joins one lease;
+// LEASEHOLD_DATA_ROOT lets tests and demos use a fresh root.
+const coordinator = createAppCoordinator<AppState>(app, {
   app: 'leasehold-example',
   name: `${app.getName()} ${process.pid}`,
   reducers,
   ...(process.env.LEASEHOLD_DATA_ROOT ? { dataRoot: process.env.LEASEHOLD_DATA_ROOT } : {}),
+  // The one page of this app: windows may not navigate elsewhere, and only it may use leasehold.
+  trustPage: (url) => url.protocol === 'file:' && fileURLToPath(url) === PAGE,
   commands: {
     'new-window': () => void openWindow(),
     'launch-instance': () => {

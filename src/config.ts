@@ -4,6 +4,7 @@
 import { basename } from 'node:path';
 import { systemClock, type Clock } from './clock.js';
 import { LeaseholdError } from './errors.js';
+import type { Json } from './state/document.js';
 import type { Reducers } from './state/reducers.js';
 import type { JournalFs } from './state/journal.js';
 import { LeaseKey } from './lease/key.js';
@@ -12,7 +13,8 @@ import { resolveTiming, type LeaseTiming } from './lease/timing.js';
 import type { TransportKind } from './transport/endpoint.js';
 import { ADMISSION_DEFAULTS } from './transport/admission.js';
 
-export interface JoinOptions {
+/** `State`: the app's type for the shared state (see `join<State>()`). */
+export interface JoinOptions<State = Json> {
   /** Where leasehold keeps its files (Electron: `app.getPath('userData')`). Required. */
   dataRoot: string;
   /** The app's name, used for the default key `/app/<app>/owner`. @default 'leasehold' */
@@ -57,7 +59,7 @@ export interface JoinOptions {
    * Reducers for `state.dispatch({ type, payload })`, by action type: `(state, payload) => nextState`, run
    * on the owner only (register the same ones in every instance: any of them may own). @default none
    */
-  reducers?: Reducers;
+  reducers?: Reducers<State>;
   /** Injected clock (tests). @default the system clock */
   clock?: Clock;
   /** Injected lease store (tests). @default a FileLeaseStore on dataRoot */

@@ -90,7 +90,7 @@ export function toHolder(record: LeaseRecord): Holder {
   };
 }
 
-export class Instance {
+export class Instance<State = Json> {
   readonly instanceId: string;
   readonly key: LeaseKey;
   readonly name: string;
@@ -102,7 +102,7 @@ export class Instance {
   readonly #whenConnected = new Waiters<void>();
   readonly #stop = new AbortController();
   /** The shared state as this instance sees it (owner or follower). */
-  readonly state: SharedState;
+  readonly state: SharedState<State>;
   readonly #stateOptions: StateOptions;
   /** The state directory passed its check (private-files.ts) once: later refusals come from Journal.open. */
   #stateDirChecked = false;
@@ -133,12 +133,13 @@ export class Instance {
   #failure: LeaseholdError | undefined;
   #running: Promise<void>;
 
-  constructor(options: JoinOptions) {
-    this.#opts = resolveJoinOptions(options);
+  constructor(options: JoinOptions<State>) {
+    // The reducers' State is the caller's name for the JSON they get: at run time every state is Json.
+    this.#opts = resolveJoinOptions(options as unknown as JoinOptions);
     this.key = this.#opts.key;
     this.name = this.#opts.name;
     this.instanceId = newInstanceId();
-    this.state = new SharedState(this.instanceId, { maxPendingMutations: this.#opts.maxPendingMutations });
+    this.state = new SharedState<State>(this.instanceId, { maxPendingMutations: this.#opts.maxPendingMutations });
     this.#stateOptions = {
       maxValueBytes: this.#opts.maxValueBytes,
       snapshotEvery: this.#opts.snapshotEvery,
@@ -342,7 +343,7 @@ export class Instance {
         base: root,
         epoch: lease.epoch,
         lease,
-        shared: this.state,
+        shared: this.state as SharedState,
         options: this.#stateOptions,
       });
       handler = this.#ownerState;
@@ -884,8 +885,8 @@ function closedError(): LeaseholdError {
 }
 
 /** Joins the lease of `options.key` as owner or follower; see {@link Instance}. */
-export function join(options: JoinOptions): Instance {
-  return new Instance(options);
+export function join<State = Json>(options: JoinOptions<State>): Instance<State> {
+  return new Instance<State>(options);
 }
 
 function asCode(code: unknown): ErrorCode {

@@ -1,26 +1,25 @@
 /**
- * The example app's window: renders `window.leasehold` (exposed by the preload) and sends the user's
- * actions as mutations and dispatched actions. No Node, no Electron: this runs sandboxed, and in real
+ * The example app's window: renders leasehold's state (connectLeasehold() over the bridge the preload
+ * exposes) and sends the user's actions as mutations and dispatched actions. No Node, no Electron: this runs sandboxed, and in real
  * Chromium in the tests.
  */
-import type { BridgeEvent, InstanceView, LeaseholdRendererApi, TimelineEntry } from '../../src/electron/renderer-api.js';
+import {
+  connectLeasehold,
+  type BridgeEvent,
+  type InstanceView,
+  type LeaseholdRendererApi,
+  type TimelineEntry,
+} from '../../src/electron/renderer-api.js';
+import type { AppState } from '../state.js';
 
 declare global {
   interface Window {
-    leasehold: LeaseholdRendererApi;
+    leasehold: LeaseholdRendererApi<AppState>;
   }
 }
 
-interface Todo {
-  text: string;
-  done: boolean;
-}
-interface AppState {
-  todos?: Todo[];
-  counter?: number;
-}
-
-const api = window.leasehold;
+// Also makes it window.leasehold; failures reject with an Error carrying `code`.
+const api = connectLeasehold<AppState>();
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const el = (tag: string, text?: string) => {
   const e = document.createElement(tag);
@@ -55,8 +54,7 @@ function renderStatus(s: InstanceView): void {
   );
 }
 
-function renderState(version: number, raw: unknown): void {
-  const state = (raw ?? {}) as AppState;
+function renderState(version: number, state: AppState): void {
   $('version').textContent = String(version);
   $('counter').textContent = String(state.counter ?? 0);
   const todos = state.todos ?? [];
@@ -81,7 +79,7 @@ function addTimeline(entry: TimelineEntry): void {
   $('timeline').prepend(el('li', `${time(entry.at)} — ${entry.what}`));
 }
 
-api.onEvent((e: BridgeEvent) => {
+api.onEvent((e: BridgeEvent<AppState>) => {
   if (e.type === 'status') renderStatus(e.status);
   else if (e.type === 'state') renderState(e.version, e.state);
   else addTimeline(e.entry);

@@ -54,7 +54,8 @@ export function validateRequest(raw: unknown, maxValueBytes?: number): BridgeReq
 }
 
 export class RendererBridge {
-  readonly instance: Instance;
+  /** Any instance: its state is sent as the JSON it is, whatever `State` the app names it by. */
+  readonly instance: Instance<unknown>;
   readonly #commands: Readonly<Record<string, () => unknown>>;
   readonly #clock: Clock;
   readonly #coalesceMs: number;
@@ -64,7 +65,7 @@ export class RendererBridge {
   readonly #stops: (() => void)[] = [];
   #stateTimer: Timer | undefined;
 
-  constructor(instance: Instance, options: RendererBridgeOptions = {}) {
+  constructor(instance: Instance<unknown>, options: RendererBridgeOptions = {}) {
     this.instance = instance;
     this.#commands = options.commands ?? {};
     this.#clock = options.clock ?? systemClock;
@@ -109,7 +110,7 @@ export class RendererBridge {
       case 'status':
         return this.status();
       case 'get':
-        return { version: this.instance.state.version, state: this.instance.state.get() };
+        return { version: this.instance.state.version, state: this.instance.state.get() as Json };
       case 'timeline':
         return this.timeline();
       case 'mutate':

@@ -1,66 +1,156 @@
 /**
- * `leasehold/electron`, main process: `createAppCoordinator(app, options)`.
+ * `leasehold/electron`, main process: `createAppCoordinator<State>(app, options)`, called before `ready`.
  *
+ *   createAppCoordinator ──▶ app.setPath('sessionData', <dataRoot>/leasehold/sessions/<this process>)
  *   app ready ──▶ join({ dataRoot: userData }) ──▶ RendererBridge ──ipcMain.handle──▶ attached windows
+ *                 sweep the session directories of processes that are gone
  *   before-quit ──▶ preventDefault, instance.close() (graceful handover) ──▶ app.quit() again
+ *   quit ──▶ remove this process's session directory
  *
- * Guarantees: only webContents you `attach()` may call (others get EPROTOCOL), and only from their main
- * frame; every request is validated (see bridge.ts); quitting hands over before the process exits (the
- * next owner serves within milliseconds), and a second quit during the handover is not blocked.
- * Not guaranteed: a handover when the process is killed or crashes (then followers take over by failover).
+ * Guarantees:
+ *  1. Session data: each process gets its own Chromium session directory (session-data.ts), because
+ *     Chromium does not share a profile between processes; `sessionData: 'shared'` leaves it alone.
+ *  2. Who may call: only webContents you `attach()`, only from their top frame, and only while that frame
+ *     shows one of the app's own pages (`trustPage`, checked on `event.senderFrame.url`); others get
+ *     EPROTOCOL. Every request is validated (bridge.ts).
+ *  3. Attached windows (Electron's security checklist): a navigation to a page that is not the app's own
+ *     is prevented (`will-navigate`); new windows are denied (http(s) links go to the system browser with
+ *     `openExternalLinks`); permission requests are denied unless `allowPermission` says otherwise.
+ *  4. Quitting hands over before the process exits (the next owner serves within milliseconds), and a
+ *     second quit during the handover is not blocked.
+ * Not guaranteed: a handover when the process is killed or crashes (then followers take over by failover);
+ * protection of windows that are not attached; the session directory's removal when Chromium still holds
+ * its files (a later start sweeps it).
  *
  * This folder is the only one that imports electron; here only its types, so this logic runs (and is
- * tested) without an Electron binary. `ipcMain` is taken from electron at run time unless injected.
+ * tested) without an Electron binary. `ipcMain` and `shell` are taken from electron at run time unless injected.
  */
 import { createRequire } from 'node:module';
-import type { App, IpcMain, IpcMainInvokeEvent, WebContents } from 'electron';
+import { relative, isAbsolute } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { App, IpcMain, IpcMainInvokeEvent, Shell, WebContents } from 'electron';
 import { join, type Instance } from '../coordinator.js';
 import type { JoinOptions } from '../config.js';
+import { LeaseholdError } from '../errors.js';
+import type { Json } from '../state/document.js';
 import { RendererBridge, type RendererBridgeOptions } from './bridge.js';
 import { EVENT_CHANNEL, REQUEST_CHANNEL, type BridgeReply } from './renderer-api.js';
+import { createSessionDir, sweepSessionDirs, type SessionDir } from './session-data.js';
 
-export type AppLike = Pick<App, 'whenReady' | 'getPath' | 'on' | 'quit'>;
+export type AppLike = Pick<App, 'whenReady' | 'isReady' | 'getPath' | 'setPath' | 'getAppPath' | 'on' | 'quit'>;
 export type IpcMainLike = Pick<IpcMain, 'handle' | 'removeHandler'>;
-export type WebContentsLike = Pick<WebContents, 'id' | 'send' | 'once' | 'isDestroyed' | 'mainFrame'>;
+export type ShellLike = Pick<Shell, 'openExternal'>;
+export type WebContentsLike = Pick<WebContents, 'id' | 'send' | 'on' | 'once' | 'isDestroyed' | 'setWindowOpenHandler' | 'session'>;
 
-export interface AppCoordinatorOptions extends Omit<JoinOptions, 'dataRoot'>, Pick<RendererBridgeOptions, 'commands' | 'coalesceMs'> {
+export interface AppCoordinatorOptions<State = Json>
+  extends Omit<JoinOptions<State>, 'dataRoot'>, Pick<RendererBridgeOptions, 'commands' | 'coalesceMs'> {
   /** @default app.getPath('userData') */
   dataRoot?: string;
+  /**
+   * `per-instance`: this process's Chromium session data (localStorage, IndexedDB, caches, cookies) goes
+   * to its own directory under the data root, removed when it quits; needs createAppCoordinator before
+   * `ready`. `shared`: Electron's default (userData), for apps that set sessionData themselves or run
+   * one process per profile. @default 'per-instance'
+   */
+  sessionData?: 'per-instance' | 'shared';
+  /**
+   * The app's own pages: the only ones an attached window may navigate to and use leasehold from.
+   * @default file: URLs inside `app.getAppPath()`
+   */
+  trustPage?: (url: URL) => boolean;
+  /** Links that would open a new window open http(s) URLs in the system browser instead of being denied. @default false */
+  openExternalLinks?: boolean;
+  /** Which permission requests (camera, notifications, …) of attached windows to grant. @default none */
+  allowPermission?: (permission: string, requestingUrl: string) => boolean;
   /** @default electron's ipcMain */
   ipcMain?: IpcMainLike;
+  /** @default electron's shell */
+  shell?: ShellLike;
 }
 
-export interface AppCoordinator {
+export interface AppCoordinator<State = Json> {
   /** Resolves with the instance once the app is ready and has joined. */
-  readonly ready: Promise<Instance>;
+  readonly ready: Promise<Instance<State>>;
   /** The instance, once joined. */
-  readonly instance: Instance | undefined;
-  /** Lets `webContents` use `window.leasehold` (through the preload); detached when it is destroyed. */
+  readonly instance: Instance<State> | undefined;
+  /** This process's Chromium session directory (undefined with `sessionData: 'shared'`). */
+  readonly sessionDataPath: string | undefined;
+  /** Lets `webContents` use `window.leasehold` (through the preload) and guards it (3); detached when destroyed. */
   attach(webContents: WebContentsLike): () => void;
   /** Hands over and leaves (what quitting does). Idempotent. */
   close(): Promise<void>;
 }
 
-export function createAppCoordinator(app: AppLike, options: AppCoordinatorOptions = {}): AppCoordinator {
-  const { ipcMain: injectedIpc, commands, coalesceMs, dataRoot, ...joinOptions } = options;
-  const ipcMain = injectedIpc ?? (createRequire(import.meta.url)('electron') as { ipcMain: IpcMainLike }).ipcMain;
+/** A file: URL inside `dir`. */
+function insideDir(dir: string): (url: URL) => boolean {
+  return (url) => {
+    if (url.protocol !== 'file:') return false;
+    const rel = relative(dir, fileURLToPath(url));
+    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+  };
+}
+
+export function createAppCoordinator<State = Json>(app: AppLike, options: AppCoordinatorOptions<State> = {}): AppCoordinator<State> {
+  const {
+    ipcMain: injectedIpc,
+    shell: injectedShell,
+    commands,
+    coalesceMs,
+    dataRoot: givenRoot,
+    sessionData = 'per-instance',
+    trustPage: givenTrust,
+    openExternalLinks = false,
+    allowPermission = () => false,
+    ...joinOptions
+  } = options;
+  if (sessionData !== 'per-instance' && sessionData !== 'shared')
+    throw new LeaseholdError('EINVALIDCONFIG', "sessionData is 'per-instance' or 'shared'", { field: 'sessionData' });
+  if (sessionData === 'per-instance' && app.isReady())
+    throw new LeaseholdError(
+      'EINVALIDCONFIG',
+      "createAppCoordinator must run before the app is ready: it gives this process its own Chromium session data (app.setPath('sessionData') only works before ready); call it at the top of main, or pass sessionData: 'shared'",
+      { field: 'sessionData' },
+    );
+  const electron = () => createRequire(import.meta.url)('electron') as { ipcMain: IpcMainLike; shell: ShellLike };
+  const ipcMain = injectedIpc ?? electron().ipcMain;
+  const dataRoot = givenRoot ?? app.getPath('userData');
+  const trustPage = givenTrust ?? insideDir(app.getAppPath());
+  const trusted = (url: string | undefined) => {
+    try {
+      return typeof url === 'string' && trustPage(new URL(url));
+    } catch {
+      return false;
+    }
+  };
+
+  // 1. Before ready, synchronously: Chromium reads sessionData when it starts.
+  let session: SessionDir | undefined;
+  if (sessionData === 'per-instance') {
+    session = createSessionDir(dataRoot);
+    app.setPath('sessionData', session.path);
+  }
+
   const attached = new Map<number, { wc: WebContentsLike; stop: () => void }>();
-  let instance: Instance | undefined;
+  let instance: Instance<State> | undefined;
   let bridge: RendererBridge | undefined;
   let closing: Promise<void> | undefined;
   let quitting = false;
 
   const ready = app.whenReady().then(() => {
-    instance = join({ ...joinOptions, dataRoot: dataRoot ?? app.getPath('userData') });
+    instance = join<State>({ ...joinOptions, dataRoot });
     bridge = new RendererBridge(instance, { commands, coalesceMs });
     for (const { wc } of attached.values()) subscribe(wc);
+    if (session) sweepSessionDirs(dataRoot, session.path);
     return instance;
   });
 
+  // 2. Who may call.
   const refuse = (message: string): BridgeReply => ({ ok: false, error: { code: 'EPROTOCOL', message } });
   ipcMain.handle(REQUEST_CHANNEL, async (event: IpcMainInvokeEvent, raw: unknown): Promise<BridgeReply> => {
     if (!attached.has(event.sender.id)) return refuse('this window is not attached to leasehold');
-    if (event.senderFrame !== event.sender.mainFrame) return refuse('only a window’s main frame may use leasehold');
+    const frame = event.senderFrame;
+    if (!frame || frame.parent !== null) return refuse('only a window’s top frame may use leasehold');
+    if (!trusted(frame.url)) return refuse('this page is not one of the app’s own (trustPage)');
     await ready;
     return bridge!.handle(raw);
   });
@@ -74,9 +164,30 @@ export function createAppCoordinator(app: AppLike, options: AppCoordinatorOption
     });
   }
 
+  // 3. The checklist, per window.
+  function guard(wc: WebContentsLike): void {
+    wc.on('will-navigate', (event) => {
+      if (!trusted(event.url)) event.preventDefault();
+    });
+    wc.setWindowOpenHandler(({ url }) => {
+      if (openExternalLinks && /^https?:\/\//i.test(url)) void (injectedShell ?? electron().shell).openExternal(url).catch(() => undefined);
+      return { action: 'deny' };
+    });
+    wc.session.setPermissionRequestHandler((_wc, permission, callback, details) => {
+      let granted = false;
+      try {
+        granted = allowPermission(permission, details?.requestingUrl ?? '') === true;
+      } catch {
+        // a throwing policy grants nothing
+      }
+      callback(granted);
+    });
+  }
+
   function attach(wc: WebContentsLike): () => void {
     if (!attached.has(wc.id)) {
       attached.set(wc.id, { wc, stop: () => undefined });
+      guard(wc);
       wc.once('destroyed', () => detach(wc.id));
       subscribe(wc);
     }
@@ -99,7 +210,7 @@ export function createAppCoordinator(app: AppLike, options: AppCoordinatorOption
     return closing;
   }
 
-  // Quitting: hand over first, then let the quit proceed.
+  // 4. Quitting: hand over first, then let the quit proceed; the session directory goes last.
   app.on('before-quit', (event) => {
     if (quitting) return;
     event.preventDefault();
@@ -108,12 +219,14 @@ export function createAppCoordinator(app: AppLike, options: AppCoordinatorOption
       app.quit();
     });
   });
+  app.on('quit', () => session?.remove());
 
   return {
     ready,
     get instance() {
       return instance;
     },
+    sessionDataPath: session?.path,
     attach,
     close,
   };

@@ -1,26 +1,25 @@
 /**
- * The preload: exposes `window.leasehold` (see renderer-api.ts) through contextBridge. Written for
- * `sandbox: true` and `contextIsolation: true`: it requires nothing but electron (a sandboxed preload
- * cannot load other files), so the channel names are repeated here; a test checks they match.
+ * The preload: exposes `window.leaseholdBridge` (see renderer-api.ts) through contextBridge; the page
+ * turns it into `window.leasehold` with `connectLeasehold()` from `leasehold/electron/renderer`.
  *
- * Use: `new BrowserWindow({ webPreferences: { preload: require.resolve('leasehold/electron/preload'),
- * sandbox: true, contextIsolation: true, nodeIntegration: false } })`, then `coordinator.attach(win.webContents)`.
+ * Written for `sandbox: true` and `contextIsolation: true`: it requires nothing but electron (a sandboxed
+ * preload cannot load other files), so the channel names are repeated here; a test checks they match.
+ *
+ * Guarantees: `invoke` never rejects: what main answers is passed on as it is, and a request that cannot
+ * be sent (a value the structured clone refuses, or no handler in main) is `{ok: false, error: {code:
+ * 'EPROTOCOL', message}}`. Only plain values and functions cross, so nothing is lost by contextBridge,
+ * which keeps only the message of an Error (electron#25596).
+ *
+ * Use: `new BrowserWindow({ webPreferences: { preload: <path of leasehold/electron/preload>, sandbox: true,
+ * contextIsolation: true, nodeIntegration: false } })`, then `coordinator.attach(win.webContents)`.
  */
 import { contextBridge, ipcRenderer } from 'electron';
-import type { BridgeEvent, BridgeReply, LeaseholdRendererApi } from './renderer-api.js';
+import type { BridgeEvent, BridgeReply, BridgeRequest, LeaseholdBridge } from './renderer-api.js';
 
 const REQUEST = 'leasehold:request';
 const EVENT = 'leasehold:event';
+const KEY = 'leaseholdBridge';
 
-async function call(request: unknown): Promise<unknown> {
-  const reply = (await ipcRenderer.invoke(REQUEST, request)) as BridgeReply;
-  if (reply && reply.ok) return reply.value;
-  const err = new Error(reply?.error?.message ?? 'leasehold request failed') as Error & { code: string };
-  err.code = reply?.error?.code ?? 'EPROTOCOL';
-  throw err;
-}
-
-const mutate = (mutation: unknown) => call({ op: 'mutate', mutation }) as Promise<number>;
 const listeners = new Set<(e: BridgeEvent) => void>();
 ipcRenderer.on(EVENT, (_event: unknown, e: BridgeEvent) => {
   for (const l of listeners)
@@ -31,19 +30,17 @@ ipcRenderer.on(EVENT, (_event: unknown, e: BridgeEvent) => {
     }
 });
 
-const api: LeaseholdRendererApi = {
-  status: () => call({ op: 'status' }) as ReturnType<LeaseholdRendererApi['status']>,
-  get: () => call({ op: 'get' }) as ReturnType<LeaseholdRendererApi['get']>,
-  timeline: () => call({ op: 'timeline' }) as ReturnType<LeaseholdRendererApi['timeline']>,
-  set: (path, value) => mutate({ op: 'set', path, value }),
-  delete: (path) => mutate({ op: 'delete', path }),
-  increment: (path, by = 1) => mutate({ op: 'increment', path, by }),
-  push: (path, value) => mutate({ op: 'push', path, value }),
-  removeAt: (path, index) => mutate({ op: 'remove-at', path, index }),
-  batch: (ops) => mutate({ op: 'batch', ops }),
-  dispatch: (action) =>
-    mutate({ op: 'dispatch', type: action?.type, ...(action && 'payload' in action ? { payload: action.payload } : {}) }),
-  command: (name) => call({ op: 'command', name }),
+const bridge: LeaseholdBridge = {
+  invoke: async (request: BridgeRequest): Promise<BridgeReply> => {
+    try {
+      const reply = (await ipcRenderer.invoke(REQUEST, request)) as BridgeReply;
+      if (reply && typeof reply === 'object' && typeof reply.ok === 'boolean') return reply;
+      return { ok: false, error: { code: 'EPROTOCOL', message: 'main answered with something that is not a leasehold reply' } };
+    } catch (err) {
+      const message = String((err as Error)?.message ?? err).slice(0, 1000);
+      return { ok: false, error: { code: 'EPROTOCOL', message: `the request could not be sent: ${message}` } };
+    }
+  },
   onEvent: (listener) => {
     if (typeof listener !== 'function') throw new TypeError('onEvent needs a function');
     listeners.add(listener);
@@ -51,4 +48,4 @@ const api: LeaseholdRendererApi = {
   },
 };
 
-contextBridge.exposeInMainWorld('leasehold', api);
+contextBridge.exposeInMainWorld(KEY, bridge);

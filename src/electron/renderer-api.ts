@@ -1,16 +1,43 @@
 /**
- * What a renderer sees as `window.leasehold` (exposed by the preload through contextBridge), and the
- * messages behind it. Types only, plus the channel names and the request validation: no electron import,
- * so the main glue, the preload, the example app and the tests share one definition.
+ * `leasehold/electron/renderer`: the renderer ⇄ main contract, and the page's side of it. It imports no
+ * Node, Electron or leasehold runtime (only json.ts's types), so a renderer compiled with
+ * `lib: ["DOM", "ES2022"], types: []` can import it, and the main glue, the preload, the example app and
+ * the tests share one definition.
  *
- *   renderer → main   ipcRenderer.invoke('leasehold:request', BridgeRequest) → {ok: true, value} | {ok: false, error: {code, message}}
- *   main → renderer   webContents.send('leasehold:event', BridgeEvent)
+ *   page                        preload (isolated world)           main
+ *   connectLeasehold().set(…) ─▶ leaseholdBridge.invoke(request) ─▶ ipcRenderer.invoke('leasehold:request', BridgeRequest)
+ *        rejects with           ◀── resolves with BridgeReply    ◀── {ok: true, value} | {ok: false, error: {code, message}}
+ *        LeaseholdRendererError {code, message}
+ *   onEvent(listener)           ◀── leaseholdBridge.onEvent      ◀── webContents.send('leasehold:event', BridgeEvent)
+ *
+ * Why a reply object and not a rejection: Electron's contextBridge rebuilds an Error that crosses it from
+ * its message alone (electron#25596), so an Error thrown in the preload reaches the page without `code`.
+ * A plain object is copied whole. So the preload resolves every request with a BridgeReply, and
+ * {@link connectLeasehold}, which runs in the page, turns `{ok: false}` into a rejected Error with `code`.
+ *
+ * Guarantees: every method of {@link LeaseholdRendererApi} rejects with a {@link LeaseholdRendererError}
+ * (an Error with `code` from leasehold's table) when leasehold refuses or cannot deliver a request.
+ * Not guaranteed: the type parameter of `connectLeasehold<State>()` is a promise of the caller's, not a
+ * check: nothing validates the shared state against it.
  */
-import type { InstanceInfo } from '../transport/protocol.js';
-import type { Json, Mutation } from '../state/document.js';
+import type { Json, Mutation } from '../state/json.js';
+
+export type { Json, Mutation };
 
 export const REQUEST_CHANNEL = 'leasehold:request';
 export const EVENT_CHANNEL = 'leasehold:event';
+/** The window property the preload exposes {@link LeaseholdBridge} as. */
+export const BRIDGE_KEY = 'leaseholdBridge';
+
+/** One instance connected to the owner. */
+export interface InstanceSummary {
+  instanceId: string;
+  name: string;
+  pid: number;
+  role: 'owner' | 'follower';
+  /** Wall-clock ms when it joined this owner (for display). */
+  since: number;
+}
 
 /** This instance as a window shows it. */
 export interface InstanceView {
@@ -23,7 +50,7 @@ export interface InstanceView {
   connected: boolean;
   owner: { instanceId: string; name: string; pid: number } | null;
   /** Everyone connected to the owner, the owner first. */
-  instances: InstanceInfo[];
+  instances: InstanceSummary[];
   version: number;
 }
 
@@ -34,10 +61,10 @@ export interface TimelineEntry {
   what: string;
 }
 
-export type BridgeEvent =
+export type BridgeEvent<State = Json> =
   | { type: 'status'; status: InstanceView }
   /** The state after one or more changes (coalesced: at most one per `coalesceMs`). */
-  | { type: 'state'; version: number; state: Json }
+  | { type: 'state'; version: number; state: State }
   | { type: 'timeline'; entry: TimelineEntry };
 
 export type BridgeRequest =
@@ -50,10 +77,18 @@ export type BridgeRequest =
 
 export type BridgeReply = { ok: true; value: unknown } | { ok: false; error: { code: string; message: string } };
 
-/** `window.leasehold`. Every method returns a promise; failures reject with an Error carrying `code`. */
-export interface LeaseholdRendererApi {
+/** What the preload exposes as `window.leaseholdBridge`: values only, so that it crosses contextBridge whole. */
+export interface LeaseholdBridge {
+  /** Never rejects: a failure is `{ok: false, error: {code, message}}`. */
+  invoke(request: BridgeRequest): Promise<BridgeReply>;
+  /** Calls `listener` with every event; returns a function that stops it. */
+  onEvent(listener: (event: BridgeEvent) => void): () => void;
+}
+
+/** `connectLeasehold<State>()`, also `window.leasehold`. Every method returns a promise; failures reject with a {@link LeaseholdRendererError}. */
+export interface LeaseholdRendererApi<State = Json> {
   status(): Promise<InstanceView>;
-  get(): Promise<{ version: number; state: Json }>;
+  get(): Promise<{ version: number; state: State }>;
   timeline(): Promise<TimelineEntry[]>;
   set(path: string, value: Json): Promise<number>;
   delete(path: string): Promise<number>;
@@ -63,6 +98,85 @@ export interface LeaseholdRendererApi {
   batch(ops: Mutation[]): Promise<number>;
   dispatch(action: { type: string; payload?: Json }): Promise<number>;
   command(name: string): Promise<unknown>;
-  /** Calls `listener` with every event; returns a function that stops it. */
-  onEvent(listener: (event: BridgeEvent) => void): () => void;
+  /** Calls `listener` with every event; returns a function that stops it. A listener that throws is reported, not propagated. */
+  onEvent(listener: (event: BridgeEvent<State>) => void): () => void;
+}
+
+/** A refused or undeliverable request, in the page: `code` is one of leasehold's error codes (errors.ts). */
+export class LeaseholdRendererError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'LeaseholdRendererError';
+    this.code = code;
+  }
+}
+
+let connected: LeaseholdRendererApi<unknown> | undefined;
+
+/**
+ * The page's API over `window.leaseholdBridge` (exposed by `leasehold/electron/preload`); it is also made
+ * `window.leasehold` (if that is free), for code that does not import this module. Call it in the page,
+ * not in the preload. Throws EINVALIDCONFIG when the bridge is missing (the window's preload is not
+ * leasehold's).
+ */
+export function connectLeasehold<State = Json>(bridge?: LeaseholdBridge): LeaseholdRendererApi<State> {
+  const global = globalThis as unknown as Record<string, unknown>;
+  if (!bridge && connected) return connected as LeaseholdRendererApi<State>;
+  const b = bridge ?? (global[BRIDGE_KEY] as LeaseholdBridge | undefined);
+  if (!b || typeof b.invoke !== 'function' || typeof b.onEvent !== 'function')
+    throw new LeaseholdRendererError(
+      'EINVALIDCONFIG',
+      `window.${BRIDGE_KEY} is missing: give the window the preload leasehold/electron/preload, and attach() its webContents`,
+    );
+
+  const call = async (request: BridgeRequest): Promise<unknown> => {
+    const reply = await b.invoke(request);
+    if (reply?.ok === true) return reply.value;
+    throw new LeaseholdRendererError(reply?.error?.code ?? 'EPROTOCOL', reply?.error?.message ?? 'leasehold refused the request');
+  };
+  const mutate = (mutation: Mutation) => call({ op: 'mutate', mutation }) as Promise<number>;
+  const listeners = new Set<(e: BridgeEvent<State>) => void>();
+  let stop: (() => void) | undefined;
+
+  const api: LeaseholdRendererApi<State> = {
+    status: () => call({ op: 'status' }) as Promise<InstanceView>,
+    get: () => call({ op: 'get' }) as Promise<{ version: number; state: State }>,
+    timeline: () => call({ op: 'timeline' }) as Promise<TimelineEntry[]>,
+    set: (path, value) => mutate({ op: 'set', path, value }),
+    delete: (path) => mutate({ op: 'delete', path }),
+    increment: (path, by = 1) => mutate({ op: 'increment', path, by }),
+    push: (path, value) => mutate({ op: 'push', path, value }),
+    removeAt: (path, index) => mutate({ op: 'remove-at', path, index }),
+    batch: (ops) => mutate({ op: 'batch', ops }),
+    dispatch: (action) =>
+      mutate({ op: 'dispatch', type: action?.type, ...(action && 'payload' in action ? { payload: action.payload } : {}) }),
+    command: (name) => call({ op: 'command', name }),
+    onEvent: (listener) => {
+      if (typeof listener !== 'function') throw new TypeError('onEvent needs a function');
+      listeners.add(listener);
+      // One subscription across the bridge, shared by every listener of this page.
+      stop ??= b.onEvent((e) => {
+        for (const l of [...listeners])
+          try {
+            l(e as BridgeEvent<State>);
+          } catch (err) {
+            console.error('leasehold: an onEvent listener threw', err);
+          }
+      });
+      return () => {
+        listeners.delete(listener);
+        if (listeners.size === 0) {
+          stop?.();
+          stop = undefined;
+        }
+      };
+    },
+  };
+  Object.freeze(api);
+  if (!bridge) {
+    connected = api as LeaseholdRendererApi<unknown>;
+    if (!('leasehold' in global)) Object.defineProperty(global, 'leasehold', { value: api, enumerable: true });
+  }
+  return api;
 }

@@ -9,19 +9,9 @@
  * Paths are dot-separated (`todos.3.done`); a segment that is a non-negative integer indexes an array.
  */
 import { LeaseholdError } from '../errors.js';
+import type { Json, Mutation } from './json.js';
 
-export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-
-export type Mutation =
-  | { op: 'set'; path: string; value: Json }
-  | { op: 'delete'; path: string }
-  | { op: 'increment'; path: string; by?: number }
-  | { op: 'push'; path: string; value: Json }
-  | { op: 'remove-at'; path: string; index: number }
-  /** Several mutations applied atomically, in order (none nested): all or nothing. */
-  | { op: 'batch'; ops: Mutation[] }
-  /** An action for a reducer registered on the owner (`join({ reducers })`); the owner turns it into a batch. */
-  | { op: 'dispatch'; type: string; payload?: Json };
+export type { Json, Mutation };
 
 export const MUTATION_OPS = ['set', 'delete', 'increment', 'push', 'remove-at', 'batch', 'dispatch'] as const;
 /** The most mutations in one batch. */

@@ -15,8 +15,9 @@
 import { LeaseholdError } from '../errors.js';
 import { checkJson, FORBIDDEN_KEYS, parsePath, validateMutation, type Json, type Mutation } from './document.js';
 
-export type Reducer = (state: Json, payload: Json | undefined) => Json;
-export type Reducers = Readonly<Record<string, Reducer>>;
+/** `State` is the app's own type for the state (a promise of the app's, not checked: the result must be JSON). */
+export type Reducer<State = Json> = (state: State, payload: Json | undefined) => State;
+export type Reducers<State = Json> = Readonly<Record<string, Reducer<State>>>;
 
 const addressable = (k: string) => k.length > 0 && !k.includes('.') && !FORBIDDEN_KEYS.has(k);
 const isObject = (v: Json | undefined): v is { [k: string]: Json } => v !== null && typeof v === 'object' && !Array.isArray(v);

@@ -51,7 +51,11 @@ export interface Route {
   send(seq: number, m: Mutation, durable: boolean): void;
 }
 
-export class SharedState {
+/**
+ * `State` names the app's type for the document (`join<State>()`); it changes no behaviour: the document is
+ * JSON, validated as such, whatever the type says.
+ */
+export class SharedState<State = Json> {
   readonly instanceId: string;
   #state: Json = {};
   #version = 0;
@@ -80,8 +84,8 @@ export class SharedState {
     this.#maxPending = options.maxPendingMutations ?? 10_000;
   }
 
-  get(): Json {
-    return this.#state;
+  get(): State {
+    return this.#state as State;
   }
   get version(): number {
     return this.#version;
@@ -98,9 +102,10 @@ export class SharedState {
     return this.#pending.size;
   }
 
-  subscribe(listener: (change: Change, state: Json) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+  subscribe(listener: (change: Change, state: State) => void): () => void {
+    const l = listener as (change: Change, state: Json) => void;
+    this.#listeners.add(l);
+    return () => this.#listeners.delete(l);
   }
 
   whenSynced(options: { signal?: AbortSignal } = {}): Promise<void> {

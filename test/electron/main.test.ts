@@ -6,33 +6,66 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { createAppCoordinator, type AppLike, type IpcMainLike, type WebContentsLike } from '../../src/electron/main.js';
+import { existsSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join as joinPath } from 'node:path';
+import {
+  createAppCoordinator,
+  type AppCoordinatorOptions,
+  type AppLike,
+  type IpcMainLike,
+  type WebContentsLike,
+} from '../../src/electron/main.js';
+import { currentProcess, processStartOf } from '../../src/lease/process-identity.js';
+import type { LeaseholdError } from '../../src/errors.js';
 import { EVENT_CHANNEL, REQUEST_CHANNEL, type BridgeEvent, type BridgeReply } from '../../src/electron/renderer-api.js';
 import { join } from '../../src/coordinator.js';
-import { tempRoot, until } from '../helpers.js';
+import { pathToFileURL } from 'node:url';
+import { deadPid, tempRoot, until } from '../helpers.js';
 
+/** Electron's app: `ready` once; setPath only before it; `quit()` emits before-quit, then (unless prevented) quit. */
 class FakeApp extends EventEmitter {
   quits = 0;
+  readonly paths = new Map<string, string>();
+  readonly setPathCalls: { name: string; path: string; beforeReady: boolean }[] = [];
   readonly ready: Promise<void>;
+  #isReady = false;
   #resolve!: () => void;
-  constructor(readonly userData: string) {
+  constructor(
+    readonly userData: string,
+    readonly appPath = userData,
+  ) {
     super();
     this.ready = new Promise((r) => (this.#resolve = r));
+    this.paths.set('userData', userData);
+    this.paths.set('sessionData', userData); // Electron's default
   }
   whenReady() {
     return this.ready;
   }
+  isReady() {
+    return this.#isReady;
+  }
   getPath(name: string) {
-    assert.equal(name, 'userData');
-    return this.userData;
+    const p = this.paths.get(name);
+    assert.ok(p, `no path ${name}`);
+    return p;
+  }
+  setPath(name: string, path: string) {
+    this.setPathCalls.push({ name, path, beforeReady: !this.#isReady });
+    this.paths.set(name, path);
+  }
+  getAppPath() {
+    return this.appPath;
   }
   becomeReady() {
+    this.#isReady = true;
     this.#resolve();
   }
   quit() {
     this.quits++;
     let prevented = false;
     this.emit('before-quit', { preventDefault: () => (prevented = true) });
+    if (!prevented) this.emit('quit', {}, 0);
     return prevented;
   }
 }
@@ -46,19 +79,41 @@ class FakeIpc {
   removeHandler(channel: string) {
     this.handlers.delete(channel);
   }
-  invoke(sender: FakeWebContents, request: unknown, frame: unknown = sender.mainFrame) {
+  /** As IpcMainInvokeEvent: `sender` and `senderFrame` (a WebFrameMain: `url`, `parent` null for the top frame, or null). */
+  invoke(sender: FakeWebContents, request: unknown, frame: FakeFrame | null = sender.mainFrame) {
     const fn = this.handlers.get(REQUEST_CHANNEL);
     if (!fn) throw new Error('no handler');
     return fn({ sender, senderFrame: frame }, request) as Promise<BridgeReply>;
   }
 }
 
+interface FakeFrame {
+  url: string;
+  parent: FakeFrame | null;
+}
+
+/** An Electron Event: `preventDefault()` sets `defaultPrevented`. */
+function fakeEvent<T extends object>(fields: T): T & { preventDefault(): void; defaultPrevented: boolean } {
+  const e = { ...fields, defaultPrevented: false, preventDefault: () => void (e.defaultPrevented = true) };
+  return e;
+}
+
 let ids = 0;
 class FakeWebContents extends EventEmitter {
   readonly id = ++ids;
-  readonly mainFrame = { name: 'main' };
+  readonly mainFrame: FakeFrame;
   readonly sent: BridgeEvent[] = [];
   destroyed = false;
+  windowOpenHandler: ((details: { url: string }) => { action: 'allow' | 'deny' }) | undefined;
+  permissionHandler:
+    ((wc: unknown, permission: string, callback: (granted: boolean) => void, details: { requestingUrl: string }) => void) | undefined;
+  readonly session = {
+    setPermissionRequestHandler: (h: FakeWebContents['permissionHandler']) => void (this.permissionHandler = h),
+  };
+  constructor(url = PAGE) {
+    super();
+    this.mainFrame = { url, parent: null };
+  }
   send(channel: string, e: BridgeEvent) {
     assert.equal(channel, EVENT_CHANNEL);
     this.sent.push(e);
@@ -66,16 +121,33 @@ class FakeWebContents extends EventEmitter {
   isDestroyed() {
     return this.destroyed;
   }
+  setWindowOpenHandler(h: FakeWebContents['windowOpenHandler']) {
+    this.windowOpenHandler = h;
+  }
   destroy() {
     this.destroyed = true;
     this.emit('destroyed');
   }
+  /** What Electron does when the page starts a navigation: emit will-navigate; true when it may proceed. */
+  navigate(url: string): boolean {
+    const e = fakeEvent({ url, isSameDocument: false, isMainFrame: true });
+    this.emit('will-navigate', e, url);
+    return !e.defaultPrevented;
+  }
+  /** As permission requests arrive: the handler must call back. */
+  requestPermission(permission: string): Promise<boolean> {
+    assert.ok(this.permissionHandler, 'a permission request handler is set');
+    return new Promise((resolve) => this.permissionHandler!(this, permission, resolve, { requestingUrl: this.mainFrame.url }));
+  }
 }
+
+const APP_DIR = '/opt/example-app/resources/app.asar';
+const PAGE = pathToFileURL(`${APP_DIR}/renderer/index.html`).href;
 
 describe('createAppCoordinator', () => {
   it('joins in userData when ready, serves attached windows only, and hands over on quit', async () => {
     const root = await tempRoot();
-    const app = new FakeApp(root.dir);
+    const app = new FakeApp(root.dir, APP_DIR);
     const ipc = new FakeIpc();
     const other = join({ dataRoot: root.dir, ttlMs: 2000, name: 'already running' });
     await other.whenOwner();
@@ -109,7 +181,18 @@ describe('createAppCoordinator', () => {
       // Refused: a window that was not attached, a subframe, and malformed requests.
       const stranger = new FakeWebContents();
       assert.equal((await ipc.invoke(stranger, { op: 'status' })).ok, false);
-      assert.equal((await ipc.invoke(win, { op: 'status' }, { name: 'iframe' })).ok, false);
+      assert.equal((await ipc.invoke(win, { op: 'status' }, { url: PAGE, parent: win.mainFrame })).ok, false, 'a subframe');
+      assert.equal((await ipc.invoke(win, { op: 'status' }, null)).ok, false, 'a frame gone');
+      for (const url of [
+        'https://evil.example/',
+        pathToFileURL('/tmp/Downloads/page.html').href,
+        'file:///opt/example-app/resources/app.asar.evil/x.html',
+      ])
+        assert.deepEqual(
+          await ipc.invoke(win, { op: 'status' }, { url, parent: null }),
+          { ok: false, error: { code: 'EPROTOCOL', message: 'this page is not one of the app’s own (trustPage)' } },
+          url,
+        );
       for (const bad of [
         null,
         'status',
@@ -146,6 +229,207 @@ describe('createAppCoordinator', () => {
       await coordinator.close();
       await other.close();
       await root.remove();
+    }
+  });
+});
+
+describe('createAppCoordinator: Chromium session data per process', () => {
+  const sessions = (root: string) => joinPath(root, 'leasehold', 'sessions');
+
+  it('sets sessionData to a private directory of its own before ready, and removes it when the app quits', async () => {
+    const root = await tempRoot();
+    const app = new FakeApp(root.dir, APP_DIR);
+    const coordinator = createAppCoordinator(app as unknown as AppLike, { ipcMain: new FakeIpc() as unknown as IpcMainLike, ttlMs: 2000 });
+    try {
+      assert.equal(app.setPathCalls.length, 1);
+      const [call] = app.setPathCalls;
+      assert.equal(call!.name, 'sessionData');
+      assert.ok(call!.beforeReady, 'set before ready, when Chromium has not read it yet');
+      assert.equal(coordinator.sessionDataPath, call!.path);
+      assert.equal(dirname(call!.path), sessions(root.dir));
+      assert.notEqual(call!.path, app.userData);
+      const st = lstatSync(call!.path);
+      assert.ok(st.isDirectory());
+      assert.equal(st.mode & 0o777, 0o700);
+
+      // A second process on the same data root gets another directory.
+      const other = new FakeApp(root.dir, APP_DIR);
+      const second = createAppCoordinator(other as unknown as AppLike, { ipcMain: new FakeIpc() as unknown as IpcMainLike, ttlMs: 2000 });
+      assert.notEqual(second.sessionDataPath, coordinator.sessionDataPath);
+      other.becomeReady();
+      await (await second.ready).whenOwner();
+      await second.close();
+
+      app.becomeReady();
+      await (await coordinator.ready).whenConnected();
+      assert.equal(app.quit(), true);
+      await until(() => app.quits === 2, 5000, 'the quit after the handover');
+      assert.equal(existsSync(call!.path), false, 'removed on a clean quit');
+      assert.deepEqual(
+        readdirSync(sessions(root.dir)).filter((n) => call!.path.endsWith(n.replace(/\.json$/, ''))),
+        [],
+        'its identity file too',
+      );
+    } finally {
+      await coordinator.close();
+      await root.remove();
+    }
+  });
+
+  it('sweeps the directories of processes that are gone, and keeps those of live ones', async () => {
+    const root = await tempRoot();
+    mkdirSync(sessions(root.dir), { recursive: true, mode: 0o700 });
+    const me = currentProcess();
+    const leftover = (name: string, owner: object) => {
+      writeFileSync(joinPath(sessions(root.dir), `${name}.json`), JSON.stringify(owner), { mode: 0o600 });
+      mkdirSync(joinPath(sessions(root.dir), name, 'Local Storage', 'leveldb'), { recursive: true, mode: 0o700 });
+      writeFileSync(joinPath(sessions(root.dir), name, 'Local Storage', 'leveldb', 'LOCK'), '');
+      return joinPath(sessions(root.dir), name);
+    };
+    const dead = leftover('1-dead', { pid: deadPid(), processStart: null, host: me.host });
+    const reused = leftover('2-reused', { pid: process.pid, processStart: 'linux:1', host: me.host });
+    const parent = leftover('3-live', { pid: process.ppid, processStart: processStartOf(process.ppid), host: me.host });
+    const remote = leftover('4-remote', { pid: deadPid(), processStart: null, host: `not-${me.host}` });
+    const damaged = joinPath(sessions(root.dir), '5-damaged');
+    mkdirSync(damaged, { mode: 0o700 });
+    writeFileSync(`${damaged}.json`, '{"pid": ', { mode: 0o600 });
+    const app = new FakeApp(root.dir, APP_DIR);
+    const coordinator = createAppCoordinator(app as unknown as AppLike, { ipcMain: new FakeIpc() as unknown as IpcMainLike, ttlMs: 2000 });
+    try {
+      assert.ok(existsSync(dead), 'nothing is removed before ready');
+      app.becomeReady();
+      await (await coordinator.ready).whenOwner();
+      assert.equal(existsSync(dead), false, 'a dead process’s directory is swept');
+      assert.equal(existsSync(`${dead}.json`), false);
+      if (me.start !== null) assert.equal(existsSync(reused), false, 'a reused pid’s directory is swept');
+      assert.ok(existsSync(parent), 'a live process keeps its directory');
+      assert.ok(existsSync(remote), 'another host’s process is not judged');
+      assert.ok(existsSync(damaged), 'an unreadable identity is not judged');
+      assert.ok(existsSync(coordinator.sessionDataPath!), 'its own directory stays');
+    } finally {
+      await coordinator.close();
+      await root.remove();
+    }
+  });
+
+  it("refuses to start after ready (sessionData could no longer be set), unless sessionData is 'shared'", async () => {
+    const root = await tempRoot();
+    const app = new FakeApp(root.dir, APP_DIR);
+    app.becomeReady();
+    try {
+      assert.throws(
+        () => createAppCoordinator(app as unknown as AppLike, { ipcMain: new FakeIpc() as unknown as IpcMainLike }),
+        (e: LeaseholdError) => e.code === 'EINVALIDCONFIG' && e.field === 'sessionData' && /before the app is ready/.test(e.message),
+      );
+      assert.throws(
+        () =>
+          createAppCoordinator(app as unknown as AppLike, {
+            ipcMain: new FakeIpc() as unknown as IpcMainLike,
+            sessionData: 'nope' as 'shared',
+          }),
+        { code: 'EINVALIDCONFIG' },
+      );
+      const shared = createAppCoordinator(app as unknown as AppLike, {
+        ipcMain: new FakeIpc() as unknown as IpcMainLike,
+        sessionData: 'shared',
+        ttlMs: 2000,
+      });
+      await (await shared.ready).whenOwner();
+      assert.deepEqual(app.setPathCalls, [], "'shared' leaves sessionData to the app");
+      assert.equal(shared.sessionDataPath, undefined);
+      assert.equal(existsSync(sessions(root.dir)), false);
+      await shared.close();
+    } finally {
+      await root.remove();
+    }
+  });
+});
+
+describe('createAppCoordinator: attached windows follow Electron’s security checklist', () => {
+  async function setup(options: Partial<AppCoordinatorOptions> = {}) {
+    const root = await tempRoot();
+    const app = new FakeApp(root.dir, APP_DIR);
+    const opened: string[] = [];
+    const coordinator = createAppCoordinator(app as unknown as AppLike, {
+      ipcMain: new FakeIpc() as unknown as IpcMainLike,
+      shell: { openExternal: async (url: string) => void opened.push(url) },
+      sessionData: 'shared',
+      ttlMs: 2000,
+      ...options,
+    });
+    const win = new FakeWebContents();
+    coordinator.attach(win as unknown as WebContentsLike);
+    app.becomeReady();
+    await (await coordinator.ready).whenOwner();
+    return {
+      win,
+      opened,
+      done: async () => {
+        await coordinator.close();
+        await root.remove();
+      },
+    };
+  }
+
+  it('prevents navigation away from the app’s own pages', async () => {
+    const { win, done } = await setup();
+    try {
+      assert.equal(win.navigate(pathToFileURL(`${APP_DIR}/renderer/settings.html`).href), true, 'another page of the app');
+      for (const url of [
+        'https://evil.example/',
+        'file:///etc/passwd',
+        pathToFileURL('/tmp/Downloads/x.html').href,
+        'javascript:alert(1)',
+        'not a url',
+      ])
+        assert.equal(win.navigate(url), false, url);
+    } finally {
+      await done();
+    }
+  });
+
+  it('denies new windows; with openExternalLinks, http(s) links go to the system browser', async () => {
+    const plain = await setup();
+    try {
+      assert.deepEqual(plain.win.windowOpenHandler!({ url: 'https://example.com/' }), { action: 'deny' });
+      assert.deepEqual(plain.win.windowOpenHandler!({ url: PAGE }), { action: 'deny' });
+      assert.deepEqual(plain.opened, []);
+    } finally {
+      await plain.done();
+    }
+    const routed = await setup({ openExternalLinks: true });
+    try {
+      for (const url of ['https://example.com/a', 'http://example.com/b', 'file:///etc/passwd', 'javascript:alert(1)', 'smb://host/share'])
+        assert.deepEqual(routed.win.windowOpenHandler!({ url }), { action: 'deny' }, url);
+      assert.deepEqual(routed.opened, ['https://example.com/a', 'http://example.com/b']);
+    } finally {
+      await routed.done();
+    }
+  });
+
+  it('denies permission requests unless allowPermission grants them', async () => {
+    const plain = await setup();
+    try {
+      for (const p of ['media', 'geolocation', 'notifications', 'openExternal'])
+        assert.equal(await plain.win.requestPermission(p), false, p);
+    } finally {
+      await plain.done();
+    }
+    const seen: [string, string][] = [];
+    const chosen = await setup({
+      allowPermission: (permission, url) => {
+        seen.push([permission, url]);
+        if (permission === 'midi') throw new Error('a policy bug');
+        return permission === 'notifications';
+      },
+    });
+    try {
+      assert.equal(await chosen.win.requestPermission('notifications'), true);
+      assert.equal(await chosen.win.requestPermission('media'), false);
+      assert.equal(await chosen.win.requestPermission('midi'), false, 'a throwing policy grants nothing');
+      assert.deepEqual(seen[0], ['notifications', PAGE]);
+    } finally {
+      await chosen.done();
     }
   });
 });
