@@ -856,6 +856,10 @@ export class Instance<State = Json> {
     }
     this.#server = undefined;
     await this.#running;
+    // A listener that contending opened while this close was under way (close() during start-up).
+    const late = this.#server as OwnerServer | undefined;
+    this.#server = undefined;
+    await late?.close();
     await this.#idleClosing;
     this.state.close();
     if (this.#ownsStore) await this.#store.close().catch(() => undefined);

@@ -287,6 +287,24 @@ describe('join()', () => {
     }
   });
 
+  it('close() during start-up leaves no listener behind (the process can exit)', async () => {
+    const root = await tempRoot();
+    const servers = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPServerWrap').length;
+    const before = servers();
+    try {
+      for (let i = 0; i < 5; i++) {
+        const inst = join({ dataRoot: root.dir, ttlMs: 1000 });
+        if (i > 0) await delay(i); // at different points of contending
+        await inst.close();
+        assert.equal(inst.role, 'closed');
+        // (A closed server's handle is released by libuv a turn after its 'close' event.)
+        await until(() => servers() === before, 1000, `round ${i}: no listener left open`);
+      }
+    } finally {
+      await root.remove();
+    }
+  });
+
   it('a damaged journal: every instance stops in role failed naming file and offset, claims at most one epoch, and owns again after the repair', async () => {
     const root = await tempRoot();
     const dir = stateDir(root.dir, LeaseKey.forApp('leasehold').pathSegments());

@@ -12,6 +12,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ElectronApplication, Page } from 'playwright-core';
 import { tempRoot, until } from '../helpers.js';
 import type { InstanceView } from '../../src/electron/renderer-api.js';
@@ -91,6 +93,17 @@ describe('the example app in Electron', { skip }, () => {
       assert.equal(name, 'leasehold example');
       assert.match(userData!, /leasehold example$/);
 
+      // Each process has its own Chromium session data under the data root (not userData's profile).
+      const sessions = await Promise.all([a, b, c].map((p) => p.app.evaluate(({ app }) => app.getPath('sessionData'))));
+      assert.equal(new Set(sessions).size, 3, `distinct session data: ${sessions.join(', ')}`);
+      for (const dir of sessions) assert.ok(dir.startsWith(join(root.dir, 'leasehold', 'sessions')), dir);
+
+      // Refusals reach the page as Errors that keep their code across the real contextBridge.
+      const refused = await b.page.evaluate(
+        "window.leasehold.set('__proto__.x', 1).then(() => 'accepted', (e) => [e instanceof Error, e.code, e.name])",
+      );
+      assert.deepEqual(refused, [true, 'EPROTOCOL', 'LeaseholdRendererError']);
+
       // A second window in process b.
       const opened = b.app.waitForEvent('window');
       await b.page.evaluate("window.leasehold.command('new-window')");
@@ -103,8 +116,9 @@ describe('the example app in Electron', { skip }, () => {
       assert.deepEqual(await b2.evaluate(STORAGE_PROBE('b')), ['b', 'b']);
       assert.deepEqual(await c.page.evaluate(STORAGE_PROBE('c')), ['c', 'c']);
 
-      // Handover: the owner quits.
+      // Handover: the owner quits, and its session data goes with it.
       await a.app.close();
+      await until(() => !existsSync(sessions[0]!), 5000, 'the quitting process removed its session data');
       const survivors = [b, c];
       const owner = await until(
         async () => {
