@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Cluster, BIN, type Member } from './cluster.js';
 import { killAll } from './proc.js';
 import { delay, until } from '../helpers.js';
-import { parseFrames } from '../../src/state/journal.js';
+import { parseFrames } from '../../src/state/journal/index.js';
 
 const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
 

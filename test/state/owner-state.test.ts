@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Journal } from '../../src/state/journal.js';
+import { Journal } from '../../src/state/journal/index.js';
 import { OwnerState } from '../../src/state/owner-state.js';
 import { apply, type Json, type Mutation } from '../../src/state/document.js';
 import { LeaseholdError } from '../../src/errors.js';
