@@ -106,10 +106,11 @@ export class OwnerState {
     this.#committed.state = state;
     this.#committed.version = v;
     if (id) this.#committed.dedup.set(id[0], applied!);
-    // At the end of what is written (the last commit of a group), so that the next part starts right after
-    // the snapshot and every part before it can go; later only if that moment never comes.
+    // At the end of what is written (the last commit of a group: commits run before the next group is
+    // written), so that the next part starts right after the snapshot and every part before it can go;
+    // anywhere only if that moment never came for long.
     const due = v - this.#snapshotVersion;
-    if (due >= this.#compactEvery && !this.#compacting && (v === this.#journal.written || due >= 2 * this.#compactEvery)) {
+    if (due >= this.#compactEvery && !this.#compacting && (v === this.#journal.written || due >= 4 * this.#compactEvery)) {
       this.#compacting = true;
       const snap = { version: v, epoch: this.#epoch, state, dedup: Object.fromEntries(this.#committed.dedup) };
       this.#journal.compact(snap).then(

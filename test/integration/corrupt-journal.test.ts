@@ -35,7 +35,7 @@ describe('a damaged journal under real processes', () => {
     await killAll([a.proc, b.proc]);
     // The segment with the entries: damage entry 3 of 6, with entries after it.
     const segment = readdirSync(stateDir())
-      .filter((n) => /^journal-\d+\.log$/.test(n))
+      .filter((n) => /^journal-\d+-\d+\.log$/.test(n))
       .map((n) => join(stateDir(), n))
       .find((p) => parseFrames(readFileSync(p)).records.length >= 7)!;
     const buf = readFileSync(segment);

@@ -365,6 +365,26 @@ describe('Journal', () => {
       );
     }));
 
+  it('compaction of a large state gives the event loop turns while it serializes and writes', () =>
+    withDir(async (dir) => {
+      const a = await Journal.open({ dir, epoch: 1, guard: ok });
+      const state: Record<string, { text: string; i: number }> = {};
+      for (let i = 0; i < 3000; i++) state[`k${i}`] = { text: 'x'.repeat(1000), i }; // ≈ 3 MB of JSON
+      let turns = 0;
+      let running = true;
+      const tick = () => {
+        if (!running) return;
+        turns++;
+        setImmediate(tick);
+      };
+      setImmediate(tick);
+      await a.journal.compact({ version: 0, epoch: 1, state, dedup: {} });
+      running = false;
+      await a.journal.close();
+      assert.ok(turns >= 3, `${turns} turns of the event loop while a 3 MB snapshot was written`);
+      assert.deepEqual(recoverDir(dir).snapshot?.state, state);
+    }));
+
   it('a deposed owner renaming in an older snapshot late never replaces the newer one', () =>
     withDir(async (dir) => {
       const a = await Journal.open({ dir, epoch: 1, guard: ok });
