@@ -3,7 +3,7 @@
  * asked (at each snapshot), or when one grows past `partMaxEntries` or `partMaxBytes`.
  *
  * Parts are preallocated: extended with written zeros ahead of the records (64 KiB at first, then doubling
- * up to 4 MiB a step), so that an append overwrites blocks that already exist and its fdatasync has no
+ * up to 1 MiB a step: zeros count as disk used), so that an append overwrites blocks that already exist and its fdatasync has no
  * metadata (file size, block allocation) to commit: ≈ the cost of a raw in-place fdatasync instead of ≈
  * twice that for a true append.
  *
@@ -32,7 +32,7 @@ import { closeQuietly, pool, writeAll, type JournalFs } from './fs.js';
 
 /** Zeros written ahead of the records when a part starts, and the largest extension at a time. */
 const PREALLOC_FIRST = 64 * 1024;
-const PREALLOC_MAX_STEP = 4 * 1024 * 1024;
+const PREALLOC_MAX_STEP = 1024 * 1024;
 /**
  * A group this large is flushed at once, inside the turn that filled it: under a flood of mutations a turn
  * can read megabytes from many sockets, and followers must not wait for all of it to see an ack or change
