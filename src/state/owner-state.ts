@@ -23,6 +23,9 @@ import { freezeChanged, freezeDeep, reduce, type Reducers } from './reducers.js'
 import type { Log, Recovered } from './journal/index.js';
 import { fromStored, recordApplied, wasApplied, type Applied } from './dedup.js';
 
+/** After this many times `compactEvery` entries without a snapshot, one is taken even inside a group. */
+const COMPACT_ANYWHERE = 16;
+
 export interface Committed {
   v: number;
   m: Json;
@@ -107,10 +110,10 @@ export class OwnerState {
     this.#committed.version = v;
     if (id) this.#committed.dedup.set(id[0], applied!);
     // At the end of what is written (the last commit of a group: commits run before the next group is
-    // written), so that the next part starts right after the snapshot and every part before it can go;
-    // anywhere only if that moment never came for long.
+    // written), so that the next part starts right after the snapshot and every part before it can go.
+    // Anywhere only as a last resort: a snapshot inside a group leaves that part on disk until the next.
     const due = v - this.#snapshotVersion;
-    if (due >= this.#compactEvery && !this.#compacting && (v === this.#journal.written || due >= 4 * this.#compactEvery)) {
+    if (due >= this.#compactEvery && !this.#compacting && (v === this.#journal.written || due >= COMPACT_ANYWHERE * this.#compactEvery)) {
       this.#compacting = true;
       const snap = { version: v, epoch: this.#epoch, state, dedup: Object.fromEntries(this.#committed.dedup) };
       this.#journal.compact(snap).then(

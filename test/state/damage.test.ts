@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile, readdir, appendFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Journal, recoverDir, parseFrames, snapshotName, type Entry } from '../../src/state/journal/index.js';
+import { Journal, recoverDir, parseFrames, partName, snapshotName, type Entry } from '../../src/state/journal/index.js';
 import { markDamaged, readDamage, repair } from '../../src/state/damage.js';
 import { LeaseholdError, isLeaseholdError } from '../../src/errors.js';
 import { tempRoot } from '../helpers.js';
@@ -96,30 +96,32 @@ describe('damage', () => {
       assert.deepEqual((await repair(dir)).steps, [], 'nothing left to repair');
     }));
 
-  it('repair moves a damaged snapshot aside; recovery then rebuilds from the parts, as far as they reach', () =>
+  it('repair moves a damaged snapshot aside, then sets aside the parts that follow what it covered', () =>
     withDir(async (dir) => {
       const a = await Journal.open({ dir, epoch: 1, guard: ok });
       for (let v = 1; v <= 3; v++) await a.journal.appendEntry(entry(v, 1));
       await a.journal.compact({ version: 3, epoch: 1, state: { log: [1, 2, 3] }, dedup: {} });
-      await a.journal.appendEntry(entry(4, 1)); // into a new part; the one the snapshot covers is still there
+      await a.journal.appendEntry(entry(4, 1)); // into a new part; the one the snapshot covers is deleted
       await a.journal.close();
       const path = join(dir, snapshotName(3));
+      const part = join(dir, partName(1, 1));
       const buf = await readFile(path);
       buf[buf.length - 2] = buf[buf.length - 2]! ^ 0x55;
       await writeFile(path, buf);
       const result = await repair(dir);
+      // Without the snapshot, version 4 follows nothing: that part is cut at 0, its original kept aside.
       assert.deepEqual(
-        result.steps.map((s) => [s.action, s.path]),
-        [['moved', path]],
+        result.steps.map((s) => [s.action, s.path, s.offset]),
+        [
+          ['moved', path, 0],
+          ['cut', part, 0],
+        ],
       );
-      assert.equal(result.version, 4);
+      assert.equal(result.version, 0);
       assert.equal(result.markerRemoved, false);
       assert.ok((await readdir(dir)).some((n) => n.startsWith(`${snapshotName(3)}.corrupt-`)));
-      assert.equal(recoverDir(dir).snapshot, undefined);
-      assert.deepEqual(
-        recoverDir(dir).entries.map((e) => e.v),
-        [1, 2, 3, 4],
-      );
+      assert.equal(parseFrames(await readFile(result.steps[1]!.aside)).records.length, 2, 'the part kept aside, begin and entry 4');
+      assert.equal(recoverDir(dir).version, 0);
     }));
 
   it('moving the damaged file aside by hand ends the damage too', () =>

@@ -25,6 +25,7 @@ describe('OwnerState', () => {
           Array.from({ length: 10 }, (_, j) => owner.mutate({ op: 'set', path: `k${j}`, value: i }, ['F', i * 10 + j + 1])),
         );
       await until(() => owner.snapshotVersion >= 450, 5000, 'compaction');
+      await a.journal.close(); // (deletions finish)
       // Whatever the owner's uptime: only the entries since the newest snapshot (whose part began right
       // after it), and those of a compaction still running.
       let entries = 0;
@@ -32,7 +33,6 @@ describe('OwnerState', () => {
         if (name.endsWith('.log')) entries += parseFrames(await readFile(join(dir, name))).records.length - 1;
       const bound = owner.version - owner.snapshotVersion + 50;
       assert.ok(entries <= bound, `${entries} entries on disk after 600 mutations (snapshot at ${owner.snapshotVersion}, every 50)`);
-      await a.journal.close();
       const b = await Journal.open({ dir, epoch: 2, guard: () => undefined });
       const next = new OwnerState(b.journal, b.recovered, 2, { guard: () => undefined, maxValueBytes: 1024 });
       assert.equal(next.version, 600);
@@ -53,7 +53,10 @@ describe('OwnerState', () => {
       const ms: Mutation[] = Array.from({ length: 230 }, (_, i) =>
         i % 3 === 0 ? { op: 'increment', path: 'n' } : { op: 'push', path: `list${i % 4}`, value: i },
       );
-      await Promise.all(ms.map((m, i) => owner.mutate(m, ['F', i + 1])));
+      // Two groups: a snapshot at the end of the first, the second after it.
+      await Promise.all(ms.slice(0, 200).map((m, i) => owner.mutate(m, ['F', i + 1])));
+      await until(() => owner.snapshotVersion >= 50, 2000, 'compaction');
+      await Promise.all(ms.slice(200).map((m, i) => owner.mutate(m, ['F', 200 + i + 1])));
       for (const m of ms) expected = apply(expected, m);
       assert.deepEqual(owner.state, expected);
       assert.equal(owner.version, 230);

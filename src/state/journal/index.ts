@@ -29,7 +29,7 @@ import { WRITE, ensurePrivateDir, openPrivate } from '../../private-files.js';
 import { parsePartName, parseSnapshotName, type Entry, type Snapshot } from './layout.js';
 import { recover, supersededError, type Recovery } from './recovery.js';
 import { fsSource } from './fs-source.js';
-import { SegmentWriter } from './segment-writer.js';
+import { SegmentWriter, type OwnPart } from './segment-writer.js';
 import { SNAPSHOT_TEMP, deleteFiles, writeSnapshot } from './compaction.js';
 import { pool, type JournalFs } from './fs.js';
 
@@ -93,6 +93,12 @@ export class Journal implements Log {
   /** Deleting what recovery found obsolete, once the first part is synced. */
   readonly #cleanup: Promise<void>;
   #closed = false;
+  /** The version of the newest snapshot this owner made durable. */
+  #covered = 0;
+  /** Deleting parts a snapshot covers that were finished after it. */
+  #dropping: Promise<void>[] = [];
+  /** The compaction running, if any: close() waits for it. */
+  #compacting: Promise<void> = Promise.resolve();
 
   private constructor(o: JournalOptions, fs: JournalFs, writer: SegmentWriter, recovery: Recovery) {
     this.epoch = o.epoch;
@@ -130,8 +136,13 @@ export class Journal implements Log {
       }
     options.guard();
     let writer: SegmentWriter;
+    let journal: Journal | undefined;
     try {
       writer = new SegmentWriter({
+        // A part finished after the snapshot that covers it was made (no entry came meanwhile) goes now.
+        onFinished: (part) => {
+          if (journal) journal.#dropFinished(part);
+        },
         dir: options.dir,
         epoch: options.epoch,
         guard: options.guard,
@@ -148,7 +159,14 @@ export class Journal implements Log {
       throw ioError('start the journal part', options.dir, err);
     }
     const { snapshot, entries, cut } = recovery;
-    return { journal: new Journal(options, fs, writer, recovery), recovered: { snapshot, entries, ...(cut ? { cut } : {}) } };
+    journal = new Journal(options, fs, writer, recovery);
+    return { journal, recovered: { snapshot, entries, ...(cut ? { cut } : {}) } };
+  }
+
+  #dropFinished(part: OwnPart): void {
+    if (part.last > this.#covered) return;
+    this.#writer.forget(new Set([part.index]));
+    this.#dropping.push(deleteFiles(this.#fs, this.#dir, [part.name]));
   }
 
   /** The part being written. */
@@ -172,10 +190,17 @@ export class Journal implements Log {
     return this.#writer.append(entry.v, JSON.stringify(entry), waited);
   }
 
-  async compact(snapshot: Snapshot): Promise<void> {
+  compact(snapshot: Snapshot): Promise<void> {
+    const done = this.#compact(snapshot);
+    this.#compacting = done.catch(() => undefined);
+    return done;
+  }
+
+  async #compact(snapshot: Snapshot): Promise<void> {
     this.#guard();
     this.#writer.rotate();
     await writeSnapshot({ dir: this.#dir, fs: this.#fs, clock: this.#clock, guard: this.#guard, snapshot });
+    this.#covered = Math.max(this.#covered, snapshot.version);
     const own = this.#writer.parts.slice(0, -1).filter((p) => p.last <= snapshot.version);
     const names = this.#fs.readdirSync(this.#dir).filter((n) => {
       const s = parseSnapshotName(n);
@@ -190,7 +215,9 @@ export class Journal implements Log {
     if (this.#closed) return;
     this.#closed = true;
     await this.#writer.close();
+    await this.#compacting;
     await this.#cleanup;
+    await Promise.all(this.#dropping);
   }
 }
 

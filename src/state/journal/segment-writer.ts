@@ -53,6 +53,8 @@ export interface WriterOptions {
   firstVersion: number;
   partMaxEntries: number;
   partMaxBytes: number;
+  /** Called when a part is finished (the next one has started). */
+  onFinished?: (part: OwnPart) => void;
 }
 
 /** One part of this owner's journal. */
@@ -223,11 +225,13 @@ export class SegmentWriter {
       if (due && entries > 0) {
         // 2. Every earlier group is synced (groups are written one after another).
         const next = this.#start(p.index + 1, batch[0]!.v, buf);
-        this.#done.push({ index: p.index, name: p.name, path: p.path, first: p.first, last: p.last });
+        const finished = { index: p.index, name: p.name, path: p.path, first: p.first, last: p.last };
+        this.#done.push(finished);
         this.#retiring.push(this.#retire(p));
         this.#part = next;
         this.#rotate = false;
         this.stats.parts++;
+        this.#o.onFinished?.(finished);
       } else {
         this.#preallocate(p, p.size + buf.length);
         writeAll(this.#fs, p.fd, buf, p.size);
