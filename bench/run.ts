@@ -10,12 +10,14 @@ import { leaseBench } from './lease.js';
 import { electionBench } from './election.js';
 import { stateBench } from './state.js';
 import { peersBench } from './peers.js';
+import { journalBench } from './journal.js';
 
 const groups: Record<string, () => Promise<Row[]>> = {
   lease: () => leaseBench(),
   election: () => electionBench(),
   state: () => stateBench(),
   peers: () => peersBench(),
+  journal: () => journalBench(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => a in groups);

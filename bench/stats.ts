@@ -8,7 +8,7 @@ export function percentile(values: number[], p: number): number {
 export interface Row {
   group: string;
   name: string;
-  unit: 'ms' | 'µs' | 'ops/s';
+  unit: 'ms' | 'µs' | 'ops/s' | 'MiB';
   p50: number;
   p99: number;
   n: number;

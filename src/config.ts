@@ -6,7 +6,7 @@ import { systemClock, type Clock } from './clock.js';
 import { LeaseholdError } from './errors.js';
 import type { Json } from './state/document.js';
 import type { Reducers } from './state/reducers.js';
-import type { JournalFs } from './state/journal.js';
+import type { JournalFs } from './state/journal/index.js';
 import { LeaseKey } from './lease/key.js';
 import type { LeaseStore } from './lease/store.js';
 import { resolveTiming, type LeaseTiming } from './lease/timing.js';

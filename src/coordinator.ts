@@ -39,7 +39,7 @@ import { matches, type InstanceInfo, type Message } from './transport/protocol.j
 import { SharedState } from './state/shared-state.js';
 import { startOwnerState, stateDir, type StateOptions } from './state/owner-handler.js';
 import { DAMAGE_POLL_MS, damageError, markDamaged, readDamage, stillDamaged, type Damage } from './state/damage.js';
-import { prefetch as prefetchJournal, prepareJournalDir } from './state/journal.js';
+import { prefetch as prefetchJournal, prepareJournalDir } from './state/journal/index.js';
 import { stateOwnerSchemas } from './state/wire.js';
 import { MutationBatcher } from './state/mutation-batcher.js';
 import type { Json } from './state/document.js';

@@ -10,7 +10,7 @@ import { LeaseholdError } from '../src/errors.js';
 import { tempRoot, until, delay } from './helpers.js';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join as joinPath } from 'node:path';
-import { Journal, parseFrames, type Entry } from '../src/state/journal.js';
+import { Journal, parseFrames, type Entry } from '../src/state/journal/index.js';
 import { stateDir } from '../src/state/owner-handler.js';
 import { repair } from '../src/state/damage.js';
 import { LeaseKey } from '../src/lease/key.js';
@@ -310,7 +310,7 @@ describe('join()', () => {
     const dir = stateDir(root.dir, LeaseKey.forApp('leasehold').pathSegments());
     const entry = (v: number): Entry => ({ t: 'm', v, e: 1, id: null, m: { op: 'push', path: 'log', value: v } });
     const { journal } = await Journal.open({ dir, epoch: 1, guard: () => undefined });
-    for (let v = 1; v <= 5; v++) await journal.append(entry(v));
+    for (let v = 1; v <= 5; v++) await journal.appendEntry(entry(v));
     await journal.close();
     // A byte inside entry 3, with entries 4 and 5 after it: damage, not a torn tail.
     const buf = await readFile(journal.path);

@@ -7,6 +7,9 @@
  *   {"op":"fault","kind":"stall-link","ms":N}      a follower stops reading from the owner for N ms
  *   {"op":"fault","kind":"clock-jump","ms":N}      this process's wall clock jumps by N ms (negative: back)
  *   {"op":"fault","kind":"disk-full","ms":N}       the journal's writes fail with ENOSPC for N ms
+ *   {"op":"fault","kind":"stall-snapshot","ms":N}  the snapshot's writes (the only ones made in the thread
+ *                                                  pool) started in the next N ms wait until then: the
+ *                                                  owner stays inside compaction, serving meanwhile
  *
  * Each answers {"event":"fault","kind":…,"role":…,"applied":true|false} (false: nothing to apply it to,
  * such as drop-link on a follower that is not connected). Nothing here changes what a process without
@@ -15,7 +18,7 @@
 import * as nodeFs from 'node:fs';
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { Instance } from '../coordinator.js';
-import type { JournalFs } from '../state/journal.js';
+import type { JournalFs } from '../state/journal/index.js';
 
 export const faultsEnabled = (): boolean => process.env.LEASEHOLD_FAULTS === '1';
 
@@ -28,6 +31,7 @@ export interface FaultKit {
 export function createFaultKit(base: Clock = systemClock): FaultKit {
   let wallOffset = 0;
   let fullUntil = 0;
+  let stalledUntil = 0;
   const clock: Clock = {
     now: () => base.now(),
     wallNow: () => base.wallNow() + wallOffset,
@@ -41,6 +45,12 @@ export function createFaultKit(base: Clock = systemClock): FaultKit {
       if (full()) throw enospc();
       return (nodeFs.writeSync as (...a: unknown[]) => number)(...args);
     }) as typeof nodeFs.writeSync,
+    write: ((...args: unknown[]) => {
+      const write = () => (nodeFs.write as (...a: unknown[]) => void)(...args);
+      const wait = stalledUntil - base.now();
+      if (wait > 0) base.setTimeout(write, wait);
+      else write();
+    }) as typeof nodeFs.write,
   };
   return {
     clock,
@@ -67,6 +77,9 @@ export function createFaultKit(base: Clock = systemClock): FaultKit {
           return true;
         case 'disk-full':
           fullUntil = base.now() + ms;
+          return true;
+        case 'stall-snapshot':
+          stalledUntil = base.now() + ms;
           return true;
         default:
           return false;

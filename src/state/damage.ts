@@ -22,21 +22,24 @@
  * the instance that failed then still knows it, and stays out, but the others each try once.
  *
  * Repair (with the lease held, so that no owner reads or writes meanwhile), until recovery succeeds:
- *  1. A damaged snapshot is renamed aside (`<file>.corrupt-<timestamp>`); its state is rebuilt from the
- *     other snapshots and segments, as far as they reach.
- *  2. A damaged segment is copied aside, then replaced by its records before the damage (the good
- *     prefix); every later segment is renamed aside, since its entries follow the lost ones. Lost: the
- *     entries from the damaged record on, in that segment and after it (all kept in the files set aside).
+ *  1. A damaged snapshot is renamed aside (`<file>.corrupt-<timestamp>`); its state is rebuilt from an
+ *     older snapshot and the journal's parts, as far as they reach (the parts it covered were deleted, so
+ *     usually the first part left is then cut at 0 by step 2: the state starts over, and what it held is
+ *     in the file set aside).
+ *  2. A damaged part (or one that follows a missing one) is copied aside, then replaced by its records
+ *     before the damage (the good prefix); every later part is renamed aside, since its entries follow
+ *     the lost ones. Lost: the entries from the damaged record on, in that part and after it (all kept in
+ *     the files set aside).
  *  3. The marker is removed.
- * Not guaranteed: a segment whose begin record itself is damaged loses its fence, so the segment before
- * it is then read to its end (including appends of a deposed owner, which were never acknowledged).
+ * Not guaranteed: a part whose begin record itself is damaged loses its fence, so the part before it is
+ * then read to its end (including appends of a deposed owner, which were never acknowledged).
  */
 import * as fs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../clock.js';
 import { LeaseholdError, ioError, isLeaseholdError } from '../errors.js';
-import { NAMED_SNAPSHOT, SEGMENT, recover } from './journal.js';
+import { parsePartName, parseSnapshotName, recoverDir } from './journal/index.js';
 
 /** How often an instance that stays out over a damaged file looks whether it was repaired (one stat). */
 export const DAMAGE_POLL_MS = 1000;
@@ -174,8 +177,7 @@ export async function repair(dir: string, options: { clock?: Clock } = {}): Prom
   for (;;) {
     let err: unknown;
     try {
-      const { recovered } = await recover(dir);
-      const version = recovered.entries.at(-1)?.v ?? recovered.snapshot?.version ?? 0;
+      const { version } = recoverDir(dir);
       return { steps, version, markerRemoved: removeMarker(dir) };
     } catch (e) {
       err = e;
@@ -185,17 +187,15 @@ export async function repair(dir: string, options: { clock?: Clock } = {}): Prom
     if (tried.has(at)) throw err;
     tried.add(at);
     const name = basename(err.path);
-    if (name === 'snapshot.json' || NAMED_SNAPSHOT.test(name)) {
+    if (parseSnapshotName(name) !== undefined) {
       steps.push(moveAside(err.path, stamp, err.message));
       continue;
     }
-    const segment = SEGMENT.exec(name);
-    if (!segment || dirname(err.path) !== dir) throw err;
+    if (!parsePartName(name) || dirname(err.path) !== dir) throw err;
     steps.push(cutSegment(err.path, err.offset ?? 0, stamp, err.message));
-    for (const later of fs.readdirSync(dir).sort()) {
-      const m = SEGMENT.exec(later);
-      if (m && Number(m[1]) > Number(segment[1])) steps.push(moveAside(join(dir, later), stamp, `follows the damage in ${name}`));
-    }
+    // Part names sort as the history runs (epoch, then part): every later one follows the lost entries.
+    for (const later of fs.readdirSync(dir).sort())
+      if (parsePartName(later) && later > name) steps.push(moveAside(join(dir, later), stamp, `follows the damage in ${name}`));
   }
 }
 

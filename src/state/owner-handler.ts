@@ -13,7 +13,7 @@ import { LeaseholdError } from '../errors.js';
 import type { Lease } from '../lease/store.js';
 import type { OwnerHandler, Peer } from '../transport/server.js';
 import { CloseCode, encode, type Message } from '../transport/protocol.js';
-import { Journal, type JournalFs } from './journal.js';
+import { Journal, type JournalFs } from './journal/index.js';
 import { OwnerState, type Committed } from './owner-state.js';
 import type { Route, SharedState } from './shared-state.js';
 import { stateFollowerSchemas } from './wire.js';
@@ -48,6 +48,7 @@ export async function startOwnerState(p: {
     epoch,
     guard: () => lease.check(),
     ...(p.options.journalFs ? { fs: p.options.journalFs } : {}),
+    ...(p.options.snapshotEvery !== undefined ? { partMaxEntries: p.options.snapshotEvery } : {}),
   });
   const owner = new OwnerState(journal, recovered, epoch, {
     guard: () => lease.check(),

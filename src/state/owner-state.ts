@@ -20,8 +20,11 @@
 import { LeaseholdError } from '../errors.js';
 import { apply, validateMutation, type Json, type Mutation } from './document.js';
 import { freezeChanged, freezeDeep, reduce, type Reducers } from './reducers.js';
-import type { Journal, Recovered } from './journal.js';
+import type { Log, Recovered } from './journal/index.js';
 import { fromStored, recordApplied, wasApplied, type Applied } from './dedup.js';
+
+/** After this many times `compactEvery` entries without a snapshot, one is taken even inside a group. */
+const COMPACT_ANYWHERE = 16;
 
 export interface Committed {
   v: number;
@@ -39,7 +42,7 @@ export class OwnerState {
   #state: Json;
   #version: number;
   readonly #dedup: Map<string, Applied>;
-  readonly #journal: Journal;
+  readonly #journal: Log;
   readonly #guard: () => void;
   readonly #epoch: number;
   readonly #maxValueBytes: number;
@@ -60,7 +63,7 @@ export class OwnerState {
   onFailure: (err: unknown) => void = () => undefined;
 
   constructor(
-    journal: Journal,
+    journal: Log,
     recovered: Recovered,
     epoch: number,
     options: {
@@ -106,7 +109,11 @@ export class OwnerState {
     this.#committed.state = state;
     this.#committed.version = v;
     if (id) this.#committed.dedup.set(id[0], applied!);
-    if (v - this.#snapshotVersion >= this.#compactEvery && !this.#compacting) {
+    // At the end of what is written (the last commit of a group: commits run before the next group is
+    // written), so that the next part starts right after the snapshot and every part before it can go.
+    // Anywhere only as a last resort: a snapshot inside a group leaves that part on disk until the next.
+    const due = v - this.#snapshotVersion;
+    if (due >= this.#compactEvery && !this.#compacting && (v === this.#journal.written || due >= COMPACT_ANYWHERE * this.#compactEvery)) {
       this.#compacting = true;
       const snap = { version: v, epoch: this.#epoch, state, dedup: Object.fromEntries(this.#committed.dedup) };
       this.#journal.compact(snap).then(
@@ -178,7 +185,7 @@ export class OwnerState {
     const json = JSON.stringify(m);
     const entry = `{"t":"m","v":${v},"e":${this.#epoch},"id":${JSON.stringify(id)},"m":${json}}`;
     const durable = options.durable !== false;
-    const appended = this.#journal.append(entry, durable);
+    const appended = this.#journal.append(v, entry, durable);
     this.#lastAppend = appended;
     const committed = appended.then(
       () => {

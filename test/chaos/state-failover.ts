@@ -41,8 +41,9 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
   const heartbeatMs = ttl / 5;
   const previousFaults = process.env.LEASEHOLD_FAULTS;
   process.env.LEASEHOLD_FAULTS = '1'; // inherited by the instances
-  // A snapshot every 500 entries: a run's owners compact (snapshots, segment deletion) a dozen times.
-  const cluster = await Cluster.create(['--ttl', String(ttl), '--snapshot-every', '500']);
+  // A snapshot (and a new journal part) every 100 entries: a run's owners rotate and compact dozens of
+  // times, and half of the kills and stops land while the owner is inside a compaction.
+  const cluster = await Cluster.create(['--ttl', String(ttl), '--snapshot-every', '100']);
   let faultId = 0;
   /**
    * Sends a fault command to `m` and waits for its answer; then, when it was applied, for a
@@ -97,6 +98,7 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
     close: 0,
     clockJump: 0,
     diskFull: 0,
+    midSnapshot: 0,
     dropFollowerLink: 0,
     dropOwnerLinks: 0,
     stallFollowerLink: 0,
@@ -159,6 +161,13 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
       const followers = cluster.live().filter((m) => m !== owner);
       const follower = followers[Math.floor(rand() * followers.length)];
       let ownerFault = true;
+      if (roll < 0.3 && rand() < 0.5) {
+        // Its snapshot writes held back: the kill or stop below lands mid-snapshot, after the part it
+        // started for the entries past the snapshot (mid-rotation when no entry came yet).
+        await inject(owner, 'stall-snapshot', 2000);
+        await delay(300);
+        faults.midSnapshot++;
+      }
       if (roll < 0.18) {
         killedOwners.push({ m: owner, t: systemClock.now() });
         signal(owner, 'SIGKILL');

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Cluster, BIN, type Member } from './cluster.js';
 import { killAll } from './proc.js';
 import { delay, until } from '../helpers.js';
-import { parseFrames } from '../../src/state/journal.js';
+import { parseFrames } from '../../src/state/journal/index.js';
 
 const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
 
@@ -35,7 +35,7 @@ describe('a damaged journal under real processes', () => {
     await killAll([a.proc, b.proc]);
     // The segment with the entries: damage entry 3 of 6, with entries after it.
     const segment = readdirSync(stateDir())
-      .filter((n) => /^journal-\d+\.log$/.test(n))
+      .filter((n) => /^journal-\d+-\d+\.log$/.test(n))
       .map((n) => join(stateDir(), n))
       .find((p) => parseFrames(readFileSync(p)).records.length >= 7)!;
     const buf = readFileSync(segment);

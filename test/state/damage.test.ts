@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile, readdir, appendFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Journal, recover, parseFrames, type Entry } from '../../src/state/journal.js';
+import { Journal, recoverDir, parseFrames, partName, snapshotName, type Entry } from '../../src/state/journal/index.js';
 import { markDamaged, readDamage, repair } from '../../src/state/damage.js';
 import { LeaseholdError, isLeaseholdError } from '../../src/errors.js';
 import { tempRoot } from '../helpers.js';
@@ -22,10 +22,10 @@ async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
 /** Two owners' segments (entries 1–5, then 6–7); entry 3 damaged in the middle of the first. */
 async function damagedJournal(dir: string): Promise<{ first: string; second: string; offset: number; original: Buffer }> {
   const a = await Journal.open({ dir, epoch: 1, guard: ok });
-  for (let v = 1; v <= 5; v++) await a.journal.append(entry(v, 1));
+  for (let v = 1; v <= 5; v++) await a.journal.appendEntry(entry(v, 1));
   await a.journal.close();
   const b = await Journal.open({ dir, epoch: 2, guard: ok });
-  for (let v = 6; v <= 7; v++) await b.journal.append(entry(v, 2));
+  for (let v = 6; v <= 7; v++) await b.journal.appendEntry(entry(v, 2));
   await b.journal.close();
   const buf = await readFile(a.journal.path);
   const offset = parseFrames(buf).records[3]!.offset;
@@ -36,7 +36,7 @@ async function damagedJournal(dir: string): Promise<{ first: string; second: str
 
 async function corruptError(dir: string): Promise<LeaseholdError> {
   try {
-    await recover(dir);
+    recoverDir(dir);
   } catch (err) {
     if (isLeaseholdError(err, 'ECORRUPT')) return err;
     throw err;
@@ -78,11 +78,11 @@ describe('damage', () => {
       assert.equal(result.version, 2);
       assert.equal(result.markerRemoved, true);
       assert.deepEqual(await readFile(result.steps[0]!.aside), original, 'the damaged segment kept as it was');
-      assert.match(result.steps[0]!.aside, /journal-000000000000001\.log\.corrupt-\d{4}-\d\d-\d\dT[\d-]+Z$/);
+      assert.match(result.steps[0]!.aside, /journal-000000000000001-000000\.log\.corrupt-\d{4}-\d\d-\d\dT[\d-]+Z$/);
       assert.deepEqual(await readFile(result.steps[1]!.aside), secondBytes);
       assert.deepEqual(await readFile(first), original.subarray(0, offset));
       assert.deepEqual(
-        (await recover(dir)).recovered.entries.map((e) => e.v),
+        recoverDir(dir).entries.map((e) => e.v),
         [1, 2],
       );
       assert.equal(readDamage(dir), undefined);
@@ -96,25 +96,32 @@ describe('damage', () => {
       assert.deepEqual((await repair(dir)).steps, [], 'nothing left to repair');
     }));
 
-  it('repair moves a damaged snapshot aside; recovery then takes the other copy', () =>
+  it('repair moves a damaged snapshot aside, then sets aside the parts that follow what it covered', () =>
     withDir(async (dir) => {
       const a = await Journal.open({ dir, epoch: 1, guard: ok });
-      for (let v = 1; v <= 3; v++) await a.journal.append(entry(v, 1));
+      for (let v = 1; v <= 3; v++) await a.journal.appendEntry(entry(v, 1));
       await a.journal.compact({ version: 3, epoch: 1, state: { log: [1, 2, 3] }, dedup: {} });
+      await a.journal.appendEntry(entry(4, 1)); // into a new part; the one the snapshot covers is deleted
       await a.journal.close();
-      const path = join(dir, 'snapshot.json');
+      const path = join(dir, snapshotName(3));
+      const part = join(dir, partName(1, 1));
       const buf = await readFile(path);
       buf[buf.length - 2] = buf[buf.length - 2]! ^ 0x55;
       await writeFile(path, buf);
       const result = await repair(dir);
+      // Without the snapshot, version 4 follows nothing: that part is cut at 0, its original kept aside.
       assert.deepEqual(
-        result.steps.map((s) => [s.action, s.path]),
-        [['moved', path]],
+        result.steps.map((s) => [s.action, s.path, s.offset]),
+        [
+          ['moved', path, 0],
+          ['cut', part, 0],
+        ],
       );
-      assert.equal(result.version, 3);
+      assert.equal(result.version, 0);
       assert.equal(result.markerRemoved, false);
-      assert.ok((await readdir(dir)).some((n) => n.startsWith('snapshot.json.corrupt-')));
-      assert.deepEqual((await recover(dir)).recovered.snapshot?.state, { log: [1, 2, 3] });
+      assert.ok((await readdir(dir)).some((n) => n.startsWith(`${snapshotName(3)}.corrupt-`)));
+      assert.equal(parseFrames(await readFile(result.steps[1]!.aside)).records.length, 2, 'the part kept aside, begin and entry 4');
+      assert.equal(recoverDir(dir).version, 0);
     }));
 
   it('moving the damaged file aside by hand ends the damage too', () =>

@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Journal } from '../../src/state/journal.js';
+import { readdir, readFile } from 'node:fs/promises';
+import { Journal, parseFrames } from '../../src/state/journal/index.js';
 import { OwnerState } from '../../src/state/owner-state.js';
 import { apply, type Json, type Mutation } from '../../src/state/document.js';
 import { LeaseholdError } from '../../src/errors.js';
@@ -13,6 +14,35 @@ import type { Lease } from '../../src/lease/store.js';
 import { SharedState, type Route } from '../../src/state/shared-state.js';
 
 describe('OwnerState', () => {
+  it('keeps the journal on disk bounded: every part a snapshot covers goes, the current owner’s included', async () => {
+    const root = await tempRoot();
+    const dir = join(root.dir, 'state');
+    try {
+      const a = await Journal.open({ dir, epoch: 1, guard: () => undefined });
+      const owner = new OwnerState(a.journal, a.recovered, 1, { guard: () => undefined, maxValueBytes: 1024, compactEvery: 50 });
+      for (let i = 0; i < 60; i++)
+        await Promise.all(
+          Array.from({ length: 10 }, (_, j) => owner.mutate({ op: 'set', path: `k${j}`, value: i }, ['F', i * 10 + j + 1])),
+        );
+      await until(() => owner.snapshotVersion >= 450, 5000, 'compaction');
+      await a.journal.close(); // (deletions finish)
+      // Whatever the owner's uptime: only the entries since the newest snapshot (whose part began right
+      // after it), and those of a compaction still running.
+      let entries = 0;
+      for (const name of await readdir(dir))
+        if (name.endsWith('.log')) entries += parseFrames(await readFile(join(dir, name))).records.length - 1;
+      const bound = owner.version - owner.snapshotVersion + 50;
+      assert.ok(entries <= bound, `${entries} entries on disk after 600 mutations (snapshot at ${owner.snapshotVersion}, every 50)`);
+      const b = await Journal.open({ dir, epoch: 2, guard: () => undefined });
+      const next = new OwnerState(b.journal, b.recovered, 2, { guard: () => undefined, maxValueBytes: 1024 });
+      assert.equal(next.version, 600);
+      assert.deepEqual(next.state, Object.fromEntries(Array.from({ length: 10 }, (_, j) => [`k${j}`, 59])));
+      await b.journal.close();
+    } finally {
+      await root.remove();
+    }
+  });
+
   it('rebuilds the exact state and dedup table from disk, compacting as it goes', async () => {
     const root = await tempRoot();
     const dir = join(root.dir, 'state');
@@ -23,7 +53,10 @@ describe('OwnerState', () => {
       const ms: Mutation[] = Array.from({ length: 230 }, (_, i) =>
         i % 3 === 0 ? { op: 'increment', path: 'n' } : { op: 'push', path: `list${i % 4}`, value: i },
       );
-      await Promise.all(ms.map((m, i) => owner.mutate(m, ['F', i + 1])));
+      // Two groups: a snapshot at the end of the first, the second after it.
+      await Promise.all(ms.slice(0, 200).map((m, i) => owner.mutate(m, ['F', i + 1])));
+      await until(() => owner.snapshotVersion >= 50, 2000, 'compaction');
+      await Promise.all(ms.slice(200).map((m, i) => owner.mutate(m, ['F', 200 + i + 1])));
       for (const m of ms) expected = apply(expected, m);
       assert.deepEqual(owner.state, expected);
       assert.equal(owner.version, 230);

@@ -1,0 +1,63 @@
+/**
+ * The part of `node:fs` the journal uses; inject another for fault tests. Synchronous calls run on the
+ * owner's loop (appends, recovery, a part's creation); the callback ones in libuv's thread pool (syncs
+ * nobody waits for, and everything a snapshot writes and deletes).
+ */
+import type * as nodeFs from 'node:fs';
+
+export type JournalFs = Pick<
+  typeof nodeFs,
+  | 'mkdirSync'
+  | 'readFileSync'
+  | 'openSync'
+  | 'readSync'
+  | 'fstatSync'
+  | 'writeSync'
+  | 'fdatasyncSync'
+  | 'ftruncateSync'
+  | 'closeSync'
+  | 'renameSync'
+  | 'unlinkSync'
+  | 'readdirSync'
+  | 'lstatSync'
+  | 'chmodSync'
+  | 'write'
+  | 'fdatasync'
+  | 'fsync'
+  | 'ftruncate'
+  | 'close'
+  | 'unlink'
+>;
+
+/** The callback calls of {@link JournalFs}, as promises. */
+export const pool = {
+  write: (fs: JournalFs, fd: number, buf: Buffer, position: number): Promise<number> =>
+    new Promise((resolve, reject) => fs.write(fd, buf, 0, buf.length, position, (err, n) => (err ? reject(err) : resolve(n)))),
+  fdatasync: (fs: JournalFs, fd: number): Promise<void> =>
+    new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve()))),
+  fsync: (fs: JournalFs, fd: number): Promise<void> =>
+    new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve()))),
+  ftruncate: (fs: JournalFs, fd: number, length: number): Promise<void> =>
+    new Promise((resolve, reject) => fs.ftruncate(fd, length, (err) => (err ? reject(err) : resolve()))),
+  close: (fs: JournalFs, fd: number): Promise<void> => new Promise((resolve) => fs.close(fd, () => resolve())),
+  unlink: (fs: JournalFs, path: string): Promise<void> =>
+    new Promise((resolve, reject) => fs.unlink(path, (err) => (err ? reject(err) : resolve()))),
+};
+
+/** Writes all of `buf` at `position`, synchronously. */
+export function writeAll(fs: JournalFs, fd: number, buf: Buffer, position: number): void {
+  for (let off = 0; off < buf.length;) off += fs.writeSync(fd, buf, off, buf.length - off, position + off);
+}
+
+/** Writes all of `buf` at `position`, in the thread pool. */
+export async function writeAllInPool(fs: JournalFs, fd: number, buf: Buffer, position: number): Promise<void> {
+  for (let off = 0; off < buf.length;) off += await pool.write(fs, fd, off === 0 ? buf : buf.subarray(off), position + off);
+}
+
+export function closeQuietly(fs: JournalFs, fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // already closed
+  }
+}

@@ -1,0 +1,264 @@
+/**
+ * Recovery: what a new owner rebuilds from the journal's files, as a pure function of a listing and reads
+ * (a {@link LogSource}: the directory in production, buffers in tests). It changes nothing; it says what the
+ * caller may cut (a torn tail), trim (a fenced part's zeros) and delete (files nothing will read again).
+ *
+ * Steps (the fencing argument; layout.ts draws the records):
+ *  1. The newest snapshot by name is read whole (it is the state, which a new owner holds in memory anyway);
+ *     older ones are obsolete. V is its version (0 without one).
+ *  2. The newest *started* epoch N is the newest with a part whose begin record is valid. Parts of newer
+ *     epochs, and parts of N after its newest started part, hold no begin record: their writers died (or
+ *     their disk was full) before writing it, so they hold nothing anyone acknowledged. They must hold
+ *     nothing but a torn write and zeros, or it is damage.
+ *  3. The history is a chain walked backwards from N: N's parts are read to their end (the newest one's
+ *     torn tail cut); every begin record of an epoch names the fence (e, p, n) its owner recorded when it
+ *     took over: where the history it recovered ended. Epoch e is then read only up to part p, and part p
+ *     only to byte n. A deposed owner of e that wrote on after that takeover wrote past n or into a later
+ *     part: neither is ever read (and, by the lease check after every fsync, nothing there was
+ *     acknowledged). Epochs the chain skips (owners that never served, deposed owners' leftovers) are
+ *     never read.
+ *  4. The walk stops at the first part (going back) whose first version is ≤ V + 1: the parts before it
+ *     are covered by the snapshot, and are never read, not even their begin records. So recovery reads
+ *     the snapshot plus the entries written since the part that holds V + 1 began, however long the
+ *     owners before lived.
+ *  5. Versions must continue without a gap from V + 1 (a part missing in the middle is damage); a bad
+ *     frame is a torn tail only at the end of the unfenced newest part, followed only by zeros; anywhere
+ *     else it is ECORRUPT naming the file and offset.
+ *  6. The new owner's own fence is where the recovered history ends: the part holding its last entry (or,
+ *     with no entry after V, the newest part read) and its length. Every other part off the chain, or on
+ *     it without an entry after V, is obsolete once the new owner's begin record is durable: no walk from
+ *     that begin record reaches it.
+ * Memory: the snapshot, the entries after V, and one read chunk (frames.ts).
+ */
+import { LeaseholdError } from '../../errors.js';
+import { HEADER, corrupt, scanFrames, zerosUpTo, type ReadAt } from './frames.js';
+import {
+  FORMAT,
+  beginProblem,
+  partName,
+  parsePartName,
+  parseSnapshotName,
+  type Begin,
+  type Entry,
+  type Fence,
+  type Snapshot,
+} from './layout.js';
+
+/** Read-only access to the journal's files. */
+export interface LogSource {
+  /** The names in the directory; undefined when it does not exist. */
+  list(): string[] | undefined;
+  /** The path to name in errors. */
+  path(name: string): string;
+  size(name: string): number;
+  /** Up to `length` bytes at `offset` (fewer only at the end of the file). */
+  read(name: string, offset: number, length: number): Buffer;
+}
+
+export interface Recovery {
+  snapshot: Snapshot | undefined;
+  /** Entries after the snapshot, in order, versions continuous. */
+  entries: Entry[];
+  /** The version recovered (the last entry's, or the snapshot's). */
+  version: number;
+  /** A torn tail of the newest part, to cut at `offset` before anything is written. */
+  cut?: { name: string; path: string; offset: number; bytes: number };
+  /** What a new owner's begin records name; null when there is no part. */
+  fence: Fence | null;
+  /** The fenced part holds zeros past the fence: it may be cut to `length` once the fence is durable. */
+  trim?: { name: string; length: number };
+  /** The highest epoch any part is named with (0: none). */
+  newestEpoch: number;
+  /** Files that no recovery from the new owner's begin record on will read. */
+  obsolete: string[];
+}
+
+/** A begin record is small: anything longer at the head of a part is not one. */
+const BEGIN_MAX_BYTES = 4096;
+
+type Part = { name: string; epoch: number; part: number };
+type Segment = Part & { begin: Begin; limit: number | undefined };
+
+export function recover(source: LogSource): Recovery {
+  const listing = source.list() ?? [];
+  // 1.
+  const snapshots = listing.filter((n) => parseSnapshotName(n) !== undefined).sort();
+  const newestSnapshot = snapshots.at(-1);
+  const snapshot = newestSnapshot === undefined ? undefined : readSnapshot(source, newestSnapshot);
+  const V = snapshot?.version ?? 0;
+  const obsolete = new Set(snapshots.slice(0, -1));
+
+  const byEpoch = new Map<number, Part[]>();
+  for (const name of listing) {
+    const p = parsePartName(name);
+    if (!p) continue;
+    let list = byEpoch.get(p.epoch);
+    if (!list) byEpoch.set(p.epoch, (list = []));
+    list.push({ name, ...p });
+    obsolete.add(name); // until the walk keeps it
+  }
+  for (const list of byEpoch.values()) list.sort((a, b) => a.part - b.part);
+  const epochs = [...byEpoch.keys()].sort((a, b) => a - b);
+  const newestEpoch = epochs.at(-1) ?? 0;
+
+  const heads = new Map<string, Begin | string>();
+  const head = (p: Part): Begin | string => {
+    let h = heads.get(p.name);
+    if (h === undefined) heads.set(p.name, (h = readBegin(source, p)));
+    return h;
+  };
+
+  // 2.
+  let newest: { epoch: number; part: number } | undefined;
+  for (const epoch of [...epochs].reverse()) {
+    for (const p of [...byEpoch.get(epoch)!].reverse()) {
+      if (typeof head(p) !== 'string') {
+        newest = { epoch, part: p.part };
+        break;
+      }
+      mustBeEmpty(source, p, head(p) as string);
+    }
+    if (newest) break;
+  }
+  if (!newest) return { snapshot, entries: [], version: V, fence: null, newestEpoch, obsolete: [...obsolete] };
+
+  // 3. and 4.
+  const segments: Segment[] = [];
+  let cursor: { epoch: number; upTo: number; limit: number | undefined } | undefined = {
+    epoch: newest.epoch,
+    upTo: newest.part,
+    limit: undefined,
+  };
+  while (cursor) {
+    const { epoch, upTo, limit } = cursor;
+    const parts = (byEpoch.get(epoch) ?? []).filter((p) => p.part <= upTo).reverse();
+    cursor = undefined;
+    let lowest: Begin | undefined;
+    let done = false;
+    for (const p of parts) {
+      const h = head(p);
+      if (typeof h === 'string') throw corrupt(source.path(p.name), 0, h);
+      segments.unshift({ ...p, begin: h, limit: p.part === upTo ? limit : undefined });
+      lowest = h;
+      if (h.v <= V + 1) {
+        done = true;
+        break;
+      }
+    }
+    const prev = lowest?.prev;
+    if (!done && prev) {
+      if (prev.e >= epoch) throw corrupt(source.path(segments[0]!.name), 0, `its fence names epoch ${prev.e}, not an earlier one`);
+      if (byEpoch.has(prev.e)) cursor = { epoch: prev.e, upTo: prev.p, limit: prev.n };
+    }
+  }
+
+  // 5.
+  const entries: Entry[] = [];
+  let version = V;
+  let cut: Recovery['cut'];
+  let fence: Fence | undefined;
+  let lastRead: Fence | undefined;
+  const keep = new Set<string>();
+  segments.forEach((s, i) => {
+    const path = source.path(s.name);
+    const size = source.size(s.name);
+    if (s.begin.v > version + 1) throw corrupt(path, 0, `its first version ${s.begin.v} follows ${version}: a part before it is missing`);
+    const limit = s.limit ?? size;
+    if (limit > size) throw corrupt(path, size, `shorter than the ${limit} bytes its successor recorded`);
+    const read: ReadAt = (o, n) => source.read(s.name, o, n);
+    let any = false;
+    const scanned = scanFrames(read, limit, (value, offset) => {
+      if (offset === 0) return; // the begin record, read already
+      const e = value as unknown as Entry;
+      if (e.t !== 'm' || !Number.isSafeInteger(e.v)) throw corrupt(path, offset, 'not an entry');
+      if (e.v <= version) return; // already in the snapshot
+      if (e.v !== version + 1) throw corrupt(path, offset, `version ${e.v} follows ${version}`);
+      version = e.v;
+      entries.push(e);
+      any = true;
+    });
+    const length = scanned.goodLength;
+    if (scanned.bad) {
+      // Torn only at the end of the unfenced newest part, with nothing but zeros after it: its writer died
+      // mid-write, so nothing past it was acknowledged. Anywhere else damage followed by data is corruption.
+      const torn = i === segments.length - 1 && s.limit === undefined && zerosUpTo(read, scanned.bad.end, size);
+      if (!torn) throw corrupt(path, scanned.bad.offset, scanned.bad.why);
+      cut = { name: s.name, path, offset: scanned.goodLength, bytes: size - scanned.goodLength };
+    }
+    if (length === 0) throw corrupt(path, 0, 'no begin record');
+    lastRead = { e: s.epoch, p: s.part, n: length };
+    if (any) {
+      fence = lastRead;
+      keep.add(s.name);
+    }
+  });
+  // 6.
+  fence ??= lastRead!;
+  const fenced = partName(fence.e, fence.p);
+  keep.add(fenced);
+  for (const name of keep) obsolete.delete(name);
+  const trim = source.size(fenced) > fence.n && cut?.name !== fenced ? { name: fenced, length: fence.n } : undefined;
+  return { snapshot, entries, version, ...(cut ? { cut } : {}), fence, ...(trim ? { trim } : {}), newestEpoch, obsolete: [...obsolete] };
+}
+
+/** A part's begin record, or what is wrong with its head. */
+function readBegin(source: LogSource, p: Part): Begin | string {
+  let first: Record<string, unknown> | undefined;
+  const size = source.size(p.name);
+  const scanned = scanFrames(
+    (o, n) => source.read(p.name, o, n),
+    Math.min(size, HEADER + BEGIN_MAX_BYTES),
+    (value) => {
+      first ??= value;
+    },
+  );
+  if (first === undefined) return scanned.bad ? scanned.bad.why : 'no begin record';
+  return beginProblem(first, p.epoch, p.part) ?? (first as unknown as Begin);
+}
+
+/** A part without a begin record is empty (a torn write at most, then zeros), or it is damage. */
+function mustBeEmpty(source: LogSource, p: Part, why: string): void {
+  const size = source.size(p.name);
+  const read: ReadAt = (o, n) => source.read(p.name, o, n);
+  let records = 0;
+  const scanned = scanFrames(read, size, () => records++);
+  if (records > 0) throw corrupt(source.path(p.name), 0, why);
+  if (scanned.bad && !zerosUpTo(read, scanned.bad.end, size)) throw corrupt(source.path(p.name), scanned.bad.offset, scanned.bad.why);
+}
+
+/** A snapshot file's content; ECORRUPT (the file kept) when it is damaged. */
+function readSnapshot(source: LogSource, name: string): Snapshot {
+  const path = source.path(name);
+  const size = source.size(name);
+  const records: { value: Record<string, unknown>; offset: number }[] = [];
+  // One record, as large as the state: read it at once.
+  const scanned = scanFrames(
+    (o, n) => source.read(name, o, n),
+    size,
+    (value, offset) => records.push({ value, offset }),
+    size,
+  );
+  if (scanned.bad) throw corrupt(path, scanned.bad.offset, scanned.bad.why, 'snapshot');
+  if (records.length !== 1)
+    throw corrupt(path, records[1]?.offset ?? 0, records.length === 0 ? 'no record' : 'more than one record', 'snapshot');
+  const v = records[0]!.value;
+  if (v.f !== FORMAT) throw corrupt(path, 0, `format ${JSON.stringify(v.f)} is not known (this version writes ${FORMAT})`, 'snapshot');
+  if (!Number.isSafeInteger(v.version) || v.version !== parseSnapshotName(name))
+    throw corrupt(path, 0, 'not a snapshot: its version is not the one in its name', 'snapshot');
+  if (typeof v.dedup !== 'object' || v.dedup === null) throw corrupt(path, 0, 'not a snapshot: no dedup table', 'snapshot');
+  if (!('state' in v)) throw corrupt(path, 0, 'not a snapshot: no state', 'snapshot');
+  return {
+    version: v.version as number,
+    epoch: v.epoch as number,
+    state: v.state as Snapshot['state'],
+    dedup: v.dedup as Snapshot['dedup'],
+  };
+}
+
+/** For callers that must refuse to run behind a newer owner. */
+export function supersededError(dir: string, newestEpoch: number, epoch: number): LeaseholdError {
+  return new LeaseholdError('ELOST', `journal in ${dir} already has a part of epoch ${newestEpoch} ≥ ${epoch}: a newer owner wrote here`, {
+    reason: 'superseded',
+    path: dir,
+  });
+}
