@@ -35,6 +35,37 @@ async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
 }
 
 describe('Journal', () => {
+  it('makes the name of a new part durable (a directory fsync) before anything in it is acknowledged', () =>
+    withDir(async (dir) => {
+      // Every fsync of a directory and every acknowledgement, in order.
+      const trail: string[] = [];
+      const dirFds = new Set<number>();
+      const fs = {
+        ...nodeSyncFs,
+        openSync: ((path: string, flags: number, mode?: number) => {
+          const fd = nodeSyncFs.openSync(path, flags, mode);
+          if (path === dir) dirFds.add(fd);
+          return fd;
+        }) as typeof nodeSyncFs.openSync,
+        fsyncSync: (fd: number) => {
+          if (dirFds.has(fd)) trail.push('dir');
+          nodeSyncFs.fsyncSync(fd);
+        },
+        fsync: ((fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+          if (dirFds.has(fd)) trail.push('dir');
+          nodeSyncFs.fsync(fd, cb);
+        }) as typeof nodeSyncFs.fsync,
+      };
+      const { journal } = await Journal.open({ dir, epoch: 1, guard: ok, fs, partMaxEntries: 2 });
+      for (let v = 1; v <= 5; v++) await journal.appendEntry(entry(v, 1)).then(() => trail.push(`ack ${v}`));
+      await journal.close();
+      // Part 0 (versions 1–2), part 1 (3–4), part 2 (5): a directory fsync before the first ack of each.
+      assert.deepEqual(
+        trail.filter((t, i) => t !== 'dir' || trail[i - 1] !== 'dir'),
+        ['dir', 'ack 1', 'ack 2', 'dir', 'ack 3', 'ack 4', 'dir', 'ack 5'],
+      );
+    }));
+
   it('recovers every appended entry in order across owners (epochs)', () =>
     withDir(async (dir) => {
       const a = await Journal.open({ dir, epoch: 1, guard: ok });

@@ -18,10 +18,10 @@ import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { LeaseholdError, ioError } from '../../errors.js';
 import type { Clock } from '../../clock.js';
-import { CREATE, READ, openPrivate } from '../../private-files.js';
+import { CREATE, openPrivate } from '../../private-files.js';
 import { HEADER } from './frames.js';
 import { FORMAT, snapshotName, type Snapshot } from './layout.js';
-import { closeQuietly, pool, writeAllInPool, type JournalFs } from './fs.js';
+import { closeQuietly, pool, syncDirInPool, writeAllInPool, type JournalFs } from './fs.js';
 import { serializeInSlices } from './json-slices.js';
 
 /** Serialization hands back the loop after this much work… */
@@ -85,18 +85,10 @@ export async function writeSnapshot(o: {
 
 /** fsync of a directory, in the pool: the renames and creations in it are durable. */
 async function syncDir(fs: JournalFs, dir: string): Promise<void> {
-  let fd: number;
   try {
-    fd = openPrivate(fs, dir, READ);
+    await syncDirInPool(fs, dir);
   } catch (err) {
     throw ioError('sync', dir, err);
-  }
-  try {
-    await pool.fsync(fs, fd);
-  } catch (err) {
-    throw ioError('sync', dir, err);
-  } finally {
-    await pool.close(fs, fd);
   }
 }
 

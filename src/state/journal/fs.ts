@@ -4,6 +4,7 @@
  * nobody waits for, and everything a snapshot writes and deletes).
  */
 import type * as nodeFs from 'node:fs';
+import { READ, openPrivate } from '../../private-files.js';
 
 export type JournalFs = Pick<
   typeof nodeFs,
@@ -14,6 +15,7 @@ export type JournalFs = Pick<
   | 'fstatSync'
   | 'writeSync'
   | 'fdatasyncSync'
+  | 'fsyncSync'
   | 'ftruncateSync'
   | 'closeSync'
   | 'renameSync'
@@ -59,5 +61,25 @@ export function closeQuietly(fs: JournalFs, fd: number): void {
     fs.closeSync(fd);
   } catch {
     // already closed
+  }
+}
+
+/** fsync of a directory on the loop: the files created and renamed in it are durable. */
+export function syncDirSync(fs: JournalFs, dir: string): void {
+  const fd = openPrivate(fs, dir, READ);
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    closeQuietly(fs, fd);
+  }
+}
+
+/** fsync of a directory in the thread pool. */
+export async function syncDirInPool(fs: JournalFs, dir: string): Promise<void> {
+  const fd = openPrivate(fs, dir, READ);
+  try {
+    await pool.fsync(fs, fd);
+  } finally {
+    await pool.close(fs, fd);
   }
 }

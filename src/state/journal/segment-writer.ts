@@ -28,7 +28,7 @@ import { nextTurn, type Clock, type Timer } from '../../clock.js';
 import { CREATE, openPrivate } from '../../private-files.js';
 import { HEADER, ZEROS, frame, frameJson } from './frames.js';
 import { beginRecord, partName, type Fence } from './layout.js';
-import { closeQuietly, pool, writeAll, type JournalFs } from './fs.js';
+import { closeQuietly, pool, syncDirInPool, syncDirSync, writeAll, type JournalFs } from './fs.js';
 
 /** Zeros written ahead of the records when a part starts, and the largest extension at a time. */
 const PREALLOC_FIRST = 64 * 1024;
@@ -102,8 +102,19 @@ export class SegmentWriter {
     this.written = o.firstVersion - 1;
     this.#part = this.#start(0, o.firstVersion, Buffer.alloc(0));
     const fd = this.#part.fd;
-    this.opening = pool.fdatasync(this.#fs, fd).catch(() => undefined); // a failing disk fails the first group's own sync
+    // The part's begin record and its name in the directory, made durable in the pool; no group is
+    // acknowledged before (#synced waits), or a power loss could take the file and its acked entries.
+    this.opening = pool
+      .fdatasync(this.#fs, fd)
+      .then(() => syncDirInPool(this.#fs, o.dir))
+      .then(
+        () => void (this.#opened = true),
+        () => void (this.#opened = true), // a failing disk fails the first group's own sync
+      );
   }
+
+  /** Part 0's begin record and directory entry are durable (see the constructor). */
+  #opened = false;
 
   get path(): string {
     return this.#part.path;
@@ -145,6 +156,9 @@ export class SegmentWriter {
       // O_EXCL: each part is written by one process only (epochs are unique: the lease's fencing token).
       fd = openPrivate(this.#fs, path, CREATE);
       writeAll(this.#fs, fd, out, 0);
+      // A rotation (every partMaxEntries entries): the new name is made durable before the group in it is
+      // synced and acknowledged. Part 0's is synced in the pool (the constructor), off the takeover's path.
+      if (index > 0) syncDirSync(this.#fs, o.dir);
     } catch (err) {
       if (fd !== undefined) {
         closeQuietly(this.#fs, fd);
@@ -257,6 +271,8 @@ export class SegmentWriter {
   }
 
   #synced(batch: Queued[]): void {
+    // Until part 0's name is durable, groups settle after it, in order (then callbacks run in order).
+    if (!this.#opened) return void this.opening.then(() => this.#synced(batch));
     this.stats.flushes++;
     this.stats.entries += batch.length;
     try {
