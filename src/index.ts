@@ -1,7 +1,7 @@
 /**
  * leasehold: several instances of one desktop app, one owner, automatic failover.
  *
- * The public surface. Everything exported here is documented in README.md and follows semver.
+ * The public surface. Everything exported here is documented in docs/reference.md and follows semver.
  */
 export { systemClock, type Clock, type Timer } from './clock.js';
 export { LeaseholdError, ErrorCodes, isLeaseholdError, type ErrorCode, type LostReason } from './errors.js';

@@ -1,5 +1,5 @@
 /**
- * The `leasehold` command. Its output contract (JSON lines, exit codes) is documented in README.md and
+ * The `leasehold` command. Its output contract (JSON lines, exit codes) is documented in docs/cli.md and
  * kept stable: people, scripts and the black-box tests depend on it.
  */
 import { parseArgs } from 'node:util';
