@@ -101,3 +101,13 @@ export class PausableClock implements Clock {
     for (const fn of q) fn();
   }
 }
+
+/** Runs `fn` with `<a new temp root>/state` (not created), and removes the root afterwards. */
+export async function withStateDir<T>(prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const r = await tempRoot(prefix);
+  try {
+    return await fn(join(r.dir, 'state'));
+  } finally {
+    await r.remove();
+  }
+}

@@ -5,19 +5,12 @@ import { join } from 'node:path';
 import { Journal, recoverDir, parseFrames, partName, snapshotName, type Entry } from '../../src/state/journal/index.js';
 import { markDamaged, readDamage, repair } from '../../src/state/damage.js';
 import { LeaseholdError, isLeaseholdError } from '../../src/errors.js';
-import { tempRoot } from '../helpers.js';
+import { withStateDir } from '../helpers.js';
 
 const entry = (v: number, e: number): Entry => ({ t: 'm', v, e, id: null, m: { op: 'push', path: 'log', value: v } });
 const ok = () => undefined;
 
-async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const r = await tempRoot('leasehold-damage-');
-  try {
-    return await fn(join(r.dir, 'state'));
-  } finally {
-    await r.remove();
-  }
-}
+const withDir = <T>(fn: (dir: string) => Promise<T>): Promise<T> => withStateDir('leasehold-damage-', fn);
 
 /** Two owners' segments (entries 1–5, then 6–7); entry 3 damaged in the middle of the first. */
 async function damagedJournal(dir: string): Promise<{ first: string; second: string; offset: number; original: Buffer }> {

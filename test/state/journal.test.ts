@@ -17,7 +17,7 @@ import {
 } from '../../src/state/journal/index.js';
 import { beginRecord, type Fence } from '../../src/state/journal/layout.js';
 import { LeaseholdError } from '../../src/errors.js';
-import { refused, tempRoot, withUmask } from '../helpers.js';
+import { refused, tempRoot, withStateDir, withUmask } from '../helpers.js';
 
 const entry = (v: number, e: number, seq = v): Entry => ({ t: 'm', v, e, id: ['A', seq], m: { op: 'set', path: `k${v}`, value: v } });
 const ok = () => undefined;
@@ -25,14 +25,7 @@ const ok = () => undefined;
 const beginLength = (e: number, v = 1, prev: Fence | null = null, p = 0) => frame(beginRecord(e, p, v, prev)).length;
 const seg = (e: number, p = 0) => partName(e, p);
 
-async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const r = await tempRoot('leasehold-journal-');
-  try {
-    return await fn(join(r.dir, 'state'));
-  } finally {
-    await r.remove();
-  }
-}
+const withDir = <T>(fn: (dir: string) => Promise<T>): Promise<T> => withStateDir('leasehold-journal-', fn);
 
 describe('Journal', () => {
   it('makes the name of a new part durable (a directory fsync) before anything in it is acknowledged', () =>
