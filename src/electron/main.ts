@@ -69,7 +69,7 @@ export interface AppCoordinatorOptions<State = Json>
 }
 
 export interface AppCoordinator<State = Json> {
-  /** Resolves with the instance once the app is ready and has joined. */
+  /** Resolves with the instance once the app is ready and has joined; rejects with ECLOSED if close() came first. */
   readonly ready: Promise<Instance<State>>;
   /** The instance, once joined. */
   readonly instance: Instance<State> | undefined;
@@ -77,7 +77,7 @@ export interface AppCoordinator<State = Json> {
   readonly sessionDataPath: string | undefined;
   /** Lets `webContents` use `window.leasehold` (through the preload) and guards it (3); detached when destroyed. */
   attach(webContents: WebContentsLike): () => void;
-  /** Hands over and leaves (what quitting does). Idempotent. */
+  /** Hands over and leaves (what quitting does). Idempotent. Before ready it resolves at once: nothing joined. */
   close(): Promise<void>;
 }
 
@@ -137,12 +137,15 @@ export function createAppCoordinator<State = Json>(app: AppLike, options: AppCoo
   let quitting = false;
 
   const ready = app.whenReady().then(() => {
+    if (closing) throw new LeaseholdError('ECLOSED', 'the coordinator was closed before the app was ready');
     instance = join<State>({ ...joinOptions, dataRoot });
     bridge = new RendererBridge(instance, { commands, coalesceMs });
     for (const { wc } of attached.values()) subscribe(wc);
-    if (session) sweepSessionDirs(dataRoot, session.path);
+    if (session) void sweepSessionDirs(dataRoot, session.path);
     return instance;
   });
+  // Rejected only after close(): not an error for an app that never awaits it.
+  ready.catch(() => undefined);
 
   // 2. Who may call.
   const refuse = (message: string): BridgeReply => ({ ok: false, error: { code: 'EPROTOCOL', message } });
@@ -201,7 +204,9 @@ export function createAppCoordinator<State = Json>(app: AppLike, options: AppCoo
 
   function close(): Promise<void> {
     closing ??= (async () => {
-      const inst = instance ?? (await ready.catch(() => undefined));
+      // Before ready nothing has joined, and nothing will (ready then rejects with ECLOSED): no wait for
+      // an app that may never become ready (a quit during start-up).
+      const inst = instance;
       bridge?.close();
       for (const id of [...attached.keys()]) detach(id);
       ipcMain.removeHandler(REQUEST_CHANNEL);

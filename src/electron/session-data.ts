@@ -20,7 +20,8 @@ import { join } from 'node:path';
 import { CREATE, ensurePrivateDir, openPrivate, readPrivate, type PrivateFs } from '../private-files.js';
 import { currentProcess, isProcessGone } from '../lease/process-identity.js';
 
-export type SessionFs = PrivateFs & Pick<typeof nodeFs, 'writeSync' | 'readdirSync' | 'rmSync'>;
+export type SessionFs = PrivateFs &
+  Pick<typeof nodeFs, 'writeSync' | 'readdirSync' | 'rmSync'> & { promises: Pick<typeof nodeFs.promises, 'rm'> };
 
 /** Where the sessions live under a data root. */
 export const SESSIONS_PATH = ['leasehold', 'sessions'] as const;
@@ -58,10 +59,11 @@ function removeSession(fs: SessionFs, base: string, name: string): void {
 }
 
 /**
- * Removes the session directories whose process is certainly gone, except `keep`. Returns their paths.
- * Never throws (an unreadable entry is left for a later sweep).
+ * Removes the session directories whose process is certainly gone, except `keep`. Resolves with their paths.
+ * Never rejects (an unreadable entry is left for a later sweep). The removal is asynchronous: a Chromium
+ * cache can hold thousands of files, and this runs in the main process, which must keep serving windows.
  */
-export function sweepSessionDirs(dataRoot: string, keep: string | undefined, fs: SessionFs = nodeFs): string[] {
+export async function sweepSessionDirs(dataRoot: string, keep: string | undefined, fs: SessionFs = nodeFs): Promise<string[]> {
   const base = join(dataRoot, ...SESSIONS_PATH);
   const removed: string[] = [];
   let names: string[];
@@ -84,8 +86,13 @@ export function sweepSessionDirs(dataRoot: string, keep: string | undefined, fs:
     if (typeof owner.pid !== 'number' || typeof owner.host !== 'string') continue;
     const processStart = typeof owner.processStart === 'string' ? owner.processStart : null;
     if (!isProcessGone({ pid: owner.pid, processStart, host: owner.host })) continue;
-    removeSession(fs, base, name);
-    removed.push(dir);
+    try {
+      await fs.promises.rm(dir, { recursive: true, force: true, maxRetries: 2 });
+      await fs.promises.rm(join(base, file), { force: true });
+      removed.push(dir);
+    } catch {
+      // Chromium still holds a file (Windows), or the disk refused: the next start's sweep retries.
+    }
   }
   return removed;
 }

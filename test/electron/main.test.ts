@@ -233,6 +233,32 @@ describe('createAppCoordinator', () => {
   });
 });
 
+describe('createAppCoordinator: quitting before ready', () => {
+  it('close() before ready resolves at once; the app never joins, and ready rejects with ECLOSED', async () => {
+    const root = await tempRoot();
+    const app = new FakeApp(root.dir, APP_DIR);
+    const ipc = new FakeIpc();
+    const coordinator = createAppCoordinator(app as unknown as AppLike, { ipcMain: ipc as unknown as IpcMainLike, ttlMs: 2000 });
+    try {
+      // The app is never ready here: a close() that waited for ready would never resolve.
+      const closed = await Promise.race([
+        coordinator.close().then(() => 'closed'),
+        new Promise((r) => setTimeout(r, 2000, 'still waiting')),
+      ]);
+      assert.equal(closed, 'closed');
+      assert.equal(ipc.handlers.size, 0, 'the IPC handler is removed');
+      app.becomeReady();
+      await assert.rejects(coordinator.ready, { code: 'ECLOSED' });
+      assert.equal(coordinator.instance, undefined, 'nothing joined after close()');
+      const other = join({ dataRoot: root.dir, ttlMs: 2000 });
+      await other.whenOwner(); // no instance of the closed coordinator holds or contends for the lease
+      await other.close();
+    } finally {
+      await root.remove();
+    }
+  });
+});
+
 describe('createAppCoordinator: Chromium session data per process', () => {
   const sessions = (root: string) => joinPath(root, 'leasehold', 'sessions');
 
@@ -299,6 +325,9 @@ describe('createAppCoordinator: Chromium session data per process', () => {
       assert.ok(existsSync(dead), 'nothing is removed before ready');
       app.becomeReady();
       await (await coordinator.ready).whenOwner();
+      // The sweep runs in the background (removing a Chromium cache must not hold the main process).
+      const swept = me.start === null ? [dead] : [dead, reused];
+      await until(() => swept.every((d) => !existsSync(d) && !existsSync(`${d}.json`)));
       assert.equal(existsSync(dead), false, 'a dead process’s directory is swept');
       assert.equal(existsSync(`${dead}.json`), false);
       if (me.start !== null) assert.equal(existsSync(reused), false, 'a reused pid’s directory is swept');
