@@ -1,6 +1,11 @@
 /**
  * `leasehold instance`: joins and stays. One JSON object per line on stdout for every event; one JSON
- * command per line on stdin. stdin closed, SIGINT or SIGTERM → graceful handover, exit 0.
+ * command per line on stdin. SIGINT or SIGTERM → graceful handover, exit 0. stdin closed → every command
+ * read so far is answered first (a piped `set` gets its ack, a piped `get` its state), then the same.
+ *
+ * Commands run as they arrive (mutations are pipelined), except that a `get` answers only once every
+ * command before it has been answered and the replica has synced with an owner: it sees what was sent
+ * before it, and never the empty replica of an instance that has not synced yet.
  */
 import { createInterface } from 'node:readline';
 import { nextTurn, systemClock } from '../clock.js';
@@ -9,6 +14,7 @@ import type { TransportKind } from '../transport/endpoint.js';
 import { intOption, requireDataRoot, type CliValues } from './main.js';
 import { LeaseholdError } from '../errors.js';
 import type { Mutation } from '../state/document.js';
+import { syncedOrFailed } from './synced.js';
 import { createFaultKit, faultsEnabled, type FaultKit } from './faults.js';
 
 /**
@@ -61,8 +67,13 @@ export async function runInstance(values: CliValues): Promise<void> {
   process.on('SIGINT', () => void shutdown());
   process.on('SIGTERM', () => void shutdown());
   const rl = createInterface({ input: process.stdin });
-  rl.on('line', (line) => void handleCommand(instance, line, faults));
-  rl.on('close', () => void shutdown());
+  const inFlight = new Set<Promise<void>>();
+  rl.on('line', (line) => {
+    const earlier = [...inFlight];
+    const p = handleCommand(instance, line, faults, earlier).finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  });
+  rl.on('close', () => void Promise.allSettled([...inFlight]).then(shutdown));
 }
 
 function roleLine(instance: Instance): Record<string, unknown> {
@@ -92,7 +103,14 @@ function errorFields(e: LeaseholdError): Record<string, unknown> {
 }
 
 export function attachOutput(instance: Instance): void {
-  instance.state.subscribe((change) => out({ event: 'change', version: change.version, mutation: change.mutation, by: change.id }));
+  instance.state.subscribe((change) =>
+    // No mutation: the replica was replaced by the owner's state (joining, a new owner, a resync).
+    change.mutation === null
+      ? out({ event: 'snapshot', version: change.version })
+      : out({ event: 'change', version: change.version, mutation: change.mutation, by: change.id }),
+  );
+  // The same list arrives twice when a follower connects (in the welcome, then in the owner's broadcast).
+  let lastPresence = '';
   instance.subscribe((e) => {
     switch (e.type) {
       case 'role-change':
@@ -106,8 +124,13 @@ export function attachOutput(instance: Instance): void {
         return out({ event: 'connected', epoch: e.epoch, ownerId: e.ownerId, instanceId: instance.instanceId, via: e.via });
       case 'disconnected':
         return out({ event: 'disconnected', epoch: e.epoch, why: e.why });
-      case 'presence':
-        return out({ event: 'presence', epoch: instance.epoch, instances: e.instances });
+      case 'presence': {
+        const line = { event: 'presence', epoch: instance.epoch, instances: e.instances };
+        const key = JSON.stringify(line);
+        if (key === lastPresence) return;
+        lastPresence = key;
+        return out(line);
+      }
       case 'lost':
         return out({ event: 'lost', epoch: e.epoch, reason: e.reason, message: e.error.message });
       case 'error':
@@ -118,7 +141,7 @@ export function attachOutput(instance: Instance): void {
   });
 }
 
-async function handleCommand(instance: Instance, line: string, faults: FaultKit | undefined): Promise<void> {
+async function handleCommand(instance: Instance, line: string, faults: FaultKit | undefined, earlier: Promise<void>[]): Promise<void> {
   if (line.trim() === '') return;
   let cmd: { op?: unknown; id?: unknown };
   try {
@@ -131,6 +154,13 @@ async function handleCommand(instance: Instance, line: string, faults: FaultKit 
   const c = cmd as Record<string, unknown>;
   switch (cmd.op) {
     case 'get':
+      await Promise.allSettled(earlier);
+      try {
+        await syncedOrFailed(instance);
+      } catch (err) {
+        const e = err instanceof LeaseholdError ? err : new LeaseholdError('EIO', String(err));
+        return out({ event: 'error', id, code: e.code, message: e.message });
+      }
       return out({ event: 'state', id, version: instance.state.version, state: instance.state.get() });
     case 'set':
     case 'delete':

@@ -2,15 +2,39 @@
  * The `leasehold` command. Its output contract (JSON lines, exit codes) is documented in docs/cli.md and
  * kept stable: people, scripts and the black-box tests depend on it.
  */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { LeaseholdError } from '../errors.js';
 
+const KEY_FLAGS = '[--key K | --app A]';
+/** Each command's synopsis: every flag it accepts (`leasehold <command> --help` prints it). */
+const COMMANDS: Record<string, string> = {
+  instance: `leasehold instance --data-root DIR ${KEY_FLAGS} [--name NAME] [--transport tcp|ipc] [--ttl MS] [--snapshot-every N]
+    joins and stays: JSON event lines on stdout, JSON commands on stdin (docs/cli.md)`,
+  get: `leasehold get [PATH] --data-root DIR ${KEY_FLAGS} [--timeout MS] [--json]
+    prints the value at PATH (the whole state without PATH); exit 3 when nothing is there`,
+  set: `leasehold set PATH JSON --data-root DIR ${KEY_FLAGS} [--timeout MS] [--json]
+    commits one set and prints its version (a string value is quoted JSON: '"text"')`,
+  ps: `leasehold ps --data-root DIR ${KEY_FLAGS} [--timeout MS] [--json]
+    lists the running instances: role, pid, since, instance id, name`,
+  status: `leasehold status --data-root DIR ${KEY_FLAGS} [--json]
+    who holds the lease (exit 0), or why it is free (exit 3)`,
+  watch: `leasehold watch --data-root DIR ${KEY_FLAGS} [--json]
+    prints every ownership change as it happens`,
+  repair: `leasehold repair --data-root DIR ${KEY_FLAGS} [--json]
+    repairs a damaged journal (instances in role failed); no owner may be running`,
+  demo: `leasehold demo [--instances N] [--rounds N] [--transport tcp|ipc]
+    starts N instances on a temp data root and shows each takeover with its measured time`,
+};
+
 const USAGE = `usage:
-  leasehold instance --data-root DIR [--key K] [--name NAME] [--transport tcp|ipc] [--ttl MS] [--snapshot-every N]
-  leasehold status   --data-root DIR [--key K] [--json]
-  leasehold watch    --data-root DIR [--key K] [--json]
-  leasehold repair   --data-root DIR [--key K] [--json]   (a damaged journal; no owner may be running)
-  leasehold demo     [--instances N] [--rounds N] [--transport tcp|ipc]
+${Object.values(COMMANDS)
+  .map((c) => '  ' + c.split('\n')[0])
+  .join('\n')}
+  leasehold --version
+  leasehold <command> --help
 `;
 
 export const commonOptions = {
@@ -24,13 +48,31 @@ export const commonOptions = {
   json: { type: 'boolean' },
   instances: { type: 'string' },
   rounds: { type: 'string' },
+  timeout: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
 } as const;
 
 export type CliValues = ReturnType<typeof parse>['values'];
 
 function parse(argv: string[]) {
   return parseArgs({ args: argv, options: commonOptions, allowPositionals: true, strict: true });
+}
+
+/** The version in the package's package.json (found upward from this file: bundled or not). */
+function packageVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'leasehold' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // no package.json here: look further up
+    }
+    const up = dirname(dir);
+    if (up === dir) return 'unknown';
+    dir = up;
+  }
 }
 
 export function fail(message: string, code = 2): never {
@@ -44,7 +86,7 @@ export function requireDataRoot(values: CliValues): string {
   return dir;
 }
 
-export function intOption(values: CliValues, name: 'ttl' | 'instances' | 'rounds' | 'snapshot-every'): number | undefined {
+export function intOption(values: CliValues, name: 'ttl' | 'instances' | 'rounds' | 'snapshot-every' | 'timeout'): number | undefined {
   const v = values[name];
   if (v === undefined) return undefined;
   const n = Number(v);
@@ -59,13 +101,24 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     fail(`${(err as Error).message}\n${USAGE}`);
   }
-  const [command] = parsed.positionals;
+  const [command, ...args] = parsed.positionals;
+  if (parsed.values.version) {
+    process.stdout.write(`leasehold ${packageVersion()}\n`);
+    return;
+  }
   if (parsed.values.help || !command) {
-    process.stdout.write(USAGE);
+    const one = command !== undefined && Object.prototype.hasOwnProperty.call(COMMANDS, command) ? COMMANDS[command] : undefined;
+    process.stdout.write(one ? `usage: ${one}\n` : USAGE);
     return;
   }
   try {
     switch (command) {
+      case 'get':
+        return await (await import('./oneshot.js')).runGet(parsed.values, args);
+      case 'set':
+        return await (await import('./oneshot.js')).runSet(parsed.values, args);
+      case 'ps':
+        return await (await import('./oneshot.js')).runPs(parsed.values, args);
       case 'instance':
         return await (await import('./instance.js')).runInstance(parsed.values);
       case 'status':
