@@ -79,11 +79,12 @@ function addTimeline(entry: TimelineEntry): void {
   $('timeline').prepend(el('li', `${time(entry.at)} — ${entry.what}`));
 }
 
-api.onEvent((e: BridgeEvent<AppState>) => {
+api.onEvent((e: BridgeEvent) => {
   if (e.type === 'status') renderStatus(e.status);
-  else if (e.type === 'state') renderState(e.version, e.state);
-  else addTimeline(e.entry);
+  else if (e.type === 'timeline') addTimeline(e.entry);
 });
+// The whole state: this window shows all of it (a window showing less would watch only its paths).
+api.watch<AppState>('', (state, version) => renderState(version, state ?? {}));
 
 $('add-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
@@ -99,8 +100,7 @@ $('new-window').addEventListener('click', () => act(api.command('new-window')));
 $('launch').addEventListener('click', () => act(api.command('launch-instance')));
 $('quit').addEventListener('click', () => act(api.command('quit')));
 
-void Promise.all([api.status(), api.get(), api.timeline()]).then(([s, g, t]) => {
+void Promise.all([api.status(), api.timeline()]).then(([s, t]) => {
   renderStatus(s);
-  renderState(g.version, g.state);
   for (const e of t) addTimeline(e);
 }, showError);

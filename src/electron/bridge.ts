@@ -1,20 +1,26 @@
 /**
  * RendererBridge: one instance, served to renderers. The logic of `leasehold/electron` without Electron:
  * validates every request like network input, answers it from the instance, and turns the instance's
- * events into renderer events (status on every role/owner/presence change, the state coalesced, a
- * timeline of ownership changes).
+ * events into renderer events (status on every role/owner/presence change, a timeline of ownership
+ * changes, and the values of the paths each window watches).
+ *
+ * Each window is a {@link BridgeConnection} (`connect(send)`). A window receives the shared state only for
+ * the paths it watches (`{op: 'watch', paths}`, answered with their current values): after a change, at
+ * most once per `coalesceMs`, one `values` event with the watched paths whose value changed (compared by
+ * identity: documents share unchanged subtrees), so a window showing one counter is not sent a large state
+ * it does not show. Watching `''` is watching the whole state.
  *
  * Guarantees: a request that is not one of the documented shapes, or a mutation that `validateMutation`
  * refuses, is answered `{ok: false, error: {code: 'EPROTOCOL'}}` and reaches nothing; errors cross as
  * `{code, message}` only (no stacks, paths or causes); a listener that throws is dropped, not propagated.
- * Not guaranteed: delivery of every intermediate state (state events are coalesced; versions only rise).
+ * Not guaranteed: delivery of every intermediate value (coalesced; versions only rise).
  */
 import type { Clock, Timer } from '../clock.js';
 import { systemClock } from '../clock.js';
 import type { Instance, InstanceEvent } from '../coordinator.js';
 import { LeaseholdError } from '../errors.js';
-import { validateMutation, type Json } from '../state/document.js';
-import type { BridgeEvent, BridgeReply, BridgeRequest, InstanceView, TimelineEntry } from './renderer-api.js';
+import { getAt, parsePath, validateMutation, type Json } from '../state/document.js';
+import type { BridgeEvent, BridgeReply, BridgeRequest, InstanceView, TimelineEntry, WatchReply } from './renderer-api.js';
 
 export interface RendererBridgeOptions {
   /** App commands renderers may run by name (e.g. 'new-window'). @default none */
@@ -27,6 +33,9 @@ export interface RendererBridgeOptions {
 }
 
 const protocolError = (message: string) => new LeaseholdError('EPROTOCOL', message);
+
+/** The most paths one window may watch at once. */
+export const MAX_WATCHED_PATHS = 256;
 
 /** Checks a renderer's request; throws EPROTOCOL naming what is wrong. */
 export function validateRequest(raw: unknown, maxValueBytes?: number): BridgeRequest {
@@ -44,6 +53,12 @@ export function validateRequest(raw: unknown, maxValueBytes?: number): BridgeReq
     case 'mutate':
       only('op', 'mutation');
       return { op: 'mutate', mutation: validateMutation(r.mutation, maxValueBytes) };
+    case 'watch':
+      only('op', 'paths');
+      if (!Array.isArray(r.paths) || r.paths.length > MAX_WATCHED_PATHS)
+        throw protocolError(`watch takes an array of at most ${MAX_WATCHED_PATHS} paths`);
+      for (const p of r.paths) parsePath(p as string);
+      return { op: 'watch', paths: [...new Set(r.paths as string[])] };
     case 'command':
       only('op', 'name');
       if (typeof r.name !== 'string' || r.name.length === 0 || r.name.length > 64) throw protocolError('a command name is a short string');
@@ -51,6 +66,20 @@ export function validateRequest(raw: unknown, maxValueBytes?: number): BridgeReq
     default:
       throw protocolError(`unknown request op ${JSON.stringify(r.op)?.slice(0, 40)}`);
   }
+}
+
+/** One window's end of the bridge. */
+export interface BridgeConnection {
+  /** Answers one request of this window (never throws; errors are in the reply). */
+  handle(raw: unknown): Promise<BridgeReply>;
+  /** No more events to this window. */
+  close(): void;
+}
+
+interface Connection extends BridgeConnection {
+  send: (event: BridgeEvent) => void;
+  /** Watched path → the value last sent for it. */
+  watched: Map<string, Json | undefined>;
 }
 
 export class RendererBridge {
@@ -61,9 +90,9 @@ export class RendererBridge {
   readonly #coalesceMs: number;
   readonly #timelineMax: number;
   readonly #timeline: TimelineEntry[] = [];
-  readonly #listeners = new Set<(e: BridgeEvent) => void>();
+  readonly #connections = new Set<Connection>();
   readonly #stops: (() => void)[] = [];
-  #stateTimer: Timer | undefined;
+  #valuesTimer: Timer | undefined;
 
   constructor(instance: Instance<unknown>, options: RendererBridgeOptions = {}) {
     this.instance = instance;
@@ -72,7 +101,7 @@ export class RendererBridge {
     this.#coalesceMs = options.coalesceMs ?? 16;
     this.#timelineMax = options.timelineMax ?? 200;
     this.#stops.push(instance.subscribe((e) => this.#onInstanceEvent(e)));
-    this.#stops.push(instance.state.subscribe(() => this.#scheduleState()));
+    this.#stops.push(instance.state.subscribe(() => this.#scheduleValues()));
   }
 
   status(): InstanceView {
@@ -95,18 +124,34 @@ export class RendererBridge {
     return this.#timeline.map((e) => ({ ...e }));
   }
 
-  /** Answers one request from a renderer (never throws; errors are in the reply). */
-  async handle(raw: unknown): Promise<BridgeReply> {
+  /**
+   * Answers one request from a renderer (never throws; errors are in the reply). `watch` needs the window's
+   * connection: use {@link BridgeConnection.handle}.
+   */
+  handle(raw: unknown): Promise<BridgeReply> {
+    return this.#handle(raw, undefined);
+  }
+
+  async #handle(raw: unknown, from: Connection | undefined): Promise<BridgeReply> {
     try {
-      return { ok: true, value: await this.#answer(validateRequest(raw)) };
+      return { ok: true, value: await this.#answer(validateRequest(raw), from) };
     } catch (err) {
       const e = err instanceof LeaseholdError ? err : new LeaseholdError('EIO', String((err as Error)?.message ?? err));
       return { ok: false, error: { code: e.code, message: e.message.slice(0, 1000) } };
     }
   }
 
-  async #answer(req: BridgeRequest): Promise<unknown> {
+  async #answer(req: BridgeRequest, from: Connection | undefined): Promise<unknown> {
     switch (req.op) {
+      case 'watch': {
+        if (!from || !this.#connections.has(from)) throw protocolError('watch needs a connected window');
+        const state = this.instance.state.get() as Json;
+        const version = this.instance.state.version;
+        const values: Record<string, Json | undefined> = {};
+        from.watched = new Map(req.paths.map((p) => [p, getAt(state, p)]));
+        for (const [p, v] of from.watched) values[p] = v;
+        return { version, values } satisfies WatchReply;
+      }
       case 'status':
         return this.status();
       case 'get':
@@ -124,38 +169,62 @@ export class RendererBridge {
     }
   }
 
-  /** Sends every event to `send` (starting with the current status and state); returns a stop function. */
-  subscribe(send: (event: BridgeEvent) => void): () => void {
-    this.#listeners.add(send);
-    this.#emitTo(send, { type: 'status', status: this.status() });
-    this.#emitTo(send, { type: 'state', version: this.instance.state.version, state: this.instance.state.get() as Json });
-    return () => this.#listeners.delete(send);
+  /**
+   * A window: every status and timeline event goes to `send` (the current status first), and the values of
+   * the paths it watches; `handle` answers its requests. `close()` (or a `send` that throws) ends it.
+   */
+  connect(send: (event: BridgeEvent) => void): BridgeConnection {
+    const c: Connection = {
+      send,
+      watched: new Map(),
+      handle: (raw) => this.#handle(raw, c),
+      close: () => void this.#connections.delete(c),
+    };
+    this.#connections.add(c);
+    this.#emitTo(c, { type: 'status', status: this.status() });
+    return { handle: c.handle, close: c.close };
   }
 
   close(): void {
     for (const stop of this.#stops.splice(0)) stop();
-    this.#stateTimer?.cancel();
-    this.#listeners.clear();
+    this.#valuesTimer?.cancel();
+    this.#connections.clear();
   }
 
-  #emitTo(send: (e: BridgeEvent) => void, event: BridgeEvent): void {
+  #emitTo(c: Connection, event: BridgeEvent): void {
     try {
-      send(event);
+      c.send(event);
     } catch {
-      this.#listeners.delete(send); // a destroyed window, typically
+      this.#connections.delete(c); // a destroyed window, typically
     }
   }
 
   #emit(event: BridgeEvent): void {
-    for (const l of [...this.#listeners]) this.#emitTo(l, event);
+    for (const c of [...this.#connections]) this.#emitTo(c, event);
   }
 
-  #scheduleState(): void {
-    if (this.#stateTimer) return;
-    this.#stateTimer = this.#clock.setTimeout(() => {
-      this.#stateTimer = undefined;
-      this.#emit({ type: 'state', version: this.instance.state.version, state: this.instance.state.get() as Json });
+  #scheduleValues(): void {
+    if (this.#valuesTimer) return;
+    this.#valuesTimer = this.#clock.setTimeout(() => {
+      this.#valuesTimer = undefined;
+      this.#sendValues();
     }, this.#coalesceMs);
+  }
+
+  /** To each window, the watched paths whose value is no longer the one it was last sent. */
+  #sendValues(): void {
+    const state = this.instance.state.get() as Json;
+    const version = this.instance.state.version;
+    for (const c of [...this.#connections]) {
+      let values: Record<string, Json | undefined> | undefined;
+      for (const [path, sent] of c.watched) {
+        const now = getAt(state, path);
+        if (now === sent) continue;
+        c.watched.set(path, now);
+        (values ??= {})[path] = now;
+      }
+      if (values) this.#emitTo(c, { type: 'values', version, values });
+    }
   }
 
   #note(epoch: number, what: string): void {

@@ -33,7 +33,7 @@ import { join, type Instance } from '../coordinator.js';
 import type { JoinOptions } from '../config.js';
 import { LeaseholdError } from '../errors.js';
 import type { Json } from '../state/document.js';
-import { RendererBridge, type RendererBridgeOptions } from './bridge.js';
+import { RendererBridge, type BridgeConnection, type RendererBridgeOptions } from './bridge.js';
 import { EVENT_CHANNEL, REQUEST_CHANNEL, type BridgeReply } from './renderer-api.js';
 import { createSessionDir, sweepSessionDirs, type SessionDir } from './session-data.js';
 
@@ -130,7 +130,7 @@ export function createAppCoordinator<State = Json>(app: AppLike, options: AppCoo
     app.setPath('sessionData', session.path);
   }
 
-  const attached = new Map<number, { wc: WebContentsLike; stop: () => void }>();
+  const attached = new Map<number, { wc: WebContentsLike; connection: BridgeConnection | undefined }>();
   let instance: Instance<State> | undefined;
   let bridge: RendererBridge | undefined;
   let closing: Promise<void> | undefined;
@@ -155,14 +155,16 @@ export function createAppCoordinator<State = Json>(app: AppLike, options: AppCoo
     if (!frame || frame.parent !== null) return refuse('only a window’s top frame may use leasehold');
     if (!trusted(frame.url)) return refuse('this page is not one of the app’s own (trustPage)');
     await ready;
-    return bridge!.handle(raw);
+    // Connected when the bridge was made (ready); gone if the window was detached meanwhile.
+    const connection = attached.get(event.sender.id)?.connection;
+    return connection ? connection.handle(raw) : refuse('this window is not attached to leasehold');
   });
 
   function subscribe(wc: WebContentsLike): void {
     const entry = attached.get(wc.id);
     if (!entry || !bridge) return;
-    entry.stop();
-    entry.stop = bridge.subscribe((e) => {
+    entry.connection?.close();
+    entry.connection = bridge.connect((e) => {
       if (!wc.isDestroyed()) wc.send(EVENT_CHANNEL, e);
     });
   }
@@ -189,7 +191,7 @@ export function createAppCoordinator<State = Json>(app: AppLike, options: AppCoo
 
   function attach(wc: WebContentsLike): () => void {
     if (!attached.has(wc.id)) {
-      attached.set(wc.id, { wc, stop: () => undefined });
+      attached.set(wc.id, { wc, connection: undefined });
       guard(wc);
       wc.once('destroyed', () => detach(wc.id));
       subscribe(wc);
@@ -198,7 +200,7 @@ export function createAppCoordinator<State = Json>(app: AppLike, options: AppCoo
   }
 
   function detach(id: number): void {
-    attached.get(id)?.stop();
+    attached.get(id)?.connection?.close();
     attached.delete(id);
   }
 

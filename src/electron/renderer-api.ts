@@ -61,17 +61,28 @@ export interface TimelineEntry {
   what: string;
 }
 
-export type BridgeEvent<State = Json> =
+export type BridgeEvent =
   | { type: 'status'; status: InstanceView }
-  /** The state after one or more changes (coalesced: at most one per `coalesceMs`). */
-  | { type: 'state'; version: number; state: State }
+  /**
+   * The watched paths whose value changed, as of `version` (coalesced: at most one per `coalesceMs`).
+   * A path with nothing at it has the value undefined.
+   */
+  | { type: 'values'; version: number; values: Record<string, Json | undefined> }
   | { type: 'timeline'; entry: TimelineEntry };
+
+/** The answer to `watch`: the current value of every watched path. */
+export interface WatchReply {
+  version: number;
+  values: Record<string, Json | undefined>;
+}
 
 export type BridgeRequest =
   | { op: 'status' }
   | { op: 'get' }
   | { op: 'timeline' }
   | { op: 'mutate'; mutation: Mutation }
+  /** The paths this window wants values for from now on (replacing the previous set); '' is the whole state. */
+  | { op: 'watch'; paths: string[] }
   /** An app command the host registered (for the example app: new-window, launch-instance, quit). */
   | { op: 'command'; name: string };
 
@@ -98,8 +109,15 @@ export interface LeaseholdRendererApi<State = Json> {
   batch(ops: Mutation[]): Promise<number>;
   dispatch(action: { type: string; payload?: Json }): Promise<number>;
   command(name: string): Promise<unknown>;
-  /** Calls `listener` with every event; returns a function that stops it. A listener that throws is reported, not propagated. */
-  onEvent(listener: (event: BridgeEvent<State>) => void): () => void;
+  /**
+   * Calls `listener` with the value at `path` ('' for the whole state; undefined where nothing is), now and
+   * after every change of it (coalesced), with the version it is as of. Only the paths some listener of
+   * this page watches cross from the main process. Returns a function that stops it.
+   */
+  watch(path: '', listener: (state: State, version: number) => void): () => void;
+  watch<T = Json>(path: string, listener: (value: T | undefined, version: number) => void): () => void;
+  /** Calls `listener` with every status, timeline and values event; returns a function that stops it. A listener that throws is reported, not propagated. */
+  onEvent(listener: (event: BridgeEvent) => void): () => void;
 }
 
 /** A refused or undeliverable request, in the page: `code` is one of leasehold's error codes (errors.ts). */
@@ -136,8 +154,59 @@ export function connectLeasehold<State = Json>(bridge?: LeaseholdBridge): Leaseh
     throw new LeaseholdRendererError(reply?.error?.code ?? 'EPROTOCOL', reply?.error?.message ?? 'leasehold refused the request');
   };
   const mutate = (mutation: Mutation) => call({ op: 'mutate', mutation }) as Promise<number>;
-  const listeners = new Set<(e: BridgeEvent<State>) => void>();
+  const listeners = new Set<(e: BridgeEvent) => void>();
   let stop: (() => void) | undefined;
+  const report = (err: unknown) => console.error('leasehold: a listener threw', err);
+  const onEvent = (listener: (e: BridgeEvent) => void): (() => void) => {
+    if (typeof listener !== 'function') throw new TypeError('onEvent needs a function');
+    listeners.add(listener);
+    // One subscription across the bridge, shared by every listener of this page.
+    stop ??= b.onEvent((e) => {
+      for (const l of [...listeners])
+        try {
+          l(e);
+        } catch (err) {
+          report(err);
+        }
+    });
+    return () => {
+      listeners.delete(listener);
+      if (listeners.size === 0) {
+        stop?.();
+        stop = undefined;
+      }
+    };
+  };
+
+  // watch(): per path, its listeners and the newest value delivered (events and replies may cross).
+  interface Watched {
+    listeners: Set<(value: never, version: number) => void>;
+    version: number;
+    value: Json | undefined;
+  }
+  const watched = new Map<string, Watched>();
+  let stopValues: (() => void) | undefined;
+  const deliver = (path: string, value: Json | undefined, version: number, only?: (value: never, version: number) => void) => {
+    const w = watched.get(path);
+    // A newer value only (a reply and an event may both carry one version); a new listener gets the current.
+    if (!w || (!only && version <= w.version)) return;
+    w.version = version;
+    w.value = value;
+    for (const l of only ? [only] : [...w.listeners])
+      try {
+        l(value as never, version);
+      } catch (err) {
+        report(err);
+      }
+  };
+  const sendWatch = () =>
+    call({ op: 'watch', paths: [...watched.keys()] }).then(
+      (reply) => {
+        const r = reply as WatchReply;
+        for (const [path, value] of Object.entries(r.values)) deliver(path, value, r.version);
+      },
+      (err: unknown) => report(err),
+    );
 
   const api: LeaseholdRendererApi<State> = {
     status: () => call({ op: 'status' }) as Promise<InstanceView>,
@@ -152,26 +221,33 @@ export function connectLeasehold<State = Json>(bridge?: LeaseholdBridge): Leaseh
     dispatch: (action) =>
       mutate({ op: 'dispatch', type: action?.type, ...(action && 'payload' in action ? { payload: action.payload } : {}) }),
     command: (name) => call({ op: 'command', name }),
-    onEvent: (listener) => {
-      if (typeof listener !== 'function') throw new TypeError('onEvent needs a function');
-      listeners.add(listener);
-      // One subscription across the bridge, shared by every listener of this page.
-      stop ??= b.onEvent((e) => {
-        for (const l of [...listeners])
-          try {
-            l(e as BridgeEvent<State>);
-          } catch (err) {
-            console.error('leasehold: an onEvent listener threw', err);
-          }
-      });
+    watch: (path: string, listener: (value: never, version: number) => void) => {
+      if (typeof path !== 'string' || typeof listener !== 'function') throw new TypeError('watch needs a path and a function');
+      const l = listener as (value: never, version: number) => void;
+      let w = watched.get(path);
+      if (w) {
+        w.listeners.add(l);
+        // Already watched: this listener gets the value the others have (if one arrived yet).
+        if (w.version >= 0) deliver(path, w.value, w.version, l);
+      } else {
+        watched.set(path, (w = { listeners: new Set([l]), version: -1, value: undefined }));
+        stopValues ??= onEvent((e) => {
+          if (e.type === 'values') for (const [p, v] of Object.entries(e.values)) deliver(p, v, e.version);
+        });
+        void sendWatch();
+      }
       return () => {
-        listeners.delete(listener);
-        if (listeners.size === 0) {
-          stop?.();
-          stop = undefined;
+        const cur = watched.get(path);
+        if (!cur?.listeners.delete(l) || cur.listeners.size > 0) return;
+        watched.delete(path);
+        if (watched.size === 0) {
+          stopValues?.();
+          stopValues = undefined;
         }
+        void sendWatch();
       };
     },
+    onEvent,
   };
   Object.freeze(api);
   if (!bridge) {

@@ -66,7 +66,7 @@ describe('the documented Electron example', () => {
     assert.deepEqual(nodeOrElectron, []);
   });
 
-  it('the state is typed: get(), onEvent and reducers see the app’s State, not Json', () => {
+  it('the state is typed: get(), watch and reducers see the app’s State, not Json', () => {
     const file = joinPath(dir, 'typed.ts');
     writeFileSync(
       file,
@@ -75,7 +75,8 @@ interface S { notes?: string[] }
 const api = connectLeasehold<S>();
 export async function f(): Promise<string[]> {
   const { state } = await api.get();
-  api.onEvent((e) => { if (e.type === 'state') { const n: string[] | undefined = e.state.notes; void n; } });
+  api.watch('', (s) => { const n: string[] | undefined = s.notes; void n; });
+  api.watch<number>('count', (c) => { const n: number | undefined = c; void n; });
   // @ts-expect-error: S has no such field
   void state.missing;
   return state.notes ?? [];

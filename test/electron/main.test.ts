@@ -172,11 +172,22 @@ describe('createAppCoordinator', () => {
       coordinator.attach(second as unknown as WebContentsLike);
       await until(() => win.sent.some((e) => e.type === 'status' && e.status.connected), 2000, 'status event');
       await until(() => second.sent.some((e) => e.type === 'status' && e.status.connected), 2000, 'status event (second window)');
-      assert.ok(win.sent.some((e) => e.type === 'state'));
+      // Each window gets the values of the paths it watches, and only those.
+      assert.deepEqual(await ipc.invoke(win, { op: 'watch', paths: ['n'] }), { ok: true, value: { version: 0, values: { n: undefined } } });
+      assert.deepEqual(await ipc.invoke(second, { op: 'watch', paths: [''] }), { ok: true, value: { version: 0, values: { '': {} } } });
       const v = await ipc.invoke(win, { op: 'mutate', mutation: { op: 'increment', path: 'n' } });
       assert.deepEqual(v, { ok: true, value: 1 });
       assert.deepEqual(await ipc.invoke(win, { op: 'command', name: 'hello' }), { ok: true, value: 'hi' });
-      await until(() => second.sent.some((e) => e.type === 'state' && e.version === 1), 2000, 'the other window sees the change');
+      await until(() => second.sent.some((e) => e.type === 'values' && e.version === 1), 2000, 'the other window sees the change');
+      await until(() => win.sent.some((e) => e.type === 'values' && e.version === 1), 2000, 'and this one');
+      assert.deepEqual(
+        win.sent.filter((e) => e.type === 'values').map((e) => e.type === 'values' && e.values),
+        [{ n: 1 }],
+      );
+      assert.deepEqual(
+        second.sent.filter((e) => e.type === 'values').map((e) => e.type === 'values' && e.values),
+        [{ '': { n: 1 } }],
+      );
 
       // Refused: a window that was not attached, a subframe, and malformed requests.
       const stranger = new FakeWebContents();

@@ -29,15 +29,18 @@ async function openWindow(browser: Awaited<ReturnType<typeof launchChromium>>, u
   const page = await browser.newPage({ viewport: APP_WINDOW });
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(String(e)));
+  const emit = (arg: { channel: string; event: unknown }) =>
+    (globalThis as unknown as { __leaseholdEmit?: (c: string, e: unknown) => void }).__leaseholdEmit?.(arg.channel, arg.event);
+  // The window's connection (attach()), before its page loads, as in the app: the page's requests need it.
+  const connection = bridge.connect(
+    (event) => void page.evaluate(emit, { channel: EVENT_CHANNEL, event: event as unknown }).catch(() => undefined),
+  );
   await page.exposeFunction('__leaseholdInvoke', (channel: string, request: unknown) =>
-    channel === REQUEST_CHANNEL ? bridge.handle(request) : { ok: false, error: { code: 'EPROTOCOL', message: 'unknown channel' } },
+    channel === REQUEST_CHANNEL ? connection.handle(request) : { ok: false, error: { code: 'EPROTOCOL', message: 'unknown channel' } },
   );
   await page.addInitScript({ content: preloadScript(preload) });
   await page.goto(url);
   await page.waitForFunction(() => typeof (globalThis as { leasehold?: unknown }).leasehold === 'object');
-  const emit = (arg: { channel: string; event: unknown }) =>
-    (globalThis as unknown as { __leaseholdEmit: (c: string, e: unknown) => void }).__leaseholdEmit(arg.channel, arg.event);
-  bridge.subscribe((event) => void page.evaluate(emit, { channel: EVENT_CHANNEL, event: event as unknown }).catch(() => undefined));
   return { page, errors };
 }
 

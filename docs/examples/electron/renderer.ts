@@ -9,9 +9,9 @@ const leasehold = connectLeasehold<NotesState>();
 const list = document.querySelector('ul')!;
 const input = document.querySelector('input')!;
 
-leasehold.onEvent((event) => {
-  if (event.type === 'state')
-    list.replaceChildren(...(event.state.notes ?? []).map((text) => Object.assign(document.createElement('li'), { textContent: text })));
+// The notes only: this window is sent nothing else of the state.
+leasehold.watch<string[]>('notes', (notes) => {
+  list.replaceChildren(...(notes ?? []).map((text) => Object.assign(document.createElement('li'), { textContent: text })));
 });
 
 document.querySelector('form')!.addEventListener('submit', async (ev) => {
