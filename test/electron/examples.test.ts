@@ -52,6 +52,9 @@ describe('the documented Electron example', () => {
     symlinkSync(ROOT, joinPath(dir, 'node_modules', 'leasehold'), 'dir');
     symlinkSync(joinPath(ROOT, 'node_modules', 'electron'), joinPath(dir, 'node_modules', 'electron'), 'dir');
     symlinkSync(joinPath(ROOT, 'node_modules', '@types', 'node'), joinPath(dir, 'node_modules', '@types', 'node'), 'dir');
+    // React, for leasehold/react (an optional peer dependency: an app that uses it installs it).
+    symlinkSync(joinPath(ROOT, 'node_modules', 'react'), joinPath(dir, 'node_modules', 'react'), 'dir');
+    symlinkSync(joinPath(ROOT, 'node_modules', '@types', 'react'), joinPath(dir, 'node_modules', '@types', 'react'), 'dir');
     for (const f of ['main.ts', 'renderer.ts']) copyFileSync(joinPath(EXAMPLES, f), joinPath(dir, f));
   });
   after(() => remove());
@@ -84,6 +87,31 @@ export async function f(): Promise<string[]> {
 `,
     );
     assert.deepEqual(diagnostics([file], DOM_ONLY), []);
+  });
+
+  it('a React page compiles with DOM types only through leasehold/react, its hooks typed', () => {
+    const file = joinPath(dir, 'hooks.ts');
+    writeFileSync(
+      file,
+      `import { createElement as h } from 'react';
+import { useDispatch, useRole, useShared, useSharedState } from 'leasehold/react';
+interface S { notes?: string[] }
+export function Notes() {
+  const notes = useShared<string[]>('notes');
+  const count = useSharedState((s: S) => s.notes?.length ?? 0);
+  const me = useRole();
+  const dispatch = useDispatch();
+  const n: number | undefined = count;
+  // @ts-expect-error: the value may not have arrived yet
+  const sure: string[] = notes;
+  void sure;
+  return h('ul', { onClick: () => void dispatch({ type: 'note/add', payload: 'x' }) }, me?.role, n, (notes ?? []).map((t) => h('li', { key: t }, t)));
+}
+`,
+    );
+    const { errors, nodeOrElectron } = compile([file], DOM_ONLY);
+    assert.deepEqual(errors, []);
+    assert.deepEqual(nodeOrElectron, []);
   });
 
   it('control: a page that imports the main entry pulls in Node’s and Electron’s types', () => {
