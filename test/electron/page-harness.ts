@@ -6,6 +6,9 @@ import { createServer, type Server } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join as joinPath, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import type { RendererBridge } from '../../src/electron/bridge.js';
+import { EVENT_CHANNEL, REQUEST_CHANNEL } from '../../src/electron/renderer-api.js';
 import { createFakeContextBridge } from './fake-context-bridge.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -50,4 +53,34 @@ export function preloadScript(preloadSource: string): string {
       (m) => { if (m === 'electron') return electron; throw new Error('a sandboxed preload cannot require ' + m); },
       module, module.exports);
   })();`;
+}
+
+/**
+ * A page at `url` as an attached window of `bridge`: its connection made before the page loads (as
+ * attach() does), the real preload, and the IPC hop as a binding. `onRequest` sees every request.
+ */
+export async function openPage(
+  browser: Browser,
+  url: string,
+  bridge: RendererBridge,
+  preload: string,
+  options: { viewport?: { width: number; height: number }; onRequest?: (request: unknown) => void } = {},
+): Promise<{ page: Page; errors: string[] }> {
+  const page = await browser.newPage(options.viewport ? { viewport: options.viewport } : {});
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  const emit = (arg: { channel: string; event: unknown }) =>
+    (globalThis as unknown as { __leaseholdEmit?: (c: string, e: unknown) => void }).__leaseholdEmit?.(arg.channel, arg.event);
+  const connection = bridge.connect(
+    (event) => void page.evaluate(emit, { channel: EVENT_CHANNEL, event: event as unknown }).catch(() => undefined),
+  );
+  await page.exposeFunction('__leaseholdInvoke', (channel: string, request: unknown) => {
+    options.onRequest?.(request);
+    return channel === REQUEST_CHANNEL
+      ? connection.handle(request)
+      : { ok: false, error: { code: 'EPROTOCOL', message: 'unknown channel' } };
+  });
+  await page.addInitScript({ content: preloadScript(preload) });
+  await page.goto(url);
+  return { page, errors };
 }

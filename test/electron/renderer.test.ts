@@ -21,27 +21,14 @@ import { reducers } from '../../app/reducers.js';
 import type { AppState } from '../../app/state.js';
 import { tempRoot } from '../helpers.js';
 import { launchChromium, noChromium } from '../browser.js';
-import { APP_WINDOW, preloadScript, serveRepo } from './page-harness.js';
+import { APP_WINDOW, openPage, serveRepo } from './page-harness.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SHOTS = joinPath(ROOT, 'out', 'screenshots');
 async function openWindow(browser: Awaited<ReturnType<typeof launchChromium>>, url: string, bridge: RendererBridge, preload: string) {
-  const page = await browser.newPage({ viewport: APP_WINDOW });
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  const emit = (arg: { channel: string; event: unknown }) =>
-    (globalThis as unknown as { __leaseholdEmit?: (c: string, e: unknown) => void }).__leaseholdEmit?.(arg.channel, arg.event);
-  // The window's connection (attach()), before its page loads, as in the app: the page's requests need it.
-  const connection = bridge.connect(
-    (event) => void page.evaluate(emit, { channel: EVENT_CHANNEL, event: event as unknown }).catch(() => undefined),
-  );
-  await page.exposeFunction('__leaseholdInvoke', (channel: string, request: unknown) =>
-    channel === REQUEST_CHANNEL ? connection.handle(request) : { ok: false, error: { code: 'EPROTOCOL', message: 'unknown channel' } },
-  );
-  await page.addInitScript({ content: preloadScript(preload) });
-  await page.goto(url);
-  await page.waitForFunction(() => typeof (globalThis as { leasehold?: unknown }).leasehold === 'object');
-  return { page, errors };
+  const opened = await openPage(browser, url, bridge, preload, { viewport: APP_WINDOW });
+  await opened.page.waitForFunction(() => typeof (globalThis as { leasehold?: unknown }).leasehold === 'object');
+  return opened;
 }
 
 const roleOf = (page: Page) => page.locator('#role').textContent();

@@ -12,35 +12,20 @@ import type { Page } from 'playwright-core';
 import { build } from 'esbuild';
 import { join, type Instance } from '../../src/coordinator.js';
 import { RendererBridge } from '../../src/electron/bridge.js';
-import { EVENT_CHANNEL, REQUEST_CHANNEL } from '../../src/electron/renderer-api.js';
 import { reducers } from '../../app/reducers.js';
 import type { AppState } from '../../app/state.js';
 import { tempRoot } from '../helpers.js';
 import { launchChromium, noChromium } from '../browser.js';
-import { preloadScript, serveRepo } from '../electron/page-harness.js';
+import { openPage, serveRepo } from '../electron/page-harness.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const OUT = joinPath(ROOT, 'out', 'test', 'react');
 
-async function openPage(browser: Awaited<ReturnType<typeof launchChromium>>, url: string, bridge: RendererBridge, preload: string) {
-  const page = await browser.newPage();
-  const errors: string[] = [];
+/** A page of the fixture as an attached window of `bridge`, recording the paths it asks to watch. */
+async function openHooksPage(browser: Awaited<ReturnType<typeof launchChromium>>, url: string, bridge: RendererBridge, preload: string) {
   const watched: unknown[] = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  const emit = (arg: { channel: string; event: unknown }) =>
-    (globalThis as unknown as { __leaseholdEmit?: (c: string, e: unknown) => void }).__leaseholdEmit?.(arg.channel, arg.event);
-  const connection = bridge.connect(
-    (event) => void page.evaluate(emit, { channel: EVENT_CHANNEL, event: event as unknown }).catch(() => undefined),
-  );
-  await page.exposeFunction('__leaseholdInvoke', (channel: string, request: { op?: string; paths?: unknown }) => {
-    if (request?.op === 'watch') watched.push(request.paths);
-    return channel === REQUEST_CHANNEL
-      ? connection.handle(request)
-      : { ok: false, error: { code: 'EPROTOCOL', message: 'unknown channel' } };
-  });
-  await page.addInitScript({ content: preloadScript(preload) });
-  await page.goto(url);
-  return { page, errors, watched };
+  const onRequest = (r: unknown) => void ((r as { op?: string })?.op === 'watch' && watched.push((r as { paths: unknown }).paths));
+  return { ...(await openPage(browser, url, bridge, preload, { onRequest })), watched };
 }
 
 const text = (page: Page, id: string) => page.locator(`#${id}`).textContent();
@@ -78,8 +63,8 @@ describe('leasehold/react in Chromium', { skip: noChromium }, () => {
     const bridgeB = new RendererBridge(b);
     const browser = await launchChromium();
     try {
-      const pa = await openPage(browser, url, bridgeA, preload);
-      const pb = await openPage(browser, url, bridgeB, preload);
+      const pa = await openHooksPage(browser, url, bridgeA, preload);
+      const pb = await openHooksPage(browser, url, bridgeB, preload);
       await pa.page.locator('#role', { hasText: `owner ${a.epoch}` }).waitFor();
       await pb.page.locator('#role', { hasText: `follower ${a.epoch}` }).waitFor();
       assert.equal(await text(pa.page, 'open'), '0');
