@@ -51,6 +51,7 @@ leaseContract('FileLeaseStore on disk', async () => {
   };
   const recordPath = (key: string) => store().recordPath(key);
   return {
+    clock,
     store,
     advance: (ms) => delay(ms),
     hang: (s) => clocks.get(s)!.pause(),
