@@ -35,18 +35,21 @@
  */
 import * as nodeFs from 'node:fs';
 import { join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { lockfile } from '../cjs.js';
 import { keepProcessAlive, sleep, systemClock, type Clock } from '../clock.js';
 import { LeaseholdError, ioError } from '../errors.js';
-import { CREATE, DIR_MODE, UPDATE, ensurePrivateDir, isPrivateFile, openPrivate, readPrivate } from '../private-files.js';
+import { createFile, errnoCode as code, padNumber, replaceFile, writeAll } from '../fs-util.js';
+import { DIR_MODE, UPDATE, ensurePrivateDir, isPrivateFile, openPrivate, readPrivate } from '../private-files.js';
 import { LeaseKey } from './key.js';
 import { currentProcess, isProcessGone } from './process-identity.js';
 import { parseClaim, parseRecord, serializeClaim, serializeRecord, type LeaseRecord, type NewestClaim } from './record.js';
 import type { HolderProcess } from './assess.js';
 import { RecordLeaseStore, type ReadResult, type RecordStorage, type Transaction } from './record-store.js';
 
-/** The synchronous part of `node:fs` the store uses; inject another for fault tests. */
+/**
+ * The part of `node:fs` the store uses, proper-lockfile's calls and the change notifications included;
+ * inject another for fault tests.
+ */
 export type LeaseFs = Pick<
   typeof nodeFs,
   | 'mkdirSync'
@@ -64,6 +67,9 @@ export type LeaseFs = Pick<
   | 'chmodSync'
   | 'accessSync'
   | 'rmSync'
+  | 'rmdirSync'
+  | 'utimesSync'
+  | 'watch'
 >;
 
 export interface FileLeaseStoreOptions {
@@ -87,31 +93,33 @@ export interface FileLeaseStoreOptions {
 }
 
 /**
- * The file operations proper-lockfile uses, in an object of their own. Its sync API copies the object it
- * is given at every lock, and its default (graceful-fs, ~100 properties) made that ≈ 0.1 ms of every
- * transaction here, twice per handover on its critical path.
+ * The file operations proper-lockfile uses, from the injected fs, in an object of their own: its sync API
+ * copies the object it is given at every lock, and its default (graceful-fs, ~100 properties) would make
+ * that copy a noticeable part of every transaction, twice per handover on its critical path. It never
+ * resolves the path (realpath: false), so it needs no realpathSync.
  */
-const LOCK_FS = {
-  // proper-lockfile passes no mode: its directory would be 0777 minus the umask.
-  mkdirSync: (path: string) => nodeFs.mkdirSync(path, DIR_MODE),
-  realpathSync: nodeFs.realpathSync,
-  statSync: nodeFs.statSync,
-  rmdirSync: nodeFs.rmdirSync,
-  utimesSync: nodeFs.utimesSync,
-};
+function lockFs(fs: LeaseFs) {
+  return {
+    // proper-lockfile passes no mode: its directory would be 0777 minus the umask.
+    mkdirSync: (path: string) => fs.mkdirSync(path, DIR_MODE),
+    statSync: (path: string) => fs.statSync(path),
+    rmdirSync: (path: string) => fs.rmdirSync(path),
+    utimesSync: (path: string, atime: Date, mtime: Date) => fs.utimesSync(path, atime, mtime),
+  };
+}
 
 const RECORD = 'record.json';
 /** The record's size on disk: one block, padded with spaces (JSON allows them); larger records are not padded. */
 const RECORD_BLOCK = 4096;
 const EPOCHS = 'epochs';
 const KEEP_EPOCHS = 16;
-const pad = (n: number) => String(n).padStart(15, '0');
-const code = (err: unknown) => (err as NodeJS.ErrnoException)?.code;
+const pad = (n: number) => padNumber(n, 15);
 
 export class FileStorage implements RecordStorage {
   readonly root: string;
   readonly #dataRoot: string;
   readonly #fs: LeaseFs;
+  readonly #lockFs: ReturnType<typeof lockFs>;
   readonly #clock: Clock;
   readonly #create: boolean;
   readonly #staleMs: number;
@@ -128,6 +136,7 @@ export class FileStorage implements RecordStorage {
     this.#dataRoot = resolve(options.dataRoot);
     this.root = join(this.#dataRoot, 'leasehold');
     this.#fs = options.fs ?? nodeFs;
+    this.#lockFs = lockFs(this.#fs);
     this.#clock = options.clock ?? systemClock;
     this.#create = options.createDataRoot ?? true;
     this.#staleMs = Math.max(2000, options.lockStaleMs ?? 2000);
@@ -258,24 +267,11 @@ export class FileStorage implements RecordStorage {
     try {
       const st = fs.fstatSync(fd);
       if (st.size !== RECORD_BLOCK || !isPrivateFile(st)) return false;
-      for (let off = 0; off < block.length;) off += fs.writeSync(fd, block, off, block.length - off, off);
+      writeAll(fs, fd, block, 0);
       if (durable) fs.fdatasyncSync(fd);
       return true;
     } catch (err) {
       throw ioError('write', path, err);
-    } finally {
-      fs.closeSync(fd);
-    }
-  }
-
-  /** Creates `path` exclusively with `text` (optionally flushed); throws the fs error (EEXIST when taken). */
-  #createFile(path: string, text: string | Buffer, durable: boolean): void {
-    const fs = this.#fs;
-    const fd = openPrivate(fs, path, CREATE);
-    try {
-      const buf = typeof text === 'string' ? Buffer.from(text) : text;
-      for (let off = 0; off < buf.length;) off += fs.writeSync(fd, buf, off, buf.length - off, off);
-      if (durable) fs.fdatasyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }
@@ -290,23 +286,7 @@ export class FileStorage implements RecordStorage {
       padded[RECORD_BLOCK - 1] = 0x0a;
       if (this.#writeInPlace(path, padded, durable)) return;
     }
-    this.#replaceFile(path, padded ?? text, durable, 'write');
-  }
-
-  /** Writes a temp file beside `path` and renames it over `path`: readers see the old or the new content. */
-  #replaceFile(path: string, content: string | Buffer, durable: boolean, what: string): void {
-    const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-    try {
-      this.#createFile(tmp, content, durable);
-      this.#fs.renameSync(tmp, path);
-    } catch (err) {
-      try {
-        this.#fs.unlinkSync(tmp);
-      } catch {
-        // it was not created, or is gone
-      }
-      throw ioError(what, path, err);
-    }
+    replaceFile(this.#fs, path, padded ?? text, { durable });
   }
 
   #lock(key: LeaseKey, onCompromised: () => void, breakDead = true): (() => void) | 'busy' {
@@ -315,7 +295,7 @@ export class FileStorage implements RecordStorage {
     let release: () => void;
     try {
       release = lockfile.lockSync(recordPath, {
-        fs: LOCK_FS,
+        fs: this.#lockFs,
         realpath: false,
         stale: this.#staleMs,
         update: Math.floor(this.#staleMs / 2),
@@ -349,12 +329,12 @@ export class FileStorage implements RecordStorage {
       const me = currentProcess();
       const text = JSON.stringify({ pid: me.pid, processStart: me.start, host: me.host });
       try {
-        this.#createFile(holderPath, text, false);
+        createFile(this.#fs, holderPath, text, false);
       } catch (err) {
         if (code(err) !== 'EEXIST') throw err;
         // Left by a holder killed inside its transaction (or planted): replace the name, never write through it.
         this.#fs.unlinkSync(holderPath);
-        this.#createFile(holderPath, text, false);
+        createFile(this.#fs, holderPath, text, false);
       }
     } catch {
       // advisory only: without it a crashed holder's lock goes stale after lockStaleMs
@@ -416,7 +396,7 @@ export class FileStorage implements RecordStorage {
       claimEpoch: async (epoch, claim) => {
         const path = join(epochs, pad(epoch));
         try {
-          this.#createFile(path, serializeClaim(claim), false);
+          createFile(this.#fs, path, serializeClaim(claim), false);
         } catch (err) {
           if (code(err) === 'EEXIST') return false;
           throw ioError('claim epoch at', path, err);
@@ -427,7 +407,7 @@ export class FileStorage implements RecordStorage {
       // Temp + rename: readers see the old claim or the new one, and the name never stops existing (so no
       // contender can claim this epoch meanwhile). The temp name is not a number: readers skip it.
       rewriteClaim: async (epoch, claim) =>
-        this.#replaceFile(join(epochs, pad(epoch)), serializeClaim(claim), false, 'rewrite the claim of epoch at'),
+        replaceFile(this.#fs, join(epochs, pad(epoch)), serializeClaim(claim), { what: 'rewrite the claim of epoch at' }),
       compromised: () => compromised || this.#clock.now() - lockedAt >= this.#staleMs / 2,
     };
     try {
@@ -487,7 +467,7 @@ export class FileStorage implements RecordStorage {
 
   watch(key: LeaseKey, onChange: () => void): () => void {
     try {
-      const w = nodeFs.watch(this.dirOf(key), { persistent: false }, (_event, name) => {
+      const w = this.#fs.watch(this.dirOf(key), { persistent: false }, (_event, name) => {
         if (name === null || name === RECORD) onChange();
       });
       w.on('error', () => undefined);

@@ -285,6 +285,33 @@ describe('FileLeaseStore on disk', () => {
     await store.close();
   });
 
+  it("runs proper-lockfile's file calls and the change notifications through the injected fs", async () => {
+    const dir = await root();
+    const calls: string[] = [];
+    const fs = {
+      ...nodeSyncFs,
+      mkdirSync: ((path: nodeSyncFs.PathLike, options?: nodeSyncFs.MakeDirectoryOptions) => {
+        if (String(path).endsWith('.lock')) calls.push('mkdir lock');
+        return nodeSyncFs.mkdirSync(path, options);
+      }) as typeof nodeSyncFs.mkdirSync,
+      rmdirSync: ((path: nodeSyncFs.PathLike) => {
+        if (String(path).endsWith('.lock')) calls.push('rmdir lock');
+        return nodeSyncFs.rmdirSync(path);
+      }) as typeof nodeSyncFs.rmdirSync,
+      watch: ((...args: Parameters<typeof nodeSyncFs.watch>) => {
+        calls.push('watch');
+        return nodeSyncFs.watch(...args);
+      }) as typeof nodeSyncFs.watch,
+    };
+    const store = new FileLeaseStore({ dataRoot: dir, fs });
+    const lease = await store.acquire(KEY);
+    assert.deepEqual(calls, ['mkdir lock', 'rmdir lock']);
+    store.watch(KEY, () => undefined)();
+    assert.deepEqual(calls.slice(2), ['watch']);
+    await lease.release();
+    await store.close();
+  });
+
   it('keeps only the newest epoch claims', async () => {
     const dir = await root();
     const store = new FileLeaseStore({ dataRoot: dir });
