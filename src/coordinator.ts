@@ -408,8 +408,8 @@ export class Instance<State = Json> {
    */
   async #follow(record: LeaseRecord, ready?: FollowerLink): Promise<LeaseRecord | Followed | undefined> {
     // Close our idle listener: followers do not listen. Not awaited: nobody knows its endpoint (it never
-    // served), and the close completes only in a later turn of the event loop (at start-up, after the
-    // first timer: ≈ 30 ms before a new follower could report its role).
+    // served), and the close completes only in a later turn of the event loop (at start-up, only after
+    // the first timer: awaiting it would delay a new follower's report of its role).
     if (this.#server && this.#server.state === 'listening') {
       this.#idleClosing = this.#server.close();
       this.#server = undefined;

@@ -19,16 +19,16 @@
  * others may read or that has a second hard link is replaced by rename, not rewritten in place;
  * epochs survive deletion or corruption of record.json (not deletion of the whole key directory);
  * the lock's `onCompromised` never throws: a compromise ends the operation (and a held lease) cleanly.
- * Every transaction runs its file operations synchronously, in one go on the caller's thread (each is a few
- * microseconds on a local disk; an acquisition adds one fdatasync). This keeps a transaction short under
+ * Every transaction runs its file operations synchronously, in one go on the caller's thread (small reads
+ * and writes to the page cache; an acquisition adds one fdatasync). This keeps a transaction short under
  * load (it never waits for a turn of the event loop or for libuv's thread pool, where journal I/O may
- * queue), so renewals stay punctual and a handover costs about a millisecond. Only waiting for a busy
- * mutex is asynchronous.
+ * queue), so renewals stay punctual and a handover is not held up by the disk queue. Only waiting for a
+ * busy mutex is asynchronous.
  * Why in place: replacing a file by rename makes ext4 (auto_da_alloc, the default) start writing the new
- * file's data back inside rename(), ≈ 0.5 ms median and 1.6 ms p90 here against 0.07 ms for one pwrite,
- * and every renewal runs on the owner's event loop. A pwrite from a process that crashes lands whole or not
- * at all; a reader racing it could in principle see a mix of two records, which then fails to parse: it
- * reads again (twice at most), and a mix that persisted would only count as corrupt (held for a ttl).
+ * file's data back inside rename(), many times the cost of one pwrite, and every renewal runs on the
+ * owner's event loop. A pwrite from a process that crashes lands whole or not at all; a reader racing it
+ * could in principle see a mix of two records, which then fails to parse: it reads again (twice at
+ * most), and a mix that persisted would only count as corrupt (held for a ttl).
  * Not guaranteed: correctness on network file systems (mkdir and O_EXCL atomicity, mtime precision); that
  * a crash takeover is fast when the holder runs on another host or in another pid namespace (it then
  * waits for the ttl); durability of the record across power loss (the directory is not fsynced).
@@ -82,7 +82,7 @@ export interface FileLeaseStoreOptions {
   pollIntervalMs?: number;
   /**
    * How long the mutex may be held before others break it. proper-lockfile clamps this to ≥ 2000 ms; the
-   * mutex is held for well under a millisecond, so only a process stopped inside that window hits it.
+   * mutex is held for one synchronous read-modify-write, so only a process stopped inside it hits this.
    * @default 2000
    */
   lockStaleMs?: number;
@@ -367,7 +367,7 @@ export class FileStorage implements RecordStorage {
     let compromised = false;
     const started = this.#clock.now();
     let release: (() => void) | 'busy';
-    // Others hold the mutex for well under a millisecond: retry soon, with jitter, for lockWaitMs.
+    // Others hold the mutex for one synchronous transaction: retry soon, with jitter, for lockWaitMs.
     for (let attempt = 0; (release = this.#lock(key, () => (compromised = true))) === 'busy'; attempt++) {
       if (this.#clock.now() - started >= this.#lockWaitMs)
         throw new LeaseholdError(

@@ -3,7 +3,7 @@
  * are this class with a different storage.
  *
  * Acquire (numbered as in the code):
- *  1. Take the key's mutex (held for one read-modify-write, about a millisecond).
+ *  1. Take the key's mutex (held for one read-modify-write, run synchronously by the file store).
  *  2. Read the record; observe its fingerprint on our monotonic clock.
  *  3. Decide with `assess`: free when missing, released, expired, or its holder's process is gone.
  *  4. Claim epoch n = max(record epoch, newest claimed epoch) + 1 with an exclusive create, and fail with
