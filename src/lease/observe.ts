@@ -82,12 +82,16 @@ export function observe<T>(
     const timedOut = () =>
       finish(() => reject(new LeaseholdError('ETIMEOUT', `the lease ${String(key)} did not reach the awaited state in time`)));
     const pause = () => {
-      const left = deadline === undefined ? pollIntervalMs : Math.min(pollIntervalMs, deadline - clock.now());
-      if (left <= 0) return timedOut();
+      let ms = Math.max(0, pollIntervalMs);
+      if (deadline !== undefined) {
+        const left = deadline - clock.now();
+        if (left <= 0) return timedOut();
+        ms = Math.min(ms, left);
+      }
       timer = clock.setTimeout(() => {
         timer = undefined;
         void read();
-      }, left);
+      }, ms);
     };
     const read = async (): Promise<void> => {
       if (deadline !== undefined && clock.now() >= deadline) return timedOut();
@@ -120,8 +124,9 @@ export function observe<T>(
         void read();
       }
     };
-    for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
+    // The watcher first: if the store throws, nothing else is registered yet.
     if (options.notifications !== false) stopWatch = store.watch(key, onChange);
+    for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
     if (options.readAtOnce === false) pause();
     else void read();
   });

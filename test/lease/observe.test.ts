@@ -198,6 +198,17 @@ describe('observe', () => {
     assertNothingLeft();
   });
 
+  it('a poll interval of 0 re-reads on the next timer turn, without timing out', async () => {
+    const { clock, store, assertNothingLeft } = setup();
+    store.state = held('A', 1);
+    let looks = 0;
+    const out = track(observe(store, KEY, () => (++looks === 3 ? 'third' : undefined), { clock, pollIntervalMs: 0 }));
+    await clock.advance(0);
+    assert.equal(out.value, 'third');
+    assert.deepEqual(store.reads, [0, 0, 0]);
+    assertNothingLeft();
+  });
+
   it('passes a failed read to the predicate, and rejects with what the predicate throws', async () => {
     const { clock, store, assertNothingLeft } = setup();
     const failure = new Error('EIO here');
