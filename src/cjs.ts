@@ -1,8 +1,7 @@
 /**
- * The CommonJS dependencies, loaded with `require`: importing `ws` through its ESM wrapper costs twice
- * as long at start-up (≈55 ms against ≈25 ms here), and start-up time is a product target. The command's
- * bundle replaces this module with plain requires, so that both are bundled and in its code cache
- * (scripts/bundle-cli.js).
+ * The CommonJS dependencies, loaded with `require`: importing `ws` through its ESM wrapper makes
+ * start-up markedly slower, and start-up time is a product target. The command's bundle replaces this module
+ * with plain requires, so that both are bundled and in its code cache (scripts/bundle-cli.js).
  */
 import { createRequire } from 'node:module';
 import type * as WsModule from 'ws';

@@ -23,7 +23,7 @@
  * Not guaranteed: that a follower connected to a stopped (SIGSTOP) owner notices before its heartbeat
  * fails (two heartbeat intervals).
  */
-import { nextTurn, sleep, type Timer } from './clock.js';
+import { nextTurn, sleep } from './clock.js';
 import { debug } from './debug.js';
 import { resolveJoinOptions, type JoinOptions, type ResolvedJoinOptions } from './config.js';
 import { ErrorCodes, LeaseholdError, isLeaseholdError, type ErrorCode, type LostReason } from './errors.js';
@@ -32,6 +32,7 @@ import { FileLeaseStore } from './lease/file-store.js';
 import type { LeaseKey } from './lease/key.js';
 import { redactRecord, type LeaseRecord } from './lease/record.js';
 import { newInstanceId } from './lease/record-store.js';
+import { observe, waitForHolderChange, type Observation } from './lease/observe.js';
 import type { Lease, LeaseStore } from './lease/store.js';
 import { FollowerLink, type LinkClose, type LinkOptions } from './transport/client.js';
 import { removeStaleSocket, socketPathOf } from './transport/endpoint.js';
@@ -45,6 +46,12 @@ import { MutationBatcher } from './state/mutation-batcher.js';
 import type { Json } from './state/document.js';
 import { newSecret } from './transport/secret.js';
 import { OwnerServer, type OwnerHandler } from './transport/server.js';
+
+/**
+ * During a graceful handover, how often a waiting instance reads the record when no change notification
+ * comes (notifications wake it at once; this only bounds a missed one).
+ */
+const HANDOVER_POLL_MS = 25;
 
 /** `failed`: the journal is damaged; this instance does not contend until it is repaired (see `failure`). */
 export type Role = 'starting' | 'owner' | 'follower' | 'failed' | 'closed';
@@ -401,8 +408,8 @@ export class Instance<State = Json> {
    */
   async #follow(record: LeaseRecord, ready?: FollowerLink): Promise<LeaseRecord | Followed | undefined> {
     // Close our idle listener: followers do not listen. Not awaited: nobody knows its endpoint (it never
-    // served), and the close completes only in a later turn of the event loop (at start-up, after the
-    // first timer: ≈ 30 ms before a new follower could report its role).
+    // served), and the close completes only in a later turn of the event loop (at start-up, only after
+    // the first timer: awaiting it would delay a new follower's report of its role).
     if (this.#server && this.#server.state === 'listening') {
       this.#idleClosing = this.#server.close();
       this.#server = undefined;
@@ -655,31 +662,26 @@ export class Instance<State = Json> {
 
   /** After a graceful handover to another instance: follow the successor as soon as its record appears. */
   #awaitSuccessor(old: LeaseRecord): Promise<LeaseRecord | undefined> {
-    return this.#awaitRecord((state) => (state?.state === 'held' && state.record.epoch > old.epoch ? state.record : undefined));
+    return this.#awaitRecord((seen) => (seen.state === 'held' && seen.record.epoch > old.epoch ? seen.record : undefined));
   }
 
-  /** The chosen successor: waits until the old owner has released. */
+  /** The chosen successor: waits until the old owner has released (or its record cannot be read). */
   async #awaitRelease(old: LeaseRecord): Promise<void> {
-    await this.#awaitRecord((state) => (!state || state.state !== 'held' || state.record.epoch !== old.epoch ? true : undefined));
+    await this.#awaitRecord((seen) => (seen.state !== 'held' || seen.record.epoch !== old.epoch ? true : undefined));
   }
 
   /**
-   * Reads the key's state at every change notification (at least every 25 ms) until `seen` returns a value,
-   * for at most handoverTimeoutMs or until close; undefined then.
+   * Reads the key's state at every change notification (at least every HANDOVER_POLL_MS) until `look`
+   * returns a value, for at most handoverTimeoutMs or until close; undefined then.
    */
-  async #awaitRecord<T>(seen: (state: Awaited<ReturnType<LeaseStore['describe']>> | undefined) => T | undefined): Promise<T | undefined> {
+  #awaitRecord<T>(look: (seen: Observation) => T | undefined): Promise<T | undefined> {
     const clock = this.#opts.clock;
-    const end = clock.now() + this.#opts.handoverTimeoutMs;
-    while (!this.#stop.signal.aborted && clock.now() < end) {
-      const changed = this.#nextChange(Math.min(25, Math.max(1, end - clock.now())));
-      const found = seen(await this.#store.describe(this.key).catch(() => undefined));
-      if (found !== undefined) {
-        changed.cancel();
-        return found;
-      }
-      await changed.promise;
-    }
-    return undefined;
+    return observe(this.#store, this.key, look, {
+      clock,
+      pollIntervalMs: HANDOVER_POLL_MS,
+      deadline: clock.now() + this.#opts.handoverTimeoutMs,
+      signal: this.#stop.signal,
+    }).catch(() => undefined);
   }
 
   /**
@@ -729,64 +731,38 @@ export class Instance<State = Json> {
   /**
    * `gone` resolves true once the record no longer names `holder` (free, or another holder), looking every
    * renewal interval, first one interval from now (the caller just read it); false when cancelled or on
-   * close. (A timer and a flag: no AbortSignal to combine and abort at every handover.)
+   * close.
    */
   #holderGone(holder: LeaseRecord): { gone: Promise<boolean>; cancel(): void } {
-    let done = false;
-    let timer: Timer | undefined;
-    let resolve!: (gone: boolean) => void;
-    const gone = new Promise<boolean>((r) => (resolve = r));
-    const finish = (result: boolean) => {
-      if (done) return;
-      done = true;
-      timer?.cancel();
-      this.#stop.signal.removeEventListener('abort', onStop);
-      resolve(result);
-    };
-    const onStop = () => finish(false);
-    this.#stop.signal.addEventListener('abort', onStop, { once: true });
-    const look = () => {
-      timer = this.#opts.clock.setTimeout(async () => {
-        const state = await this.#store.describe(this.key).catch(() => undefined);
-        if (done) return;
-        if (state?.state === 'free') return finish(true);
-        if (state?.state === 'held' && (state.record.instanceId !== holder.instanceId || state.record.epoch !== holder.epoch))
-          return finish(true);
-        look();
-      }, this.#opts.timing.renewIntervalMs);
-    };
-    look();
-    return { gone, cancel: () => finish(false) };
+    const cancelled = new AbortController();
+    const gone = observe(
+      this.#store,
+      this.key,
+      (seen) =>
+        seen.state === 'free' ||
+        (seen.state === 'held' && (seen.record.instanceId !== holder.instanceId || seen.record.epoch !== holder.epoch))
+          ? true
+          : undefined,
+      {
+        clock: this.#opts.clock,
+        pollIntervalMs: this.#opts.timing.renewIntervalMs,
+        signal: [cancelled.signal, this.#stop.signal],
+        notifications: false,
+        readAtOnce: false,
+      },
+    ).catch(() => false);
+    return { gone, cancel: () => cancelled.abort() };
   }
 
-  /** Resolves on the next change notification for the key, after `maxMs`, or on close. */
-  #nextChange(maxMs: number): { promise: Promise<void>; cancel: () => void } {
-    let done!: () => void;
-    const promise = new Promise<void>((resolve) => (done = resolve));
-    const stopWatch = this.#store.watch(this.key, () => finish());
-    const timer = this.#opts.clock.setTimeout(() => finish(), maxMs);
-    const onStop = () => finish();
-    this.#stop.signal.addEventListener('abort', onStop, { once: true });
-    const finish = () => {
-      stopWatch();
-      timer.cancel();
-      this.#stop.signal.removeEventListener('abort', onStop);
-      done();
-    };
-    return { promise, cancel: finish };
-  }
-
-  /** Waits until the key's record changes holder or becomes free, polling every `pollMs`, for at most `maxMs`. */
+  /** Waits until the key's record changes holder or becomes free, reading every `pollMs`, for at most `maxMs`. */
   async #waitRecordChange(pollMs: number, maxMs?: number): Promise<void> {
-    const ctl = new AbortController();
-    const timer = maxMs !== undefined ? this.#opts.clock.setTimeout(() => ctl.abort(), maxMs) : undefined;
-    try {
-      await this.#store.waitUntilReleased(this.key, { signal: AbortSignal.any([ctl.signal, this.#stop.signal]), pollIntervalMs: pollMs });
-    } catch {
-      // timed out or stopping
-    } finally {
-      timer?.cancel();
-    }
+    const clock = this.#opts.clock;
+    await waitForHolderChange(this.#store, this.key, {
+      clock,
+      pollIntervalMs: pollMs,
+      deadline: maxMs === undefined ? undefined : clock.now() + maxMs,
+      signal: this.#stop.signal,
+    }).catch(() => undefined); // timed out, stopping, or unreadable: contend again
   }
 
   #pause(ms: number): Promise<void> {

@@ -41,3 +41,20 @@ it('only src/electron imports electron', () => {
     assert.doesNotMatch(readFileSync(f, 'utf8'), /from ['"]electron['"]/, rel);
   }
 });
+
+it('the lease store and the file helpers call node:fs only through the injected fs', () => {
+  // process-identity.ts reads /proc (facts about processes, not files under the data root).
+  const injected = files.filter((f) => {
+    const rel = relative(src, f);
+    return (rel.startsWith('lease') && !rel.endsWith('process-identity.ts')) || rel === 'private-files.ts' || rel === 'fs-util.ts';
+  });
+  assert.ok(injected.length >= 10);
+  for (const f of injected) {
+    const rel = relative(src, f);
+    const text = readFileSync(f, 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
+    // Constants and types only; the default `options.fs ?? nodeFs` passes the module, it calls nothing.
+    assert.doesNotMatch(text, /\bnodeFs\.(?!constants\b|Stats\b)\w+/, rel);
+    assert.doesNotMatch(text, /import\s*\{[^}]*\}\s*from\s*['"]node:fs(\/promises)?['"]/, rel);
+    assert.doesNotMatch(text, /from\s*['"]fs['"]/, rel);
+  }
+});

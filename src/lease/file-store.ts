@@ -19,34 +19,37 @@
  * others may read or that has a second hard link is replaced by rename, not rewritten in place;
  * epochs survive deletion or corruption of record.json (not deletion of the whole key directory);
  * the lock's `onCompromised` never throws: a compromise ends the operation (and a held lease) cleanly.
- * Every transaction runs its file operations synchronously, in one go on the caller's thread (each is a few
- * microseconds on a local disk; an acquisition adds one fdatasync). This keeps a transaction short under
+ * Every transaction runs its file operations synchronously, in one go on the caller's thread (small reads
+ * and writes to the page cache; an acquisition adds one fdatasync). This keeps a transaction short under
  * load (it never waits for a turn of the event loop or for libuv's thread pool, where journal I/O may
- * queue), so renewals stay punctual and a handover costs about a millisecond. Only waiting for a busy
- * mutex is asynchronous.
+ * queue), so renewals stay punctual and a handover is not held up by the disk queue. Only waiting for a
+ * busy mutex is asynchronous.
  * Why in place: replacing a file by rename makes ext4 (auto_da_alloc, the default) start writing the new
- * file's data back inside rename(), ≈ 0.5 ms median and 1.6 ms p90 here against 0.07 ms for one pwrite,
- * and every renewal runs on the owner's event loop. A pwrite from a process that crashes lands whole or not
- * at all; a reader racing it could in principle see a mix of two records, which then fails to parse: it
- * reads again (twice at most), and a mix that persisted would only count as corrupt (held for a ttl).
+ * file's data back inside rename(), many times the cost of one pwrite, and every renewal runs on the
+ * owner's event loop. A pwrite from a process that crashes lands whole or not at all; a reader racing it
+ * could in principle see a mix of two records, which then fails to parse: it reads again (twice at
+ * most), and a mix that persisted would only count as corrupt (held for a ttl).
  * Not guaranteed: correctness on network file systems (mkdir and O_EXCL atomicity, mtime precision); that
  * a crash takeover is fast when the holder runs on another host or in another pid namespace (it then
  * waits for the ttl); durability of the record across power loss (the directory is not fsynced).
  */
 import * as nodeFs from 'node:fs';
 import { join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { lockfile } from '../cjs.js';
 import { keepProcessAlive, sleep, systemClock, type Clock } from '../clock.js';
 import { LeaseholdError, ioError } from '../errors.js';
-import { CREATE, DIR_MODE, UPDATE, ensurePrivateDir, isPrivateFile, openPrivate, readPrivate } from '../private-files.js';
+import { createFile, errnoCode as code, padNumber, replaceFile, writeAll } from '../fs-util.js';
+import { DIR_MODE, UPDATE, ensurePrivateDir, isPrivateFile, openPrivate, readPrivate } from '../private-files.js';
 import { LeaseKey } from './key.js';
 import { currentProcess, isProcessGone } from './process-identity.js';
 import { parseClaim, parseRecord, serializeClaim, serializeRecord, type LeaseRecord, type NewestClaim } from './record.js';
 import type { HolderProcess } from './assess.js';
 import { RecordLeaseStore, type ReadResult, type RecordStorage, type Transaction } from './record-store.js';
 
-/** The synchronous part of `node:fs` the store uses; inject another for fault tests. */
+/**
+ * The part of `node:fs` the store uses, proper-lockfile's calls and the change notifications included;
+ * inject another for fault tests.
+ */
 export type LeaseFs = Pick<
   typeof nodeFs,
   | 'mkdirSync'
@@ -64,6 +67,9 @@ export type LeaseFs = Pick<
   | 'chmodSync'
   | 'accessSync'
   | 'rmSync'
+  | 'rmdirSync'
+  | 'utimesSync'
+  | 'watch'
 >;
 
 export interface FileLeaseStoreOptions {
@@ -76,7 +82,7 @@ export interface FileLeaseStoreOptions {
   pollIntervalMs?: number;
   /**
    * How long the mutex may be held before others break it. proper-lockfile clamps this to ≥ 2000 ms; the
-   * mutex is held for well under a millisecond, so only a process stopped inside that window hits it.
+   * mutex is held for one synchronous read-modify-write, so only a process stopped inside it hits this.
    * @default 2000
    */
   lockStaleMs?: number;
@@ -87,31 +93,33 @@ export interface FileLeaseStoreOptions {
 }
 
 /**
- * The file operations proper-lockfile uses, in an object of their own. Its sync API copies the object it
- * is given at every lock, and its default (graceful-fs, ~100 properties) made that ≈ 0.1 ms of every
- * transaction here, twice per handover on its critical path.
+ * The file operations proper-lockfile uses, from the injected fs, in an object of their own: its sync API
+ * copies the object it is given at every lock, and its default (graceful-fs, ~100 properties) would make
+ * that copy a noticeable part of every transaction, twice per handover on its critical path. It never
+ * resolves the path (realpath: false), so it needs no realpathSync.
  */
-const LOCK_FS = {
-  // proper-lockfile passes no mode: its directory would be 0777 minus the umask.
-  mkdirSync: (path: string) => nodeFs.mkdirSync(path, DIR_MODE),
-  realpathSync: nodeFs.realpathSync,
-  statSync: nodeFs.statSync,
-  rmdirSync: nodeFs.rmdirSync,
-  utimesSync: nodeFs.utimesSync,
-};
+function lockFs(fs: LeaseFs) {
+  return {
+    // proper-lockfile passes no mode: its directory would be 0777 minus the umask.
+    mkdirSync: (path: string) => fs.mkdirSync(path, DIR_MODE),
+    statSync: (path: string) => fs.statSync(path),
+    rmdirSync: (path: string) => fs.rmdirSync(path),
+    utimesSync: (path: string, atime: Date, mtime: Date) => fs.utimesSync(path, atime, mtime),
+  };
+}
 
 const RECORD = 'record.json';
 /** The record's size on disk: one block, padded with spaces (JSON allows them); larger records are not padded. */
 const RECORD_BLOCK = 4096;
 const EPOCHS = 'epochs';
 const KEEP_EPOCHS = 16;
-const pad = (n: number) => String(n).padStart(15, '0');
-const code = (err: unknown) => (err as NodeJS.ErrnoException)?.code;
+const pad = (n: number) => padNumber(n, 15);
 
 export class FileStorage implements RecordStorage {
   readonly root: string;
   readonly #dataRoot: string;
   readonly #fs: LeaseFs;
+  readonly #lockFs: ReturnType<typeof lockFs>;
   readonly #clock: Clock;
   readonly #create: boolean;
   readonly #staleMs: number;
@@ -128,6 +136,7 @@ export class FileStorage implements RecordStorage {
     this.#dataRoot = resolve(options.dataRoot);
     this.root = join(this.#dataRoot, 'leasehold');
     this.#fs = options.fs ?? nodeFs;
+    this.#lockFs = lockFs(this.#fs);
     this.#clock = options.clock ?? systemClock;
     this.#create = options.createDataRoot ?? true;
     this.#staleMs = Math.max(2000, options.lockStaleMs ?? 2000);
@@ -258,24 +267,11 @@ export class FileStorage implements RecordStorage {
     try {
       const st = fs.fstatSync(fd);
       if (st.size !== RECORD_BLOCK || !isPrivateFile(st)) return false;
-      for (let off = 0; off < block.length;) off += fs.writeSync(fd, block, off, block.length - off, off);
+      writeAll(fs, fd, block, 0);
       if (durable) fs.fdatasyncSync(fd);
       return true;
     } catch (err) {
       throw ioError('write', path, err);
-    } finally {
-      fs.closeSync(fd);
-    }
-  }
-
-  /** Creates `path` exclusively with `text` (optionally flushed); throws the fs error (EEXIST when taken). */
-  #createFile(path: string, text: string | Buffer, durable: boolean): void {
-    const fs = this.#fs;
-    const fd = openPrivate(fs, path, CREATE);
-    try {
-      const buf = typeof text === 'string' ? Buffer.from(text) : text;
-      for (let off = 0; off < buf.length;) off += fs.writeSync(fd, buf, off, buf.length - off, off);
-      if (durable) fs.fdatasyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }
@@ -290,23 +286,7 @@ export class FileStorage implements RecordStorage {
       padded[RECORD_BLOCK - 1] = 0x0a;
       if (this.#writeInPlace(path, padded, durable)) return;
     }
-    this.#replaceFile(path, padded ?? text, durable, 'write');
-  }
-
-  /** Writes a temp file beside `path` and renames it over `path`: readers see the old or the new content. */
-  #replaceFile(path: string, content: string | Buffer, durable: boolean, what: string): void {
-    const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-    try {
-      this.#createFile(tmp, content, durable);
-      this.#fs.renameSync(tmp, path);
-    } catch (err) {
-      try {
-        this.#fs.unlinkSync(tmp);
-      } catch {
-        // it was not created, or is gone
-      }
-      throw ioError(what, path, err);
-    }
+    replaceFile(this.#fs, path, padded ?? text, { durable });
   }
 
   #lock(key: LeaseKey, onCompromised: () => void, breakDead = true): (() => void) | 'busy' {
@@ -315,7 +295,7 @@ export class FileStorage implements RecordStorage {
     let release: () => void;
     try {
       release = lockfile.lockSync(recordPath, {
-        fs: LOCK_FS,
+        fs: this.#lockFs,
         realpath: false,
         stale: this.#staleMs,
         update: Math.floor(this.#staleMs / 2),
@@ -349,12 +329,12 @@ export class FileStorage implements RecordStorage {
       const me = currentProcess();
       const text = JSON.stringify({ pid: me.pid, processStart: me.start, host: me.host });
       try {
-        this.#createFile(holderPath, text, false);
+        createFile(this.#fs, holderPath, text, false);
       } catch (err) {
         if (code(err) !== 'EEXIST') throw err;
         // Left by a holder killed inside its transaction (or planted): replace the name, never write through it.
         this.#fs.unlinkSync(holderPath);
-        this.#createFile(holderPath, text, false);
+        createFile(this.#fs, holderPath, text, false);
       }
     } catch {
       // advisory only: without it a crashed holder's lock goes stale after lockStaleMs
@@ -387,7 +367,7 @@ export class FileStorage implements RecordStorage {
     let compromised = false;
     const started = this.#clock.now();
     let release: (() => void) | 'busy';
-    // Others hold the mutex for well under a millisecond: retry soon, with jitter, for lockWaitMs.
+    // Others hold the mutex for one synchronous transaction: retry soon, with jitter, for lockWaitMs.
     for (let attempt = 0; (release = this.#lock(key, () => (compromised = true))) === 'busy'; attempt++) {
       if (this.#clock.now() - started >= this.#lockWaitMs)
         throw new LeaseholdError(
@@ -416,7 +396,7 @@ export class FileStorage implements RecordStorage {
       claimEpoch: async (epoch, claim) => {
         const path = join(epochs, pad(epoch));
         try {
-          this.#createFile(path, serializeClaim(claim), false);
+          createFile(this.#fs, path, serializeClaim(claim), false);
         } catch (err) {
           if (code(err) === 'EEXIST') return false;
           throw ioError('claim epoch at', path, err);
@@ -427,7 +407,7 @@ export class FileStorage implements RecordStorage {
       // Temp + rename: readers see the old claim or the new one, and the name never stops existing (so no
       // contender can claim this epoch meanwhile). The temp name is not a number: readers skip it.
       rewriteClaim: async (epoch, claim) =>
-        this.#replaceFile(join(epochs, pad(epoch)), serializeClaim(claim), false, 'rewrite the claim of epoch at'),
+        replaceFile(this.#fs, join(epochs, pad(epoch)), serializeClaim(claim), { what: 'rewrite the claim of epoch at' }),
       compromised: () => compromised || this.#clock.now() - lockedAt >= this.#staleMs / 2,
     };
     try {
@@ -487,7 +467,7 @@ export class FileStorage implements RecordStorage {
 
   watch(key: LeaseKey, onChange: () => void): () => void {
     try {
-      const w = nodeFs.watch(this.dirOf(key), { persistent: false }, (_event, name) => {
+      const w = this.#fs.watch(this.dirOf(key), { persistent: false }, (_event, name) => {
         if (name === null || name === RECORD) onChange();
       });
       w.on('error', () => undefined);

@@ -3,7 +3,7 @@
  * are this class with a different storage.
  *
  * Acquire (numbered as in the code):
- *  1. Take the key's mutex (held for one read-modify-write, about a millisecond).
+ *  1. Take the key's mutex (held for one read-modify-write, run synchronously by the file store).
  *  2. Read the record; observe its fingerprint on our monotonic clock.
  *  3. Decide with `assess`: free when missing, released, expired, or its holder's process is gone.
  *  4. Claim epoch n = max(record epoch, newest claimed epoch) + 1 with an exclusive create, and fail with
@@ -20,12 +20,13 @@
  * a record is recognisable: it names an epoch below the newest claim. It is then judged by that claim
  * (its process, its ttl), so a stale "released" can never free a lease that a newer epoch holds.
  */
-import { sleep, type Clock } from '../clock.js';
+import type { Clock } from '../clock.js';
 import { debug, debugEnabled } from '../debug.js';
 import { LeaseholdError, abortError } from '../errors.js';
 import { assess, Observations, type HolderProcess, type Verdict } from './assess.js';
 import { HeldLease, type LeaseBackend } from './held-lease.js';
 import { LeaseKey } from './key.js';
+import { waitForHolderChange } from './observe.js';
 import { RECORD_FORMAT, type EpochClaim, type LeaseRecord, type Meta, type NewestClaim } from './record.js';
 import type { AcquireOptions, FencingToken, Lease, LeaseState, LeaseStore, WaitOptions } from './store.js';
 import { DEFAULT_TTL_MS, resolveTiming, type LeaseTiming } from './timing.js';
@@ -305,6 +306,7 @@ export class RecordLeaseStore implements LeaseStore {
         reason: 'claimed',
         epoch: cur.newest.epoch,
         instanceId: cur.newest.claim?.instanceId,
+        ...(cur.record ? { record: cur.record } : {}),
         message: `epoch ${cur.newest.epoch} was claimed by ${cur.newest.claim?.instanceId ?? 'an unknown instance'} but the record names ${cur.record ? `epoch ${cur.record.epoch}` : 'nobody'}; it settles when that holder renews or its ttl passes`,
       };
     if (verdict.free)
@@ -314,30 +316,11 @@ export class RecordLeaseStore implements LeaseStore {
 
   async waitUntilReleased(keyLike: LeaseKey | string, options: WaitOptions = {}): Promise<void> {
     this.#assertOpen();
-    const key = LeaseKey.from(keyLike);
-    const { signal } = options;
-    const first = await this.storage.read(key);
-    const holderAtCall = first.record ? `${first.record.instanceId}/${first.record.epoch}` : undefined;
-    let wake: (() => void) | undefined;
-    const stop = this.storage.watch(key, () => wake?.());
-    try {
-      for (;;) {
-        if (signal?.aborted) throw abortError(signal);
-        this.#assertOpen();
-        const cur = await this.storage.read(key);
-        if (cur.corrupt?.error.code === 'EFORMAT') throw cur.corrupt.error;
-        if (this.#verdict(key, cur).free) return;
-        if (cur.record && `${cur.record.instanceId}/${cur.record.epoch}` !== holderAtCall) return;
-        const tick = new AbortController();
-        const onAbort = () => tick.abort();
-        signal?.addEventListener('abort', onAbort, { once: true });
-        wake = () => tick.abort();
-        await sleep(this.clock, options.pollIntervalMs ?? this.#pollIntervalMs, tick.signal).catch(() => undefined);
-        signal?.removeEventListener('abort', onAbort);
-      }
-    } finally {
-      stop();
-    }
+    await waitForHolderChange(this, LeaseKey.from(keyLike), {
+      clock: this.clock,
+      pollIntervalMs: options.pollIntervalMs ?? this.#pollIntervalMs,
+      signal: options.signal,
+    });
   }
 
   watch(keyLike: LeaseKey | string, onChange: () => void): () => void {

@@ -61,8 +61,11 @@ export type LeaseState =
   | { state: 'free'; record?: LeaseRecord; reason: 'none' | 'released' | 'expired' | 'holder-gone' }
   | { state: 'held'; record: LeaseRecord }
   | { state: 'unknown'; reason: 'corrupt'; path: string; message: string }
-  /** A newer epoch was claimed than the record names (a stale writer overwrote it, or its holder is starting). */
-  | { state: 'unknown'; reason: 'claimed'; epoch: number; instanceId?: string; message: string };
+  /**
+   * A newer epoch was claimed than the record names (a stale writer overwrote it, or its holder is
+   * starting); `record` is the record as it stands, if there is one.
+   */
+  | { state: 'unknown'; reason: 'claimed'; epoch: number; instanceId?: string; record?: LeaseRecord; message: string };
 
 export interface WaitOptions {
   signal?: AbortSignal;

@@ -7,10 +7,14 @@ import type { LeaseStore, Lease } from '../../src/lease/store.js';
 import type { LeaseRecord } from '../../src/lease/record.js';
 import { LeaseholdError } from '../../src/errors.js';
 import type { HeldLease } from '../../src/lease/held-lease.js';
+import type { Clock, Timer } from '../../src/clock.js';
+import { observe } from '../../src/lease/observe.js';
 
 export interface ContractEnv {
   /** A store as a separate process would have it (same backing, its own observations). */
   store(): LeaseStore;
+  /** The clock the stores run on. */
+  clock: Clock;
   /** Lets `ms` of time pass with timers running. */
   advance(ms: number): Promise<void>;
   /** Stops the timers of `store` (as SIGSTOP would): its leases stop renewing. */
@@ -174,6 +178,72 @@ export function leaseContract(name: string, make: () => Promise<ContractEnv>): v
       const aborted = a.waitUntilReleased(KEY, { signal: ac.signal });
       ac.abort(new Error('stop'));
       await assert.rejects(aborted, /stop/);
+      await l2.release();
+    });
+
+    it('observe() follows the key through release and takeover, and leaves no watcher or timer behind', async () => {
+      await setup();
+      const a = env.store();
+      const b = env.store();
+      // The store's watcher and the clock's timers, counted from outside.
+      let watchers = 0;
+      let timers = 0;
+      const counted = {
+        describe: (k: string) => b.describe(k),
+        watch: (k: string, fn: () => void) => {
+          watchers++;
+          const stop = b.watch(k, fn);
+          return () => {
+            watchers--;
+            stop();
+          };
+        },
+      };
+      const clock: Clock = {
+        now: () => env.clock.now(),
+        wallNow: () => env.clock.wallNow(),
+        setTimeout: (fn, ms): Timer => {
+          timers++;
+          let live = true;
+          const t = env.clock.setTimeout(() => {
+            if (live) timers--;
+            live = false;
+            fn();
+          }, ms);
+          return {
+            cancel: () => {
+              if (live) timers--;
+              live = false;
+              t.cancel();
+            },
+          };
+        },
+      };
+      const lease = await a.acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      const released = observe(counted, KEY, (s) => (s.state === 'free' ? s.reason : undefined), { clock, pollIntervalMs: 10 });
+      await env.advance(30);
+      assert.equal(watchers, 1);
+      await lease.release();
+      await env.advance(30);
+      assert.equal(await released, 'released');
+      assert.equal(watchers, 0);
+      assert.equal(timers, 0);
+
+      const taken = observe(counted, KEY, (s) => (s.state === 'held' ? s.record : undefined), { clock, pollIntervalMs: 10 });
+      const l2 = await a.acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
+      await env.advance(30);
+      assert.equal((await taken).instanceId, 'B');
+      assert.equal(watchers + timers, 0);
+
+      const late = observe(counted, KEY, (s) => (s.state === 'free' ? true : undefined), {
+        clock,
+        pollIntervalMs: 10,
+        deadline: env.clock.now() + 25,
+      });
+      const timedOut = assert.rejects(late, (e) => code(e) === 'ETIMEOUT');
+      await env.advance(40);
+      await timedOut;
+      assert.equal(watchers + timers, 0);
       await l2.release();
     });
 

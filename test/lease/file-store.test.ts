@@ -51,6 +51,7 @@ leaseContract('FileLeaseStore on disk', async () => {
   };
   const recordPath = (key: string) => store().recordPath(key);
   return {
+    clock,
     store,
     advance: (ms) => delay(ms),
     hang: (s) => clocks.get(s)!.pause(),
@@ -281,6 +282,33 @@ describe('FileLeaseStore on disk', () => {
     await writeFile(holder, JSON.stringify({ pid: process.pid, processStart: processStartOf(process.pid), host: hostname() }));
     await assert.rejects(store.acquire(KEY, { ttlMs: 1000 }), (e) => (e as LeaseholdError).code === 'ECONFLICT');
     await rm(lockDir, { recursive: true });
+    await store.close();
+  });
+
+  it("runs proper-lockfile's file calls and the change notifications through the injected fs", async () => {
+    const dir = await root();
+    const calls: string[] = [];
+    const fs = {
+      ...nodeSyncFs,
+      mkdirSync: ((path: nodeSyncFs.PathLike, options?: nodeSyncFs.MakeDirectoryOptions) => {
+        if (String(path).endsWith('.lock')) calls.push('mkdir lock');
+        return nodeSyncFs.mkdirSync(path, options);
+      }) as typeof nodeSyncFs.mkdirSync,
+      rmdirSync: ((path: nodeSyncFs.PathLike) => {
+        if (String(path).endsWith('.lock')) calls.push('rmdir lock');
+        return nodeSyncFs.rmdirSync(path);
+      }) as typeof nodeSyncFs.rmdirSync,
+      watch: ((...args: Parameters<typeof nodeSyncFs.watch>) => {
+        calls.push('watch');
+        return nodeSyncFs.watch(...args);
+      }) as typeof nodeSyncFs.watch,
+    };
+    const store = new FileLeaseStore({ dataRoot: dir, fs });
+    const lease = await store.acquire(KEY);
+    assert.deepEqual(calls, ['mkdir lock', 'rmdir lock']);
+    store.watch(KEY, () => undefined)();
+    assert.deepEqual(calls.slice(2), ['watch']);
+    await lease.release();
     await store.close();
   });
 

@@ -10,6 +10,7 @@ leaseContract('MemoryLeaseStore on a FakeClock', async () => {
   const first = new MemoryLeaseStore({ clock, pollIntervalMs: 10 });
   const clocks = new Map<LeaseStore, PausableClock>();
   return {
+    clock,
     store: () => {
       const c = new PausableClock(clock);
       const s = new MemoryLeaseStore({ clock: c, sharedWith: first, pollIntervalMs: 10 });
