@@ -189,7 +189,7 @@ export async function startOwnerState(p: {
     flush();
     let missing = owner.since(since, at);
     let v = since;
-    for (let snapshots = 0; missing === undefined || missing.length > 0; ) {
+    for (let snapshots = 0; missing === undefined || missing.length > 0;) {
       if (missing === undefined) {
         if (++snapshots > MAX_SNAPSHOTS_PER_SYNC) return giveUp(peer, token);
         const sent = await streams.send(peer, owner.version, owner.state);

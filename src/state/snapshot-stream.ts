@@ -163,7 +163,8 @@ class Serialization {
     let chars = 0;
     const sink = async (text: string) => {
       for (let at = 0; at < text.length; at += SNAPSHOT_PART_CHARS) {
-        while (!this.#stopped && this.#made - this.#base >= STREAM_WINDOW_PARTS) await new Promise<void>((resolve) => (this.#room = resolve));
+        while (!this.#stopped && this.#made - this.#base >= STREAM_WINDOW_PARTS)
+          await new Promise<void>((resolve) => (this.#room = resolve));
         if (this.#stopped) throw STOPPED;
         // Cut anywhere, even inside a surrogate pair: the text travels JSON-escaped and is joined back.
         const part = text.length <= SNAPSHOT_PART_CHARS ? text : text.slice(at, at + SNAPSHOT_PART_CHARS);
