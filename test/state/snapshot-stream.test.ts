@@ -22,7 +22,7 @@ import { prepareJournalDir } from '../../src/state/journal/index.js';
 import { startOwnerState, stateDir } from '../../src/state/owner-handler.js';
 import { SharedState } from '../../src/state/shared-state.js';
 import { stateOwnerSchemas } from '../../src/state/wire.js';
-import { suiteRoots, until } from '../helpers.js';
+import { delay, suiteRoots, until } from '../helpers.js';
 
 type Msg = { t: string; [k: string]: unknown };
 const MiB = 2 ** 20;
@@ -81,12 +81,17 @@ function assembled(got: Msg[]): { v: number; state: Json; parts: number } {
   return { v: end.v as number, state: JSON.parse(text) as Json, parts: parts.length };
 }
 
+/** `p`, or a failure naming `what` after `ms` (a lost lease would leave writes waiting for the next owner). */
+const within = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
+  Promise.race([p, delay(ms).then(() => assert.fail(`timed out waiting for ${what}`))]);
+
 const index = (log: Log, who: string, pred: (m: Msg) => boolean) => log.findIndex((e) => e.who === who && pred(e.m));
 
 /** An owner started as join() does, with its server's peers visible. */
 async function directOwner(root: string) {
   const store = new MemoryLeaseStore();
-  const lease = await store.acquire(KEY);
+  // A long ttl: a busy machine must not take the lease away in the middle of a test's flood of writes.
+  const lease = await store.acquire(KEY, { ttlMs: 20_000 });
   const shared = new SharedState('owner');
   const handler = await startOwnerState({
     dir: stateDir(root, KEY.pathSegments()),
@@ -157,9 +162,9 @@ describe('snapshot streaming', () => {
     const c = cluster(root);
     try {
       const owner = c.make();
-      await owner.whenOwner();
+      await within(owner.whenOwner(), 20_000, 'the owner');
       const follower = c.make();
-      await follower.state.whenSynced();
+      await within(follower.state.whenSynced(), 20_000, 'the follower synced');
       assert.equal(follower.state.version, owner.state.version);
       assert.deepEqual(follower.state.get(), owner.state.get());
 
@@ -185,7 +190,7 @@ describe('snapshot streaming', () => {
     const log: Log = [];
     try {
       const owner = c.make({ ttlMs: 3000, transport: 'ipc' });
-      await owner.whenOwner();
+      await within(owner.whenOwner(), 20_000, 'the owner');
       const secret = await c.secret(owner);
       const renewals = async () => (await c.shared.inspect(owner.key))!.renewals;
       // A reads nothing for now: its snapshot backs up in the sockets.
@@ -282,14 +287,14 @@ describe('snapshot streaming', () => {
     const log: Log = [];
     try {
       const owner = c.make({ transport: 'ipc' });
-      await owner.whenOwner();
+      await within(owner.whenOwner(), 20_000, 'the owner');
       const a = await rawFollower(owner.endpoint!, await c.secret(owner), 'a', log);
       a.ws.pause();
       a.send({ t: 'sync', since: 0 });
       const writes: Promise<number>[] = [];
       for (let i = 0; i < 300; i++)
         writes.push(i % 3 === 0 ? owner.state.set(`w.k${i}`, i) : owner.state.increment('n', 1, { durable: false }));
-      await Promise.all(writes);
+      await within(Promise.all(writes), 20_000, 'the writes');
       a.ws.resume();
       await until(() => a.got().some((m) => m.t === 'synced'), 20_000, 'a synced');
       a.ws.close();
@@ -322,7 +327,7 @@ describe('snapshot streaming', () => {
     const c = cluster(root);
     try {
       const owner = c.make();
-      await owner.whenOwner();
+      await within(owner.whenOwner(), 20_000, 'the owner');
       const link = await FollowerLink.connect({
         endpoint: owner.endpoint!,
         secret: await c.secret(owner),
@@ -356,7 +361,7 @@ describe('snapshot streaming', () => {
         const writes: Promise<number>[] = [];
         for (let i = b * 1000; i < (b + 1) * 1000; i++)
           writes.push(o.shared.set(`k${i % 100}`, `${i}:${'v'.repeat(2000)}`, { durable: false }));
-        await Promise.all(writes);
+        await within(Promise.all(writes), 20_000, `batch ${b} acknowledged`);
       }
       await until(() => o.shared.version === 10_000, 20_000, 'all committed').catch((e) => assert.fail(`${e} at ${o.shared.version}`));
       const a = await rawFollower(o.endpoint, SECRET, 'a', log);
