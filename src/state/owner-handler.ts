@@ -131,7 +131,6 @@ export async function startOwnerState(p: {
       own.clear();
       return;
     }
-    // A joining follower's acks and nacks wait for its `synced` (they may name versions it does not have yet).
     const count = ms.length;
     let compact: string | undefined;
     let legacy: string | undefined;
@@ -140,7 +139,7 @@ export async function startOwnerState(p: {
       return (legacy ??= ms.map((m, i) => `{"t":"change","epoch":${epoch},"v":${first + i},"m":${m},"id":${ids[i]}}`).join(','));
     };
     for (const peer of new Set([...synced, ...own.keys()])) {
-      if (joining.has(peer)) continue;
+      if (joining.has(peer)) continue; // its acks and nacks wait for its `synced` (they may name versions it lacks)
       const mine = own.get(peer);
       if (mine) endAcks(mine);
       const parts = mine?.parts ?? [];

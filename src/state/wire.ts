@@ -25,8 +25,12 @@
  * then `synced` with the version the follower is at. A snapshot's parts are never interleaved with
  * anything else of the state (no change, ack or nack before its end; presence, standby and successor
  * messages may come between). A follower refuses a stream that breaks this (parts out of order, another
- * version, an end that does not match, text that is not JSON): it closes with 4000 (protocol). One whose
- * text would exceed SNAPSHOT_MAX_CHARS is refused with 1009 (too big) as soon as a part goes over it.
+ * version, an end that does not match, text that is not JSON): it closes with 4000 (protocol); a part of
+ * another epoch, like any message, closes the link with 4004. One whose text would exceed
+ * SNAPSHOT_MAX_CHARS is refused with 1009 (too big) as soon as a part goes over it. The owner closes a
+ * follower that leaves its socket full for STREAM_STALL_MS (snapshot-stream.ts), or would need more than
+ * MAX_SNAPSHOTS_PER_SYNC snapshots for one sync (owner-handler.ts), with 4006 (too slow: it reconnects and
+ * resyncs).
  */
 import { is } from '../transport/protocol.js';
 

@@ -66,6 +66,14 @@ async function rawFollower(endpoint: string, secret: string, id: string, log: Lo
   return { ws, got, epoch, send: (m: Record<string, unknown>) => ws.send(JSON.stringify({ ...m, epoch })) };
 }
 
+/** A raw follower that asked for everything (so a snapshot) and reads nothing until `ws.resume()`. */
+async function pausedJoiner(endpoint: string, secret: string, id: string, log: Log) {
+  const f = await rawFollower(endpoint, secret, id, log);
+  f.ws.pause();
+  f.send({ t: 'sync', since: 0 });
+  return f;
+}
+
 /** The document a follower assembles from `got`'s parts, checking their order and end. */
 function assembled(got: Msg[]): { v: number; state: Json; parts: number } {
   const parts = got.filter((m) => m.t === 'snapshot-part');
@@ -88,7 +96,8 @@ const within = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
 const index = (log: Log, who: string, pred: (m: Msg) => boolean) => log.findIndex((e) => e.who === who && pred(e.m));
 
 /** An owner started as join() does, with its server's peers visible. */
-async function directOwner(root: string) {
+async function directOwner(root: string, state?: Json) {
+  if (state !== undefined) await seed(root, state);
   const store = new MemoryLeaseStore();
   // A long ttl: a busy machine must not take the lease away in the middle of a test's flood of writes.
   const lease = await store.acquire(KEY, { ttlMs: 20_000 });
@@ -194,9 +203,7 @@ describe('snapshot streaming', () => {
       const secret = await c.secret(owner);
       const renewals = async () => (await c.shared.inspect(owner.key))!.renewals;
       // A reads nothing for now: its snapshot backs up in the sockets.
-      const a = await rawFollower(owner.endpoint!, secret, 'a', log);
-      a.ws.pause();
-      a.send({ t: 'sync', since: 0 });
+      const a = await pausedJoiner(owner.endpoint!, secret, 'a', log);
       const b = await rawFollower(owner.endpoint!, secret, 'b', log);
       b.send({ t: 'sync', since: owner.state.version });
       await until(() => b.got().some((m) => m.t === 'synced'), 5000, 'b synced');
@@ -229,17 +236,11 @@ describe('snapshot streaming', () => {
   });
 
   it('holds at most a few MiB for a follower that reads nothing, shares one serialization among followers that join together, and stops it when they leave', async () => {
-    const root = await newRoot();
-    await seed(root, bigState(8 * MiB));
-    const o = await directOwner(root);
+    const o = await directOwner(await newRoot(), bigState(8 * MiB));
     const log: Log = [];
     try {
-      const a = await rawFollower(o.endpoint, SECRET, 'a', log);
-      const b = await rawFollower(o.endpoint, SECRET, 'b', log);
-      a.ws.pause();
-      b.ws.pause();
-      a.send({ t: 'sync', since: 0 });
-      b.send({ t: 'sync', since: 0 });
+      const a = await pausedJoiner(o.endpoint, SECRET, 'a', log);
+      const b = await pausedJoiner(o.endpoint, SECRET, 'b', log);
       await until(() => o.handler.streams.active.readers === 2, 5000, 'two streams');
       assert.deepEqual(o.handler.streams.active, { readers: 2, serializations: 1 });
       // A third follower's mutation is acknowledged meanwhile; by then the owner wrote what the sockets took.
@@ -263,14 +264,10 @@ describe('snapshot streaming', () => {
   });
 
   it('stops every stream when the owner loses its lease', async () => {
-    const root = await newRoot();
-    await seed(root, bigState(8 * MiB));
-    const o = await directOwner(root);
+    const o = await directOwner(await newRoot(), bigState(8 * MiB));
     const log: Log = [];
     try {
-      const a = await rawFollower(o.endpoint, SECRET, 'a', log);
-      a.ws.pause();
-      a.send({ t: 'sync', since: 0 });
+      const a = await pausedJoiner(o.endpoint, SECRET, 'a', log);
       await until(() => o.handler.streams.active.readers === 1, 5000, 'streaming');
       await o.lease.release();
       await until(() => o.handler.streams.active.serializations === 0 && o.handler.streams.active.readers === 0, 5000, 'stopped');
@@ -288,9 +285,7 @@ describe('snapshot streaming', () => {
     try {
       const owner = c.make({ transport: 'ipc' });
       await within(owner.whenOwner(), 20_000, 'the owner');
-      const a = await rawFollower(owner.endpoint!, await c.secret(owner), 'a', log);
-      a.ws.pause();
-      a.send({ t: 'sync', since: 0 });
+      const a = await pausedJoiner(owner.endpoint!, await c.secret(owner), 'a', log);
       const writes: Promise<number>[] = [];
       for (let i = 0; i < 300; i++)
         writes.push(i % 3 === 0 ? owner.state.set(`w.k${i}`, i) : owner.state.increment('n', 1, { durable: false }));
@@ -352,8 +347,7 @@ describe('snapshot streaming', () => {
   });
 
   it('sends a catch-up of 10 000 large changes a message at a time, as the follower reads it', async () => {
-    const root = await newRoot();
-    const o = await directOwner(root);
+    const o = await directOwner(await newRoot());
     const log: Log = [];
     try {
       // In batches: one flood of 10 000 would hold this loop long enough to lose the lease on a busy machine.
@@ -364,9 +358,7 @@ describe('snapshot streaming', () => {
         await within(Promise.all(writes), 20_000, `batch ${b} acknowledged`);
       }
       await until(() => o.shared.version === 10_000, 20_000, 'all committed').catch((e) => assert.fail(`${e} at ${o.shared.version}`));
-      const a = await rawFollower(o.endpoint, SECRET, 'a', log);
-      a.ws.pause();
-      a.send({ t: 'sync', since: 0 });
+      const a = await pausedJoiner(o.endpoint, SECRET, 'a', log);
       const w = await rawFollower(o.endpoint, SECRET, 'w', log);
       w.send({ t: 'mutate', seq: 1, m: { op: 'set', path: 'w', value: 1 } });
       await until(() => w.got().some((m) => m.t === 'acks'), 5000, "w's ack");
