@@ -7,7 +7,8 @@
  *    part), cut into parts of at most SNAPSHOT_PART_CHARS characters, each encoded once as a
  *    `snapshot-part` frame; then a `snapshot-end`.
  * 2. One serialization is shared by every follower that starts reading it while its first part is still
- *    held: followers that join together cost one serialization and one encoding of each part.
+ *    held (until the window below first fills): followers that join together cost one serialization and
+ *    one encoding of each part; one that comes later gets a serialization of its own.
  * 3. A serialization holds at most STREAM_WINDOW_PARTS parts that one of its readers has not sent yet, and
  *    makes more only as the slowest reader moves on; a reader sends a part only while its socket holds
  *    less than STREAM_HIGH_WATER_BYTES unsent. So a stream costs the owner a few MiB, whatever the size of
@@ -101,7 +102,7 @@ class Serialization {
   detach(reader: Reader): void {
     if (!this.#next.delete(reader)) return;
     if (this.#next.size === 0) this.stop();
-    else this.#trim();
+    else this.#makeRoom();
     this.#wake();
   }
 
@@ -119,7 +120,7 @@ class Serialization {
   advance(reader: Reader, next: number): void {
     if (!this.#next.has(reader)) return;
     this.#next.set(reader, next);
-    this.#trim();
+    this.#makeRoom();
   }
 
   stop(): void {
@@ -136,14 +137,26 @@ class Serialization {
     return this.#stopped;
   }
 
-  /** Drops the parts every reader has sent; the serializer may then make more. */
+  /**
+   * Drops the parts every reader has sent. Only once the window is full: until then the first part is
+   * kept, and followers that ask meanwhile share this serialization from its start.
+   */
   #trim(): void {
     let min = this.#made;
     for (const n of this.#next.values()) if (n < min) min = n;
     if (min <= this.#base) return;
     this.#frames.splice(0, min - this.#base);
     this.#base = min;
-    this.#makeRoom();
+  }
+
+  /** Resolves true once stopped, false once the window has room for another part. */
+  async #waitForRoom(): Promise<boolean> {
+    while (!this.#stopped && this.#made - this.#base >= STREAM_WINDOW_PARTS) {
+      this.#trim();
+      if (this.#made - this.#base < STREAM_WINDOW_PARTS) break;
+      await new Promise<void>((resolve) => (this.#room = resolve));
+    }
+    return this.#stopped;
   }
 
   #wake(): void {
@@ -163,9 +176,7 @@ class Serialization {
     let chars = 0;
     const sink = async (text: string) => {
       for (let at = 0; at < text.length; at += SNAPSHOT_PART_CHARS) {
-        while (!this.#stopped && this.#made - this.#base >= STREAM_WINDOW_PARTS)
-          await new Promise<void>((resolve) => (this.#room = resolve));
-        if (this.#stopped) throw STOPPED;
+        if (await this.#waitForRoom()) throw STOPPED;
         // Cut anywhere, even inside a surrogate pair: the text travels JSON-escaped and is joined back.
         const part = text.length <= SNAPSHOT_PART_CHARS ? text : text.slice(at, at + SNAPSHOT_PART_CHARS);
         this.#frames.push(`${head}${this.#made},"text":${JSON.stringify(part)}}`);

@@ -170,7 +170,7 @@ function hostileFrames(epoch: number, v: number, text: string, cuts: number[], f
       else end.v = v + 1;
       break;
     case 'epoch':
-      part.epoch = at % 2 === 0 ? epoch + 1 : epoch - 1;
+      part.epoch = epoch + 1 + (at % 3); // another epoch than the link's
       break;
     case 'index':
       part.i = k + 1 + (at % 3);
