@@ -1,6 +1,6 @@
 /**
- * Joining a large state: a follower (its own process) joins a state of 1 000 000 small objects, about
- * 100 MB of JSON, until it is synced; beside it, the same state's JSON.stringify + JSON.parse in one
+ * Joining a large state: a follower (its own process) joins a state of 1 000 000 small objects (about
+ * 100 MB of JSON; JOIN_BENCH_KEYS sets the number) until it is synced; beside it, the same state's JSON.stringify + JSON.parse in one
  * process (baseline: the least any join of it costs). Meanwhile another follower mutates one key, one
  * mutation after another: its ack latency, and the owner's longest event-loop delay during each join
  * (monitorEventLoopDelay in the owner's process), show whether the owner keeps serving while it sends.
@@ -23,7 +23,8 @@ import { summarize, type Row } from './stats.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const OWNER = joinPath(here, 'fixtures/join-owner.js');
 const CLIENT = joinPath(here, 'fixtures/state-client.js');
-const KEYS = 1_000_000;
+/** Keys of the state (JOIN_BENCH_KEYS to change it; 1 000 000 small objects are about 100 MB of JSON). */
+const KEYS = Number(process.env.JOIN_BENCH_KEYS ?? 1_000_000);
 const JOINS = 2;
 /** The owner's ttl: loading 100 MB from its snapshot at start-up must not cost it the lease on a busy machine. */
 const OWNER_TTL_MS = 60_000;
