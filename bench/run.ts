@@ -18,6 +18,7 @@ const groups: Record<string, () => Promise<Row[]>> = {
   state: () => stateBench(),
   peers: () => peersBench(),
   journal: () => journalBench(),
+  join: async () => (await import('./join.js')).joinBench(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => a in groups);

@@ -43,6 +43,7 @@ import { DAMAGE_POLL_MS, damageError, markDamaged, readDamage, stillDamaged, typ
 import { prefetch as prefetchJournal, prepareJournalDir } from './state/journal/index.js';
 import { stateOwnerSchemas } from './state/wire.js';
 import { MutationBatcher } from './state/mutation-batcher.js';
+import { SnapshotAssembly } from './state/snapshot-assembly.js';
 import type { Json } from './state/document.js';
 import { newSecret } from './transport/secret.js';
 import { OwnerServer, type OwnerHandler } from './transport/server.js';
@@ -352,6 +353,7 @@ export class Instance<State = Json> {
         lease,
         shared: this.state as SharedState,
         options: this.#stateOptions,
+        clock: this.#opts.clock,
       });
       handler = this.#ownerState;
       server.serve(
@@ -518,9 +520,15 @@ export class Instance<State = Json> {
     return undefined;
   }
 
+  /** The snapshot each link is receiving, a part at a time. */
+  readonly #snapshots = new WeakMap<FollowerLink, SnapshotAssembly>();
+
   #onStateMessage(link: FollowerLink, m: Message): void {
     // A link this instance left (its route is gone): its acks would count for the next owner's route.
     if (link !== this.#link) return;
+    let incoming = this.#snapshots.get(link);
+    const out = incoming?.interrupts(m.t);
+    if (out) return link.refuse(out.refused.reason, out.refused.code);
     switch (m.t) {
       case 'standby-request':
         return void this.#offerStandby(link);
@@ -537,8 +545,15 @@ export class Instance<State = Json> {
           this.#onStateMessage(link, item as Message);
         }
         return;
-      case 'snapshot':
-        return this.state.snapshot(m.v as number, m.state as Json);
+      case 'snapshot-part': {
+        if (!incoming) this.#snapshots.set(link, (incoming = new SnapshotAssembly()));
+        const out = incoming.part(m as unknown as { v: number; i: number; text: string });
+        return out && link.refuse(out.refused.reason, out.refused.code);
+      }
+      case 'snapshot-end': {
+        const done = (incoming ?? new SnapshotAssembly()).end(m as unknown as { v: number; parts: number; chars: number });
+        return 'refused' in done ? link.refuse(done.refused.reason, done.refused.code) : this.state.snapshot(done.v, done.state);
+      }
       case 'change':
         // Out of order (a gap): ask again from where the replica is.
         if (!this.state.change(m.v as number, m.m as Json, m.id as [string, number] | null)) link.send(this.#syncRequest(link));

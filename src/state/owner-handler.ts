@@ -1,7 +1,18 @@
 /**
  * Serves the shared state to followers while this instance owns: answers `sync` with the missing changes
- * (or a snapshot), applies `mutate` through OwnerState, broadcasts every committed change in version
- * order, and disconnects a follower that falls too far behind (it resyncs with a snapshot).
+ * (or a snapshot streamed in parts: snapshot-stream.ts), applies `mutate` through OwnerState, broadcasts
+ * every committed change in version order, and disconnects a follower that falls too far behind (it
+ * resyncs with a snapshot).
+ *
+ * Answering a `sync` (a follower "joining") goes on over many turns of the loop, while commits go on:
+ *  1. the snapshot, if the follower needs one (the document at version V is immutable);
+ *  2. the changes committed since what was sent (OwnerState.since), a `changes` message at a time, each
+ *     sent only once the socket has room (a large backlog is neither built nor buffered at once), again
+ *     until nothing is left (if the changes after a snapshot are no longer kept: a newer snapshot, at most
+ *     MAX_SNAPSHOTS_PER_SYNC in all, then the follower is closed as too slow);
+ *  3. `synced`, and from then on the follower gets every commit's changes with everyone else.
+ * Until 3 nothing else of the state goes to that follower: its acks and nacks wait and follow `synced`,
+ * so a mutation is never acknowledged before the follower has its change.
  *
  * Nothing leaves for a follower unless the lease check passes just before (one check per frame); a
  * follower message naming another epoch than this owner's never gets here (the server refuses it with 4004
@@ -9,6 +20,7 @@
  * pending for the next owner.
  */
 import { join } from 'node:path';
+import { nextTurn, systemClock, type Clock } from '../clock.js';
 import { LeaseholdError } from '../errors.js';
 import type { Lease } from '../lease/store.js';
 import type { OwnerHandler, Peer } from '../transport/server.js';
@@ -17,6 +29,7 @@ import { Journal, type JournalFs } from './journal/index.js';
 import { OwnerState, type Committed } from './owner-state.js';
 import type { Route, SharedState } from './shared-state.js';
 import { stateFollowerSchemas } from './wire.js';
+import { roomFor, SnapshotStreams } from './snapshot-stream.js';
 import type { Reducers } from './reducers.js';
 import type { Mutation } from './document.js';
 
@@ -40,7 +53,9 @@ export async function startOwnerState(p: {
   lease: Lease;
   shared: SharedState;
   options: StateOptions;
-}): Promise<OwnerHandler & { close(): Promise<void> }> {
+  /** @default systemClock */
+  clock?: Clock;
+}): Promise<OwnerHandler & { close(): Promise<void>; readonly streams: SnapshotStreams }> {
   const { epoch, lease, shared } = p;
   const { journal, recovered } = await Journal.open({
     dir: p.dir,
@@ -56,7 +71,11 @@ export async function startOwnerState(p: {
     reducers: p.options.reducers,
     ...(p.options.snapshotEvery !== undefined ? { compactEvery: p.options.snapshotEvery } : {}),
   });
+  const clock = p.clock ?? systemClock;
   const synced = new Set<Peer>();
+  /** Followers whose `sync` is being answered, each with the token of its latest one. */
+  const joining = new Map<Peer, object>();
+  const streams = new SnapshotStreams({ epoch, clock, guard: () => lease.check() });
   shared.adopt(owner.version, owner.state);
   // Messages to each follower are collected while a group commit resolves and sent as one frame: one
   // flush commits many mutations, and one frame per follower carries all of their changes and acks. Each
@@ -120,6 +139,7 @@ export async function startOwnerState(p: {
       return (legacy ??= ms.map((m, i) => `{"t":"change","epoch":${epoch},"v":${first + i},"m":${m},"id":${ids[i]}}`).join(','));
     };
     for (const peer of new Set([...synced, ...own.keys()])) {
+      if (joining.has(peer)) continue; // its acks and nacks wait for its `synced` (they may name versions it lacks)
       const mine = own.get(peer);
       if (mine) endAcks(mine);
       const parts = mine?.parts ?? [];
@@ -136,7 +156,73 @@ export async function startOwnerState(p: {
     }
     ms = [];
     ids = [];
-    own.clear();
+    for (const peer of own.keys()) if (!joining.has(peer)) own.delete(peer);
+  };
+  /** True while `token` is `peer`'s latest sync, still being answered, and this owner may send. */
+  const answering = (peer: Peer, token: object): boolean => {
+    if (joining.get(peer) !== token) return false;
+    try {
+      lease.check();
+      return true;
+    } catch {
+      return false; // stepping down: the lease's `lost` handler ends every answer
+    }
+  };
+  /** `missing`, a `changes` message at a time, each once there is room; false if the answer stopped. */
+  const sendChanges = async (peer: Peer, token: object, missing: readonly Committed[]): Promise<boolean> => {
+    for (const frame of catchUpMessages(epoch, missing, peer.version)) {
+      if (!(await roomFor(peer, clock, () => joining.get(peer) !== token)) || !answering(peer, token)) return false;
+      peer.sendRaw(frame);
+      await nextTurn(); // the next message is made in another turn: others are served in between
+    }
+    return true;
+  };
+  /** Answers `sync` (steps 1–3 above). */
+  const answerSync = async (peer: Peer, since: number, at: [string, number] | null | undefined) => {
+    const token = {};
+    joining.set(peer, token);
+    synced.delete(peer);
+    streams.cancel(peer); // an earlier answer's stream
+    // Everything committed so far goes into this answer: send what is pending for the others first, so
+    // that the changes of their next frame start after it.
+    flush();
+    let missing = owner.since(since, at);
+    let v = since;
+    for (let snapshots = 0; missing === undefined || missing.length > 0;) {
+      if (missing === undefined) {
+        if (++snapshots > MAX_SNAPSHOTS_PER_SYNC) return giveUp(peer, token);
+        const sent = await streams.send(peer, owner.version, owner.state);
+        if (sent === undefined) return giveUp(peer, token);
+        v = sent;
+      } else {
+        if (!(await sendChanges(peer, token, missing))) return giveUp(peer, token);
+        v = missing[missing.length - 1]!.v;
+      }
+      flush();
+      missing = owner.since(v);
+    }
+    // From the last since() on, synchronously: no commit can come between it and the follower joining
+    // the others (the next flush sends it every commit from here, then its waiting acks).
+    if (!answering(peer, token)) return;
+    peer.send({ t: 'synced', epoch, v });
+    joining.delete(peer);
+    synced.add(peer);
+    if (own.has(peer)) schedule();
+  };
+  /**
+   * An answer that stopped: nothing to do if a newer sync, the follower's leaving or the owner's stepping
+   * down stopped it; otherwise (too slow, or too many snapshots) the follower is closed and resyncs.
+   */
+  const giveUp = (peer: Peer, token: object) => {
+    if (!answering(peer, token)) return;
+    joining.delete(peer);
+    own.delete(peer);
+    peer.close(CloseCode.TOO_SLOW, 'too far behind: reconnect and resync');
+  };
+  /** Ends every answer under way (the owner steps down or closes). */
+  const endAnswers = () => {
+    joining.clear();
+    streams.cancelAll();
   };
   owner.onCommit = (c, state) => {
     shared.change(c.v, c.m, c.id, state); // the owner's own replica takes the committed document as it is
@@ -163,7 +249,10 @@ export async function startOwnerState(p: {
   };
   // Synchronously, when the lease ends (a failed check, a timer, a newer epoch seen): from then on our own
   // mutations wait for the next owner, even while this one's server is still closing.
-  const leave = () => shared.leave(route);
+  const leave = () => {
+    shared.leave(route);
+    endAnswers();
+  };
   lease.lost.addEventListener('abort', leave, { once: true });
   shared.setRoute(route);
   const mutate = (peer: Peer, item: MutateItem) => {
@@ -179,21 +268,15 @@ export async function startOwnerState(p: {
   return {
     schemas: stateFollowerSchemas,
     onJoin: () => undefined,
-    onLeave: (peer) => void synced.delete(peer),
+    onLeave: (peer) => {
+      synced.delete(peer);
+      joining.delete(peer);
+      own.delete(peer);
+      streams.cancel(peer);
+    },
     onMessage: (peer: Peer, msg: Message) => {
       // (The server refused any message naming another epoch than this owner's.)
-      if (msg.t === 'sync') {
-        // Everything committed so far goes into this answer: send what is pending for the others first,
-        // so that the shared changes of the next frame start after it.
-        flush();
-        const missing = owner.since(msg.since as number, msg.at as [string, number] | null | undefined);
-        if (missing === undefined) peer.send({ t: 'snapshot', epoch, v: owner.version, state: owner.state });
-        else if (peer.version >= 4) for (const frame of catchUpMessages(epoch, missing)) peer.sendRaw(frame);
-        else for (const c of missing) peer.send({ t: 'change', epoch, v: c.v, m: c.m, id: c.id });
-        peer.send({ t: 'synced', epoch, v: owner.version });
-        synced.add(peer);
-        return;
-      }
+      if (msg.t === 'sync') return void answerSync(peer, msg.since as number, msg.at as [string, number] | null | undefined);
       if (msg.t === 'mutate') return mutate(peer, msg as unknown as MutateItem);
       if (msg.t === 'mutates') for (const item of msg.items as MutateItem[]) mutate(peer, item);
     },
@@ -202,8 +285,12 @@ export async function startOwnerState(p: {
       leave();
       await journal.close();
     },
+    streams,
   };
 }
+
+/** A joining follower gets at most this many snapshots for one `sync` (see step 2 above). */
+const MAX_SNAPSHOTS_PER_SYNC = 3;
 
 /** When a follower catches up (protocol 4): at most this many changes in one `changes` message… */
 const CATCH_UP_CHANGES = 1000;
@@ -216,32 +303,32 @@ function changesMessage(epoch: number, v: number, ms: string[], ids: string[]): 
 }
 
 /**
- * A follower's missing changes as `changes` messages (protocol 4), in order: each holds at most
- * CATCH_UP_CHANGES changes or about CATCH_UP_BYTES characters of mutations.
+ * A follower's missing changes as `changes` messages (protocol 4), in order, each made only when the
+ * caller asks for it: each holds at most CATCH_UP_CHANGES changes or about CATCH_UP_BYTES characters of
+ * mutations. Older followers get a `change` message each.
  */
-export function catchUpMessages(epoch: number, missing: readonly Committed[]): string[] {
-  const out: string[] = [];
+export function* catchUpMessages(epoch: number, missing: readonly Committed[], version = 4): Generator<string> {
+  if (version < 4) {
+    for (const c of missing) yield JSON.stringify({ t: 'change', epoch, v: c.v, m: c.m, id: c.id });
+    return;
+  }
   let first = 0;
   let bytes = 0;
   let ms: string[] = [];
   let ids: string[] = [];
-  const end = () => {
-    if (ms.length === 0) return;
-    out.push(changesMessage(epoch, missing[first]!.v, ms, ids));
-    first += ms.length;
-    ms = [];
-    ids = [];
-    bytes = 0;
-  };
   for (const c of missing) {
     const m = c.json ?? JSON.stringify(c.m);
     ms.push(m);
     ids.push(JSON.stringify(c.id));
     bytes += m.length;
-    if (ms.length >= CATCH_UP_CHANGES || bytes >= CATCH_UP_BYTES) end();
+    if (ms.length >= CATCH_UP_CHANGES || bytes >= CATCH_UP_BYTES || first + ms.length === missing.length) {
+      yield changesMessage(epoch, missing[first]!.v, ms, ids);
+      first += ms.length;
+      ms = [];
+      ids = [];
+      bytes = 0;
+    }
   }
-  end();
-  return out;
 }
 
 type MutateItem = { seq: number; m: Mutation; durable?: false };

@@ -322,6 +322,11 @@ export class FollowerLink {
     }, ms);
   }
 
+  /** Closes the link because the owner broke the protocol above this layer: with `code` (4000 or 1009). */
+  refuse(reason: string, code: number = CloseCode.PROTOCOL): void {
+    this.#finish({ why: 'protocol', reason }, code);
+  }
+
   /**
    * Closes the link on this side: with a close frame, or `abruptly` by closing the socket only (for an
    * owner that is leaving anyway: no close handshake for either side to run at the busiest moment).

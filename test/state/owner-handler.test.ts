@@ -130,7 +130,7 @@ describe('owner handler', () => {
       [small, [1000, 1000, 500]],
       [big, [3, 2]],
     ] as const) {
-      const messages = catchUpMessages(7, missing).map(
+      const messages = [...catchUpMessages(7, missing)].map(
         (f) => JSON.parse(f) as { t: string; epoch: number; v: number; ms: unknown[]; ids: unknown[] },
       );
       assert.deepEqual(
@@ -154,7 +154,7 @@ describe('owner handler', () => {
         missing.map((c) => c.id),
       );
     }
-    assert.deepEqual(catchUpMessages(7, []), []);
+    assert.deepEqual([...catchUpMessages(7, [])], []);
   });
 
   it("refuses a follower message naming another epoch than the owner's: older closes with 4004, newer with 4000", async () => {
