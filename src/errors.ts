@@ -114,6 +114,11 @@ export function ioError(action: string, path: string, cause: unknown): Leasehold
   });
 }
 
+/** `err` as a LeaseholdError: itself, or EIO with its message (and it as the cause) for anything else. */
+export function asLeaseholdError(err: unknown): LeaseholdError {
+  return err instanceof LeaseholdError ? err : new LeaseholdError('EIO', String((err as Error)?.message ?? err), { cause: err });
+}
+
 export function abortError(signal: AbortSignal): unknown {
   return signal.reason ?? new LeaseholdError('EABORTED', 'the operation was aborted');
 }

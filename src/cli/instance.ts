@@ -12,7 +12,7 @@ import { nextTurn, systemClock } from '../clock.js';
 import { join, type Instance } from '../coordinator.js';
 import type { TransportKind } from '../transport/endpoint.js';
 import { intOption, requireDataRoot, type CliValues } from './main.js';
-import { LeaseholdError } from '../errors.js';
+import { asLeaseholdError, LeaseholdError } from '../errors.js';
 import type { Mutation } from '../state/document.js';
 import { syncedOrFailed } from './synced.js';
 import { createFaultKit, faultsEnabled, type FaultKit } from './faults.js';
@@ -158,7 +158,7 @@ async function handleCommand(instance: Instance, line: string, faults: FaultKit 
       try {
         await syncedOrFailed(instance);
       } catch (err) {
-        const e = err instanceof LeaseholdError ? err : new LeaseholdError('EIO', String(err));
+        const e = asLeaseholdError(err);
         return out({ event: 'error', id, code: e.code, message: e.message });
       }
       return out({ event: 'state', id, version: instance.state.version, state: instance.state.get() });
@@ -175,7 +175,7 @@ async function handleCommand(instance: Instance, line: string, faults: FaultKit 
         const version = await instance.state.mutate(mutation as unknown as Mutation, durable === false ? { durable: false } : {});
         return out({ event: 'ack', id, version });
       } catch (err) {
-        const e = err instanceof LeaseholdError ? err : new LeaseholdError('EIO', String(err));
+        const e = asLeaseholdError(err);
         return out({ event: 'error', id, code: e.code, message: e.message });
       }
     }

@@ -18,7 +18,7 @@
 import type { Clock, Timer } from '../clock.js';
 import { systemClock } from '../clock.js';
 import type { Instance, InstanceEvent } from '../coordinator.js';
-import { LeaseholdError } from '../errors.js';
+import { asLeaseholdError, LeaseholdError } from '../errors.js';
 import { getAt, parsePath, validateMutation, type Json } from '../state/document.js';
 import type { BridgeEvent, BridgeReply, BridgeRequest, InstanceView, TimelineEntry, WatchReply } from './renderer-api.js';
 
@@ -136,7 +136,7 @@ export class RendererBridge {
     try {
       return { ok: true, value: await this.#answer(validateRequest(raw), from) };
     } catch (err) {
-      const e = err instanceof LeaseholdError ? err : new LeaseholdError('EIO', String((err as Error)?.message ?? err));
+      const e = asLeaseholdError(err);
       return { ok: false, error: { code: e.code, message: e.message.slice(0, 1000) } };
     }
   }

@@ -21,7 +21,7 @@
  */
 import { join } from 'node:path';
 import { nextTurn, systemClock, type Clock } from '../clock.js';
-import { LeaseholdError } from '../errors.js';
+import { asLeaseholdError } from '../errors.js';
 import type { Lease } from '../lease/store.js';
 import type { OwnerHandler, Peer } from '../transport/server.js';
 import { CloseCode, encode, type Message } from '../transport/protocol.js';
@@ -242,7 +242,7 @@ export async function startOwnerState(p: {
         (v) => shared.ack(seq, v, route),
         (err) => {
           // ELOST: this owner lost its lease mid-way; the outcome is unknown, so keep it for the next owner.
-          const e = asError(err);
+          const e = asLeaseholdError(err);
           if (e.code !== 'ELOST') shared.nack(seq, e);
         },
       ),
@@ -260,7 +260,7 @@ export async function startOwnerState(p: {
     owner.mutate(item.m, [peer.info.instanceId, seq], { durable: item.durable !== false }).then(
       (v) => ack(peer, seq, v),
       (err) => {
-        const e = asError(err);
+        const e = asLeaseholdError(err);
         post(peer, { t: 'nack', epoch, seq, code: e.code, message: e.message.slice(0, 500) });
       },
     );
@@ -334,10 +334,6 @@ export function* catchUpMessages(epoch: number, missing: readonly Committed[], v
 type MutateItem = { seq: number; m: Mutation; durable?: false };
 /** What one follower gets at the next flush: messages in order, and the run of acks after them. */
 type Outgoing = { parts: string[]; seqs: number[]; vs: number[] };
-
-function asError(err: unknown): LeaseholdError {
-  return err instanceof LeaseholdError ? err : new LeaseholdError('EIO', String((err as Error)?.message ?? err), { cause: err });
-}
 
 export function stateDir(root: string, keySegments: string[]): string {
   return join(root, 'state', ...keySegments);
