@@ -1,0 +1,94 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as nodeFs from 'node:fs';
+import { Journal, type Log, type Snapshot } from '../../../src/state/journal/index.js';
+import { OwnerState } from '../../../src/state/owner-state.js';
+import { until, withStateDir } from '../../helpers.js';
+
+const ok = () => undefined;
+
+/** node:fs whose syncs of a snapshot's temp file wait until `release()`. */
+function heldSnapshotSyncs() {
+  const temps = new Set<number>();
+  let held: (() => void)[] = [];
+  let holding = true;
+  const fs = {
+    ...nodeFs,
+    openSync: ((path: string, flags: number, mode?: number) => {
+      const fd = nodeFs.openSync(path, flags, mode);
+      if (path.endsWith('.tmp')) temps.add(fd);
+      return fd;
+    }) as typeof nodeFs.openSync,
+    fdatasync: ((fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+      if (holding && temps.has(fd)) held.push(() => nodeFs.fdatasync(fd, cb));
+      else nodeFs.fdatasync(fd, cb);
+    }) as typeof nodeFs.fdatasync,
+  };
+  return {
+    fs,
+    get waiting() {
+      return held.length;
+    },
+    release() {
+      holding = false;
+      for (const go of held) go();
+      held = [];
+    },
+  };
+}
+
+describe('Journal: when the next snapshot starts', () => {
+  it('counts the entries written while a snapshot was written as the lead of the next one', () =>
+    withStateDir('leasehold-journal-', async (dir) => {
+      const held = heldSnapshotSyncs();
+      const { journal } = await Journal.open({ dir, epoch: 1, guard: ok, fs: held.fs });
+      assert.equal(journal.lead, 0, 'no compaction yet');
+      const entry = (v: number) => ({
+        t: 'm' as const,
+        v,
+        e: 1,
+        id: ['A', v] as [string, number],
+        m: { op: 'set', path: `k${v}`, value: v },
+      });
+      for (let v = 1; v <= 10; v++) await journal.appendEntry(entry(v));
+      const compacted = journal.compact({ version: 10, epoch: 1, state: {}, dedup: {} });
+      await until(() => held.waiting > 0, 5000, 'the snapshot waits for its sync');
+      for (let v = 11; v <= 40; v++) await journal.appendEntry(entry(v));
+      held.release();
+      await compacted;
+      assert.equal(journal.lead, 30, 'the entries written while the snapshot was');
+      await journal.close();
+    }));
+
+  it('an owner starts the next snapshot early by the lead, so that the journal peaks near snapshotEvery entries', () =>
+    withStateDir('leasehold-journal-', async (dir) => {
+      const held = heldSnapshotSyncs();
+      const { journal, recovered } = await Journal.open({ dir, epoch: 1, guard: ok, fs: held.fs });
+      const started: number[] = [];
+      const log: Log = {
+        append: (v, json, waited) => journal.append(v, json, waited),
+        get written() {
+          return journal.written;
+        },
+        get lead() {
+          return journal.lead;
+        },
+        compact: (s: Snapshot) => (started.push(s.version), journal.compact(s)),
+      };
+      const owner = new OwnerState(log, recovered, 1, { guard: ok, maxValueBytes: 1024, compactEvery: 100 });
+      let seq = 0;
+      const mutate = () => owner.mutate({ op: 'set', path: `k${seq}`, value: seq }, ['A', ++seq]);
+      while (started.length === 0) await mutate();
+      assert.deepEqual(started, [100]);
+      await until(() => held.waiting > 0, 5000, 'the snapshot waits for its sync');
+      for (let i = 0; i < 30; i++) await mutate(); // written while the snapshot is
+      held.release();
+      await until(() => owner.snapshotVersion === 100, 5000, 'the snapshot is written');
+      while (started.length === 1) await mutate();
+      // Due at 100 + 100 − lead: the 30 entries that came while the first one was written.
+      assert.equal(journal.lead, 30);
+      assert.equal(started[1], 170);
+      await until(() => owner.snapshotVersion === started[1], 5000, 'the second snapshot is written');
+      await journal.close();
+    }));
+});
