@@ -237,7 +237,7 @@ try {
   const over = disk.filter((x) => x.total > x.bound);
   const worst = disk.reduce((w, x) => (x.total / x.bound > w.total / w.bound ? x : w), disk[0]!);
   checks.push([
-    `journal on disk within 2 × snapshot + ${SNAPSHOT_EVERY} entries of ${entryBytes} B at all ${disk.length} samples (nearest: ${(worst.total / MiB).toFixed(2)} of ${(worst.bound / MiB).toFixed(2)} MiB)`,
+    `journal on disk within 2 × snapshot + ${SNAPSHOT_EVERY} entries of ${entryBytes} B at all ${disk.length} samples (nearest: ${(worst.total / MiB).toFixed(2)} of ${(worst.bound / MiB).toFixed(2)} MiB at ${(worst.t / 1000).toFixed(0)} s)`,
     over.length === 0,
   ]);
   const target = 1.5 * (percentile(freshMs, 50) + percentile(snapMs, 50));
