@@ -6,26 +6,49 @@
  *  - an empty data root (baseline),
  *  - a directory holding only the newest snapshot of the same state (baseline),
  *  - the journal the killed owner left                 target ≤ 1.5 × (empty + snapshot alone)
- * with the recovering process's peak RSS, for two history lengths (it must not grow with the history);
- * and the largest disk use of the journal while the owner wrote, beside 2 × snapshot + SNAPSHOT_EVERY
- * entries.
+ * with the recovering process's peak RSS; and the journal's disk use (parts, snapshots, temp files),
+ * sampled after every batch of 1 000 mutations while the owner wrote, each sample against
+ * 2 × snapshot + SNAPSHOT_EVERY entries (the row shows the sample nearest its bound, or the worst one past it).
+ *
+ * Recovery memory: the same with a long history of a state that does not grow (mutations overwriting
+ * 1 000 keys with 1 KiB values), at two history lengths: the recovering process's peak RSS beside the
+ * state's size must not grow with the history (bytes written in total beside bytes kept on disk).
  */
-import { cpSync, mkdirSync, readdirSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join as joinPath, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnNode, killAll, type Proc } from '../test/integration/proc.js';
 import { tempRoot } from '../test/helpers.js';
-import { frame } from '../src/state/journal/frames.js';
 import { summarize, type Row } from './stats.js';
 
 const OWNER = joinPath(dirname(fileURLToPath(import.meta.url)), 'fixtures/journal-owner.js');
-const SNAPSHOT_EVERY = 10_000;
-/** History lengths: the longer one is what fits in about a minute on a 2-core machine. */
-const HISTORIES = (process.env.JOURNAL_BENCH_N ?? '50000,200000').split(',').map(Number);
+export const SNAPSHOT_EVERY = 10_000;
 const RUNS = 3;
 const MiB = 1024 * 1024;
+/** Long histories for the memory rows: entries of about this many bytes over MEMORY_KEYS keys. */
+const MEMORY_VALUE_BYTES = 1024;
+const MEMORY_KEYS = 1000;
 
-export async function journalBench(): Promise<Row[]> {
+export interface JournalBenchOptions {
+  /** Small-mutation history lengths (mutations applied before the SIGKILL). */
+  histories: number[];
+  /** Long-history lengths (mutations of ≈ 1 KiB) for the recovery-memory rows; none: no such rows. */
+  memoryHistories?: number[];
+  group?: string;
+}
+
+interface Written {
+  ms: number;
+  samples: number;
+  worst: { ratio: number; at: number; bound: number; total: number; parts: number; snapshots: number; temp: number; snapshot: number };
+  entryBytes: number;
+  maxLead: number;
+  writtenBytes: number;
+  keptBytes: number;
+}
+
+export async function journalBench(o: JournalBenchOptions): Promise<Row[]> {
+  const group = o.group ?? 'journal';
   const root = await tempRoot('leasehold-bench-journal-');
   const procs: Proc[] = [];
   const rows: Row[] = [];
@@ -33,9 +56,9 @@ export async function journalBench(): Promise<Row[]> {
     const recoverIn = async (dir: string) => {
       const p = spawnNode(OWNER, ['recover', dir]);
       procs.push(p);
-      const l = await p.waitFor((x) => x.ev === 'recovered', 120_000);
+      const l = await p.waitFor((x) => x.ev === 'recovered', 300_000);
       await p.exited;
-      return l as { ms: number; maxRssMiB: number; version: number };
+      return l as { ms: number; maxRssMiB: number; version: number; entries: number };
     };
     let copy = 0;
     const fresh = (from?: string, only?: (n: string) => boolean) => {
@@ -44,21 +67,28 @@ export async function journalBench(): Promise<Row[]> {
       if (from) for (const n of readdirSync(from)) if (!only || only(n)) cpSync(joinPath(from, n), joinPath(d, n));
       return d;
     };
-    for (const n of HISTORIES) {
-      const dir = joinPath(root.dir, `w${n}`, 'state');
-      const w = spawnNode(OWNER, ['write', dir, String(n), String(SNAPSHOT_EVERY)]);
+    const write = async (n: number, extra: string[] = []) => {
+      const dir = joinPath(root.dir, `w${++copy}`, 'state');
+      const w = spawnNode(OWNER, ['write', dir, String(n), String(SNAPSHOT_EVERY), ...extra]);
       procs.push(w);
-      const done = (await w.waitFor((l) => l.ev === 'done', 600_000)) as { ms: number; maxJournal: number; snapshotAtMax: number };
+      const done = (await w.waitFor((l) => l.ev === 'done', 1_800_000)) as unknown as Written;
       w.child.kill('SIGKILL');
       await w.exited;
       const newest = readdirSync(dir)
         .filter((x) => /^snapshot-\d+\.json$/.test(x))
         .sort()
         .at(-1)!;
+      return { dir, done, newest, snapshotBytes: statSync(joinPath(dir, newest)).size };
+    };
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+    for (const n of o.histories) {
+      const { dir, done, newest } = await write(n);
       const empty: number[] = [];
       const snap: number[] = [];
       const full: number[] = [];
       const rss: number[] = [];
+      let replayed = 0;
       for (let r = 0; r < RUNS; r++) {
         empty.push((await recoverIn(fresh())).ms);
         snap.push((await recoverIn(fresh(dir, (x) => x === newest))).ms);
@@ -66,32 +96,74 @@ export async function journalBench(): Promise<Row[]> {
         if (f.version !== n) throw new Error(`recovered version ${f.version}, not ${n}`);
         full.push(f.ms);
         rss.push(f.maxRssMiB);
+        replayed = f.entries;
       }
-      const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-      const g = `journal ${n}`;
-      const entryBytes = frame({ t: 'm', v: n, e: 1, id: ['W', n], m: { op: 'set', path: 'g99.h99.k99', value: n } }).length;
+      const g = `${group} ${n}`;
+      const w = done.worst;
       rows.push(
         summarize(g, 'recovery on an empty data root (baseline)', 'ms', empty),
         summarize(g, 'recovery from the newest snapshot alone (baseline)', 'ms', snap),
-        summarize(g, `recovery after SIGKILL of an owner that applied ${n} mutations`, 'ms', full, {
-          target: { value: 1.5 * (med(empty) + med(snap)), kind: 'max', of: 'p50', note: '1.5 × (empty + snapshot alone)' },
-        }),
+        summarize(
+          g,
+          `recovery after SIGKILL of an owner that applied ${n} mutations (${replayed} entries after its snapshot)`,
+          'ms',
+          full,
+          {
+            target: { value: 1.5 * (med(empty) + med(snap)), kind: 'max', of: 'p50', note: '1.5 × (empty + snapshot alone)' },
+          },
+        ),
         summarize(g, 'peak RSS of the recovering process', 'MiB', rss),
         {
           group: g,
-          name: `largest journal on disk while writing (${(done.ms / 1000).toFixed(0)} s)`,
+          name:
+            `journal on disk, the sample nearest its bound of ${done.samples} while writing (${(done.ms / 1000).toFixed(0)} s; ` +
+            `at v${w.at}: parts ${(w.parts / MiB).toFixed(2)}, snapshots ${(w.snapshots / MiB).toFixed(2)}, temp ${(w.temp / MiB).toFixed(2)} MiB; ` +
+            `≤ ${done.maxLead} entries past a snapshot while it was written)`,
           unit: 'MiB',
-          p50: done.maxJournal / MiB,
-          p99: done.maxJournal / MiB,
-          n: 1,
+          p50: w.total / MiB,
+          p99: w.total / MiB,
+          n: done.samples,
           target: {
-            value: (2 * done.snapshotAtMax + SNAPSHOT_EVERY * entryBytes) / MiB,
+            value: w.bound / MiB,
             kind: 'max',
             of: 'p50',
-            note: `2 × snapshot + ${SNAPSHOT_EVERY} entries of ${entryBytes} B`,
+            note: `2 × snapshot + ${SNAPSHOT_EVERY} entries of ${done.entryBytes} B, at that sample`,
           },
         },
       );
+    }
+
+    if (o.memoryHistories?.length) {
+      const g = `${group} memory`;
+      const empty: number[] = [];
+      for (let r = 0; r < RUNS; r++) empty.push((await recoverIn(fresh())).maxRssMiB);
+      rows.push(summarize(g, 'peak RSS recovering an empty data root (baseline)', 'MiB', empty));
+      for (const n of o.memoryHistories) {
+        const { dir, done, snapshotBytes } = await write(n, [String(MEMORY_VALUE_BYTES), String(MEMORY_KEYS)]);
+        const rss: number[] = [];
+        for (let r = 0; r < RUNS; r++) {
+          const f = await recoverIn(fresh(dir));
+          if (f.version !== n) throw new Error(`recovered version ${f.version}, not ${n}`);
+          rss.push(f.maxRssMiB);
+        }
+        rows.push(
+          summarize(
+            g,
+            `peak RSS recovering ${(done.writtenBytes / MiB).toFixed(0)} MiB of history (${(done.keptBytes / MiB).toFixed(1)} MiB kept; ` +
+              `state ${(snapshotBytes / MiB).toFixed(1)} MiB)`,
+            'MiB',
+            rss,
+            {
+              target: {
+                value: med(empty) + (8 * (snapshotBytes + SNAPSHOT_EVERY * done.entryBytes)) / MiB,
+                kind: 'max',
+                of: 'p50',
+                note: 'empty + 8 × (state + snapshotEvery entries)',
+              },
+            },
+          ),
+        );
+      }
     }
     return rows;
   } finally {

@@ -17,7 +17,9 @@ const groups: Record<string, () => Promise<Row[]>> = {
   election: () => electionBench(),
   state: () => stateBench(),
   peers: () => peersBench(),
-  journal: () => journalBench(),
+  journal: () => journalBench({ histories: [200_000], memoryHistories: [32_768, 131_072] }),
+  // Its own group: the million-mutation owner alone writes for about a minute.
+  'journal-1m': () => journalBench({ histories: [1_000_000], group: 'journal' }),
   join: async () => (await import('./join.js')).joinBench(),
 };
 
@@ -26,9 +28,8 @@ const rows: Row[] = [];
 for (const [name, run] of Object.entries(groups)) {
   if (wanted.length && !wanted.includes(name)) continue;
   // Each group starts from a quiet machine: the previous group's files (dozens of data roots, journals,
-  // records) are still being written back by the kernel for up to 30 s, and that writeback made the next
-  // group's fdatasyncs slower (measured: durable ack 1.5× → 2.5×, pipelining 31 000 → 24 500/s after the
-  // election group). `sync` waits for it.
+  // records) are still being written back by the kernel for up to 30 s, and that writeback slows the next
+  // group's fdatasyncs. `sync` waits for it.
   execFileSync('sync');
   await new Promise((resolve) => setTimeout(resolve, 1000));
   process.stderr.write(`running ${name}…\n`);

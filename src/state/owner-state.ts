@@ -112,7 +112,7 @@ export class OwnerState {
     // At the end of what is written (the last commit of a group: commits run before the next group is
     // written), so that the next part starts right after the snapshot and every part before it can go.
     // Anywhere only as a last resort: a snapshot inside a group leaves that part on disk until the next.
-    const due = v - this.#snapshotVersion;
+    const due = v - this.#snapshotVersion + Math.min(this.#journal.lead ?? 0, this.#compactEvery / 2);
     if (due >= this.#compactEvery && !this.#compacting && (v === this.#journal.written || due >= COMPACT_ANYWHERE * this.#compactEvery)) {
       this.#compacting = true;
       const snap = { version: v, epoch: this.#epoch, state, dedup: Object.fromEntries(this.#committed.dedup) };

@@ -3,6 +3,12 @@
  * (json-slices.ts) and written, synced and renamed in libuv's thread pool, so heartbeats and acks keep
  * flowing while a large state is written.
  *
+ * Its share of the loop: a slice lasts SNAPSHOT_SLICE_MS, or, when the loop is busy, a third of the time
+ * the loop spent on other work before it came back (up to SNAPSHOT_SLICE_MAX_MS): a snapshot gets about a
+ * quarter of a saturated loop, so that it is written in a time bound by its own cost, not by the load (the
+ * journal keeps every entry that arrives meanwhile on disk). Chunks are written while the next ones are
+ * serialized (one write in flight).
+ *
  * Steps:
  *  1. `snapshot-<version>.json.<random>.tmp` is created (O_EXCL, 0600); the record's payload is written
  *     after room for its header, a chunk at a time, with a running checksum; then the header; fdatasync.
@@ -17,17 +23,23 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { LeaseholdError, ioError } from '../../errors.js';
-import type { Clock } from '../../clock.js';
+import { nextTurn, type Clock } from '../../clock.js';
 import { CREATE, openPrivate } from '../../private-files.js';
 import { HEADER } from './frames.js';
 import { FORMAT, snapshotName, type Snapshot } from './layout.js';
-import { closeQuietly, pool, syncDirInPool, writeAllInPool, type JournalFs } from './fs.js';
+import { closeQuietly, pool, syncDirInPool, writeAll, writeAllInPool, type JournalFs } from './fs.js';
 import { serializeInSlices } from './json-slices.js';
 
-/** Serialization hands back the loop after this much work… */
+/** Serialization hands back the loop after this much work at least… */
 export const SNAPSHOT_SLICE_MS = 4;
-/** …and writes the text in chunks of about this many characters. */
+/** …or after this share of the time the loop spent elsewhere before it came back (1/3: a quarter of the loop)… */
+const SNAPSHOT_SLICE_SHARE = 1 / 3;
+/** …but never holds it longer than this (a lease renewal or a heartbeat waits at most this long for it). */
+export const SNAPSHOT_SLICE_MAX_MS = 50;
+/** The text is written in chunks of about this many characters… */
 export const SNAPSHOT_CHUNK_CHARS = 1 << 20;
+/** …and the serializer hands it over (and the slice's time is checked) every this many. */
+const SNAPSHOT_PIECE_CHARS = 32 * 1024;
 
 /** Temp files of snapshots being written. */
 export const SNAPSHOT_TEMP = /^snapshot-\d{15}\.json\.[0-9a-f]+\.tmp$/;
@@ -47,24 +59,19 @@ export async function writeSnapshot(o: {
   try {
     // 1.
     fd = openPrivate(fs, tmp, CREATE);
-    const out = fd;
-    let position = HEADER;
-    let sum = 0;
-    const sink = async (text: string) => {
-      const buf = Buffer.from(text, 'utf8');
-      sum = crc32(buf, sum);
-      await writeAllInPool(fs, out, buf, position);
-      position += buf.length;
-    };
-    await sink(`{"f":${FORMAT},"version":${snapshot.version},"epoch":${snapshot.epoch},"dedup":${JSON.stringify(snapshot.dedup)},"state":`);
-    await serializeInSlices(snapshot.state, sink, { clock: o.clock, sliceMs: SNAPSHOT_SLICE_MS, chunkChars: SNAPSHOT_CHUNK_CHARS });
-    await sink('}');
+    const out = sliced(fs, fd, o.clock);
+    out.text(`{"f":${FORMAT},"version":${snapshot.version},"epoch":${snapshot.epoch},"dedup":${JSON.stringify(snapshot.dedup)},"state":`);
+    // The serializer never yields on its own: the sink does, on the budget above.
+    await serializeInSlices(snapshot.state, out.sink, { clock: o.clock, sliceMs: Infinity, chunkChars: SNAPSHOT_PIECE_CHARS });
+    out.text('}');
+    const { length, sum } = await out.end();
     const header = Buffer.alloc(HEADER);
-    header.writeUInt32LE(position - HEADER, 0);
+    header.writeUInt32LE(length, 0);
     header.writeUInt32LE(sum, 4);
-    await writeAllInPool(fs, out, header, 0);
-    await pool.fdatasync(fs, out);
-    await pool.close(fs, out);
+    writeAll(fs, fd, header, 0); // 8 bytes to the page cache: not worth a turn
+    await pool.fdatasync(fs, fd);
+    // On the loop: a close after the sync has nothing to write, and in the pool it would cost a turn.
+    fs.closeSync(fd);
     fd = undefined;
     // 2.
     o.guard();
@@ -81,6 +88,51 @@ export async function writeSnapshot(o: {
   }
   await syncDir(fs, o.dir);
   return name;
+}
+
+/**
+ * The record's payload, written after room for its header: text is collected and written a chunk at a
+ * time (one write in flight), with a running checksum; `sink` hands the loop back when the slice is over.
+ */
+function sliced(fs: JournalFs, fd: number, clock: Clock) {
+  let parts: string[] = [];
+  let chars = 0;
+  let position = HEADER;
+  let sum = 0;
+  let writing: Promise<void> = Promise.resolve();
+  let sliceStart = clock.now();
+  let budget = SNAPSHOT_SLICE_MS;
+  const flush = async () => {
+    const buf = Buffer.from(parts.join(''), 'utf8');
+    parts = [];
+    chars = 0;
+    sum = crc32(buf, sum);
+    await writing;
+    writing = writeAllInPool(fs, fd, buf, position);
+    writing.catch(() => undefined); // settled by the next flush or end(), which await it
+    position += buf.length;
+  };
+  const text = (t: string) => {
+    parts.push(t);
+    chars += t.length;
+  };
+  return {
+    text,
+    async sink(t: string): Promise<void> {
+      text(t);
+      if (chars >= SNAPSHOT_CHUNK_CHARS) await flush();
+      if (clock.now() - sliceStart < budget) return;
+      const before = clock.now();
+      await nextTurn();
+      sliceStart = clock.now();
+      budget = Math.min(SNAPSHOT_SLICE_MAX_MS, Math.max(SNAPSHOT_SLICE_MS, (sliceStart - before) * SNAPSHOT_SLICE_SHARE));
+    },
+    async end(): Promise<{ length: number; sum: number }> {
+      if (chars > 0) await flush();
+      await writing;
+      return { length: position - HEADER, sum };
+    },
+  };
 }
 
 /** fsync of a directory, in the pool: the renames and creations in it are durable. */

@@ -74,12 +74,12 @@ export function syncDirSync(fs: JournalFs, dir: string): void {
   }
 }
 
-/** fsync of a directory in the thread pool. */
+/** fsync of a directory in the thread pool (closed on the loop: nothing to write, and no turn spent). */
 export async function syncDirInPool(fs: JournalFs, dir: string): Promise<void> {
   const fd = openPrivate(fs, dir, READ);
   try {
     await pool.fsync(fs, fd);
   } finally {
-    await pool.close(fs, fd);
+    closeQuietly(fs, fd);
   }
 }

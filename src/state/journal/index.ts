@@ -48,6 +48,12 @@ export interface Log {
   readonly written: number;
   /** Writes a snapshot and deletes what it covers; the state must not change meanwhile (it is immutable). */
   compact(snapshot: Snapshot): Promise<void>;
+  /**
+   * How many entries early to start the next snapshot so that the journal on disk stays within two
+   * snapshots and `snapshotEvery` entries: how many arrived past the last snapshot before the files it
+   * covered were deleted (while it was written and synced). 0 before the first compaction.
+   */
+  readonly lead?: number;
 }
 
 /** What a new owner rebuilds its state from. */
@@ -99,6 +105,7 @@ export class Journal implements Log {
   #dropping: Promise<void>[] = [];
   /** The compaction running, if any: close() waits for it. */
   #compacting: Promise<void> = Promise.resolve();
+  #lead = 0;
 
   private constructor(o: JournalOptions, fs: JournalFs, writer: SegmentWriter, recovery: Recovery) {
     this.epoch = o.epoch;
@@ -176,8 +183,11 @@ export class Journal implements Log {
   get written(): number {
     return this.#writer.written;
   }
-  /** Flushes, entries and parts written; for benchmarks and tests. */
-  get stats(): { flushes: number; entries: number; parts: number } {
+  get lead(): number {
+    return this.#lead;
+  }
+  /** Flushes, entries (and their bytes) and parts written; for benchmarks and tests. */
+  get stats(): { flushes: number; entries: number; bytes: number; parts: number } {
     return this.#writer.stats;
   }
 
@@ -209,6 +219,9 @@ export class Journal implements Log {
     });
     this.#writer.forget(new Set(own.map((p) => p.index)));
     await deleteFiles(this.#fs, this.#dir, [...names, ...own.map((p) => p.name)]);
+    // Until now the disk held both snapshots, the parts this one covers, and the entries written since
+    // it began: the next snapshot starts that many entries early.
+    this.#lead = this.#writer.written - snapshot.version;
   }
 
   async close(): Promise<void> {

@@ -2,10 +2,11 @@
  * The owner's writer: appends entries to its epoch's parts, group-committed, and starts a new part when
  * asked (at each snapshot), or when one grows past `partMaxEntries` or `partMaxBytes`.
  *
- * Parts are preallocated: extended with written zeros ahead of the records (64 KiB at first, then doubling
- * up to 1 MiB a step: zeros count as disk used), so that an append overwrites blocks that already exist and its fdatasync has no
- * metadata (file size, block allocation) to commit: ≈ the cost of a raw in-place fdatasync instead of ≈
- * twice that for a true append.
+ * Parts are preallocated: extended with written zeros ahead of the records, so that an append overwrites
+ * blocks that already exist and its fdatasync has no metadata (file size, block allocation) to commit: ≈
+ * the cost of a raw in-place fdatasync instead of ≈ twice that for a true append. Zeros count as disk used:
+ * a part holds at most PREALLOC_MIN_STEP or an eighth of its records of them, whichever is more, and no
+ * more than 1 MiB (so extensions stay rare: a few dozen in a part's first 10 MiB).
  *
  * Guarantees:
  *  1. Group commit: appends that arrive in one turn of the event loop, or while a flush is running, share
@@ -30,8 +31,10 @@ import { HEADER, ZEROS, frame, frameJson } from './frames.js';
 import { beginRecord, partName, type Fence } from './layout.js';
 import { closeQuietly, pool, syncDirInPool, syncDirSync, writeAll, type JournalFs } from './fs.js';
 
-/** Zeros written ahead of the records when a part starts, and the largest extension at a time. */
-const PREALLOC_FIRST = 64 * 1024;
+/** Zeros written ahead of the records: when a part starts, and at least this much at each extension… */
+export const PREALLOC_MIN_STEP = 16 * 1024;
+/** …or this fraction of the records written, up to PREALLOC_MAX_STEP. */
+const PREALLOC_FRACTION = 1 / 8;
 const PREALLOC_MAX_STEP = 1024 * 1024;
 /**
  * A group this large is flushed at once, inside the turn that filled it: under a flood of mutations a turn
@@ -92,8 +95,8 @@ export class SegmentWriter {
   #broken: LeaseholdError | undefined;
   /** The last version written (to the page cache). */
   written: number;
-  /** Flushes done (each one write + one fdatasync) and entries written; for benchmarks and tests. */
-  readonly stats = { flushes: 0, entries: 0, parts: 1 };
+  /** Flushes done (each one write + one fdatasync), entries and their bytes written; for benchmarks and tests. */
+  readonly stats = { flushes: 0, entries: 0, bytes: 0, parts: 1 };
 
   /** Starts part 0 (synchronously: a new owner spends no event-loop turn on it); its sync runs in the pool. */
   constructor(o: WriterOptions) {
@@ -148,7 +151,7 @@ export class SegmentWriter {
     const path = join(o.dir, name);
     const begin = frame(beginRecord(o.epoch, index, firstVersion, o.fence));
     const records = begin.length + first.length;
-    const out = Buffer.alloc(Math.max(PREALLOC_FIRST, records + HEADER));
+    const out = Buffer.alloc(Math.max(PREALLOC_MIN_STEP, records + HEADER));
     begin.copy(out);
     first.copy(out, begin.length);
     let fd: number | undefined;
@@ -275,6 +278,7 @@ export class SegmentWriter {
     if (!this.#opened) return void this.opening.then(() => this.#synced(batch));
     this.stats.flushes++;
     this.stats.entries += batch.length;
+    for (const b of batch) this.stats.bytes += b.buf.length;
     try {
       this.#guard();
     } catch (err) {
@@ -321,7 +325,7 @@ export class SegmentWriter {
   /** Extends the part with written zeros so that it reaches past `end` (synchronous, to the page cache). */
   #preallocate(p: Open, end: number): void {
     if (end <= p.allocated) return;
-    const step = Math.min(PREALLOC_MAX_STEP, Math.max(PREALLOC_FIRST, p.allocated));
+    const step = Math.min(PREALLOC_MAX_STEP, Math.max(PREALLOC_MIN_STEP, Math.floor(end * PREALLOC_FRACTION)));
     const target = end + step;
     for (let off = p.allocated; off < target;) {
       const n = Math.min(ZEROS.length, target - off);

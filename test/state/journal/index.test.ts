@@ -1,0 +1,159 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as nodeFs from 'node:fs';
+import { Journal, recoverDir, type Log, type Snapshot } from '../../../src/state/journal/index.js';
+import { OwnerState } from '../../../src/state/owner-state.js';
+import { until, withStateDir } from '../../helpers.js';
+
+const ok = () => undefined;
+
+/** node:fs whose syncs of a snapshot's temp file wait until `release()`. */
+function heldSnapshotSyncs() {
+  const temps = new Set<number>();
+  let held: (() => void)[] = [];
+  let holding = true;
+  const fs = {
+    ...nodeFs,
+    openSync: ((path: string, flags: number, mode?: number) => {
+      const fd = nodeFs.openSync(path, flags, mode);
+      if (path.endsWith('.tmp')) temps.add(fd);
+      return fd;
+    }) as typeof nodeFs.openSync,
+    fdatasync: ((fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+      if (holding && temps.has(fd)) held.push(() => nodeFs.fdatasync(fd, cb));
+      else nodeFs.fdatasync(fd, cb);
+    }) as typeof nodeFs.fdatasync,
+  };
+  return {
+    fs,
+    get waiting() {
+      return held.length;
+    },
+    release() {
+      holding = false;
+      for (const go of held) go();
+      held = [];
+    },
+  };
+}
+
+describe('Journal: when the next snapshot starts', () => {
+  it('counts the entries written while a snapshot was written as the lead of the next one', () =>
+    withStateDir('leasehold-journal-', async (dir) => {
+      const held = heldSnapshotSyncs();
+      const { journal } = await Journal.open({ dir, epoch: 1, guard: ok, fs: held.fs });
+      assert.equal(journal.lead, 0, 'no compaction yet');
+      const entry = (v: number) => ({
+        t: 'm' as const,
+        v,
+        e: 1,
+        id: ['A', v] as [string, number],
+        m: { op: 'set', path: `k${v}`, value: v },
+      });
+      for (let v = 1; v <= 10; v++) await journal.appendEntry(entry(v));
+      const compacted = journal.compact({ version: 10, epoch: 1, state: {}, dedup: {} });
+      await until(() => held.waiting > 0, 5000, 'the snapshot waits for its sync');
+      for (let v = 11; v <= 40; v++) await journal.appendEntry(entry(v));
+      held.release();
+      await compacted;
+      assert.equal(journal.lead, 30, 'the entries written while the snapshot was');
+      await journal.close();
+    }));
+
+  it('an owner starts the next snapshot early by the lead, so that the journal peaks near snapshotEvery entries', () =>
+    withStateDir('leasehold-journal-', async (dir) => {
+      const held = heldSnapshotSyncs();
+      const { journal, recovered } = await Journal.open({ dir, epoch: 1, guard: ok, fs: held.fs });
+      const started: number[] = [];
+      const log: Log = {
+        append: (v, json, waited) => journal.append(v, json, waited),
+        get written() {
+          return journal.written;
+        },
+        get lead() {
+          return journal.lead;
+        },
+        compact: (s: Snapshot) => (started.push(s.version), journal.compact(s)),
+      };
+      const owner = new OwnerState(log, recovered, 1, { guard: ok, maxValueBytes: 1024, compactEvery: 100 });
+      let seq = 0;
+      const mutate = () => owner.mutate({ op: 'set', path: `k${seq}`, value: seq }, ['A', ++seq]);
+      while (started.length === 0) await mutate();
+      assert.deepEqual(started, [100]);
+      await until(() => held.waiting > 0, 5000, 'the snapshot waits for its sync');
+      for (let i = 0; i < 30; i++) await mutate(); // written while the snapshot is
+      held.release();
+      await until(() => owner.snapshotVersion === 100, 5000, 'the snapshot is written');
+      while (started.length === 1) await mutate();
+      // Due at 100 + 100 − lead: the 30 entries that came while the first one was written.
+      assert.equal(journal.lead, 30);
+      assert.equal(started[1], 170);
+      await until(() => owner.snapshotVersion === started[1], 5000, 'the second snapshot is written');
+      await journal.close();
+    }));
+});
+
+describe('Journal: a crash at any step of a compaction', () => {
+  it('leaves a directory that recovers every acknowledged entry, whatever step the process died before', () =>
+    withStateDir('leasehold-journal-', async (dir) => {
+      const entry = (v: number) => ({
+        t: 'm' as const,
+        v,
+        e: 1,
+        id: ['A', v] as [string, number],
+        m: { op: 'set', path: `k${v}`, value: v },
+      });
+      const state = (to: number) => Object.fromEntries(Array.from({ length: to }, (_, i) => [`k${i + 1}`, i + 1]));
+      // The directory as it is on disk before each file operation (a process crash keeps the page cache).
+      const side = `${dir}-crashes`;
+      const before: { step: string; copy: string }[] = [];
+      let capturing = false;
+      const capture = (step: string) => {
+        if (!capturing) return;
+        const copy = `${side}/${before.length}/state`;
+        nodeFs.mkdirSync(copy, { recursive: true, mode: 0o700 });
+        for (const name of nodeFs.readdirSync(dir)) nodeFs.copyFileSync(`${dir}/${name}`, `${copy}/${name}`);
+        before.push({ step, copy });
+      };
+      const wrap = <K extends keyof typeof nodeFs>(name: K): Partial<typeof nodeFs> =>
+        ({
+          [name]: (...args: unknown[]) => {
+            capture(name);
+            return (nodeFs[name] as (...a: unknown[]) => unknown)(...args);
+          },
+        }) as Partial<typeof nodeFs>;
+      const fs = {
+        ...nodeFs,
+        ...wrap('openSync'),
+        ...wrap('write'),
+        ...wrap('writeSync'),
+        ...wrap('fdatasync'),
+        ...wrap('closeSync'),
+        ...wrap('renameSync'),
+        ...wrap('fsync'),
+        ...wrap('unlink'),
+        ...wrap('ftruncate'),
+      } as typeof nodeFs;
+      // Parts of two entries: the second compaction has finished parts of its own to delete.
+      const { journal } = await Journal.open({ dir, epoch: 1, guard: ok, fs, partMaxEntries: 2 });
+      for (let v = 1; v <= 5; v++) await journal.appendEntry(entry(v));
+      await journal.compact({ version: 5, epoch: 1, state: state(5), dedup: {} });
+      for (let v = 6; v <= 10; v++) await journal.appendEntry(entry(v));
+      capturing = true;
+      await journal.compact({ version: 10, epoch: 1, state: state(10), dedup: {} });
+      capture('done');
+      capturing = false;
+      await journal.close();
+      const steps = before.map((b) => b.step);
+      for (const step of ['openSync', 'write', 'writeSync', 'fdatasync', 'closeSync', 'renameSync', 'fsync', 'unlink'])
+        assert.ok(steps.includes(step), `a crash before ${step} is covered (${steps.join(', ')})`);
+      for (const { step, copy } of before) {
+        const r = recoverDir(copy);
+        const rebuilt: Record<string, unknown> = { ...((r.snapshot?.state as Record<string, unknown>) ?? {}) };
+        for (const e of r.entries) rebuilt[(e.m as { path: string }).path] = (e.m as { value: number }).value;
+        assert.equal(r.version, 10, `recovered version after a crash before ${step}`);
+        assert.deepEqual(rebuilt, state(10), `recovered state after a crash before ${step}`);
+      }
+      nodeFs.rmSync(side, { recursive: true, force: true });
+    }));
+});
