@@ -68,7 +68,7 @@ describe('OwnerState', () => {
       await Promise.all(ms.slice(0, 200).map((m, i) => owner.mutate(m, ['F', i + 1])));
       await until(() => owner.snapshotVersion >= 50, 2000, 'compaction');
       await Promise.all(ms.slice(200).map((m, i) => owner.mutate(m, ['F', 200 + i + 1])));
-      for (const m of ms) expected = apply(expected, m);
+      for (const m of ms) expected = apply(expected, m) as Json;
       assert.deepEqual(owner.state, expected);
       assert.equal(owner.version, 230);
       // A repeat of an applied id is acknowledged, not applied again; the version given is the sender's
