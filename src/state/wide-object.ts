@@ -37,7 +37,13 @@ export type Doc = null | boolean | number | string | Doc[] | { [k: string]: Doc 
 const BITS = 5;
 const MASK = (1 << BITS) - 1;
 
-class Leaf {
+/** One key of a WideObject and its value. */
+export interface Entry {
+  readonly key: string;
+  readonly value: Doc;
+}
+
+class Leaf implements Entry {
   constructor(
     readonly key: string,
     readonly hash: number,
@@ -238,21 +244,25 @@ export class WideObject {
    * yields every few thousand entries gathered (so that a caller slicing its work can pause there); the
    * final ordering is one step of O(width), or O(width × log width) after many deletes.
    */
-  *inOrder(): Generator<void, Array<readonly [string, Doc]>> {
+  *inOrder(): Generator<void, readonly Entry[]> {
     const indices: Leaf[] = [];
     const named: Leaf[] = [];
-    const stack: Slot[] = [this.#root];
+    const take = (l: Leaf) => void (isArrayIndex(l.key) ? indices : named).push(l);
+    const stack: Branch[] = [this.#root];
     let gathered = 0;
     while (stack.length > 0) {
-      const s = stack.pop()!;
-      if (s instanceof Branch) {
-        for (const x of s.slots) stack.push(x);
-        continue;
+      const b = stack.pop()!;
+      for (const s of b.slots) {
+        if (s instanceof Leaf) take(s);
+        else if (s instanceof Branch) stack.push(s);
+        else s.leaves.forEach(take);
       }
-      for (const l of s instanceof Leaf ? [s] : s.leaves) (isArrayIndex(l.key) ? indices : named).push(l);
-      if (++gathered % GATHER_STEP === 0) yield;
+      gathered += b.slots.length;
+      if (gathered >= GATHER_STEP) {
+        gathered = 0;
+        yield;
+      }
     }
-    indices.sort((a, b) => Number(a.key) - Number(b.key));
     let ordered: Leaf[];
     if (this.#nextStamp <= 2 * named.length + 64) {
       // Stamps are dense (few deletes): place each at its stamp.
@@ -261,14 +271,12 @@ export class WideObject {
       ordered = [];
       for (const l of at) if (l !== undefined) ordered.push(l);
     } else ordered = named.sort((a, b) => a.stamp - b.stamp);
-    const out: Array<readonly [string, Doc]> = [];
-    for (const l of indices) out.push([l.key, l.value]);
-    for (const l of ordered) out.push([l.key, l.value]);
-    return out;
+    if (indices.length === 0) return ordered;
+    return indices.sort((a, b) => Number(a.key) - Number(b.key)).concat(ordered);
   }
 
   /** The entries in the order a plain object presents its keys. */
-  entries(): Array<readonly [string, Doc]> {
+  entries(): readonly Entry[] {
     const it = this.inOrder();
     for (;;) {
       const r = it.next();
@@ -279,7 +287,7 @@ export class WideObject {
   /** A plain object with the same entries in the same order (its values are the same nodes). */
   toPlain(): { [k: string]: Doc } {
     const o: { [k: string]: Doc } = {};
-    for (const [k, v] of this.entries()) o[k] = v;
+    for (const e of this.entries()) o[e.key] = e.value;
     return o;
   }
 
@@ -312,7 +320,7 @@ export function view(node: Doc): Json {
   if (Array.isArray(node)) v = node.map(view);
   else {
     const o: { [k: string]: Json } = {};
-    if (node instanceof WideObject) for (const [k, x] of node.entries()) o[k] = view(x);
+    if (node instanceof WideObject) for (const e of node.entries()) o[e.key] = view(e.value);
     else for (const k of Object.keys(node)) o[k] = view(node[k]!);
     v = o;
   }

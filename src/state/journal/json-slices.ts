@@ -7,7 +7,7 @@
  * the ordering of its keys, after they are gathered a slice at a time, is one step of O(width).
  */
 import { nextTurn, type Clock } from '../../clock.js';
-import { WideObject, type Doc } from '../wide-object.js';
+import { WideObject, type Doc, type Entry } from '../wide-object.js';
 
 /** Containers this small, holding only scalars, are serialized with one JSON.stringify call. */
 const FLAT_MAX = 64;
@@ -26,13 +26,13 @@ function* pieces(value: Doc): Generator<string> {
   }
   if (value instanceof WideObject) {
     const gather = value.inOrder();
-    let r: IteratorResult<void, Array<readonly [string, Doc]>>;
+    let r: IteratorResult<void, readonly Entry[]>;
     while (!(r = gather.next()).done) yield '';
     const entries = r.value;
     yield* members(
       entries.length,
-      (i) => entries[i]![0],
-      (i) => entries[i]![1],
+      (i) => entries[i]!.key,
+      (i) => entries[i]!.value,
     );
     return;
   }
