@@ -123,6 +123,12 @@ export class SharedState<State = Json> {
     return this.#pending.size;
   }
 
+  /**
+   * Calls `listener` after every change to the replica, with the change and the whole document (plain,
+   * frozen: its view is built for the call, O(width) for each wide object that changed; see the header).
+   * A listener declared with the change alone, `(change) => …`, is not given the document, so that it
+   * costs nothing to build: read what it needs with `at(path)`.
+   */
   subscribe(listener: (change: Change, state: State) => void): () => void {
     const l = listener as (change: Change, state: Json) => void;
     this.#listeners.add(l);
@@ -279,8 +285,8 @@ export class SharedState<State = Json> {
 
   #tell(change: Change): void {
     if (this.#listeners.size === 0) return;
-    const state = view(this.#state);
-    for (const l of [...this.#listeners]) l(change, state);
+    let state: Json | undefined;
+    for (const l of [...this.#listeners]) l(change, l.length === 1 ? (undefined as unknown as Json) : (state ??= view(this.#state)));
   }
 
   /** The owner's answer to a sync is complete: the replica is current as of `version`. */
