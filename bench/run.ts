@@ -11,6 +11,7 @@ import { electionBench } from './election.js';
 import { stateBench } from './state.js';
 import { peersBench } from './peers.js';
 import { journalBench } from './journal.js';
+import { wideBench } from './wide.js';
 
 const groups: Record<string, () => Promise<Row[]>> = {
   lease: () => leaseBench(),
@@ -18,6 +19,7 @@ const groups: Record<string, () => Promise<Row[]>> = {
   state: () => stateBench(),
   peers: () => peersBench(),
   journal: () => journalBench(),
+  wide: () => wideBench(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => a in groups);

@@ -46,11 +46,9 @@ export function diff(a: Json, b: Json, path = '', out: Mutation[] = []): Mutatio
   return out;
 }
 
-/** WideObjects whose values are all deeply frozen (a WideObject itself never changes). */
-const frozenWide = new WeakSet<WideObject>();
-
-const isFrozen = (v: object) => (v instanceof WideObject ? frozenWide.has(v) : Object.isFrozen(v));
-const freezeOne = (v: object) => (v instanceof WideObject ? frozenWide.add(v) : Object.freeze(v));
+/** A WideObject never changes; it is "frozen" when its values all are (deeply). */
+const isFrozen = (v: object) => (v instanceof WideObject ? v.frozen : Object.isFrozen(v));
+const freezeOne = (v: object) => (v instanceof WideObject ? (v.frozen = true) : Object.freeze(v));
 
 /** Freezes `v` and everything under it that is not frozen yet (already-frozen subtrees are skipped). */
 export function freezeDeep(v: Doc): Doc {

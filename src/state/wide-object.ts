@@ -23,8 +23,13 @@
  */
 import type { Json } from './json.js';
 
-/** A plain object with more keys than this becomes a WideObject when it is first written into. */
-export const WIDE_OBJECT_MIN_KEYS = 1024;
+/**
+ * A plain object with more keys than this becomes a WideObject when it is first written into. Copying a
+ * plain object costs more than a change in the trie from about this width on (V8 keeps wider objects as
+ * hash tables, which copy slowly), and a WideObject's view, which a plain object does not need, stays
+ * cheap at this width. bench/wide.ts measures both sides.
+ */
+export const WIDE_OBJECT_MIN_KEYS = 64;
 /**
  * A WideObject that deletes leave with fewer keys than this becomes a plain object again: half the
  * threshold, so that a width going up and down around the threshold does not convert at every change.
@@ -108,24 +113,47 @@ function fork(a: Leaf | Bucket, b: Leaf | Bucket, shift: number): Branch {
   return new Branch((1 << ia) | (1 << ib), ia < ib ? [a, b] : [b, a]);
 }
 
-/** `slot` (at level `shift`) with `leaf` put in, replacing the leaf of the same key. */
-function putInto(slot: Slot, leaf: Leaf, shift: number): Slot {
-  if (slot instanceof Branch) return put(slot, leaf, shift);
-  if (slot.hash !== leaf.hash) return fork(slot, leaf, shift);
-  if (slot instanceof Leaf) return slot.key === leaf.key ? leaf : new Bucket(leaf.hash, [slot, leaf]);
-  const i = slot.leaves.findIndex((l) => l.key === leaf.key);
-  return new Bucket(leaf.hash, i < 0 ? [...slot.leaves, leaf] : slot.leaves.map((l, j) => (j === i ? leaf : l)));
+/**
+ * What `put` found: the leaf it replaced (undefined: the key is new). One module-level slot rather than a
+ * result object per call: a change walks the trie once, and allocates only the nodes it copies.
+ */
+let replaced: Leaf | undefined;
+
+/**
+ * `slot` (at level `shift`) with `key` set to `value`: the leaf of the same key keeps its stamp, a new one
+ * gets `stamp`. The same slot when the key holds that value already.
+ */
+function putInto(slot: Slot, key: string, hash: number, value: Doc, stamp: number, shift: number): Slot {
+  if (slot instanceof Branch) return put(slot, key, hash, value, stamp, shift);
+  if (slot.hash !== hash) return fork(slot, new Leaf(key, hash, value, stamp), shift);
+  if (slot instanceof Leaf) {
+    if (slot.key !== key) return new Bucket(hash, [slot, new Leaf(key, hash, value, stamp)]);
+    replaced = slot;
+    return slot.value === value ? slot : new Leaf(key, hash, value, slot.stamp);
+  }
+  const i = slot.leaves.findIndex((l) => l.key === key);
+  if (i < 0) return new Bucket(hash, [...slot.leaves, new Leaf(key, hash, value, stamp)]);
+  const old = (replaced = slot.leaves[i]!);
+  if (old.value === value) return slot;
+  return new Bucket(
+    hash,
+    slot.leaves.map((l, j) => (j === i ? new Leaf(key, hash, value, old.stamp) : l)),
+  );
 }
 
-function put(b: Branch, leaf: Leaf, shift: number): Branch {
-  const bit = 1 << ((leaf.hash >>> shift) & MASK);
+function put(b: Branch, key: string, hash: number, value: Doc, stamp: number, shift: number): Branch {
+  const bit = 1 << ((hash >>> shift) & MASK);
   const at = position(b, bit);
-  const slots = b.slots.slice();
   if ((b.bitmap & bit) === 0) {
-    slots.splice(at, 0, leaf);
+    const slots = b.slots.slice();
+    slots.splice(at, 0, new Leaf(key, hash, value, stamp));
     return new Branch(b.bitmap | bit, slots);
   }
-  slots[at] = putInto(slots[at]!, leaf, shift + BITS);
+  const slot = b.slots[at]!;
+  const next = putInto(slot, key, hash, value, stamp, shift + BITS);
+  if (next === slot) return b;
+  const slots = b.slots.slice();
+  slots[at] = next;
   return new Branch(b.bitmap, slots);
 }
 
@@ -138,7 +166,10 @@ function putInPlace(b: Branch, leaf: Leaf, shift: number): Branch {
     return new Branch(b.bitmap | bit, b.slots); // a new header over the same (unshared) slots
   }
   const slot = b.slots[at]!;
-  b.slots[at] = slot instanceof Branch ? putInPlace(slot, leaf, shift + BITS) : putInto(slot, leaf, shift + BITS);
+  b.slots[at] =
+    slot instanceof Branch
+      ? putInPlace(slot, leaf, shift + BITS)
+      : putInto(slot, leaf.key, leaf.hash, leaf.value, leaf.stamp, shift + BITS);
   return b;
 }
 
@@ -193,6 +224,12 @@ export class WideObject {
   readonly size: number;
   /** The stamp the next new key gets (above every stamp held). */
   readonly #nextStamp: number;
+  /**
+   * Every value is known to be deeply frozen (set by reducers.ts `freezeDeep` / `freezeChanged`): the
+   * WideObject's counterpart of Object.isFrozen on a plain node, kept here because a WeakSet of every
+   * version would cost more than the change itself.
+   */
+  frozen = false;
 
   private constructor(root: Branch, size: number, nextStamp: number) {
     this.#root = root;
@@ -217,12 +254,10 @@ export class WideObject {
 
   /** A WideObject with `key` set to `value` (keeping its place when it was there already). */
   set(key: string, value: Doc): WideObject {
-    const hash = hashOf(key);
-    const old = find(this.#root, key, hash);
-    if (old !== undefined && old.value === value) return this;
-    const stamp = old?.stamp ?? this.#nextStamp;
-    const root = put(this.#root, new Leaf(key, hash, value, stamp), 0);
-    return old ? new WideObject(root, this.size, this.#nextStamp) : new WideObject(root, this.size + 1, stamp + 1);
+    replaced = undefined;
+    const root = put(this.#root, key, hashOf(key), value, this.#nextStamp, 0);
+    if (root === this.#root) return this;
+    return replaced ? new WideObject(root, this.size, this.#nextStamp) : new WideObject(root, this.size + 1, this.#nextStamp + 1);
   }
 
   /** A WideObject without `key` (this one when it has none). */

@@ -196,7 +196,7 @@ function modelApply(doc: Json, m: Mutation): Json {
 }
 
 /** Keys of the wide candidate `w`: ordinary ones, array indices, near-indices, and colliding pairs. */
-const KEY_COUNT = WIDE_OBJECT_MIN_KEYS + 200;
+const KEY_COUNT = 4 * WIDE_OBJECT_MIN_KEYS;
 const key = fc.oneof(
   { weight: 8, arbitrary: fc.integer({ min: 0, max: KEY_COUNT - 1 }).map((i) => `k${i}`) },
   { weight: 1, arbitrary: fc.constantFrom('0', '7', '42', '4294967294', '4294967295', '01', ...COLLIDING.flat()) },
@@ -296,7 +296,7 @@ describe('document with wide objects, against the plain model', () => {
     let wide = 0;
     fc.assert(
       fc.property(
-        fc.integer({ min: WIDE_OBJECT_MIN_KEYS - 100, max: KEY_COUNT }),
+        fc.integer({ min: WIDE_OBJECT_MIN_KEYS / 2, max: KEY_COUNT }),
         fc.boolean(),
         fc.array(mutation, { minLength: 1, maxLength: 20 }),
         (width, nested, ms) => {
@@ -304,7 +304,7 @@ describe('document with wide objects, against the plain model', () => {
           if (check(initial, freezeDeep(structuredClone(initial)), ms).kinds.includes('wide')) wide++;
         },
       ),
-      { numRuns: 40 },
+      { numRuns: 100 },
     );
     assert.ok(wide >= 10, `only ${wide} runs made an object wide`);
   });
@@ -341,7 +341,7 @@ describe('document with wide objects, against the plain model', () => {
           assert.equal((doc as Record<string, Doc>).w instanceof WideObject, around >= 0);
         },
       ),
-      { numRuns: 40 },
+      { numRuns: 100 },
     );
     assert.ok(narrowed > 10, `narrowed only ${narrowed} times`);
   });
