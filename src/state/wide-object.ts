@@ -157,20 +157,22 @@ function put(b: Branch, key: string, hash: number, value: Doc, stamp: number, sh
   return new Branch(b.bitmap, slots);
 }
 
-/** As `put`, but changing `b` and the branches under it in place: only for a trie nobody else holds yet. */
-function putInPlace(b: Branch, leaf: Leaf, shift: number): Branch {
-  const bit = 1 << ((leaf.hash >>> shift) & MASK);
-  const at = position(b, bit);
-  if ((b.bitmap & bit) === 0) {
-    b.slots.splice(at, 0, leaf);
-    return new Branch(b.bitmap | bit, b.slots); // a new header over the same (unshared) slots
+/** A trie of `leaves` (distinct keys) at level `shift`, built at once: O(n × depth), no copies. */
+function build(leaves: Leaf[], shift: number): Slot {
+  if (leaves.length === 1) return leaves[0]!;
+  const hash = leaves[0]!.hash;
+  if (leaves.every((l) => l.hash === hash)) return new Bucket(hash, leaves);
+  const groups: Leaf[][] = [];
+  for (const l of leaves) (groups[(l.hash >>> shift) & MASK] ??= []).push(l);
+  let bitmap = 0;
+  const slots: Slot[] = [];
+  for (let i = 0; i <= MASK; i++) {
+    const g = groups[i];
+    if (g === undefined) continue;
+    bitmap |= 1 << i;
+    slots.push(build(g, shift + BITS));
   }
-  const slot = b.slots[at]!;
-  b.slots[at] =
-    slot instanceof Branch
-      ? putInPlace(slot, leaf, shift + BITS)
-      : putInto(slot, leaf.key, leaf.hash, leaf.value, leaf.stamp, shift + BITS);
-  return b;
+  return new Branch(bitmap, slots);
 }
 
 /**
@@ -239,10 +241,14 @@ export class WideObject {
 
   /** The object's keys, in their order, stamped 0, 1, …: O(width). */
   static from(o: { readonly [k: string]: Doc }): WideObject {
-    let root = new Branch(0, []);
-    let n = 0;
-    for (const k of Object.keys(o)) root = putInPlace(root, new Leaf(k, hashOf(k), o[k]!, n++), 0);
-    return new WideObject(root, n, n);
+    const keys = Object.keys(o);
+    if (keys.length === 0) return new WideObject(EMPTY, 0, 0);
+    const top = build(
+      keys.map((k, i) => new Leaf(k, hashOf(k), o[k]!, i)),
+      0,
+    );
+    const root = top instanceof Branch ? top : new Branch(1 << (top.hash & MASK), [top]);
+    return new WideObject(root, keys.length, keys.length);
   }
 
   get(key: string): Doc | undefined {
