@@ -11,6 +11,7 @@ import { electionBench } from './election.js';
 import { stateBench } from './state.js';
 import { peersBench } from './peers.js';
 import { journalBench } from './journal.js';
+import { wideBench } from './wide.js';
 
 const groups: Record<string, () => Promise<Row[]>> = {
   lease: () => leaseBench(),
@@ -21,6 +22,7 @@ const groups: Record<string, () => Promise<Row[]>> = {
   // Its own group: the million-mutation owner alone writes for about a minute.
   'journal-1m': () => journalBench({ histories: [1_000_000], group: 'journal' }),
   join: async () => (await import('./join.js')).joinBench(),
+  wide: () => wideBench(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => a in groups);

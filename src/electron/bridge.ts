@@ -19,7 +19,7 @@ import type { Clock, Timer } from '../clock.js';
 import { systemClock } from '../clock.js';
 import type { Instance, InstanceEvent } from '../coordinator.js';
 import { asLeaseholdError, LeaseholdError } from '../errors.js';
-import { getAt, parsePath, validateMutation, type Json } from '../state/document.js';
+import { parsePath, validateMutation, type Json } from '../state/document.js';
 import type { BridgeEvent, BridgeReply, BridgeRequest, InstanceView, TimelineEntry, WatchReply } from './renderer-api.js';
 
 export interface RendererBridgeOptions {
@@ -145,10 +145,9 @@ export class RendererBridge {
     switch (req.op) {
       case 'watch': {
         if (!from || !this.#connections.has(from)) throw protocolError('watch needs a connected window');
-        const state = this.instance.state.get() as Json;
         const version = this.instance.state.version;
         const values: Record<string, Json | undefined> = {};
-        from.watched = new Map(req.paths.map((p) => [p, getAt(state, p)]));
+        from.watched = new Map(req.paths.map((p) => [p, this.instance.state.at(p)]));
         for (const [p, v] of from.watched) values[p] = v;
         return { version, values } satisfies WatchReply;
       }
@@ -213,12 +212,17 @@ export class RendererBridge {
 
   /** To each window, the watched paths whose value is no longer the one it was last sent. */
   #sendValues(): void {
-    const state = this.instance.state.get() as Json;
     const version = this.instance.state.version;
+    // at(): O(depth × log width) a path, and the same object while that part of the state is unchanged.
+    const current = new Map<string, Json | undefined>();
+    const read = (path: string) => {
+      if (!current.has(path)) current.set(path, this.instance.state.at(path));
+      return current.get(path);
+    };
     for (const c of [...this.#connections]) {
       let values: Record<string, Json | undefined> | undefined;
       for (const [path, sent] of c.watched) {
-        const now = getAt(state, path);
+        const now = read(path);
         if (now === sent) continue;
         c.watched.set(path, now);
         (values ??= {})[path] = now;

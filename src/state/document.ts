@@ -4,14 +4,18 @@
  * Guarantees: `apply` either returns a new document (copy-on-write along the path; the input is never
  * modified) or throws EPROTOCOL naming the path, leaving nothing
  * changed; paths never touch `__proto__`, `constructor` or `prototype`; a value over `maxValueBytes`
- * is refused. Not guaranteed: key order of objects after deletes (JSON has none).
+ * is refused. The document it works on is a `Doc`: JSON in which an object wider than
+ * WIDE_OBJECT_MIN_KEYS may be held as a WideObject, so that a change costs O(depth × log width)
+ * (wide-object.ts); `view()` gives the plain JSON, with the key order plain objects would have. An array
+ * stays an array: a change to a long one still copies it.
  *
  * Paths are dot-separated (`todos.3.done`); a segment that is a non-negative integer indexes an array.
  */
 import { LeaseholdError } from '../errors.js';
 import type { Json, Mutation } from './json.js';
+import { markHoldsWide, mayHoldWide, WIDE_OBJECT_MIN_KEYS, WIDE_OBJECT_PLAIN_BELOW, WideObject, type Doc } from './wide-object.js';
 
-export type { Json, Mutation };
+export type { Json, Mutation, Doc };
 
 export const MUTATION_OPS = ['set', 'delete', 'increment', 'push', 'remove-at', 'batch', 'dispatch'] as const;
 /** The most mutations in one batch. */
@@ -76,46 +80,77 @@ export function checkJson(v: unknown, path: string, maxBytes: number): number {
 
 const isIndex = (s: string) => /^(0|[1-9]\d{0,8})$/.test(s);
 
-/** Returns a copy of `doc` with `fn` applied to the container holding the last segment of `parts`. */
-function edit(
-  doc: Json,
-  parts: readonly string[],
-  path: string,
-  create: boolean,
-  fn: (parent: Json[] | Record<string, Json>, last: string) => void,
-): Json {
-  if (parts.length === 0) throw bad(path, 'the root can only be replaced with set ""');
-  const clone = (node: Json | undefined, i: number): Json => {
-    const seg = parts[i]!;
-    let copy: Json[] | Record<string, Json>;
-    if (Array.isArray(node)) copy = [...node];
-    else if (node !== null && typeof node === 'object') copy = { ...node };
-    else if (node === undefined && create) copy = {};
-    else throw bad(path, `"${parts.slice(0, i).join('.') || '(root)'}" is not an object or array`);
-    if (Array.isArray(copy) && !isIndex(seg)) throw bad(path, `"${seg}" is not an array index`);
-    if (i === parts.length - 1) {
-      fn(copy, seg);
-      return copy;
-    }
-    const child = Array.isArray(copy) ? copy[Number(seg)] : Object.prototype.hasOwnProperty.call(copy, seg) ? copy[seg] : undefined;
-    const next = clone(child, i + 1);
-    if (Array.isArray(copy)) {
-      const idx = Number(seg);
-      if (idx > copy.length) throw bad(path, `index ${idx} is past the end`);
-      copy[idx] = next;
-    } else copy[seg] = next;
-    return copy;
-  };
-  return clone(doc, 0);
+/** What `edit` does to the key (or index) at the end of its path: set this value, or delete (undefined). */
+type Leaf = Doc | undefined;
+
+/** Whether the plain object `o` has more than `n` keys (counting no further than that). */
+function wider(o: object, n: number): boolean {
+  let count = 0;
+  for (const _ in o) if (++count > n) return true;
+  return false;
 }
 
-export function getAt(doc: Json, path: string): Json | undefined {
-  let node: Json | undefined = doc;
-  for (const seg of parsePath(path)) {
-    if (Array.isArray(node)) node = isIndex(seg) ? node[Number(seg)] : undefined;
-    else if (node !== null && typeof node === 'object') node = Object.prototype.hasOwnProperty.call(node, seg) ? node[seg] : undefined;
-    else return undefined;
-  }
+const own = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+
+/** The child `seg` of a container node (undefined when there is none, or `node` is no container). */
+function childOf(node: Doc | undefined, seg: string): Doc | undefined {
+  if (node instanceof WideObject) return node.get(seg);
+  if (Array.isArray(node)) return isIndex(seg) ? node[Number(seg)] : undefined;
+  if (node !== null && typeof node === 'object') return own(node, seg) ? node[seg] : undefined;
+  return undefined;
+}
+
+/**
+ * Returns `doc` with the key at the end of `parts` set to `leaf` (or deleted), copying the containers on
+ * the path: a plain one in full (it is at most WIDE_OBJECT_MIN_KEYS wide, or an array), a WideObject
+ * only along its trie. A plain object wider than that is made a WideObject as it is written into; a
+ * WideObject narrowed below WIDE_OBJECT_PLAIN_BELOW by a delete becomes plain again.
+ */
+function edit(doc: Doc, parts: readonly string[], path: string, create: boolean, leaf: Leaf): Doc {
+  if (parts.length === 0) throw bad(path, 'the root can only be replaced with set ""');
+  const write = (node: Doc | undefined, i: number): Doc => {
+    const seg = parts[i]!;
+    const last = i === parts.length - 1;
+    if (Array.isArray(node)) {
+      if (!isIndex(seg)) throw bad(path, `"${seg}" is not an array index`);
+      const idx = Number(seg);
+      if (idx > node.length) throw bad(path, `index ${idx} is past the end`);
+      const copy = [...node];
+      const next = last ? leaf : write(node[idx], i + 1);
+      if (next === undefined) copy.splice(idx, 1);
+      else copy[idx] = next;
+      if (mayHoldWide(node) || mayHoldWide(next)) markHoldsWide(copy);
+      return copy;
+    }
+    let wide: WideObject | undefined;
+    if (node instanceof WideObject) wide = node;
+    else if (node !== null && typeof node === 'object' && wider(node, WIDE_OBJECT_MIN_KEYS)) wide = WideObject.from(node);
+    if (wide !== undefined) {
+      const next = last ? leaf : write(wide.get(seg), i + 1);
+      if (next !== undefined) return wide.set(seg, next);
+      const left = wide.delete(seg);
+      if (left.size >= WIDE_OBJECT_PLAIN_BELOW) return left;
+      const plain = left.toPlain();
+      if (Object.values(plain).some(mayHoldWide)) markHoldsWide(plain);
+      return plain;
+    }
+    let copy: Record<string, Doc>;
+    if (node !== null && typeof node === 'object') copy = { ...node };
+    else if (node === undefined && create) copy = {};
+    else throw bad(path, `"${parts.slice(0, i).join('.') || '(root)'}" is not an object or array`);
+    const next = last ? leaf : write(own(copy, seg) ? copy[seg] : undefined, i + 1);
+    if (next === undefined) delete copy[seg];
+    else copy[seg] = next;
+    if ((node !== undefined && mayHoldWide(node)) || mayHoldWide(next)) markHoldsWide(copy);
+    return copy;
+  };
+  return write(doc, 0);
+}
+
+/** The node at `path` (O(depth × log width)), or undefined. */
+export function getAt(doc: Doc, path: string): Doc | undefined {
+  let node: Doc | undefined = doc;
+  for (const seg of parsePath(path)) if ((node = childOf(node, seg)) === undefined) return undefined;
   return node;
 }
 
@@ -161,28 +196,22 @@ export function validateMutation(m: unknown, maxValueBytes = DEFAULT_MAX_VALUE_B
   return o as Mutation;
 }
 
-/** Applies one mutation, returning the new document. Throws EPROTOCOL naming the path; `doc` is unchanged. */
-export function apply(doc: Json, m: Mutation): Json {
+/**
+ * Applies one mutation, returning the new document. Throws EPROTOCOL naming the path; `doc` is unchanged.
+ * Costs O(depth × log width) for a change below wide objects (see wide-object.ts), plus the value's size.
+ */
+export function apply(doc: Doc, m: Mutation): Doc {
   if (m.op === 'batch') return m.ops.reduce(apply, doc);
   if (m.op === 'dispatch') throw bad('', `action "${m.type}" must be resolved by the owner's reducer first`);
   const parts = parsePath(m.path);
   switch (m.op) {
     case 'set':
       if (parts.length === 0) return m.value;
-      return edit(doc, parts, m.path, true, (parent, last) => {
-        if (Array.isArray(parent)) {
-          const i = Number(last);
-          if (i > parent.length) throw bad(m.path, `index ${i} is past the end`);
-          parent[i] = m.value;
-        } else parent[last] = m.value;
-      });
+      return edit(doc, parts, m.path, true, m.value);
     case 'delete':
       if (parts.length === 0) return {};
       if (getAt(doc, m.path) === undefined) return doc;
-      return edit(doc, parts, m.path, false, (parent, last) => {
-        if (Array.isArray(parent)) parent.splice(Number(last), 1);
-        else delete parent[last];
-      });
+      return edit(doc, parts, m.path, false, undefined);
     case 'increment': {
       const cur = getAt(doc, m.path);
       if (cur !== undefined && typeof cur !== 'number') throw bad(m.path, 'increment needs a number there');
@@ -193,13 +222,24 @@ export function apply(doc: Json, m: Mutation): Json {
     case 'push': {
       const cur = getAt(doc, m.path);
       if (cur !== undefined && !Array.isArray(cur)) throw bad(m.path, 'push needs an array there');
-      return apply(doc, { op: 'set', path: m.path, value: [...(cur ?? []), m.value] });
+      return setNode(doc, parts, m.path, [...(cur ?? []), m.value]);
     }
     case 'remove-at': {
       const cur = getAt(doc, m.path);
       if (!Array.isArray(cur)) throw bad(m.path, 'remove-at needs an array there');
       if (m.index < 0 || m.index >= cur.length) throw bad(m.path, `index ${m.index} is out of range (length ${cur.length})`);
-      return apply(doc, { op: 'set', path: m.path, value: cur.filter((_, i) => i !== m.index) });
+      return setNode(
+        doc,
+        parts,
+        m.path,
+        cur.filter((_, i) => i !== m.index),
+      );
     }
   }
+}
+
+/** `set` of a node built from the document's own nodes (an array that may hold WideObjects). */
+function setNode(doc: Doc, parts: readonly string[], path: string, node: Doc[]): Doc {
+  if (node.some(mayHoldWide)) markHoldsWide(node);
+  return parts.length === 0 ? node : edit(doc, parts, path, true, node);
 }

@@ -18,7 +18,7 @@
  * replay to it.
  */
 import { LeaseholdError } from '../errors.js';
-import { apply, validateMutation, type Json, type Mutation } from './document.js';
+import { apply, validateMutation, type Doc, type Json, type Mutation } from './document.js';
 import { freezeChanged, freezeDeep, reduce, type Reducers } from './reducers.js';
 import type { Log, Recovered } from './journal/index.js';
 import { fromStored, recordApplied, wasApplied, type Applied } from './dedup.js';
@@ -39,7 +39,8 @@ function sameId(a: [string, number] | null, b: [string, number] | null): boolean
 }
 
 export class OwnerState {
-  #state: Json;
+  /** The document as held (wide objects as WideObjects: wide-object.ts); never modified, deeply frozen. */
+  #state: Doc;
   #version: number;
   readonly #dedup: Map<string, Applied>;
   readonly #journal: Log;
@@ -52,14 +53,14 @@ export class OwnerState {
   readonly #recentMax: number;
   #failed: unknown;
   /** State as of the last flushed entry (documents are immutable, so this shares structure). */
-  #committed: { state: Json; version: number; dedup: Map<string, Applied> };
+  #committed: { state: Doc; version: number; dedup: Map<string, Applied> };
   readonly #compactEvery: number;
   #snapshotVersion: number;
   #compacting = false;
   /** The newest journal append: appends resolve in order, so awaiting it awaits every earlier one. */
   #lastAppend: Promise<void> = Promise.resolve();
   /** Called in version order for every commit, with the document as of that version (frozen). */
-  onCommit: (c: Committed, state: Json) => void = () => undefined;
+  onCommit: (c: Committed, state: Doc) => void = () => undefined;
   onFailure: (err: unknown) => void = () => undefined;
 
   constructor(
@@ -85,7 +86,7 @@ export class OwnerState {
     this.#state = recovered.snapshot?.state ?? {};
     this.#version = recovered.snapshot?.version ?? 0;
     this.#dedup = new Map(Object.entries(recovered.snapshot?.dedup ?? {}).map(([k, x]) => [k, fromStored(x)]));
-    // A new owner rebuilds the exact state from disk before it serves.
+    // A new owner rebuilds the exact state from disk before it serves (each entry O(depth × log width)).
     for (const e of recovered.entries) {
       this.#state = apply(this.#state, e.m as Mutation);
       this.#version = e.v;
@@ -105,7 +106,7 @@ export class OwnerState {
     return this.#snapshotVersion;
   }
 
-  #commit(v: number, state: Json, id: [string, number] | null, applied: Applied | undefined): void {
+  #commit(v: number, state: Doc, id: [string, number] | null, applied: Applied | undefined): void {
     this.#committed.state = state;
     this.#committed.version = v;
     if (id) this.#committed.dedup.set(id[0], applied!);
@@ -115,7 +116,9 @@ export class OwnerState {
     const due = v - this.#snapshotVersion + Math.min(this.#journal.lead ?? 0, this.#compactEvery / 2);
     if (due >= this.#compactEvery && !this.#compacting && (v === this.#journal.written || due >= COMPACT_ANYWHERE * this.#compactEvery)) {
       this.#compacting = true;
-      const snap = { version: v, epoch: this.#epoch, state, dedup: Object.fromEntries(this.#committed.dedup) };
+      // The snapshot writer walks WideObjects itself (json-slices.ts); any other JSON.stringify of the
+      // state gets their plain view through toJSON.
+      const snap = { version: v, epoch: this.#epoch, state: state as Json, dedup: Object.fromEntries(this.#committed.dedup) };
       this.#journal.compact(snap).then(
         () => {
           this.#snapshotVersion = snap.version;
@@ -128,7 +131,8 @@ export class OwnerState {
     }
   }
 
-  get state(): Json {
+  /** The document as held: JSON.stringify gives its JSON; `view()` (wide-object.ts) its plain value. */
+  get state(): Doc {
     return this.#state;
   }
   get version(): number {

@@ -11,9 +11,12 @@
  * code, and the dispatch is rejected with EREDUCER); a reducer that throws, is not registered, or returns
  * something that is not a JSON object is rejected to the sender with EREDUCER, and nothing changes.
  * Not guaranteed: that a reducer is pure or deterministic (it runs once, on whichever instance owns).
+ * Cost: the reducer gets the document's plain view (wide-object.ts), so a dispatch pays O(width) for each
+ * wide object changed since the last one was viewed, and the result is checked in full (`checkJson`).
  */
 import { LeaseholdError } from '../errors.js';
-import { checkJson, FORBIDDEN_KEYS, parsePath, validateMutation, type Json, type Mutation } from './document.js';
+import { checkJson, FORBIDDEN_KEYS, parsePath, validateMutation, type Doc, type Json, type Mutation } from './document.js';
+import { view, WideObject } from './wide-object.js';
 
 /** `State` is the app's own type for the state (a promise of the app's, not checked: the result must be JSON). */
 export type Reducer<State = Json> = (state: State, payload: Json | undefined) => State;
@@ -43,11 +46,16 @@ export function diff(a: Json, b: Json, path = '', out: Mutation[] = []): Mutatio
   return out;
 }
 
+/** A WideObject never changes; it is "frozen" when its values all are (deeply). */
+const isFrozen = (v: object) => (v instanceof WideObject ? v.frozen : Object.isFrozen(v));
+const freezeOne = (v: object) => (v instanceof WideObject ? (v.frozen = true) : Object.freeze(v));
+
 /** Freezes `v` and everything under it that is not frozen yet (already-frozen subtrees are skipped). */
-export function freezeDeep(v: Json): Json {
-  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
-    Object.freeze(v);
-    for (const x of Array.isArray(v) ? v : Object.values(v)) freezeDeep(x);
+export function freezeDeep(v: Doc): Doc {
+  if (v !== null && typeof v === 'object' && !isFrozen(v)) {
+    freezeOne(v);
+    if (v instanceof WideObject) v.forEachValue(freezeDeep);
+    else for (const x of Array.isArray(v) ? v : Object.values(v)) freezeDeep(x);
   }
   return v;
 }
@@ -57,17 +65,18 @@ export function freezeDeep(v: Json): Json {
  * at each changed path (deeply), then the copied nodes along those paths. The same result as `freezeDeep`,
  * without visiting the siblings of every copied node (a mutation of one key of a 1 000-key object would
  * otherwise check 1 000). The values go first: `freezeDeep` skips a frozen node as wholly frozen, and a
- * path of one operation may run through the new value of another (in a batch).
+ * path of one operation may run through the new value of another (in a batch). A WideObject on a path is
+ * immutable already: it is marked as wholly frozen, as a plain node is frozen.
  */
-export function freezeChanged(doc: Json, m: Mutation): Json {
+export function freezeChanged(doc: Doc, m: Mutation): Doc {
   const ops = m.op === 'batch' ? m.ops : [m];
   if (ops.some((op) => op.op === 'dispatch' || op.op === 'batch')) return freezeDeep(doc);
-  const walk = (path: string, freezeOnTheWay: boolean): Json | undefined => {
-    let node: Json | undefined = doc;
+  const walk = (path: string, freezeOnTheWay: boolean): Doc | undefined => {
+    let node: Doc | undefined = doc;
     for (const seg of parsePath(path)) {
       if (node === null || typeof node !== 'object') return undefined;
-      if (freezeOnTheWay && !Object.isFrozen(node)) Object.freeze(node);
-      node = (node as Record<string, Json>)[seg];
+      if (freezeOnTheWay && !isFrozen(node)) freezeOne(node);
+      node = node instanceof WideObject ? node.get(seg) : (node as Record<string, Doc>)[seg];
     }
     return node;
   };
@@ -80,7 +89,7 @@ export function freezeChanged(doc: Json, m: Mutation): Json {
 }
 
 /** Runs the reducer for `action` on `state`; returns the batch that makes the change (empty: no change). */
-export function reduce(reducers: Reducers, state: Json, action: { type: string; payload?: Json }, maxValueBytes: number): Mutation {
+export function reduce(reducers: Reducers, state: Doc, action: { type: string; payload?: Json }, maxValueBytes: number): Mutation {
   const reducer = Object.prototype.hasOwnProperty.call(reducers, action.type) ? reducers[action.type] : undefined;
   if (typeof reducer !== 'function')
     throw new LeaseholdError(
@@ -88,8 +97,10 @@ export function reduce(reducers: Reducers, state: Json, action: { type: string; 
       `no reducer is registered for action "${action.type}" on the owner; pass it in join({ reducers })`,
     );
   let next: Json;
+  // The reducer sees plain JSON: the document's view (wide-object.ts), as frozen as the document.
+  const plain = view(freezeDeep(state));
   try {
-    next = reducer(freezeDeep(state), action.payload);
+    next = reducer(plain, action.payload);
   } catch (err) {
     throw new LeaseholdError('EREDUCER', `the reducer for "${action.type}" threw: ${(err as Error)?.message ?? String(err)}`, {
       cause: err,
@@ -102,7 +113,7 @@ export function reduce(reducers: Reducers, state: Json, action: { type: string; 
     );
   try {
     checkJson(next, `(state after ${action.type})`, Number.MAX_SAFE_INTEGER);
-    return validateMutation({ op: 'batch', ops: diff(state, next) }, maxValueBytes);
+    return validateMutation({ op: 'batch', ops: diff(plain, next) }, maxValueBytes);
   } catch (err) {
     if (err instanceof LeaseholdError && err.code === 'EREDUCER') throw err;
     throw new LeaseholdError('EREDUCER', `the reducer for "${action.type}" returned an invalid state: ${(err as Error).message}`, {

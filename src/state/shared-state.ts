@@ -15,10 +15,20 @@
  * dedup table comes from the journal: a flushed one is a repeat). Lost only when the acknowledging owner
  * dies before its flush and this instance dies (or closes) before it saw the commit. Its promise keeps the
  * first version acknowledged, which, in that case only, is not the version it ends up at.
+ *
+ * Reading: `get()` is the whole document and `at(path)` the value at a path, both plain JSON, deeply
+ * frozen, of which unchanged parts keep their identity from one version to the next. The replica holds
+ * objects wider than WIDE_OBJECT_MIN_KEYS as persistent maps (wide-object.ts), so that a change costs
+ * O(depth × log width) here and on the owner; the plain view of such an object is built when it is read,
+ * O(width) once per version of it. So `get()`, and `subscribe()` listeners (who receive the whole
+ * document at every change), pay O(width) for each wide object that changed since the last read; `at()`
+ * pays O(depth × log width) plus the view of what it returns.
  */
 import { LeaseholdError } from '../errors.js';
 import { Waiters } from '../events.js';
-import { apply, type Json, type Mutation } from './document.js';
+import { apply, getAt, type Doc, type Json, type Mutation } from './document.js';
+import { freezeChanged, freezeDeep } from './reducers.js';
+import { view } from './wide-object.js';
 
 export interface Change {
   version: number;
@@ -57,7 +67,8 @@ export interface Route {
  */
 export class SharedState<State = Json> {
   readonly instanceId: string;
-  #state: Json = {};
+  /** The replica as held (wide-object.ts), deeply frozen. */
+  #state: Doc = {};
   #version = 0;
   #synced = false;
   /** The id of the change that produced `version`; undefined when not known (after a snapshot). */
@@ -84,8 +95,18 @@ export class SharedState<State = Json> {
     this.#maxPending = options.maxPendingMutations ?? 10_000;
   }
 
+  /** The whole document: plain JSON, deeply frozen (see the header for what it costs). */
   get(): State {
-    return this.#state as State;
+    return view(this.#state) as State;
+  }
+  /**
+   * The value at `path` (dot-separated, as for `set`), or undefined when there is none: plain JSON, deeply
+   * frozen, in O(depth × log width) plus the cost of its view (see the header). Throws EPROTOCOL for a
+   * path that is not valid.
+   */
+  at(path: string): Json | undefined {
+    const node = getAt(this.#state, path);
+    return node === undefined ? undefined : view(node);
   }
   get version(): number {
     return this.#version;
@@ -102,6 +123,12 @@ export class SharedState<State = Json> {
     return this.#pending.size;
   }
 
+  /**
+   * Calls `listener` after every change to the replica, with the change and the whole document (plain,
+   * frozen: its view is built for the call, O(width) for each wide object that changed; see the header).
+   * A listener declared with the change alone, `(change) => …`, is not given the document, so that it
+   * costs nothing to build: read what it needs with `at(path)`.
+   */
   subscribe(listener: (change: Change, state: State) => void): () => void {
     const l = listener as (change: Change, state: Json) => void;
     this.#listeners.add(l);
@@ -247,13 +274,19 @@ export class SharedState<State = Json> {
   }
 
   /** Replaces the replica (on connect, or when too far behind). */
-  snapshot(version: number, state: Json): void {
+  snapshot(version: number, state: Doc): void {
     // Also at the same version: a replica resynced because its history differed from the owner's.
     const changed = version !== this.#version || state !== this.#state;
-    this.#state = state;
+    this.#state = freezeDeep(state);
     this.#version = version;
     this.#lastId = undefined;
-    if (changed) for (const l of [...this.#listeners]) l({ version, mutation: null, id: null }, this.#state);
+    if (changed) this.#tell({ version, mutation: null, id: null });
+  }
+
+  #tell(change: Change): void {
+    if (this.#listeners.size === 0) return;
+    let state: Json | undefined;
+    for (const l of [...this.#listeners]) l(change, l.length === 1 ? (undefined as unknown as Json) : (state ??= view(this.#state)));
   }
 
   /** The owner's answer to a sync is complete: the replica is current as of `version`. */
@@ -265,15 +298,15 @@ export class SharedState<State = Json> {
    * Applies a committed change; returns false when it does not follow the replica's version. `result`, when
    * given, is the document after the change, already computed (the owner's own replica): it is taken as is.
    */
-  change(version: number, m: Json, id: [string, number] | null, result?: Json): boolean {
+  change(version: number, m: Json, id: [string, number] | null, result?: Doc): boolean {
     // Committed by the current owner (it sends changes after their flush, in version order).
     this.#confirm(version);
     if (version <= this.#version) return true; // already have it
     if (version !== this.#version + 1) return false;
-    this.#state = result !== undefined ? result : apply(this.#state, m as Mutation);
+    this.#state = result !== undefined ? result : freezeChanged(apply(this.#state, m as Mutation), m as Mutation);
     this.#version = version;
     this.#lastId = id;
-    if (this.#listeners.size > 0) for (const l of [...this.#listeners]) l({ version, mutation: m, id }, this.#state);
+    this.#tell({ version, mutation: m, id });
     return true;
   }
 
@@ -283,7 +316,7 @@ export class SharedState<State = Json> {
   }
 
   /** The owner's own view is authoritative: adopt it (on becoming owner). */
-  adopt(version: number, state: Json): void {
+  adopt(version: number, state: Doc): void {
     this.snapshot(version, state);
     this.#markSynced();
   }

@@ -23,7 +23,7 @@
 import { nextTurn, sleep, type Clock } from '../clock.js';
 import { CloseCode } from '../transport/protocol.js';
 import type { Peer } from '../transport/server.js';
-import type { Json } from './document.js';
+import type { Doc } from './document.js';
 import { serializeInSlices } from './journal/json-slices.js';
 import { SNAPSHOT_PART_CHARS } from './wire.js';
 
@@ -85,7 +85,7 @@ class Serialization {
   #waiting: (() => void)[] = [];
   readonly #onStop: () => void;
 
-  constructor(epoch: number, version: number, state: Json, clock: Clock, onStop: () => void) {
+  constructor(epoch: number, version: number, state: Doc, clock: Clock, onStop: () => void) {
     this.version = version;
     this.#onStop = onStop;
     void this.#run(epoch, state, clock);
@@ -171,7 +171,7 @@ class Serialization {
     room?.();
   }
 
-  async #run(epoch: number, state: Json, clock: Clock): Promise<void> {
+  async #run(epoch: number, state: Doc, clock: Clock): Promise<void> {
     const head = `{"t":"snapshot-part","epoch":${epoch},"v":${this.version},"i":`;
     let chars = 0;
     const sink = async (text: string) => {
@@ -218,7 +218,7 @@ export class SnapshotStreams {
    * at its start. Resolves with the version sent once the `snapshot-end` is handed to the socket, or
    * undefined when the stream stopped (cancelled, the peer too slow or gone, the lease check failed).
    */
-  async send(peer: Peer, version: number, state: Json): Promise<number | undefined> {
+  async send(peer: Peer, version: number, state: Doc): Promise<number | undefined> {
     this.cancel(peer);
     const reader: Reader = { cancelled: false };
     this.#readers.set(peer, reader);

@@ -4,7 +4,8 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { apply, getAt, validateMutation, type Json, type Mutation } from '../../src/state/document.js';
+import { apply, getAt, validateMutation, type Doc, type Json, type Mutation } from '../../src/state/document.js';
+import { view } from '../../src/state/wide-object.js';
 import { LeaseholdError } from '../../src/errors.js';
 import { freezeChanged, freezeDeep } from '../../src/state/reducers.js';
 import { rng } from '../chaos/checker.js';
@@ -127,7 +128,7 @@ describe('document', () => {
         }
         let got: Json | Error;
         try {
-          got = apply(doc, m);
+          got = view(apply(doc, m));
         } catch (e) {
           got = e as Error;
         }
@@ -151,14 +152,16 @@ describe('document', () => {
   it('freezeChanged leaves the whole document frozen after every mutation, as freezeDeep would', () => {
     const seed = Number(process.env.LEASEHOLD_SEED ?? Math.floor(Math.random() * 2 ** 31));
     const r = rng(seed);
-    const allFrozen = (v: Json): boolean =>
-      v === null || typeof v !== 'object' || (Object.isFrozen(v) && (Array.isArray(v) ? v : Object.values(v)).every(allFrozen));
+    const allFrozen = (v: Doc): boolean =>
+      v === null ||
+      typeof v !== 'object' ||
+      (Object.isFrozen(v) && (Array.isArray(v) ? v : Object.values(v as Record<string, Doc>)).every(allFrozen));
     let checked = 0;
     for (let run = 0; run < 300; run++) {
-      let doc: Json = freezeDeep({});
+      let doc: Doc = freezeDeep({});
       for (let i = 0; i < 200; i++) {
         const m = randomMutation(r);
-        let next: Json;
+        let next: Doc;
         try {
           next = apply(doc, m);
         } catch {
@@ -214,7 +217,7 @@ describe('document', () => {
   });
 
   it('applies the documented ops', () => {
-    let d: Json = {};
+    let d: Doc = {};
     d = apply(d, { op: 'set', path: 'todos', value: [] });
     d = apply(d, { op: 'push', path: 'todos', value: { text: 'milk', done: false } });
     d = apply(d, { op: 'set', path: 'todos.0.done', value: true });

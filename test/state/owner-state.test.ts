@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { readdir, readFile } from 'node:fs/promises';
 import { Journal, parseFrames } from '../../src/state/journal/index.js';
 import { OwnerState } from '../../src/state/owner-state.js';
-import { apply, type Json, type Mutation } from '../../src/state/document.js';
+import { apply, type Doc, type Json, type Mutation } from '../../src/state/document.js';
+import { view, WideObject, WIDE_OBJECT_MIN_KEYS } from '../../src/state/wide-object.js';
 import { LeaseholdError } from '../../src/errors.js';
 import { delay, tempRoot, until } from '../helpers.js';
 import { FakeClock } from '../../src/clock.js';
@@ -68,7 +69,7 @@ describe('OwnerState', () => {
       await Promise.all(ms.slice(0, 200).map((m, i) => owner.mutate(m, ['F', i + 1])));
       await until(() => owner.snapshotVersion >= 50, 2000, 'compaction');
       await Promise.all(ms.slice(200).map((m, i) => owner.mutate(m, ['F', 200 + i + 1])));
-      for (const m of ms) expected = apply(expected, m);
+      for (const m of ms) expected = apply(expected, m) as Json;
       assert.deepEqual(owner.state, expected);
       assert.equal(owner.version, 230);
       // A repeat of an applied id is acknowledged, not applied again; the version given is the sender's
@@ -102,6 +103,43 @@ describe('OwnerState', () => {
         next.since(230)?.map((c) => c.v),
         [231],
       );
+      await b.journal.close();
+    } finally {
+      await root.remove();
+    }
+  });
+
+  it('recovers wide objects from a snapshot and the entries after it, with their values and key order', async () => {
+    const root = await tempRoot();
+    const dir = join(root.dir, 'state');
+    try {
+      const a = await Journal.open({ dir, epoch: 1, guard: () => undefined });
+      const owner = new OwnerState(a.journal, a.recovered, 1, { guard: () => undefined, maxValueBytes: 256 * 1024, compactEvery: 50 });
+      const w: Record<string, Json> = {};
+      for (let i = 0; i < WIDE_OBJECT_MIN_KEYS + 100; i++) w[`k${i}`] = i;
+      await owner.mutate({ op: 'set', path: 'w', value: w }, ['F', 1]);
+      // Overwrites, deletes, keys set again (to the end), new keys, array indices: before and after snapshots.
+      const ms: Mutation[] = Array.from({ length: 140 }, (_, i) =>
+        i % 4 === 0
+          ? { op: 'delete', path: `w.k${i}` }
+          : i % 4 === 1
+            ? { op: 'set', path: `w.k${i - 1}`, value: 'again' }
+            : i % 4 === 2
+              ? { op: 'set', path: `w.${i}`, value: i }
+              : { op: 'increment', path: `w.k${i}` },
+      );
+      await Promise.all(ms.map((m, i) => owner.mutate(m, ['F', i + 2])));
+      assert.ok((owner.state as { w: Doc }).w instanceof WideObject);
+      await until(() => owner.snapshotVersion >= 100, 2000, 'compaction');
+      for (const [i, m] of ms.slice(0, 12).entries()) await owner.mutate(m, ['G', i + 1]); // after the snapshot
+      await a.journal.close();
+
+      const b = await Journal.open({ dir, epoch: 2, guard: () => undefined });
+      assert.ok((b.recovered.snapshot?.version ?? 0) >= 100, 'a snapshot');
+      assert.ok(b.recovered.entries.length >= 12, 'and entries after it');
+      const next = new OwnerState(b.journal, b.recovered, 2, { guard: () => undefined, maxValueBytes: 1024 });
+      assert.equal(JSON.stringify(next.state), JSON.stringify(owner.state));
+      assert.deepEqual(Object.keys((view(next.state) as { w: object }).w), Object.keys((view(owner.state) as { w: object }).w));
       await b.journal.close();
     } finally {
       await root.remove();

@@ -82,7 +82,7 @@ function pick(r: () => number, keys: string[], depth: number): string {
 
 function tryApply(doc: Json, m: Mutation): Json {
   try {
-    return apply(doc, m);
+    return apply(doc, m) as Json; // small documents: no wide objects
   } catch {
     return doc;
   }

@@ -6,6 +6,8 @@ import { MemoryLeaseStore } from '../../src/lease/memory-store.js';
 import { LeaseholdError } from '../../src/errors.js';
 import { tempRoot, until } from '../helpers.js';
 import type { Json } from '../../src/state/document.js';
+import { SharedState } from '../../src/state/shared-state.js';
+import { WIDE_OBJECT_MIN_KEYS } from '../../src/state/wide-object.js';
 
 describe('shared state', () => {
   it('followers and the owner mutate one state; a handover keeps it and replays what was pending', async () => {
@@ -106,5 +108,61 @@ describe('shared state', () => {
       await Promise.all([a.close(), b.close()]);
       await root.remove();
     }
+  });
+});
+
+describe('SharedState replica', () => {
+  const wideDoc = () => {
+    const w: Record<string, Json> = {};
+    for (let i = 0; i < WIDE_OBJECT_MIN_KEYS + 10; i++) w[`k${i}`] = { n: i };
+    return { w, other: { list: [1, 2] } };
+  };
+
+  it('shows plain, frozen JSON through get() and at(), keeping the identity of what did not change', () => {
+    const s = new SharedState('r');
+    s.snapshot(1, wideDoc());
+    const v1 = s.get() as { w: Record<string, Json>; other: Json };
+    assert.ok(Object.isFrozen(v1) && Object.isFrozen(v1.other) && Object.isFrozen(v1.w.k3));
+    assert.ok(s.change(2, { op: 'set', path: 'w.k3.n', value: -3 }, ['a', 1]));
+    assert.ok(s.change(3, { op: 'set', path: 'w.new', value: 'last' }, ['a', 2]));
+    const v3 = s.get() as typeof v1;
+    assert.notEqual(v3, v1);
+    assert.equal(v3.other, v1.other, 'an untouched sibling keeps its identity');
+    assert.equal(v3.w.k4, v1.w.k4, 'an untouched key of the wide object keeps its identity');
+    assert.deepEqual(v3.w.k3, { n: -3 });
+    assert.ok(Object.isFrozen(v3) && Object.isFrozen(v3.w) && Object.isFrozen(v3.w.k3));
+    assert.equal(Object.keys(v3.w).at(-1), 'new', 'a new key comes last, as in a plain object');
+    assert.equal(s.get(), v3, 'the view is built once per version');
+    // at(): the same values, without building the whole document's view.
+    assert.deepEqual(s.at('w.k3'), { n: -3 });
+    assert.equal(s.at('w.k4'), v1.w.k4);
+    assert.equal(s.at('w.k3.n'), -3);
+    assert.equal(s.at('w.absent'), undefined);
+    assert.equal(s.at('other.list.1'), 2);
+    assert.equal(s.at(''), s.get());
+    assert.throws(
+      () => s.at('w..x'),
+      (e) => e instanceof LeaseholdError && e.code === 'EPROTOCOL',
+    );
+    // A follower's document is frozen as the owner's is: writing to it cannot corrupt the replica.
+    assert.throws(() => {
+      (s.get() as { other: { list: number[] } }).other.list.push(3);
+    }, TypeError);
+  });
+
+  it('gives listeners the plain document, and builds it for no listener that takes the change alone', () => {
+    const s = new SharedState('r');
+    s.snapshot(1, wideDoc());
+    const seen: Array<[number, Json | undefined]> = [];
+    const argCounts: number[] = [];
+    s.subscribe((change, state) => seen.push([change.version, state as Json]));
+    s.subscribe(function (this: unknown, _change) {
+      argCounts.push(arguments[1] === undefined ? 1 : 2);
+    });
+    s.change(2, { op: 'set', path: 'w.k1', value: 1 }, null);
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0]![1], s.get());
+    assert.equal(Object.getPrototypeOf((seen[0]![1] as { w: object }).w), Object.prototype);
+    assert.deepEqual(argCounts, [1]);
   });
 });

@@ -16,7 +16,8 @@ import { LeaseKey } from '../../src/lease/key.js';
 import { MemoryLeaseStore } from '../../src/lease/memory-store.js';
 import { FollowerLink } from '../../src/transport/client.js';
 import { OwnerServer, type Peer } from '../../src/transport/server.js';
-import { apply, type Json, type Mutation } from '../../src/state/document.js';
+import { apply, type Doc, type Json, type Mutation } from '../../src/state/document.js';
+import { view } from '../../src/state/wide-object.js';
 import { writeSnapshot } from '../../src/state/journal/compaction.js';
 import { prepareJournalDir } from '../../src/state/journal/index.js';
 import { startOwnerState, stateDir } from '../../src/state/owner-handler.js';
@@ -300,7 +301,7 @@ describe('snapshot streaming', () => {
         got.slice(0, endAt).every((m) => m.t === 'snapshot-part'),
         'nothing but parts before the end',
       );
-      let state = snap.state;
+      let state: Doc = snap.state;
       let v = snap.v;
       for (const m of got.slice(endAt + 1, -1)) {
         assert.equal(m.t, 'changes');
@@ -310,7 +311,7 @@ describe('snapshot streaming', () => {
       }
       assert.deepEqual(got.at(-1), { t: 'synced', epoch: a.epoch, v });
       assert.equal(v, owner.state.version);
-      assert.deepEqual(state, owner.state.get());
+      assert.deepEqual(view(state), owner.state.get());
     } finally {
       await c.close();
     }

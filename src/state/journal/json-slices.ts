@@ -2,10 +2,12 @@
  * JSON text of a large value, produced a piece at a time so that serializing it never holds the event
  * loop for long: the caller gets the text in chunks of about `chunkChars`, and between chunks (or every
  * `sliceMs` of work) control goes back to the loop. The value must not change meanwhile (documents are
- * immutable: state/document.ts). The text is what JSON.stringify gives for the same JSON value.
+ * immutable: state/document.ts). The text is what JSON.stringify gives for the same JSON value. A
+ * WideObject (state/wide-object.ts) is walked in its keys' order without building its plain view; only
+ * the ordering of its keys, after they are gathered a slice at a time, is one step of O(width).
  */
 import { nextTurn, type Clock } from '../../clock.js';
-import type { Json } from '../document.js';
+import { WideObject, type Doc, type Entry } from '../wide-object.js';
 
 /** Containers this small, holding only scalars, are serialized with one JSON.stringify call. */
 const FLAT_MAX = 64;
@@ -16,9 +18,22 @@ function flat(values: readonly unknown[]): boolean {
   return true;
 }
 
-function* pieces(value: Json): Generator<string> {
+/** The JSON text of `value` in pieces; an empty piece is a point where the caller may pause. */
+function* pieces(value: Doc): Generator<string> {
   if (typeof value !== 'object' || value === null) {
     yield JSON.stringify(value);
+    return;
+  }
+  if (value instanceof WideObject) {
+    const gather = value.inOrder();
+    let r: IteratorResult<void, readonly Entry[]>;
+    while (!(r = gather.next()).done) yield '';
+    const entries = r.value;
+    yield* members(
+      entries.length,
+      (i) => entries[i]!.key,
+      (i) => entries[i]!.value,
+    );
     return;
   }
   if (Array.isArray(value)) {
@@ -35,14 +50,24 @@ function* pieces(value: Json): Generator<string> {
     return;
   }
   const keys = Object.keys(value);
-  if (keys.length <= FLAT_MAX && flat(keys.map((k) => (value as Record<string, Json>)[k]))) {
+  if (keys.length <= FLAT_MAX && flat(keys.map((k) => (value as Record<string, Doc>)[k]))) {
     yield JSON.stringify(value);
     return;
   }
+  yield* members(
+    keys.length,
+    (i) => keys[i]!,
+    (i) => (value as Record<string, Doc | undefined>)[keys[i]!],
+  );
+}
+
+/** An object's text from its `count` keys and values, in order. */
+function* members(count: number, key: (i: number) => string, valueAt: (i: number) => Doc | undefined): Generator<string> {
   let first = true;
   yield '{';
-  for (const k of keys) {
-    const v = (value as Record<string, Json | undefined>)[k];
+  for (let i = 0; i < count; i++) {
+    const k = key(i);
+    const v = valueAt(i);
     if (v === undefined) continue;
     yield `${first ? '' : ','}${JSON.stringify(k)}:`;
     first = false;
@@ -53,7 +78,7 @@ function* pieces(value: Json): Generator<string> {
 
 /** Calls `sink` with the JSON text of `value`, in order, a chunk at a time; yields to the loop between. */
 export async function serializeInSlices(
-  value: Json,
+  value: Doc,
   sink: (text: string) => Promise<void>,
   o: { clock: Clock; sliceMs: number; chunkChars: number },
 ): Promise<void> {
@@ -69,7 +94,7 @@ export async function serializeInSlices(
       parts = [];
       chars = 0;
       t0 = o.clock.now();
-    } else if ((++n & 1023) === 0 && o.clock.now() - t0 >= o.sliceMs) {
+    } else if ((s === '' || (++n & 1023) === 0) && o.clock.now() - t0 >= o.sliceMs) {
       await nextTurn();
       t0 = o.clock.now();
     }

@@ -1,0 +1,155 @@
+/**
+ * Wide-object benchmarks (issue: costs that do not grow with uptime, big states). One key of an object of
+ * 1 000 keys (the baseline) or of 1 000 000 keys is set, over and over:
+ *  - owner CPU per mutation: OwnerState.mutate (validate, dedup, apply, freeze, serialize, journal append)
+ *    over a real journal in a temp directory, `durable: false` mutations in groups of 1 000 as busy
+ *    followers send them, each group's flush awaited; the process's CPU time (user + system, the journal's
+ *    thread pool included) per mutation                                            target ≤ 2 × 1 000 keys
+ *  - follower apply time: SharedState.change (apply, freeze) of the same changes   target ≤ 2 × 1 000 keys
+ *  - recovery's replay (CPU time of OwnerState's constructor over the snapshot and entries): the first
+ *    entry into the object, which makes it wide (the same over the snapshot alone subtracted), and each
+ *    entry after it (over REPLAY entries, the same over one entry subtracted)
+ * The two widths alternate, round after round, so that the machine's load falls on both alike. No
+ * snapshot is written while mutating (compaction of a large state is measured in bench/journal.ts).
+ * WIDE_BENCH_ROUNDS, WIDE_BENCH_GROUP and WIDE_BENCH_REPLAY make it shorter (to measure an older build).
+ */
+import { Journal, type Log, type Recovered } from '../src/state/journal/index.js';
+import { OwnerState } from '../src/state/owner-state.js';
+import { SharedState } from '../src/state/shared-state.js';
+import type { Json, Mutation } from '../src/state/document.js';
+import { systemClock } from '../src/clock.js';
+import { tempRoot } from '../test/helpers.js';
+import { percentile, summarize, type Row } from './stats.js';
+
+const WIDTHS = [1000, 1_000_000] as const;
+/** Smaller figures for a build where a change copies the whole object (each costs ~10⁶ key copies). */
+const ROUNDS = Number(process.env.WIDE_BENCH_ROUNDS ?? 4);
+const GROUPS = 4;
+const GROUP = Number(process.env.WIDE_BENCH_GROUP ?? 1000);
+const REPLAY = Number(process.env.WIDE_BENCH_REPLAY ?? 5000);
+
+function wideState(width: number): Json {
+  const w: Record<string, Json> = {};
+  for (let i = 0; i < width; i++) w[`k${i}`] = i;
+  return { w, other: { n: 0 } };
+}
+
+/**
+ * The same mutations for both widths (as the target compares them): sets of the keys k0 … k999, which
+ * both objects hold, in a scattered order.
+ */
+function sets(count: number, from: number): Mutation[] {
+  return Array.from({ length: count }, (_, i) => ({ op: 'set', path: `w.k${((from + i) * 7919) % 1000}`, value: from + i }));
+}
+
+const recoveredOf = (state: Json, entries: Mutation[]): Recovered => ({
+  snapshot: { version: 0, epoch: 1, state, dedup: {} },
+  entries: entries.map((m, i) => ({ t: 'm' as const, v: i + 1, e: 1, id: ['R', i + 1], m: m as unknown as Json })),
+});
+
+/** A journal for replay alone: OwnerState's constructor writes nothing. */
+const unused: Log = {
+  append: () => Promise.reject(new Error('unused')),
+  written: 0,
+  compact: () => Promise.reject(new Error('unused')),
+};
+
+async function ownerCpuPerMutation(dir: string, state: Json, round: number): Promise<number[]> {
+  const { journal, recovered } = await Journal.open({ dir, epoch: round + 1, guard: () => undefined });
+  const owner = new OwnerState(journal, { ...recovered, snapshot: { version: 0, epoch: 1, state, dedup: {} }, entries: [] }, round + 1, {
+    guard: () => undefined,
+    maxValueBytes: 1024,
+    compactEvery: Number.MAX_SAFE_INTEGER,
+  });
+  let seq = 0;
+  const group = async (ms: Mutation[]) => {
+    await Promise.all(ms.map((m) => owner.mutate(m, ['B', ++seq], { durable: false })));
+    await owner.mutate({ op: 'increment', path: 'other.n' }, ['B', ++seq]); // the group's flush
+  };
+  await group(sets(GROUP, 0)); // warm-up (and the one conversion of a wide object)
+  const out: number[] = [];
+  for (let g = 1; g <= GROUPS; g++) {
+    const ms = sets(GROUP, g * GROUP);
+    const c0 = process.cpuUsage();
+    await group(ms);
+    const c = process.cpuUsage(c0);
+    out.push((c.user + c.system) / (GROUP + 1));
+  }
+  await journal.close();
+  return out;
+}
+
+function followerApplyPerChange(state: Json): number[] {
+  const s = new SharedState('bench');
+  s.snapshot(0, structuredClone(state));
+  let v = 0;
+  const changes = (ms: Mutation[]) => {
+    for (const m of ms) if (!s.change(++v, JSON.parse(JSON.stringify(m)) as Json, ['B', v])) throw new Error('out of order');
+  };
+  changes(sets(GROUP, 0)); // warm-up
+  const out: number[] = [];
+  for (let g = 1; g <= GROUPS; g++) {
+    // Parsed beforehand: the follower's parse of a change frame does not depend on the state.
+    const ms = sets(GROUP, g * GROUP).map((m) => JSON.parse(JSON.stringify(m)) as Mutation);
+    const t0 = systemClock.now();
+    for (const m of ms) if (!s.change(++v, m as unknown as Json, ['B', v])) throw new Error('out of order');
+    out.push(((systemClock.now() - t0) * 1000) / GROUP);
+  }
+  return out;
+}
+
+/** Recovery's replay: the first entry into the object (which makes it wide: O(width) once), and each after it. */
+function replay(state: Json): { first: number; perEntry: number } {
+  const entries = sets(REPLAY, 0);
+  const time = (count: number) => {
+    const recovered = recoveredOf(structuredClone(state), entries.slice(0, count));
+    const c0 = process.cpuUsage();
+    new OwnerState(unused, recovered, 2, { guard: () => undefined, maxValueBytes: 1024 });
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1000;
+  };
+  const alone = time(0);
+  const one = time(1);
+  const all = time(REPLAY);
+  return { first: one - alone, perEntry: ((all - one) * 1000) / (REPLAY - 1) };
+}
+
+export async function wideBench(): Promise<Row[]> {
+  const root = await tempRoot('leasehold-bench-wide-');
+  try {
+    const owner = new Map<number, number[]>(WIDTHS.map((w) => [w, []]));
+    const follower = new Map<number, number[]>(WIDTHS.map((w) => [w, []]));
+    const replayed = new Map<number, number[]>(WIDTHS.map((w) => [w, []]));
+    const first = new Map<number, number[]>(WIDTHS.map((w) => [w, []]));
+    const states = new Map(WIDTHS.map((w) => [w, wideState(w)]));
+    for (let round = 0; round < ROUNDS; round++)
+      for (const width of WIDTHS) {
+        const state = states.get(width)!;
+        owner.get(width)!.push(...(await ownerCpuPerMutation(`${root.dir}/owner-${width}-${round}`, structuredClone(state), round)));
+        follower.get(width)!.push(...followerApplyPerChange(state));
+        const r = replay(state);
+        replayed.get(width)!.push(r.perEntry);
+        first.get(width)!.push(r.first * 1000);
+      }
+    const [small, big] = WIDTHS;
+    const rows = (name: string, samples: Map<number, number[]>, target: boolean): Row[] => {
+      const base = `${name}, one key of ${small.toLocaleString('en')} keys (baseline)`;
+      const p50 = percentile(samples.get(small)!, 50);
+      return [
+        summarize('wide', base, 'µs', samples.get(small)!),
+        summarize('wide', `${name}, one key of ${big.toLocaleString('en')} keys`, 'µs', samples.get(big)!, {
+          baseline: base,
+          ...(target ? { target: { value: 2 * p50, kind: 'max' as const, of: 'p50' as const, note: '2 × 1 000 keys' } } : {}),
+        }),
+      ];
+    };
+    return [
+      ...rows('owner CPU per mutation (durable: false, journal on disk)', owner, true),
+      ...rows('follower apply per change', follower, true),
+      ...rows(`recovery replay per entry after the first (${REPLAY} entries)`, replayed, false),
+      ...rows('recovery replay, the first entry into the object (it becomes wide)', first, false),
+    ];
+  } finally {
+    await root.remove();
+  }
+}
