@@ -9,18 +9,35 @@
 import { nextTurn, type Clock } from '../../clock.js';
 import { WideObject, type Doc, type Entry } from '../wide-object.js';
 
-/** Containers this small, holding only scalars, are serialized with one JSON.stringify call. */
-const FLAT_MAX = 64;
+/**
+ * A plain subtree that weighs at most this much (a value weighs 1, a string 1 more per 32 characters) is
+ * serialized with one JSON.stringify call: native, and short enough not to hold the loop. Larger ones,
+ * and WideObjects, are walked.
+ */
+const SMALL_WEIGHT = 2048;
 
-function flat(values: readonly unknown[]): boolean {
-  if (values.length > FLAT_MAX) return false;
-  for (const v of values) if (typeof v === 'object' && v !== null) return false;
-  return true;
+/** What is left of `budget` after weighing `v`; negative: over it, or it holds a WideObject. */
+function countDown(v: Doc | undefined, budget: number): number {
+  if (typeof v === 'string') return budget - 1 - (v.length >> 5);
+  if (typeof v !== 'object' || v === null) return budget - 1;
+  if (v instanceof WideObject) return -1;
+  budget -= 1;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length && budget >= 0; i++) budget = countDown(v[i], budget);
+    return budget;
+  }
+  for (const k in v) {
+    budget = countDown((v as Record<string, Doc>)[k], budget);
+    if (budget < 0) return budget;
+  }
+  return budget;
 }
 
+const small = (v: Doc | undefined) => countDown(v, SMALL_WEIGHT) >= 0;
+
 /** The JSON text of `value` in pieces; an empty piece is a point where the caller may pause. */
-function* pieces(value: Doc): Generator<string> {
-  if (typeof value !== 'object' || value === null) {
+function* pieces(value: Doc, runChars: number): Generator<string> {
+  if (typeof value !== 'object' || value === null || small(value)) {
     yield JSON.stringify(value);
     return;
   }
@@ -30,6 +47,7 @@ function* pieces(value: Doc): Generator<string> {
     while (!(r = gather.next()).done) yield '';
     const entries = r.value;
     yield* members(
+      runChars,
       entries.length,
       (i) => entries[i]!.key,
       (i) => entries[i]!.value,
@@ -37,43 +55,48 @@ function* pieces(value: Doc): Generator<string> {
     return;
   }
   if (Array.isArray(value)) {
-    if (flat(value)) {
-      yield JSON.stringify(value);
-      return;
-    }
-    yield '[';
-    for (let i = 0; i < value.length; i++) {
-      if (i > 0) yield ',';
-      yield* pieces(value[i] ?? null);
-    }
-    yield ']';
+    yield* members(runChars, value.length, undefined, (i) => value[i] ?? null);
     return;
   }
   const keys = Object.keys(value);
-  if (keys.length <= FLAT_MAX && flat(keys.map((k) => (value as Record<string, Doc>)[k]))) {
-    yield JSON.stringify(value);
-    return;
-  }
   yield* members(
+    runChars,
     keys.length,
     (i) => keys[i]!,
     (i) => (value as Record<string, Doc | undefined>)[keys[i]!],
   );
 }
 
-/** An object's text from its `count` keys and values, in order. */
-function* members(count: number, key: (i: number) => string, valueAt: (i: number) => Doc | undefined): Generator<string> {
+/**
+ * An object's text from its `count` keys and values, in order (an array's, without `key`). Runs of small
+ * members leave as one piece of about `runChars`; a large one is walked.
+ */
+function* members(
+  runChars: number,
+  count: number,
+  key: ((i: number) => string) | undefined,
+  valueAt: (i: number) => Doc | undefined,
+): Generator<string> {
+  let run = key ? '{' : '[';
   let first = true;
-  yield '{';
   for (let i = 0; i < count; i++) {
-    const k = key(i);
     const v = valueAt(i);
     if (v === undefined) continue;
-    yield `${first ? '' : ','}${JSON.stringify(k)}:`;
+    const head = `${first ? '' : ','}${key ? `${JSON.stringify(key(i))}:` : ''}`;
     first = false;
-    yield* pieces(v);
+    if (small(v)) {
+      run += head + JSON.stringify(v);
+      if (run.length >= runChars) {
+        yield run;
+        run = '';
+      }
+      continue;
+    }
+    yield run + head;
+    run = '';
+    yield* pieces(v, runChars);
   }
-  yield '}';
+  yield run + (key ? '}' : ']');
 }
 
 /** Calls `sink` with the JSON text of `value`, in order, a chunk at a time; yields to the loop between. */
@@ -86,7 +109,7 @@ export async function serializeInSlices(
   let chars = 0;
   let n = 0;
   let t0 = o.clock.now();
-  for (const s of pieces(value)) {
+  for (const s of pieces(value, o.chunkChars)) {
     parts.push(s);
     chars += s.length;
     if (chars >= o.chunkChars) {

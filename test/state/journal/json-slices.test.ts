@@ -16,7 +16,7 @@ describe('json-slices', () => {
   it('writes what JSON.stringify writes for plain JSON, in several chunks', async () => {
     const value: Json = {
       a: [1, { b: 'x', c: [null, true] }],
-      big: Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`k${i}`, [i]])),
+      big: Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`k${i}`, [i]])),
     };
     const out = await text(value, 256);
     assert.equal(out.text, JSON.stringify(value));
