@@ -6,17 +6,16 @@
  *    followers send them, each group's flush awaited; the process's CPU time (user + system, the journal's
  *    thread pool included) per mutation                                            target ≤ 2 × 1 000 keys
  *  - follower apply time: SharedState.change (apply, freeze) of the same changes   target ≤ 2 × 1 000 keys
- *  - recovery's replay (CPU time of OwnerState's constructor over the snapshot and entries): the first
- *    entry into the object, which makes it wide (the same over the snapshot alone subtracted), and each
- *    entry after it (over REPLAY entries, the same over one entry subtracted)
+ *  - recovery's replay (CPU time of the apply OwnerState's constructor runs per entry): the first
+ *    entry into the object, which makes it wide, and each entry after it (REPLAY entries), timed apart
  * The two widths alternate, round after round, so that the machine's load falls on both alike. No
  * snapshot is written while mutating (compaction of a large state is measured in bench/journal.ts).
  * WIDE_BENCH_ROUNDS, WIDE_BENCH_GROUP and WIDE_BENCH_REPLAY make it shorter (to measure an older build).
  */
-import { Journal, type Log, type Recovered } from '../src/state/journal/index.js';
+import { Journal } from '../src/state/journal/index.js';
 import { OwnerState } from '../src/state/owner-state.js';
 import { SharedState } from '../src/state/shared-state.js';
-import type { Json, Mutation } from '../src/state/document.js';
+import { apply, type Doc, type Json, type Mutation } from '../src/state/document.js';
 import { systemClock } from '../src/clock.js';
 import { tempRoot } from '../test/helpers.js';
 import { percentile, summarize, type Row } from './stats.js';
@@ -41,18 +40,6 @@ function wideState(width: number): Json {
 function sets(count: number, from: number): Mutation[] {
   return Array.from({ length: count }, (_, i) => ({ op: 'set', path: `w.k${((from + i) * 7919) % 1000}`, value: from + i }));
 }
-
-const recoveredOf = (state: Json, entries: Mutation[]): Recovered => ({
-  snapshot: { version: 0, epoch: 1, state, dedup: {} },
-  entries: entries.map((m, i) => ({ t: 'm' as const, v: i + 1, e: 1, id: ['R', i + 1], m: m as unknown as Json })),
-});
-
-/** A journal for replay alone: OwnerState's constructor writes nothing. */
-const unused: Log = {
-  append: () => Promise.reject(new Error('unused')),
-  written: 0,
-  compact: () => Promise.reject(new Error('unused')),
-};
 
 async function ownerCpuPerMutation(dir: string, state: Json, round: number): Promise<number[]> {
   const { journal, recovered } = await Journal.open({ dir, epoch: round + 1, guard: () => undefined });
@@ -98,20 +85,24 @@ function followerApplyPerChange(state: Json): number[] {
   return out;
 }
 
-/** Recovery's replay: the first entry into the object (which makes it wide: O(width) once), and each after it. */
+/**
+ * Recovery's replay: the first entry into the object (which makes it wide: O(width) once), and each after
+ * it, timed apart in CPU time around the step OwnerState's constructor runs per entry (`apply`).
+ */
 function replay(state: Json): { first: number; perEntry: number } {
   const entries = sets(REPLAY, 0);
-  const time = (count: number) => {
-    const recovered = recoveredOf(structuredClone(state), entries.slice(0, count));
-    const c0 = process.cpuUsage();
-    new OwnerState(unused, recovered, 2, { guard: () => undefined, maxValueBytes: 1024 });
-    const c = process.cpuUsage(c0);
+  let doc: Doc = structuredClone(state);
+  const cpu = () => {
+    const c = process.cpuUsage();
     return (c.user + c.system) / 1000;
   };
-  const alone = time(0);
-  const one = time(1);
-  const all = time(REPLAY);
-  return { first: one - alone, perEntry: ((all - one) * 1000) / (REPLAY - 1) };
+  const c0 = cpu();
+  doc = apply(doc, entries[0]!);
+  const first = cpu() - c0;
+  const c1 = cpu();
+  for (let i = 1; i < entries.length; i++) doc = apply(doc, entries[i]!);
+  const rest = cpu() - c1;
+  return { first, perEntry: (rest * 1000) / (REPLAY - 1) };
 }
 
 export async function wideBench(): Promise<Row[]> {
