@@ -27,7 +27,8 @@ import { nextTurn, type Clock } from '../../clock.js';
 import { CREATE, openPrivate } from '../../private-files.js';
 import { HEADER } from './frames.js';
 import { FORMAT, snapshotName, type Snapshot } from './layout.js';
-import { closeQuietly, pool, syncDirInPool, writeAll, writeAllInPool, type JournalFs } from './fs.js';
+import { closeQuietly, writeAll } from '../../fs-util.js';
+import { pool, syncDirInPool, writeAllInPool, type JournalFs } from './fs.js';
 import { serializeInSlices } from './json-slices.js';
 
 /** Serialization hands back the loop after this much work at least… */

@@ -5,6 +5,7 @@
  */
 import type * as nodeFs from 'node:fs';
 import { READ, openPrivate } from '../../private-files.js';
+import { closeQuietly } from '../../fs-util.js';
 
 export type JournalFs = Pick<
   typeof nodeFs,
@@ -46,32 +47,9 @@ export const pool = {
     new Promise((resolve, reject) => fs.unlink(path, (err) => (err ? reject(err) : resolve()))),
 };
 
-/** Writes all of `buf` at `position`, synchronously. */
-export function writeAll(fs: JournalFs, fd: number, buf: Buffer, position: number): void {
-  for (let off = 0; off < buf.length;) off += fs.writeSync(fd, buf, off, buf.length - off, position + off);
-}
-
 /** Writes all of `buf` at `position`, in the thread pool. */
 export async function writeAllInPool(fs: JournalFs, fd: number, buf: Buffer, position: number): Promise<void> {
   for (let off = 0; off < buf.length;) off += await pool.write(fs, fd, off === 0 ? buf : buf.subarray(off), position + off);
-}
-
-export function closeQuietly(fs: JournalFs, fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    // already closed
-  }
-}
-
-/** fsync of a directory on the loop: the files created and renamed in it are durable. */
-export function syncDirSync(fs: JournalFs, dir: string): void {
-  const fd = openPrivate(fs, dir, READ);
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    closeQuietly(fs, fd);
-  }
 }
 
 /** fsync of a directory in the thread pool (closed on the loop: nothing to write, and no turn spent). */

@@ -29,7 +29,8 @@ import { nextTurn, type Clock, type Timer } from '../../clock.js';
 import { CREATE, openPrivate } from '../../private-files.js';
 import { HEADER, ZEROS, frame, frameJson } from './frames.js';
 import { beginRecord, partName, type Fence } from './layout.js';
-import { closeQuietly, pool, syncDirInPool, syncDirSync, writeAll, type JournalFs } from './fs.js';
+import { closeQuietly, syncDirectory, writeAll } from '../../fs-util.js';
+import { pool, syncDirInPool, type JournalFs } from './fs.js';
 
 /** Zeros written ahead of the records: when a part starts, and at least this much at each extension… */
 export const PREALLOC_MIN_STEP = 16 * 1024;
@@ -161,7 +162,7 @@ export class SegmentWriter {
       writeAll(this.#fs, fd, out, 0);
       // A rotation (every partMaxEntries entries): the new name is made durable before the group in it is
       // synced and acknowledged. Part 0's is synced in the pool (the constructor), off the takeover's path.
-      if (index > 0) syncDirSync(this.#fs, o.dir);
+      if (index > 0) syncDirectory(this.#fs, o.dir);
     } catch (err) {
       if (fd !== undefined) {
         closeQuietly(this.#fs, fd);
