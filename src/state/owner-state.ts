@@ -22,6 +22,8 @@ import { apply, validateMutation, type Doc, type Json, type Mutation } from './d
 import { freezeChanged, freezeDeep, reduce, type Reducers } from './reducers.js';
 import type { Log, Recovered } from './journal/index.js';
 import { fromStored, recordApplied, wasApplied, type Applied } from './dedup.js';
+import { applyInPlace } from './replay.js';
+import { WideObject } from './wide-object.js';
 
 /** After this many times `compactEvery` entries without a snapshot, one is taken even inside a group. */
 const COMPACT_ANYWHERE = 16;
@@ -86,9 +88,12 @@ export class OwnerState {
     this.#state = recovered.snapshot?.state ?? {};
     this.#version = recovered.snapshot?.version ?? 0;
     this.#dedup = new Map(Object.entries(recovered.snapshot?.dedup ?? {}).map(([k, x]) => [k, fromStored(x)]));
-    // A new owner rebuilds the exact state from disk before it serves (each entry O(depth × log width)).
+    // A new owner rebuilds the exact state from disk before it serves. The recovered document is its own
+    // until then, so the entries change it in place (replay.ts); a frozen one (given, not read from disk)
+    // takes the copy-on-write way.
+    const inPlace = !Object.isFrozen(this.#state) && !(this.#state instanceof WideObject);
     for (const e of recovered.entries) {
-      this.#state = apply(this.#state, e.m as Mutation);
+      this.#state = inPlace ? applyInPlace(this.#state as Json, e.m as Mutation) : apply(this.#state, e.m as Mutation);
       this.#version = e.v;
       if (e.id) this.#dedup.set(e.id[0], recordApplied(this.#dedup.get(e.id[0]), e.id[1], e.v));
     }
