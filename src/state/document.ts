@@ -212,22 +212,14 @@ export function apply(doc: Doc, m: Mutation): Doc {
       if (parts.length === 0) return {};
       if (getAt(doc, m.path) === undefined) return doc;
       return edit(doc, parts, m.path, false, undefined);
-    case 'increment': {
-      const cur = getAt(doc, m.path);
-      if (cur !== undefined && typeof cur !== 'number') throw bad(m.path, 'increment needs a number there');
-      const next = (cur ?? 0) + (m.by ?? 1);
-      if (!Number.isFinite(next)) throw bad(m.path, 'the result is not finite');
-      return apply(doc, { op: 'set', path: m.path, value: next });
-    }
+    case 'increment':
+      return apply(doc, { op: 'set', path: m.path, value: incremented(getAt(doc, m.path), m) });
     case 'push': {
-      const cur = getAt(doc, m.path);
-      if (cur !== undefined && !Array.isArray(cur)) throw bad(m.path, 'push needs an array there');
+      const cur = pushTarget(getAt(doc, m.path), m);
       return setNode(doc, parts, m.path, [...(cur ?? []), m.value]);
     }
     case 'remove-at': {
-      const cur = getAt(doc, m.path);
-      if (!Array.isArray(cur)) throw bad(m.path, 'remove-at needs an array there');
-      if (m.index < 0 || m.index >= cur.length) throw bad(m.path, `index ${m.index} is out of range (length ${cur.length})`);
+      const cur = removeAtTarget(getAt(doc, m.path), m);
       return setNode(
         doc,
         parts,
@@ -236,6 +228,27 @@ export function apply(doc: Doc, m: Mutation): Doc {
       );
     }
   }
+}
+
+/** The number an increment leaves at its path, given what is there now; EPROTOCOL when it cannot. */
+export function incremented(cur: Doc | undefined, m: { path: string; by?: number }): number {
+  if (cur !== undefined && typeof cur !== 'number') throw bad(m.path, 'increment needs a number there');
+  const next = (cur ?? 0) + (m.by ?? 1);
+  if (!Number.isFinite(next)) throw bad(m.path, 'the result is not finite');
+  return next;
+}
+
+/** The array a push appends to (undefined: nothing there yet); EPROTOCOL when something else is there. */
+export function pushTarget<T extends Doc | undefined>(cur: T, m: { path: string }): (T & Doc[]) | undefined {
+  if (cur !== undefined && !Array.isArray(cur)) throw bad(m.path, 'push needs an array there');
+  return cur as (T & Doc[]) | undefined;
+}
+
+/** The array a remove-at removes from; EPROTOCOL when there is none or the index is out of range. */
+export function removeAtTarget<T extends Doc | undefined>(cur: T, m: { path: string; index: number }): T & Doc[] {
+  if (!Array.isArray(cur)) throw bad(m.path, 'remove-at needs an array there');
+  if (m.index < 0 || m.index >= cur.length) throw bad(m.path, `index ${m.index} is out of range (length ${cur.length})`);
+  return cur as T & Doc[];
 }
 
 /** `set` of a node built from the document's own nodes (an array that may hold WideObjects). */

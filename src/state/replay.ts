@@ -14,7 +14,7 @@
  * caller then discards it.
  */
 import { LeaseholdError } from '../errors.js';
-import { getAt, parsePath, type Json, type Mutation } from './document.js';
+import { getAt, incremented, parsePath, pushTarget, removeAtTarget, type Json, type Mutation } from './document.js';
 
 const bad = (path: string, why: string) => new LeaseholdError('EPROTOCOL', `invalid mutation at "${path}": ${why}`, { field: path });
 const isIndex = (s: string) => /^(0|[1-9]\d{0,8})$/.test(s);
@@ -66,24 +66,16 @@ export function applyInPlace(doc: Json, m: Mutation): Json {
       if (parts.length === 0) return {};
       if (getAt(doc, m.path) !== undefined) put(doc, parts, m.path, undefined);
       return doc;
-    case 'increment': {
-      const cur = getAt(doc, m.path);
-      if (cur !== undefined && typeof cur !== 'number') throw bad(m.path, 'increment needs a number there');
-      const next = (cur ?? 0) + (m.by ?? 1);
-      if (!Number.isFinite(next)) throw bad(m.path, 'the result is not finite');
-      return applyInPlace(doc, { op: 'set', path: m.path, value: next });
-    }
+    case 'increment':
+      return applyInPlace(doc, { op: 'set', path: m.path, value: incremented(getAt(doc, m.path), m) });
     case 'push': {
-      const cur = getAt(doc, m.path) as Json | undefined;
-      if (cur !== undefined && !Array.isArray(cur)) throw bad(m.path, 'push needs an array there');
+      const cur = pushTarget(getAt(doc, m.path) as Json | undefined, m) as Json[] | undefined;
       if (cur === undefined || parts.length === 0) return applyInPlace(doc, { op: 'set', path: m.path, value: [...(cur ?? []), m.value] });
       cur.push(structuredClone(m.value));
       return doc;
     }
     case 'remove-at': {
-      const cur = getAt(doc, m.path) as Json | undefined;
-      if (!Array.isArray(cur)) throw bad(m.path, 'remove-at needs an array there');
-      if (m.index < 0 || m.index >= cur.length) throw bad(m.path, `index ${m.index} is out of range (length ${cur.length})`);
+      const cur = removeAtTarget(getAt(doc, m.path) as Json | undefined, m) as Json[];
       if (parts.length === 0) return cur.filter((_, i) => i !== m.index);
       cur.splice(m.index, 1);
       return doc;
