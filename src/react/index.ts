@@ -28,23 +28,23 @@ interface Source<T> {
 const pathSources = new WeakMap<object, Map<string, Source<Json>>>();
 const statusSources = new WeakMap<object, Source<InstanceView>>();
 
-/** The value at `path` of `api`: watched while at least one component subscribes. */
-export function pathSource(api: LeaseholdRendererApi<unknown>, path: string): Source<Json> {
-  let byPath = pathSources.get(api);
-  if (!byPath) pathSources.set(api, (byPath = new Map()));
-  const known = byPath.get(path);
-  if (known) return known;
-  let value: Json | undefined;
+/**
+ * A value that `start` keeps current through `set` while at least one component subscribes; `start`
+ * returns the function that stops it (called when the last one unsubscribes).
+ */
+function sharedSource<T>(start: (set: (value: T) => void) => () => void): Source<T> {
+  let value: T | undefined;
   const listeners = new Set<() => void>();
   let stop: (() => void) | undefined;
-  const source: Source<Json> = {
+  const set = (v: T) => {
+    value = v;
+    for (const l of [...listeners]) l();
+  };
+  return {
     get: () => value,
     subscribe(onChange) {
       listeners.add(onChange);
-      stop ??= api.watch<Json>(path, (v) => {
-        value = v;
-        for (const l of [...listeners]) l();
-      });
+      stop ??= start(set);
       return () => {
         listeners.delete(onChange);
         if (listeners.size === 0) {
@@ -54,49 +54,37 @@ export function pathSource(api: LeaseholdRendererApi<unknown>, path: string): So
       };
     },
   };
-  byPath.set(path, source);
+}
+
+/** The value at `path` of `api`: watched while at least one component subscribes. */
+export function pathSource(api: LeaseholdRendererApi<unknown>, path: string): Source<Json> {
+  let byPath = pathSources.get(api);
+  if (!byPath) pathSources.set(api, (byPath = new Map()));
+  let source = byPath.get(path);
+  if (!source) byPath.set(path, (source = sharedSource<Json>((set) => api.watch<Json>(path, (v) => set(v as Json)))));
   return source;
 }
 
 /** This instance's status, from `status()` and every status event after it. */
 export function statusSource(api: LeaseholdRendererApi<unknown>): Source<InstanceView> {
-  const known = statusSources.get(api);
-  if (known) return known;
-  let value: InstanceView | undefined;
-  let seenEvent = false;
-  const listeners = new Set<() => void>();
-  let stop: (() => void) | undefined;
-  const set = (v: InstanceView) => {
-    value = v;
-    for (const l of [...listeners]) l();
-  };
-  const source: Source<InstanceView> = {
-    get: () => value,
-    subscribe(onChange) {
-      listeners.add(onChange);
-      if (!stop) {
-        seenEvent = false;
-        stop = api.onEvent((e) => {
-          if (e.type !== 'status') return;
-          seenEvent = true;
-          set(e.status);
-        });
-        // The status now; an event that arrived meanwhile is newer.
-        api.status().then(
-          (s) => seenEvent || set(s),
-          () => undefined,
-        );
-      }
-      return () => {
-        listeners.delete(onChange);
-        if (listeners.size === 0) {
-          stop?.();
-          stop = undefined;
-        }
-      };
-    },
-  };
-  statusSources.set(api, source);
+  let source = statusSources.get(api);
+  if (!source) {
+    source = sharedSource<InstanceView>((set) => {
+      let seenEvent = false;
+      const stop = api.onEvent((e) => {
+        if (e.type !== 'status') return;
+        seenEvent = true;
+        set(e.status);
+      });
+      // The status now; an event that arrived meanwhile is newer.
+      api.status().then(
+        (s) => seenEvent || set(s),
+        () => undefined,
+      );
+      return stop;
+    });
+    statusSources.set(api, source);
+  }
   return source;
 }
 
