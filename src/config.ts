@@ -52,6 +52,9 @@ export interface JoinOptions<State = Json> {
   maxValueBytes?: number;
   /**
    * The owner writes a snapshot of the state after this many journal entries, and deletes what it covers.
+   * Also the most entries a new owner replays, and the most the disk holds beside two snapshots: an owner
+   * that reaches this many entries past its last durable snapshot while the next one is still being
+   * written holds further mutations (their acks come late) until it is durable.
    * @default 10000
    */
   snapshotEvery?: number;

@@ -36,9 +36,17 @@ const PARSED_PATHS_MAX = 4096;
 
 /** The segments of a valid path (a shared, frozen array: do not modify). */
 export function parsePath(path: string): readonly string[] {
-  if (typeof path !== 'string') throw bad(String(path), 'a path is a string');
   const known = parsedPaths.get(path);
   if (known) return known;
+  const parts = splitPath(path);
+  if (parsedPaths.size >= PARSED_PATHS_MAX) parsedPaths.clear();
+  parsedPaths.set(path, Object.freeze(parts));
+  return parts;
+}
+
+/** The segments of a valid path, checked as {@link parsePath} checks them, without keeping them (replay). */
+export function splitPath(path: string): string[] {
+  if (typeof path !== 'string') throw bad(String(path), 'a path is a string');
   if (path === '') return [];
   const parts = path.split('.');
   if (parts.length > MAX_DEPTH) throw bad(path, `deeper than ${MAX_DEPTH}`);
@@ -46,8 +54,6 @@ export function parsePath(path: string): readonly string[] {
     if (p === '') throw bad(path, 'empty segment');
     if (FORBIDDEN_KEYS.has(p)) throw bad(path, `"${p}" is not allowed in a path`);
   }
-  if (parsedPaths.size >= PARSED_PATHS_MAX) parsedPaths.clear();
-  parsedPaths.set(path, Object.freeze(parts));
   return parts;
 }
 

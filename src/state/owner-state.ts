@@ -25,6 +25,16 @@ import { fromStored, recordApplied, wasApplied, type Applied } from './dedup.js'
 import { applyInPlace } from './replay.js';
 import { WideObject } from './wide-object.js';
 
+/**
+ * A snapshot is also due once the entries since the last one add up to this fraction of its size, and at
+ * least SNAPSHOT_MIN_ENTRY_BYTES (as a log-structured store rewrites its log at a growth percentage with a
+ * minimum size): entries parse and apply slower per byte than a snapshot loads, so this keeps a new owner's
+ * replay within about half of its snapshot's load for a small state, at the cost of writing the snapshot
+ * (small, then) more often. Large states reach `compactEvery` entries first.
+ */
+const SNAPSHOT_GROWTH = 0.25;
+const SNAPSHOT_MIN_ENTRY_BYTES = 64 * 1024;
+
 /** After this many times `compactEvery` entries without a snapshot, one is taken even inside a group. */
 const COMPACT_ANYWHERE = 16;
 
@@ -34,6 +44,10 @@ export interface Committed {
   id: [string, number] | null;
   /** `m` as JSON text, when this owner serialized it already. */
   json?: string;
+}
+
+function steppingDown(): LeaseholdError {
+  return new LeaseholdError('ELOST', 'this owner is stepping down after a journal failure; retry with the next owner', { reason: 'io' });
 }
 
 function sameId(a: [string, number] | null, b: [string, number] | null): boolean {
@@ -59,6 +73,18 @@ export class OwnerState {
   readonly #compactEvery: number;
   #snapshotVersion: number;
   #compacting = false;
+  /** Characters of the entries committed by this owner (ASCII, as nearly all are: about their bytes)… */
+  #committedChars = 0;
+  /** …up to the last durable snapshot's version. */
+  #charsAtSnapshot = 0;
+  /** Mutations held when the last snapshot became durable (they arrived while it was written). */
+  #heldAtSnapshot = 0;
+  /** The last snapshot failed (none since succeeded). */
+  #snapshotFailed = false;
+  /** Mutations held until a snapshot is durable (see {@link OwnerState.mutate}), in arrival order. */
+  readonly #held: (() => void)[] = [];
+  /** Held mutations let go but not yet applied (each applies on its own turn). */
+  #letGo = 0;
   /** The newest journal append: appends resolve in order, so awaiting it awaits every earlier one. */
   #lastAppend: Promise<void> = Promise.resolve();
   /** Called in version order for every commit, with the document as of that version (frozen). */
@@ -111,28 +137,72 @@ export class OwnerState {
     return this.#snapshotVersion;
   }
 
-  #commit(v: number, state: Doc, id: [string, number] | null, applied: Applied | undefined): void {
+  #commit(v: number, state: Doc, id: [string, number] | null, applied: Applied | undefined, chars: number): void {
+    this.#committedChars += chars;
     this.#committed.state = state;
     this.#committed.version = v;
     if (id) this.#committed.dedup.set(id[0], applied!);
+    this.#startSnapshotIfDue(v, state);
+    this.#letHeldGo();
+  }
+
+  #startSnapshotIfDue(v: number, state: Doc): void {
     // At the end of what is written (the last commit of a group: commits run before the next group is
     // written), so that the next part starts right after the snapshot and every part before it can go.
     // Anywhere only as a last resort: a snapshot inside a group leaves that part on disk until the next.
-    const due = v - this.#snapshotVersion + Math.min(this.#journal.lead ?? 0, this.#compactEvery / 2);
-    if (due >= this.#compactEvery && !this.#compacting && (v === this.#journal.written || due >= COMPACT_ANYWHERE * this.#compactEvery)) {
+    // Early by the entries that arrived while the last one was written: those written, and those held.
+    const lead = (this.#journal.lead ?? 0) + this.#heldAtSnapshot;
+    const due = v - this.#snapshotVersion + Math.min(lead, this.#compactEvery / 2);
+    // Or when the entries since the last snapshot reach a fraction of its size: replaying them then costs
+    // about what loading the snapshot does, so a takeover's time follows the state's size.
+    const grown =
+      this.#committedChars - this.#charsAtSnapshot >=
+      Math.max(SNAPSHOT_MIN_ENTRY_BYTES, (this.#journal.snapshotBytes ?? 0) * SNAPSHOT_GROWTH);
+    if (
+      (due >= this.#compactEvery || grown) &&
+      !this.#compacting &&
+      (v === this.#journal.written || due >= COMPACT_ANYWHERE * this.#compactEvery)
+    ) {
       this.#compacting = true;
+      const chars = this.#committedChars;
       // The snapshot writer walks WideObjects itself (json-slices.ts); any other JSON.stringify of the
       // state gets their plain view through toJSON.
       const snap = { version: v, epoch: this.#epoch, state: state as Json, dedup: Object.fromEntries(this.#committed.dedup) };
       this.#journal.compact(snap).then(
         () => {
           this.#snapshotVersion = snap.version;
+          this.#charsAtSnapshot = chars;
           this.#compacting = false;
+          this.#snapshotFailed = false;
+          this.#heldAtSnapshot = this.#held.length;
+          this.#letHeldGo();
         },
         () => {
           this.#compacting = false; // not fatal: the journal still has everything; try again later
+          this.#snapshotFailed = true;
+          this.#letHeldGo();
         },
       );
+    }
+  }
+
+  /**
+   * True while a new version would put more than `compactEvery` entries past the newest durable snapshot
+   * and a snapshot is on its way (being written, or due at the commit of entries applied already). With
+   * the last snapshot failed (a full disk), nothing is held until one succeeds: availability first.
+   */
+  #mustHold(): boolean {
+    const last = this.#version + this.#letGo;
+    return (
+      !this.#snapshotFailed && last + 1 - this.#snapshotVersion > this.#compactEvery && (this.#compacting || this.#committed.version < last)
+    );
+  }
+
+  /** Lets held mutations go, in order, as long as each one's version stays within the bound. */
+  #letHeldGo(): void {
+    while (this.#held.length > 0 && (this.#failed !== undefined || !this.#mustHold())) {
+      this.#letGo++;
+      this.#held.shift()!();
     }
   }
 
@@ -166,10 +236,16 @@ export class OwnerState {
    * `durable: false`, once it is applied (its journal append and commit still follow, in order).
    */
   async mutate(raw: unknown, id: [string, number] | null, options: { durable?: boolean } = {}): Promise<number> {
-    if (this.#failed)
-      throw new LeaseholdError('ELOST', 'this owner is stepping down after a journal failure; retry with the next owner', { reason: 'io' });
+    if (this.#failed) throw steppingDown();
     // 1.
     let m = validateMutation(raw, this.#maxValueBytes);
+    // 1a. Recovery replays at most `compactEvery` entries and the disk holds at most that many: a flood that
+    // outruns the snapshot being written waits for it here (the senders' acks are late, nothing is lost).
+    if (this.#held.length > 0 || this.#mustHold()) {
+      await new Promise<void>((resolve) => this.#held.push(resolve));
+      this.#letGo--;
+      if (this.#failed) throw steppingDown();
+    }
     // 2.
     if (id) {
       const last = this.#dedup.get(id[0]);
@@ -198,7 +274,7 @@ export class OwnerState {
     this.#lastAppend = appended;
     const committed = appended.then(
       () => {
-        this.#commit(v, state, id, applied);
+        this.#commit(v, state, id, applied, entry.length);
         const c: Committed = { v, m: m as unknown as Json, id, json };
         this.#recent.push(c);
         // Trimmed in chunks: dropping one from the front of a full list each time is O(n) per commit.
@@ -211,6 +287,7 @@ export class OwnerState {
       (err: unknown) => {
         if (!this.#failed) {
           this.#failed = err;
+          this.#letHeldGo(); // each one refused: the next owner takes them
           this.onFailure(err);
         }
         throw err;

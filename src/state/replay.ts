@@ -14,11 +14,13 @@
  * caller then discards it.
  */
 import { LeaseholdError } from '../errors.js';
-import { getAt, incremented, parsePath, pushTarget, removeAtTarget, type Json, type Mutation } from './document.js';
+import { getAt, incremented, pushTarget, removeAtTarget, splitPath, type Json, type Mutation } from './document.js';
 
 const bad = (path: string, why: string) => new LeaseholdError('EPROTOCOL', `invalid mutation at "${path}": ${why}`, { field: path });
 const isIndex = (s: string) => /^(0|[1-9]\d{0,8})$/.test(s);
 const own = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+/** An entry's value as the document takes it: containers copied (the entry stays as it was), the rest as is. */
+const copyIn = (v: Json): Json => (v !== null && typeof v === 'object' ? structuredClone(v) : v);
 type Container = Json[] | { [k: string]: Json };
 
 /** The container holding the last segment of `parts`, made along the way when `create` (as `set` does). */
@@ -56,11 +58,11 @@ function put(doc: Json, parts: readonly string[], path: string, value: Json | un
 export function applyInPlace(doc: Json, m: Mutation): Json {
   if (m.op === 'batch') return m.ops.reduce(applyInPlace, doc);
   if (m.op === 'dispatch') throw bad('', `action "${m.type}" must be resolved by the owner's reducer first`);
-  const parts = parsePath(m.path);
+  const parts = splitPath(m.path);
   switch (m.op) {
     case 'set':
-      if (parts.length === 0) return structuredClone(m.value);
-      put(doc, parts, m.path, structuredClone(m.value));
+      if (parts.length === 0) return copyIn(m.value);
+      put(doc, parts, m.path, copyIn(m.value));
       return doc;
     case 'delete':
       if (parts.length === 0) return {};
@@ -71,7 +73,7 @@ export function applyInPlace(doc: Json, m: Mutation): Json {
     case 'push': {
       const cur = pushTarget(getAt(doc, m.path) as Json | undefined, m) as Json[] | undefined;
       if (cur === undefined || parts.length === 0) return applyInPlace(doc, { op: 'set', path: m.path, value: [...(cur ?? []), m.value] });
-      cur.push(structuredClone(m.value));
+      cur.push(copyIn(m.value));
       return doc;
     }
     case 'remove-at': {

@@ -60,7 +60,8 @@ describe('OwnerState', () => {
     const dir = join(root.dir, 'state');
     try {
       const a = await Journal.open({ dir, epoch: 1, guard: () => undefined });
-      const owner = new OwnerState(a.journal, a.recovered, 1, { guard: () => undefined, maxValueBytes: 1024, compactEvery: 50 });
+      // compactEvery 100: snapshots start at most 50 entries early, so none covers the 30 after the 200th.
+      const owner = new OwnerState(a.journal, a.recovered, 1, { guard: () => undefined, maxValueBytes: 1024, compactEvery: 100 });
       let expected: Json = {};
       const ms: Mutation[] = Array.from({ length: 230 }, (_, i) =>
         i % 3 === 0 ? { op: 'increment', path: 'n' } : { op: 'push', path: `list${i % 4}`, value: i },
@@ -114,7 +115,8 @@ describe('OwnerState', () => {
     const dir = join(root.dir, 'state');
     try {
       const a = await Journal.open({ dir, epoch: 1, guard: () => undefined });
-      const owner = new OwnerState(a.journal, a.recovered, 1, { guard: () => undefined, maxValueBytes: 256 * 1024, compactEvery: 50 });
+      // compactEvery 100: one snapshot in [100, 141], and none due again within the 12 mutations after it.
+      const owner = new OwnerState(a.journal, a.recovered, 1, { guard: () => undefined, maxValueBytes: 256 * 1024, compactEvery: 100 });
       const w: Record<string, Json> = {};
       for (let i = 0; i < WIDE_OBJECT_MIN_KEYS + 100; i++) w[`k${i}`] = i;
       await owner.mutate({ op: 'set', path: 'w', value: w }, ['F', 1]);
@@ -173,6 +175,104 @@ describe('OwnerState', () => {
     fail(new Error('disk gone'));
     await assert.rejects(second, /disk gone/);
     await assert.rejects(again, /disk gone/);
+  });
+
+  it('holds a flood that outruns its snapshot at snapshotEvery entries past the last durable one, in order', async () => {
+    const snapshots: { v: number; done: () => void; fail: (e: Error) => void }[] = [];
+    let written = 0;
+    const journal = {
+      get written() {
+        return written;
+      },
+      lead: 0,
+      append: async (v: number) => void (written = v),
+      compact: (snap: { version: number }) => new Promise<void>((done, fail) => snapshots.push({ v: snap.version, done, fail })),
+    } as unknown as Journal;
+    const owner = new OwnerState(journal, { entries: [] } as never, 1, { guard: () => undefined, maxValueBytes: 1024, compactEvery: 10 });
+    const acked: number[] = [];
+    const all = Array.from({ length: 35 }, (_, i) =>
+      owner.mutate({ op: 'push', path: 'log', value: i }, ['F', i + 1]).then((v) => void acked.push(v)),
+    );
+    await delay(20);
+    assert.deepEqual(
+      snapshots.map((s) => s.v),
+      [10],
+      'one snapshot on its way',
+    );
+    assert.equal(owner.version, 10, 'nothing applied past snapshotEvery entries while no snapshot is durable');
+    snapshots[0]!.done();
+    await delay(20);
+    assert.equal(owner.snapshotVersion, 10);
+    assert.equal(owner.version, 20, 'the next ten, up to the bound past the new snapshot');
+    assert.deepEqual(
+      snapshots.map((s) => s.v),
+      [10, 20],
+    );
+    snapshots[1]!.fail(new Error('ENOSPC')); // no snapshot on its way: availability first, nothing held
+    await Promise.all(all);
+    assert.ok(snapshots.length > 2, 'a snapshot tried again');
+    assert.equal(owner.version, 35);
+    assert.deepEqual(
+      acked,
+      Array.from({ length: 35 }, (_, i) => i + 1),
+      'acknowledged in order, each once',
+    );
+    assert.deepEqual(
+      (owner.state as { log: number[] }).log,
+      Array.from({ length: 35 }, (_, i) => i),
+      'applied in arrival order',
+    );
+  });
+
+  it('snapshots a small state once the entries since its last snapshot reach a quarter of its size', async () => {
+    const started: number[] = [];
+    const run = async (snapshotBytes: number) => {
+      started.length = 0;
+      let written = 0;
+      const journal = {
+        get written() {
+          return written;
+        },
+        lead: 0,
+        snapshotBytes,
+        append: async (v: number) => void (written = v),
+        compact: (snap: { version: number }) => (started.push(snap.version), new Promise<void>(() => undefined)),
+      } as unknown as Journal;
+      const owner = new OwnerState(journal, { entries: [] } as never, 1, { guard: () => undefined, maxValueBytes: 4096 });
+      for (let i = 1; i <= 200; i++) await owner.mutate({ op: 'set', path: 'v', value: 'x'.repeat(1000) }, ['F', i]);
+      return started[0];
+    };
+    // The first version at which the entries' JSON adds up to `bytes`.
+    const reaches = (bytes: number) => {
+      let sum = 0;
+      for (let v = 1; ; v++) {
+        const m = { op: 'set', path: 'v', value: 'x'.repeat(1000) };
+        sum += JSON.stringify({ t: 'm', v, e: 1, id: ['F', v], m }).length;
+        if (sum >= bytes) return v;
+      }
+    };
+    assert.equal(await run(400 * 1024), reaches(100 * 1024), 'a quarter of a 400 KiB snapshot');
+    assert.equal(await run(0), reaches(64 * 1024), 'at least 64 KiB');
+    assert.equal(await run(8 * 1024 * 1024), undefined, 'a large state waits for snapshotEvery entries');
+  });
+
+  it('refuses what it holds once its journal fails (the next owner takes it)', async () => {
+    let fail!: (e: Error) => void;
+    const journal = {
+      written: 0,
+      lead: 0,
+      append: () => new Promise<void>((_, reject) => (fail = reject)),
+      compact: () => new Promise<void>(() => undefined),
+    } as unknown as Journal;
+    const owner = new OwnerState(journal, { entries: [] } as never, 1, { guard: () => undefined, maxValueBytes: 1024, compactEvery: 1 });
+    const first = owner.mutate({ op: 'increment', path: 'n' }, ['F', 1]);
+    const held = owner.mutate({ op: 'increment', path: 'n' }, ['F', 2]);
+    await delay(10);
+    assert.equal(owner.version, 1, 'the second is held: its entry would pass the bound before the first is committed');
+    fail(new Error('EIO'));
+    await assert.rejects(first, /EIO/);
+    await assert.rejects(held, (e: LeaseholdError) => e.code === 'ELOST');
+    assert.equal(owner.version, 1);
   });
 
   it('durable: false acknowledges once applied; commits (and broadcasts) still follow in order', async () => {

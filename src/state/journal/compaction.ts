@@ -51,8 +51,9 @@ export async function writeSnapshot(o: {
   clock: Clock;
   guard: () => void;
   snapshot: Snapshot;
-}): Promise<string> {
+}): Promise<{ name: string; bytes: number }> {
   const { fs, snapshot } = o;
+  let bytes = 0;
   const name = snapshotName(snapshot.version);
   const path = join(o.dir, name);
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
@@ -66,6 +67,7 @@ export async function writeSnapshot(o: {
     await serializeInSlices(snapshot.state, out.sink, { clock: o.clock, sliceMs: Infinity, chunkChars: SNAPSHOT_PIECE_CHARS });
     out.text('}');
     const { length, sum } = await out.end();
+    bytes = HEADER + length;
     const header = Buffer.alloc(HEADER);
     header.writeUInt32LE(length, 0);
     header.writeUInt32LE(sum, 4);
@@ -88,7 +90,7 @@ export async function writeSnapshot(o: {
     throw ioError('write the snapshot', path, err);
   }
   await syncDir(fs, o.dir);
-  return name;
+  return { name, bytes };
 }
 
 /**

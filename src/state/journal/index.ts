@@ -54,6 +54,8 @@ export interface Log {
    * covered were deleted (while it was written and synced). 0 before the first compaction.
    */
   readonly lead?: number;
+  /** The size in bytes of the newest durable snapshot (0: none). */
+  readonly snapshotBytes?: number;
 }
 
 /** What a new owner rebuilds its state from. */
@@ -106,6 +108,7 @@ export class Journal implements Log {
   /** The compaction running, if any: close() waits for it. */
   #compacting: Promise<void> = Promise.resolve();
   #lead = 0;
+  #snapshotBytes: number;
 
   private constructor(o: JournalOptions, fs: JournalFs, writer: SegmentWriter, recovery: Recovery) {
     this.epoch = o.epoch;
@@ -114,6 +117,7 @@ export class Journal implements Log {
     this.#guard = o.guard;
     this.#clock = o.clock ?? systemClock;
     this.#writer = writer;
+    this.#snapshotBytes = recovery.snapshotBytes;
     this.#cleanup = writer.opening.then(async () => {
       await deleteFiles(fs, o.dir, recovery.obsolete);
       if (recovery.trim) await trim(fs, join(o.dir, recovery.trim.name), recovery.trim.length);
@@ -186,6 +190,9 @@ export class Journal implements Log {
   get lead(): number {
     return this.#lead;
   }
+  get snapshotBytes(): number {
+    return this.#snapshotBytes;
+  }
   /** Flushes, entries (and their bytes) and parts written; for benchmarks and tests. */
   get stats(): { flushes: number; entries: number; bytes: number; parts: number } {
     return this.#writer.stats;
@@ -209,7 +216,8 @@ export class Journal implements Log {
   async #compact(snapshot: Snapshot): Promise<void> {
     this.#guard();
     this.#writer.rotate();
-    await writeSnapshot({ dir: this.#dir, fs: this.#fs, clock: this.#clock, guard: this.#guard, snapshot });
+    const written = await writeSnapshot({ dir: this.#dir, fs: this.#fs, clock: this.#clock, guard: this.#guard, snapshot });
+    this.#snapshotBytes = written.bytes;
     this.#covered = Math.max(this.#covered, snapshot.version);
     const own = this.#writer.parts.slice(0, -1).filter((p) => p.last <= snapshot.version);
     const names = this.#fs.readdirSync(this.#dir).filter((n) => {

@@ -57,6 +57,8 @@ export interface LogSource {
 
 export interface Recovery {
   snapshot: Snapshot | undefined;
+  /** The snapshot file's size in bytes (0 without one). */
+  snapshotBytes: number;
   /** Entries after the snapshot, in order, versions continuous. */
   entries: Entry[];
   /** The version recovered (the last entry's, or the snapshot's). */
@@ -86,6 +88,7 @@ export function recover(source: LogSource): Recovery {
   const newestSnapshot = snapshots.at(-1);
   const snapshot = newestSnapshot === undefined ? undefined : readSnapshot(source, newestSnapshot);
   const V = snapshot?.version ?? 0;
+  const snapshotBytes = newestSnapshot === undefined ? 0 : source.size(newestSnapshot);
   const obsolete = new Set(snapshots.slice(0, -1));
 
   const byEpoch = new Map<number, Part[]>();
@@ -120,7 +123,7 @@ export function recover(source: LogSource): Recovery {
     }
     if (newest) break;
   }
-  if (!newest) return { snapshot, entries: [], version: V, fence: null, newestEpoch, obsolete: [...obsolete] };
+  if (!newest) return { snapshot, snapshotBytes, entries: [], version: V, fence: null, newestEpoch, obsolete: [...obsolete] };
 
   // 3. and 4.
   const segments: Segment[] = [];
@@ -198,7 +201,17 @@ export function recover(source: LogSource): Recovery {
   keep.add(fenced);
   for (const name of keep) obsolete.delete(name);
   const trim = source.size(fenced) > fence.n && cut?.name !== fenced ? { name: fenced, length: fence.n } : undefined;
-  return { snapshot, entries, version, ...(cut ? { cut } : {}), fence, ...(trim ? { trim } : {}), newestEpoch, obsolete: [...obsolete] };
+  return {
+    snapshot,
+    snapshotBytes,
+    entries,
+    version,
+    ...(cut ? { cut } : {}),
+    fence,
+    ...(trim ? { trim } : {}),
+    newestEpoch,
+    obsolete: [...obsolete],
+  };
 }
 
 /** A part's begin record, or what is wrong with its head. */
