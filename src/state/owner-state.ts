@@ -130,6 +130,7 @@ export class OwnerState {
     this.#committed = { state: this.#state, version: this.#version, dedup: new Map(this.#dedup) };
     this.#compactEvery = options.compactEvery ?? 10_000;
     this.#snapshotVersion = recovered.snapshot?.version ?? 0;
+    this.#charsAtSnapshot = -(recovered.entriesBytes ?? 0); // the recovered entries follow the snapshot too
   }
 
   /** The version of the last snapshot written (compaction). */

@@ -226,7 +226,7 @@ describe('OwnerState', () => {
 
   it('snapshots a small state once the entries since its last snapshot reach a quarter of its size', async () => {
     const started: number[] = [];
-    const run = async (snapshotBytes: number) => {
+    const run = async (snapshotBytes: number, recoveredBytes = 0) => {
       started.length = 0;
       let written = 0;
       const journal = {
@@ -238,7 +238,8 @@ describe('OwnerState', () => {
         append: async (v: number) => void (written = v),
         compact: (snap: { version: number }) => (started.push(snap.version), new Promise<void>(() => undefined)),
       } as unknown as Journal;
-      const owner = new OwnerState(journal, { entries: [] } as never, 1, { guard: () => undefined, maxValueBytes: 4096 });
+      const recovered = { snapshot: undefined, entries: [], entriesBytes: recoveredBytes };
+      const owner = new OwnerState(journal, recovered, 1, { guard: () => undefined, maxValueBytes: 4096 });
       for (let i = 1; i <= 200; i++) await owner.mutate({ op: 'set', path: 'v', value: 'x'.repeat(1000) }, ['F', i]);
       return started[0];
     };
@@ -254,6 +255,7 @@ describe('OwnerState', () => {
     assert.equal(await run(400 * 1024), reaches(100 * 1024), 'a quarter of a 400 KiB snapshot');
     assert.equal(await run(0), reaches(64 * 1024), 'at least 64 KiB');
     assert.equal(await run(8 * 1024 * 1024), undefined, 'a large state waits for snapshotEvery entries');
+    assert.equal(await run(0, 32 * 1024), reaches(32 * 1024), 'recovered entries count: 64 KiB in all');
   });
 
   it('refuses what it holds once its journal fails (the next owner takes it)', async () => {

@@ -49,7 +49,7 @@ export interface Scanned {
 export function scanFrames(
   read: ReadAt,
   limit: number,
-  onRecord: (value: Record<string, unknown>, offset: number) => void,
+  onRecord: (value: Record<string, unknown>, offset: number, bytes: number) => void,
   chunk = SCAN_CHUNK_BYTES,
 ): Scanned {
   let base = 0;
@@ -82,7 +82,7 @@ export function scanFrames(
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value))
       return { goodLength: off, bad: { offset: off, why: 'not an object', end } };
-    onRecord(value as Record<string, unknown>, off);
+    onRecord(value as Record<string, unknown>, off, end - off);
     off = end;
   }
   return { goodLength: off };

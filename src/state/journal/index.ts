@@ -59,7 +59,7 @@ export interface Log {
 }
 
 /** What a new owner rebuilds its state from. */
-export type Recovered = Pick<Recovery, 'snapshot' | 'entries' | 'cut'>;
+export type Recovered = Pick<Recovery, 'snapshot' | 'entries' | 'cut'> & Partial<Pick<Recovery, 'entriesBytes'>>;
 
 /** A part of 64 MiB starts the next one, whatever the entry count. */
 export const PART_MAX_BYTES = 64 * 1024 * 1024;
@@ -169,9 +169,9 @@ export class Journal implements Log {
       if (err instanceof LeaseholdError) throw err;
       throw ioError('start the journal part', options.dir, err);
     }
-    const { snapshot, entries, cut } = recovery;
+    const { snapshot, entries, entriesBytes, cut } = recovery;
     journal = new Journal(options, fs, writer, recovery);
-    return { journal, recovered: { snapshot, entries, ...(cut ? { cut } : {}) } };
+    return { journal, recovered: { snapshot, entries, entriesBytes, ...(cut ? { cut } : {}) } };
   }
 
   #dropFinished(part: OwnPart): void {

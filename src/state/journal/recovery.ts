@@ -61,6 +61,8 @@ export interface Recovery {
   snapshotBytes: number;
   /** Entries after the snapshot, in order, versions continuous. */
   entries: Entry[];
+  /** Their size in the journal, in bytes. */
+  entriesBytes: number;
   /** The version recovered (the last entry's, or the snapshot's). */
   version: number;
   /** A torn tail of the newest part, to cut at `offset` before anything is written. */
@@ -123,7 +125,8 @@ export function recover(source: LogSource): Recovery {
     }
     if (newest) break;
   }
-  if (!newest) return { snapshot, snapshotBytes, entries: [], version: V, fence: null, newestEpoch, obsolete: [...obsolete] };
+  if (!newest)
+    return { snapshot, snapshotBytes, entries: [], entriesBytes: 0, version: V, fence: null, newestEpoch, obsolete: [...obsolete] };
 
   // 3. and 4.
   const segments: Segment[] = [];
@@ -157,6 +160,7 @@ export function recover(source: LogSource): Recovery {
 
   // 5.
   const entries: Entry[] = [];
+  let entriesBytes = 0;
   let version = V;
   let cut: Recovery['cut'];
   let fence: Fence | undefined;
@@ -170,7 +174,7 @@ export function recover(source: LogSource): Recovery {
     if (limit > size) throw corrupt(path, size, `shorter than the ${limit} bytes its successor recorded`);
     const read: ReadAt = (o, n) => source.read(s.name, o, n);
     let any = false;
-    const scanned = scanFrames(read, limit, (value, offset) => {
+    const scanned = scanFrames(read, limit, (value, offset, bytes) => {
       if (offset === 0) return; // the begin record, read already
       const e = value as unknown as Entry;
       if (e.t !== 'm' || !Number.isSafeInteger(e.v)) throw corrupt(path, offset, 'not an entry');
@@ -178,6 +182,7 @@ export function recover(source: LogSource): Recovery {
       if (e.v !== version + 1) throw corrupt(path, offset, `version ${e.v} follows ${version}`);
       version = e.v;
       entries.push(e);
+      entriesBytes += bytes;
       any = true;
     });
     const length = scanned.goodLength;
@@ -205,6 +210,7 @@ export function recover(source: LogSource): Recovery {
     snapshot,
     snapshotBytes,
     entries,
+    entriesBytes,
     version,
     ...(cut ? { cut } : {}),
     fence,

@@ -123,6 +123,12 @@ describe('recovery (a pure function of a listing and reads)', () => {
       r.entries.map((x) => x.v),
       [5, 6, 7, 8],
     );
+    assert.equal(r.snapshotBytes, snapshot(4).length, 'the snapshot’s size');
+    assert.equal(
+      r.entriesBytes,
+      [5, 6, 7, 8].reduce((n, v) => n + entry(v, 1).length, 0),
+      'the entries’ size, frames and all',
+    );
     assert.equal(source.reads.has(partName(1, 0)), false, 'a part the snapshot covers is not even opened');
     assert.equal(source.reads.has(snapshotName(2)), false);
     assert.deepEqual(r.obsolete.sort(), [partName(1, 0), snapshotName(2)]);
@@ -133,6 +139,7 @@ describe('recovery (a pure function of a listing and reads)', () => {
     const r = recover(memory({ [snapshotName(9)]: snapshot(9), [partName(2, 0)]: p }));
     assert.equal(r.version, 9);
     assert.deepEqual(r.entries, []);
+    assert.equal(r.entriesBytes, 0);
     assert.deepEqual(r.fence, { e: 2, p: 0, n: p.length });
   });
 
