@@ -69,6 +69,7 @@ export async function startOwnerState(p: {
     guard: () => lease.check(),
     maxValueBytes: p.options.maxValueBytes,
     reducers: p.options.reducers,
+    ...(p.clock ? { clock: p.clock } : {}),
     ...(p.options.snapshotEvery !== undefined ? { compactEvery: p.options.snapshotEvery } : {}),
   });
   const clock = p.clock ?? systemClock;

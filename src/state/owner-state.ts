@@ -24,6 +24,7 @@ import type { Log, Recovered } from './journal/index.js';
 import { fromStored, recordApplied, wasApplied, type Applied } from './dedup.js';
 import { applyInPlace } from './replay.js';
 import { WideObject } from './wide-object.js';
+import { systemClock, type Clock } from '../clock.js';
 
 /**
  * A snapshot is also due once the entries since the last one add up to this fraction of its size, and at
@@ -34,6 +35,8 @@ import { WideObject } from './wide-object.js';
  */
 const SNAPSHOT_GROWTH = 0.25;
 const SNAPSHOT_MIN_ENTRY_BYTES = 64 * 1024;
+/** …and at most one such snapshot a second, however fast small entries arrive (each one syncs files). */
+const SNAPSHOT_BY_BYTES_INTERVAL_MS = 1000;
 
 /** After this many times `compactEvery` entries without a snapshot, one is taken even inside a group. */
 const COMPACT_ANYWHERE = 16;
@@ -77,6 +80,9 @@ export class OwnerState {
   #committedChars = 0;
   /** …up to the last durable snapshot's version. */
   #charsAtSnapshot = 0;
+  /** When the last snapshot started (monotonic ms). */
+  #snapshotStartedAt = -Infinity;
+  readonly #clock: Clock;
   /** Mutations held when the last snapshot became durable (they arrived while it was written). */
   #heldAtSnapshot = 0;
   /** The last snapshot failed (none since succeeded). */
@@ -103,8 +109,11 @@ export class OwnerState {
       /** Snapshot after this many entries. @default 10000 */
       compactEvery?: number;
       reducers?: Reducers;
+      /** @default systemClock */
+      clock?: Clock;
     },
   ) {
+    this.#clock = options.clock ?? systemClock;
     this.#journal = journal;
     this.#guard = options.guard;
     this.#epoch = epoch;
@@ -158,13 +167,15 @@ export class OwnerState {
     // about what loading the snapshot does, so a takeover's time follows the state's size.
     const grown =
       this.#committedChars - this.#charsAtSnapshot >=
-      Math.max(SNAPSHOT_MIN_ENTRY_BYTES, (this.#journal.snapshotBytes ?? 0) * SNAPSHOT_GROWTH);
+        Math.max(SNAPSHOT_MIN_ENTRY_BYTES, (this.#journal.snapshotBytes ?? 0) * SNAPSHOT_GROWTH) &&
+      this.#clock.now() - this.#snapshotStartedAt >= SNAPSHOT_BY_BYTES_INTERVAL_MS;
     if (
       (due >= this.#compactEvery || grown) &&
       !this.#compacting &&
       (v === this.#journal.written || due >= COMPACT_ANYWHERE * this.#compactEvery)
     ) {
       this.#compacting = true;
+      this.#snapshotStartedAt = this.#clock.now();
       const chars = this.#committedChars;
       // The snapshot writer walks WideObjects itself (json-slices.ts); any other JSON.stringify of the
       // state gets their plain view through toJSON.

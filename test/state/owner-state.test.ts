@@ -258,6 +258,31 @@ describe('OwnerState', () => {
     assert.equal(await run(0, 32 * 1024), reaches(32 * 1024), 'recovered entries count: 64 KiB in all');
   });
 
+  it('takes a snapshot by bytes at most once a second', async () => {
+    const clock = new FakeClock();
+    const started: number[] = [];
+    let written = 0;
+    const journal = {
+      get written() {
+        return written;
+      },
+      lead: 0,
+      snapshotBytes: 0,
+      append: async (v: number) => void (written = v),
+      compact: async (snap: { version: number }) => void started.push(snap.version),
+    } as unknown as Journal;
+    const owner = new OwnerState(journal, { snapshot: undefined, entries: [] }, 1, { guard: () => undefined, maxValueBytes: 4096, clock });
+    const value = 'x'.repeat(1000);
+    let seq = 0;
+    while (started.length === 0) await owner.mutate({ op: 'set', path: 'v', value }, ['F', ++seq]);
+    const first = started[0]!;
+    for (let i = 0; i < 3 * first; i++) await owner.mutate({ op: 'set', path: 'v', value }, ['F', ++seq]);
+    assert.deepEqual(started, [first], 'three times the bytes, but within the second');
+    await clock.advance(1000);
+    await owner.mutate({ op: 'set', path: 'v', value }, ['F', ++seq]);
+    assert.deepEqual(started, [first, seq], 'due at the first commit a second later');
+  });
+
   it('refuses what it holds once its journal fails (the next owner takes it)', async () => {
     let fail!: (e: Error) => void;
     const journal = {
