@@ -351,7 +351,7 @@ export class Instance<State = Json> {
         base: root,
         epoch: lease.epoch,
         lease,
-        shared: this.state as SharedState,
+        shared: this.state as unknown as SharedState,
         options: this.#stateOptions,
         clock: this.#opts.clock,
       });

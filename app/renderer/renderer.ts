@@ -84,7 +84,7 @@ api.onEvent((e: BridgeEvent) => {
   else if (e.type === 'timeline') addTimeline(e.entry);
 });
 // The whole state: this window shows all of it (a window showing less would watch only its paths).
-api.watch<AppState>('', (state, version) => renderState(version, state ?? {}));
+api.watch('', (state, version) => renderState(version, state ?? {}));
 
 $('add-form').addEventListener('submit', (ev) => {
   ev.preventDefault();

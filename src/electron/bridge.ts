@@ -82,9 +82,13 @@ interface Connection extends BridgeConnection {
   watched: Map<string, Json | undefined>;
 }
 
+/** Any app's instance: the bridge serves untyped JSON, whatever `State` the app declared. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyState = any;
+
 export class RendererBridge {
   /** Any instance: its state is sent as the JSON it is, whatever `State` the app names it by. */
-  readonly instance: Instance<unknown>;
+  readonly instance: Instance<AnyState>;
   readonly #commands: Readonly<Record<string, () => unknown>>;
   readonly #clock: Clock;
   readonly #coalesceMs: number;
@@ -94,7 +98,7 @@ export class RendererBridge {
   readonly #stops: (() => void)[] = [];
   #valuesTimer: Timer | undefined;
 
-  constructor(instance: Instance<unknown>, options: RendererBridgeOptions = {}) {
+  constructor(instance: Instance<AnyState>, options: RendererBridgeOptions = {}) {
     this.instance = instance;
     this.#commands = options.commands ?? {};
     this.#clock = options.clock ?? systemClock;

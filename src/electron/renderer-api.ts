@@ -20,6 +20,7 @@
  * Not guaranteed: the type parameter of `connectLeasehold<State>()` is a promise of the caller's, not a
  * check: nothing validates the shared state against it.
  */
+import type { ElementAt, Path, PathTo, SetValue, ValueAt } from '../state/paths.js';
 import type { Json, Mutation } from '../state/json.js';
 
 export type { Json, Mutation };
@@ -101,11 +102,12 @@ export interface LeaseholdRendererApi<State = Json> {
   status(): Promise<InstanceView>;
   get(): Promise<{ version: number; state: State }>;
   timeline(): Promise<TimelineEntry[]>;
-  set(path: string, value: Json): Promise<number>;
-  delete(path: string): Promise<number>;
-  increment(path: string, by?: number): Promise<number>;
-  push(path: string, value: Json): Promise<number>;
-  removeAt(path: string, index: number): Promise<number>;
+  /** Paths and values are checked by TypeScript for a typed `State` (state/paths.ts); the owner checks them at run time. */
+  set<P extends Path<State>>(path: P, value: SetValue<State, P>): Promise<number>;
+  delete(path: Path<State>): Promise<number>;
+  increment(path: PathTo<State, number>, by?: number): Promise<number>;
+  push<P extends PathTo<State, readonly unknown[]>>(path: P, value: ElementAt<State, P>): Promise<number>;
+  removeAt(path: PathTo<State, readonly unknown[]>, index: number): Promise<number>;
   batch(ops: Mutation[]): Promise<number>;
   dispatch(action: { type: string; payload?: Json }): Promise<number>;
   command(name: string): Promise<unknown>;
@@ -115,7 +117,7 @@ export interface LeaseholdRendererApi<State = Json> {
    * this page watches cross from the main process. Returns a function that stops it.
    */
   watch(path: '', listener: (state: State, version: number) => void): () => void;
-  watch<T = Json>(path: string, listener: (value: T | undefined, version: number) => void): () => void;
+  watch<P extends Path<State>>(path: P, listener: (value: ValueAt<State, P> | undefined, version: number) => void): () => void;
   /** Calls `listener` with every status, timeline and values event; returns a function that stops it. A listener that throws is reported, not propagated. */
   onEvent(listener: (event: BridgeEvent) => void): () => void;
 }
@@ -212,10 +214,10 @@ export function connectLeasehold<State = Json>(bridge?: LeaseholdBridge): Leaseh
     status: () => call({ op: 'status' }) as Promise<InstanceView>,
     get: () => call({ op: 'get' }) as Promise<{ version: number; state: State }>,
     timeline: () => call({ op: 'timeline' }) as Promise<TimelineEntry[]>,
-    set: (path, value) => mutate({ op: 'set', path, value }),
+    set: (path, value) => mutate({ op: 'set', path, value: value as Json }),
     delete: (path) => mutate({ op: 'delete', path }),
     increment: (path, by = 1) => mutate({ op: 'increment', path, by }),
-    push: (path, value) => mutate({ op: 'push', path, value }),
+    push: (path, value) => mutate({ op: 'push', path, value: value as Json }),
     removeAt: (path, index) => mutate({ op: 'remove-at', path, index }),
     batch: (ops) => mutate({ op: 'batch', ops }),
     dispatch: (action) =>

@@ -61,7 +61,7 @@ export function pathSource(api: LeaseholdRendererApi<unknown>, path: string): So
   let byPath = pathSources.get(api);
   if (!byPath) pathSources.set(api, (byPath = new Map()));
   let source = byPath.get(path);
-  if (!source) byPath.set(path, (source = sharedSource<Json>((set) => api.watch<Json>(path, (v) => set(v as Json)))));
+  if (!source) byPath.set(path, (source = sharedSource<Json>((set) => api.watch(path, (v) => set(v as Json)))));
   return source;
 }
 

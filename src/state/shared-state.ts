@@ -24,6 +24,7 @@
  * document at every change), pay O(width) for each wide object that changed since the last read; `at()`
  * pays O(depth × log width) plus the view of what it returns.
  */
+import type { ElementAt, Path, PathTo, SetValue, ValueAt } from './paths.js';
 import { LeaseholdError } from '../errors.js';
 import { Waiters } from '../events.js';
 import { apply, getAt, type Doc, type Json, type Mutation } from './document.js';
@@ -104,9 +105,9 @@ export class SharedState<State = Json> {
    * frozen, in O(depth × log width) plus the cost of its view (see the header). Throws EPROTOCOL for a
    * path that is not valid.
    */
-  at(path: string): Json | undefined {
+  at<P extends Path<State>>(path: P): ValueAt<State, P> | undefined {
     const node = getAt(this.#state, path);
-    return node === undefined ? undefined : view(node);
+    return (node === undefined ? undefined : view(node)) as ValueAt<State, P> | undefined;
   }
   get version(): number {
     return this.#version;
@@ -139,19 +140,20 @@ export class SharedState<State = Json> {
     return this.#synced ? Promise.resolve() : this.#whenSynced.wait(options.signal);
   }
 
-  set(path: string, value: Json, options?: MutateOptions): Promise<number> {
-    return this.mutate({ op: 'set', path, value }, options);
+  // Paths and values are checked by TypeScript for a typed State (paths.ts), and by the owner at run time.
+  set<P extends Path<State>>(path: P, value: SetValue<State, P>, options?: MutateOptions): Promise<number> {
+    return this.mutate({ op: 'set', path, value: value as Json }, options);
   }
-  delete(path: string, options?: MutateOptions): Promise<number> {
+  delete(path: Path<State>, options?: MutateOptions): Promise<number> {
     return this.mutate({ op: 'delete', path }, options);
   }
-  increment(path: string, by = 1, options?: MutateOptions): Promise<number> {
+  increment(path: PathTo<State, number>, by = 1, options?: MutateOptions): Promise<number> {
     return this.mutate({ op: 'increment', path, by }, options);
   }
-  push(path: string, value: Json, options?: MutateOptions): Promise<number> {
-    return this.mutate({ op: 'push', path, value }, options);
+  push<P extends PathTo<State, readonly unknown[]>>(path: P, value: ElementAt<State, P>, options?: MutateOptions): Promise<number> {
+    return this.mutate({ op: 'push', path, value: value as Json }, options);
   }
-  removeAt(path: string, index: number, options?: MutateOptions): Promise<number> {
+  removeAt(path: PathTo<State, readonly unknown[]>, index: number, options?: MutateOptions): Promise<number> {
     return this.mutate({ op: 'remove-at', path, index }, options);
   }
 

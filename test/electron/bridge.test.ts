@@ -125,11 +125,11 @@ describe('connectLeasehold().watch', () => {
     try {
       const { api, requests } = pageOver(bridge);
       const seen: [string, unknown, number][] = [];
-      const stopX = api.watch<number>('a.x', (v, version) => seen.push(['a.x', v, version]));
+      const stopX = api.watch('a.x', (v, version) => seen.push(['a.x', v, version]));
       await until(() => seen.length === 1);
       assert.deepEqual(seen, [['a.x', 1, 2]]);
       const stopRoot = api.watch('', (state, version) => seen.push(['', state.b, version]));
-      const again = api.watch<number>('a.x', (v, version) => seen.push(['again', v, version]));
+      const again = api.watch('a.x', (v, version) => seen.push(['again', v, version]));
       await until(() => seen.length === 3);
       assert.deepEqual(seen.slice(1).sort(), [
         ['', 1, 2],

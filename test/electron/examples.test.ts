@@ -79,7 +79,12 @@ const api = connectLeasehold<S>();
 export async function f(): Promise<string[]> {
   const { state } = await api.get();
   api.watch('', (s) => { const n: string[] | undefined = s.notes; void n; });
-  api.watch<number>('count', (c) => { const n: number | undefined = c; void n; });
+  api.watch('notes.0', (t) => { const n: string | undefined = t; void n; });
+  void api.push('notes', 'milk');
+  // @ts-expect-error: S has no such path
+  api.watch('count', () => undefined);
+  // @ts-expect-error: notes holds strings
+  void api.push('notes', 1);
   // @ts-expect-error: S has no such field
   void state.missing;
   return state.notes ?? [];

@@ -79,8 +79,9 @@ describe('leasehold/react in Chromium', { skip: noChromium }, () => {
       // A change nobody shows: no component re-renders (the counter's path did not change; the open
       // todos' count is equal).
       const before = await renders(pb.page);
-      await a.state.set('other', 1);
-      await a.state.set('other', 2);
+      const untyped = a as unknown as Instance; // a key AppState does not declare
+      await untyped.state.set('other', 1);
+      await untyped.state.set('other', 2);
       await b.state.whenSynced();
       await pb.page.waitForTimeout(200);
       assert.deepEqual(await renders(pb.page), before, 'no render for a change of another path');

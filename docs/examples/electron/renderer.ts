@@ -10,7 +10,7 @@ const list = document.querySelector('ul')!;
 const input = document.querySelector('input')!;
 
 // The notes only: this window is sent nothing else of the state.
-leasehold.watch<string[]>('notes', (notes) => {
+leasehold.watch('notes', (notes) => {
   list.replaceChildren(...(notes ?? []).map((text) => Object.assign(document.createElement('li'), { textContent: text })));
 });
 
