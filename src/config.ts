@@ -4,7 +4,8 @@
 import { basename } from 'node:path';
 import { systemClock, type Clock } from './clock.js';
 import { LeaseholdError } from './errors.js';
-import type { Json } from './state/document.js';
+import { checkJson, splitPath, type Json } from './state/document.js';
+import { compileSchema, type StateCheck } from './state/schema.js';
 import type { Reducers } from './state/reducers.js';
 import type { JournalFs } from './state/journal/index.js';
 import { LeaseKey } from './lease/key.js';
@@ -63,6 +64,18 @@ export interface JoinOptions<State = Json> {
    * on the owner only (register the same ones in every instance: any of them may own). @default none
    */
   reducers?: Reducers<State>;
+  /**
+   * Top-level keys the state starts with: every new owner sets those that are absent (one journaled batch
+   * at its takeover), so keys added by an app update appear in a state stored by an older version. Values
+   * already stored are never replaced. @default none
+   */
+  defaults?: { [K in keyof State]?: State[K] };
+  /**
+   * A JSON Schema the state must satisfy: the owner checks the state each mutation would produce and refuses
+   * a failing one with ESCHEMA naming the path (nothing applied). Needs the `ajv` package (an optional peer
+   * dependency). Costs O(state) per mutation. @default none
+   */
+  schema?: object;
   /** Injected clock (tests). @default the system clock */
   clock?: Clock;
   /** Injected lease store (tests). @default a FileLeaseStore on dataRoot */
@@ -88,6 +101,8 @@ export interface ResolvedJoinOptions {
   maxValueBytes: number;
   snapshotEvery: number;
   reducers: Reducers;
+  defaults: { [k: string]: Json } | undefined;
+  check: StateCheck | undefined;
   clock: Clock;
 }
 
@@ -138,6 +153,17 @@ export function resolveJoinOptions(options: JoinOptions): ResolvedJoinOptions {
     throw new LeaseholdError('EINVALIDCONFIG', 'reducers maps action types to functions (state, payload) => nextState', {
       field: 'reducers',
     });
+  const defaults = options.defaults as unknown;
+  if (defaults !== undefined && (typeof defaults !== 'object' || defaults === null || Array.isArray(defaults)))
+    throw new LeaseholdError('EINVALIDCONFIG', 'defaults is an object of top-level keys', { field: 'defaults' });
+  if (defaults !== undefined)
+    try {
+      for (const k of Object.keys(defaults)) if (splitPath(k).length !== 1) throw new Error(`"${k}" is not one path segment`);
+      checkJson(defaults, 'defaults', Infinity);
+    } catch (cause) {
+      throw new LeaseholdError('EINVALIDCONFIG', `defaults must be plain JSON: ${(cause as Error).message}`, { field: 'defaults', cause });
+    }
+  const check = options.schema === undefined ? undefined : compileSchema(options.schema);
   const script = process.argv[1] ? basename(process.argv[1]) : 'node';
   const name = options.name ?? `${script} ${process.pid}`;
   if (typeof name !== 'string' || name.length > 128)
@@ -157,6 +183,8 @@ export function resolveJoinOptions(options: JoinOptions): ResolvedJoinOptions {
     maxValueBytes,
     snapshotEvery,
     reducers,
+    defaults: defaults as { [k: string]: Json } | undefined,
+    check,
     clock: options.clock ?? systemClock,
   };
 }

@@ -153,6 +153,8 @@ export class Instance<State = Json> {
       snapshotEvery: this.#opts.snapshotEvery,
       maxFollowerBacklogBytes: 8 * 2 ** 20,
       reducers: this.#opts.reducers,
+      ...(this.#opts.defaults ? { defaults: this.#opts.defaults } : {}),
+      ...(this.#opts.check ? { check: this.#opts.check } : {}),
       ...(options.journalFs ? { journalFs: options.journalFs } : {}),
     };
     this.#ownsStore = options.store === undefined;
@@ -354,6 +356,7 @@ export class Instance<State = Json> {
         shared: this.state as unknown as SharedState,
         options: this.#stateOptions,
         clock: this.#opts.clock,
+        onError: (err) => this.#emitError(err, 'the defaults'),
       });
       handler = this.#ownerState;
       server.serve(

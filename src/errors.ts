@@ -17,6 +17,7 @@
  * | ETIMEOUT        | an operation did not finish in time                               | retry                                           |
  * | EFULL           | too many mutations are waiting for an owner (`maxPendingMutations`) | wait for `whenConnected()`, or raise the limit  |
  * | EREDUCER        | a dispatched action's reducer is missing, threw, or returned a non-object | fix the reducer; the state is unchanged |
+ * | ESCHEMA         | the state a mutation would produce fails the app's `schema` (`err.field`: the path) | fix the mutation; the state is unchanged |
  *
  * Over the wire only `{code, message}` travels; causes and paths stay in the process.
  */
@@ -36,6 +37,7 @@ export const ErrorCodes = [
   'ETIMEOUT',
   'EFULL',
   'EREDUCER',
+  'ESCHEMA',
 ] as const;
 
 export type ErrorCode = (typeof ErrorCodes)[number];

@@ -31,7 +31,9 @@ import type { Route, SharedState } from './shared-state.js';
 import { stateFollowerSchemas } from './wire.js';
 import { roomFor, SnapshotStreams } from './snapshot-stream.js';
 import type { Reducers } from './reducers.js';
-import type { Mutation } from './document.js';
+import type { Json, Mutation } from './document.js';
+import type { StateCheck } from './schema.js';
+import { view } from './wide-object.js';
 
 export interface StateOptions {
   /** Largest value in one mutation. @default 256 KiB */
@@ -41,6 +43,10 @@ export interface StateOptions {
   /** Entries between snapshots. @default 10000 */
   snapshotEvery?: number;
   reducers?: Reducers;
+  /** Top-level keys a new owner sets where absent (JoinOptions.defaults). */
+  defaults?: { [k: string]: Json };
+  /** The app's schema, compiled (schema.ts). */
+  check?: StateCheck;
   /** The journal's file operations (fault injection). @default node:fs */
   journalFs?: JournalFs;
 }
@@ -55,6 +61,8 @@ export async function startOwnerState(p: {
   options: StateOptions;
   /** @default systemClock */
   clock?: Clock;
+  /** Reports what goes wrong without stopping the owner (defaults the schema refuses). */
+  onError?: (err: unknown) => void;
 }): Promise<OwnerHandler & { close(): Promise<void>; readonly streams: SnapshotStreams }> {
   const { epoch, lease, shared } = p;
   const { journal, recovered } = await Journal.open({
@@ -69,9 +77,11 @@ export async function startOwnerState(p: {
     guard: () => lease.check(),
     maxValueBytes: p.options.maxValueBytes,
     reducers: p.options.reducers,
+    ...(p.options.check ? { check: p.options.check } : {}),
     ...(p.clock ? { clock: p.clock } : {}),
     ...(p.options.snapshotEvery !== undefined ? { compactEvery: p.options.snapshotEvery } : {}),
   });
+  await applyDefaults(owner, p.options.defaults, p.onError);
   const clock = p.clock ?? systemClock;
   const synced = new Set<Peer>();
   /** Followers whose `sync` is being answered, each with the token of its latest one. */
@@ -288,6 +298,29 @@ export async function startOwnerState(p: {
     },
     streams,
   };
+}
+
+/**
+ * Sets the default top-level keys the state lacks, in one batch (journaled like any mutation). A state
+ * whose root is not an object has no keys to default. A batch the schema refuses is reported, not fatal:
+ * the owner serves the state as it is (failing here would only pass the same failure to the next owner).
+ */
+async function applyDefaults(
+  owner: OwnerState,
+  defaults: { [k: string]: Json } | undefined,
+  onError?: (err: unknown) => void,
+): Promise<void> {
+  const root = view(owner.state);
+  if (!defaults || root === null || typeof root !== 'object' || Array.isArray(root)) return;
+  const ops = Object.entries(defaults)
+    .filter(([k]) => !Object.prototype.hasOwnProperty.call(root, k))
+    .map(([k, value]) => ({ op: 'set' as const, path: k, value: structuredClone(value) }));
+  if (ops.length === 0) return;
+  try {
+    await owner.mutate({ op: 'batch', ops }, null);
+  } catch (err) {
+    onError?.(err);
+  }
 }
 
 /** A joining follower gets at most this many snapshots for one `sync` (see step 2 above). */

@@ -23,7 +23,8 @@ import { freezeChanged, freezeDeep, reduce, type Reducers } from './reducers.js'
 import type { Log, Recovered } from './journal/index.js';
 import { fromStored, recordApplied, wasApplied, type Applied } from './dedup.js';
 import { applyInPlace } from './replay.js';
-import { WideObject } from './wide-object.js';
+import { WideObject, view } from './wide-object.js';
+import type { StateCheck } from './schema.js';
 import { systemClock, type Clock } from '../clock.js';
 
 /**
@@ -83,6 +84,7 @@ export class OwnerState {
   /** When the last snapshot started (monotonic ms). */
   #snapshotStartedAt = -Infinity;
   readonly #clock: Clock;
+  readonly #check: StateCheck | undefined;
   /** Mutations held when the last snapshot became durable (they arrived while it was written). */
   #heldAtSnapshot = 0;
   /** The last snapshot failed (none since succeeded). */
@@ -109,11 +111,14 @@ export class OwnerState {
       /** Snapshot after this many entries. @default 10000 */
       compactEvery?: number;
       reducers?: Reducers;
+      /** The app's schema (schema.ts): the state each mutation would produce must pass it. */
+      check?: StateCheck;
       /** @default systemClock */
       clock?: Clock;
     },
   ) {
     this.#clock = options.clock ?? systemClock;
+    this.#check = options.check;
     this.#journal = journal;
     this.#guard = options.guard;
     this.#epoch = epoch;
@@ -273,6 +278,8 @@ export class OwnerState {
       m = reduce(this.#reducers, this.#state, m, this.#maxValueBytes);
     }
     const state = freezeChanged(apply(this.#state, m), m);
+    // 3a. The app's schema, on the state this would produce (ESCHEMA: nothing applied).
+    this.#check?.(view(state));
     const v = this.#version + 1;
     this.#state = state;
     this.#version = v;
