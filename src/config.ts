@@ -39,7 +39,7 @@ export interface JoinOptions<State = Json> {
   heartbeatIntervalMs?: number;
   /**
    * After a graceful handover, how long followers other than the chosen successor wait for it to take over
-   * before contending themselves. @default ttlMs / 5
+   * before contending themselves. Must be less than ttlMs. @default ttlMs / 5
    */
   handoverTimeoutMs?: number;
   /** Largest message accepted from a follower. @default 1 MiB */

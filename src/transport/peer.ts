@@ -2,7 +2,6 @@
  * One follower's connection as the owner's server and its handler see it: what it said in its hello, and
  * sends that never throw (a socket that is no longer open drops them: the follower resyncs).
  */
-import type { WebSocket } from 'ws';
 import { ws as wsLib } from '../cjs.js';
 import { encode, type ControlMessage, type InstanceInfo, type Message } from './protocol.js';
 
@@ -22,12 +21,22 @@ export interface Peer {
   close(code: number, reason: string): void;
 }
 
+/** What a peer uses of its ws WebSocket (declared here so that no public declaration names ws's types). */
+export interface PeerSocket {
+  readonly readyState: number;
+  readonly bufferedAmount: number;
+  send(data: string, cb?: (err?: Error) => void): void;
+  close(code: number, reason: string): void;
+  ping(): void;
+  terminate(): void;
+}
+
 export class PeerImpl implements Peer {
   info: InstanceInfo = { instanceId: '?', name: '', pid: 0, role: 'follower', since: 0 };
   version = 1;
   joined = false;
   alive = true;
-  constructor(readonly ws: WebSocket) {}
+  constructor(readonly ws: PeerSocket) {}
   get bufferedAmount(): number {
     return this.ws.bufferedAmount;
   }
