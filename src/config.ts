@@ -18,6 +18,7 @@ import type { LeaseStore } from './lease/store.js';
 import { resolveTiming, type LeaseTiming } from './lease/timing.js';
 import type { TransportKind } from './transport/endpoint.js';
 import { ADMISSION_DEFAULTS } from './transport/admission.js';
+import { PRESENCE_COALESCE_MS } from './transport/server.js';
 
 /** `State`: the app's type for the shared state (see `join<State>()`). */
 export interface JoinOptions<State = Json> {
@@ -120,8 +121,6 @@ export interface Timing extends LeaseTiming {
 
 /** Below this a connection attempt would fail on a merely busy machine. */
 export const CONNECT_TIMEOUT_MIN_MS = 200;
-/** See Timing.presenceCoalesceMs: short enough not to be seen, long enough to gather one event-loop burst. */
-export const PRESENCE_COALESCE_MS = 5;
 /** See Timing.designateAfterMs: longer than the welcomes of a failover take. */
 export const DESIGNATE_AFTER_MS = 50;
 /** See Timing.handoverLingerMs: followers with a standby link leave within a few ms; those without wait no longer. */

@@ -29,6 +29,11 @@ const { WebSocketServer, WebSocket } = wsLib;
 const MAX_HELD = 64;
 /** Sockets that have not finished their close handshake this long after close() are cut. */
 const CLOSE_CUT_MS = 200;
+/**
+ * Joins and leaves within this window cause one presence broadcast: followers that join together (after a
+ * failover) cause one, not one each. Short enough not to be seen, long enough to gather one burst.
+ */
+export const PRESENCE_COALESCE_MS = 5;
 type WebSocket = WsSocket;
 type WebSocketServer = WsServer;
 import type { Clock, Timer } from '../clock.js';
@@ -79,7 +84,7 @@ export interface OwnerServerOptions {
   maxUnauthenticated?: number;
   /** How long a connection may take to send its upgrade request with the secret. @default 3000 */
   authTimeoutMs?: number;
-  /** Joins and leaves within this window cause one presence broadcast. @default 5 */
+  /** Joins and leaves within this window cause one presence broadcast. @default PRESENCE_COALESCE_MS */
   presenceCoalesceMs?: number;
   /** Called once if accepting a connection fails (descriptors exhausted); serving goes on. */
   onAcceptError?: (err: NodeJS.ErrnoException) => void;
@@ -147,7 +152,7 @@ export class OwnerServer {
       heartbeatIntervalMs: 1000,
       maxUnauthenticated: ADMISSION_DEFAULTS.maxUnauthenticated,
       authTimeoutMs: ADMISSION_DEFAULTS.authTimeoutMs,
-      presenceCoalesceMs: 5,
+      presenceCoalesceMs: PRESENCE_COALESCE_MS,
       ...rest,
     };
     const http = createServer();
@@ -322,7 +327,6 @@ export class OwnerServer {
   }
 
   #announce(): void {
-    // Coalesced: followers that join together (after a failover) cause one broadcast, not one each.
     if (this.#state !== 'serving' || this.#announcing) return;
     this.#announcing = this.#opts.clock.setTimeout(() => {
       this.#announcing = undefined;
