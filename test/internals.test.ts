@@ -48,6 +48,7 @@ describe('internals', () => {
     try {
       await a.whenOwner();
       await b.whenConnected();
+      await b.state.whenSynced(); // then the change comes as a change, with its id (not in a snapshot)
       for (const [name, i] of [
         ['a', a],
         ['b', b],
