@@ -9,7 +9,7 @@
 import * as nodeFs from 'node:fs';
 import { join as joinPath, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { join } from '../src/coordinator.js';
+import { join } from '../src/instance/instance.js';
 import { systemClock } from '../src/clock.js';
 import { LeaseKey } from '../src/lease/key.js';
 import type { Json } from '../src/state/document.js';

@@ -13,7 +13,7 @@
  */
 import { join as joinPath, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { join } from '../src/coordinator.js';
+import { join } from '../src/instance/instance.js';
 import { systemClock } from '../src/clock.js';
 import { spawnNode, killAll, type Proc } from '../test/integration/proc.js';
 import { tempRoot } from '../test/helpers.js';

@@ -1,5 +1,11 @@
 /**
- * Options of `join()`: defaults (with reasons) and validation in one place.
+ * Options of `join()`: defaults (with reasons) and validation in one place, and the one timing object
+ * (`Timing`) every wait of an instance is derived from: the lease, the heartbeat, the handover.
+ *
+ * Guarantees: a resolved `Timing` holds the relations listed at `resolveInstanceTiming` (a hung owner is
+ * noticed inside the ttl, a handover gives up before the lease could expire); an option that breaks one is
+ * refused with EINVALIDCONFIG naming that option. Not guaranteed: that the machine keeps these timings (a
+ * stopped process keeps none; the lease's fencing, not the timings, keeps owners unique).
  */
 import { basename } from 'node:path';
 import { systemClock, type Clock } from './clock.js';
@@ -13,6 +19,7 @@ import type { LeaseStore } from './lease/store.js';
 import { resolveTiming, type LeaseTiming } from './lease/timing.js';
 import type { TransportKind } from './transport/endpoint.js';
 import { ADMISSION_DEFAULTS } from './transport/admission.js';
+import { PRESENCE_COALESCE_MS } from './transport/server.js';
 
 /** `State`: the app's type for the shared state (see `join<State>()`). */
 export interface JoinOptions<State = Json> {
@@ -34,7 +41,7 @@ export interface JoinOptions<State = Json> {
   heartbeatIntervalMs?: number;
   /**
    * After a graceful handover, how long followers other than the chosen successor wait for it to take over
-   * before contending themselves. @default ttlMs / 5
+   * before contending themselves. Must be less than ttlMs. @default ttlMs / 5
    */
   handoverTimeoutMs?: number;
   /** Largest message accepted from a follower. @default 1 MiB */
@@ -86,17 +93,130 @@ export interface JoinOptions<State = Json> {
   signal?: AbortSignal;
 }
 
+/**
+ * Every duration an instance waits, resolved once from JoinOptions. The fixed ones are not options: each
+ * is tied to a mechanism whose reason is given here, and the relations that matter are checked.
+ */
+export interface Timing extends LeaseTiming {
+  /** Followers ping the owner (and the owner its followers) this often; two missed pongs mark it hung. */
+  heartbeatIntervalMs: number;
+  /** A follower's connection attempt to an owner gives up after this: max(CONNECT_TIMEOUT_MIN_MS, 2 heartbeats). */
+  connectTimeoutMs: number;
+  /** A connection that has not presented the secret after this long is closed. */
+  authTimeoutMs: number;
+  /** Joins and leaves within this window cause one presence broadcast (after a failover all arrive together). */
+  presenceCoalesceMs: number;
+  /**
+   * A new owner designates its successor only this long after it starts serving, so that the successor's
+   * listener and the followers' standby handshakes do not compete with the welcomes of a failover.
+   */
+  designateAfterMs: number;
+  /** After a graceful handover, how long the others wait for the named successor before contending. */
+  handoverTimeoutMs: number;
+  /**
+   * A leaving owner waits this long for followers with a standby link to leave by themselves before it
+   * tells the rest: min(HANDOVER_LINGER_MAX_MS, handoverTimeoutMs).
+   */
+  handoverLingerMs: number;
+  /** During a handover, how often a waiting instance reads the record when no change notification comes. */
+  handoverPollMs: number;
+  /**
+   * A follower that sees the record change before its owner's `leaving` arrives waits this long for it: a
+   * graceful owner announces before its release is seen, but the watcher can fire before the socket is read.
+   */
+  lateAnnouncementMs: number;
+  /** After a failed connection to the record's owner (starting, just died, hung): read the record this often… */
+  reconnectPollMs: number;
+  /** …for at most this long before contending (acquisition takes over a dead owner at once). */
+  reconnectWaitMs: number;
+  /** An owner that could not start serving, or a failed listen or acquisition, waits this long before contending again… */
+  retryMinMs: number;
+  /** …doubling each time up to this. */
+  retryMaxMs: number;
+}
+
+/** Below this a connection attempt would fail on a merely busy machine. */
+export const CONNECT_TIMEOUT_MIN_MS = 200;
+/** See Timing.designateAfterMs: longer than the welcomes of a failover take. */
+export const DESIGNATE_AFTER_MS = 50;
+/** See Timing.handoverLingerMs: followers with a standby link leave within a few ms; those without wait no longer. */
+export const HANDOVER_LINGER_MAX_MS = 100;
+/** See Timing.handoverPollMs: notifications wake a waiter at once; this only bounds a missed one. */
+export const HANDOVER_POLL_MS = 25;
+/** See Timing.lateAnnouncementMs: one announcement already written to the socket arrives well within it. */
+export const LATE_ANNOUNCEMENT_MS = 50;
+/** See Timing.reconnectPollMs / reconnectWaitMs. */
+export const RECONNECT_POLL_MS = 10;
+export const RECONNECT_WAIT_MS = 25;
+/** See Timing.retryMinMs / retryMaxMs: a full disk or a refused directory is not retried in a tight loop. */
+export const RETRY_MIN_MS = 50;
+export const RETRY_MAX_MS = 1_000;
+/** A follower with more bytes unsent than this is disconnected and resynced (owner-handler.ts). */
+export const DEFAULT_MAX_FOLLOWER_BACKLOG_BYTES = 8 * 2 ** 20;
+
+/**
+ * The timing of an instance. Relations (each refused with EINVALIDCONFIG naming the option):
+ *  - ttlMs ≥ MIN_TTL_MS; renewIntervalMs ≤ ttlMs / 2, so a lease survives one failed renewal (lease/timing.ts);
+ *  - heartbeatIntervalMs < ttlMs / 2: a hung owner (two missed pongs) is noticed inside the ttl;
+ *  - handoverTimeoutMs < ttlMs: followers give up on a successor that never serves before its lease,
+ *    had it acquired one, could expire, so a handover never waits longer than a crash would;
+ *  - authTimeoutMs > 0.
+ * The derived ones hold by construction: handoverLingerMs ≤ handoverTimeoutMs, retryMinMs ≤ retryMaxMs.
+ */
+export function resolveInstanceTiming(options: {
+  ttlMs?: number;
+  renewIntervalMs?: number;
+  heartbeatIntervalMs?: number;
+  handoverTimeoutMs?: number;
+  authTimeoutMs?: number;
+}): Timing {
+  const lease = resolveTiming(options);
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? Math.min(1000, Math.floor(lease.ttlMs / 5));
+  if (!(heartbeatIntervalMs > 0) || heartbeatIntervalMs * 2 >= lease.ttlMs)
+    throw new LeaseholdError(
+      'EINVALIDCONFIG',
+      `heartbeatIntervalMs (${heartbeatIntervalMs}) must be positive and less than half of ttlMs (${lease.ttlMs}), so a hung owner is noticed inside the ttl`,
+      { field: 'heartbeatIntervalMs' },
+    );
+  const handoverTimeoutMs = options.handoverTimeoutMs ?? Math.floor(lease.ttlMs / 5);
+  if (!(handoverTimeoutMs > 0))
+    throw new LeaseholdError('EINVALIDCONFIG', `handoverTimeoutMs must be positive`, { field: 'handoverTimeoutMs' });
+  if (handoverTimeoutMs >= lease.ttlMs)
+    throw new LeaseholdError(
+      'EINVALIDCONFIG',
+      `handoverTimeoutMs (${handoverTimeoutMs}) must be less than ttlMs (${lease.ttlMs}), so a handover never waits longer than a crash`,
+      { field: 'handoverTimeoutMs' },
+    );
+  const authTimeoutMs = options.authTimeoutMs ?? ADMISSION_DEFAULTS.authTimeoutMs;
+  if (!(authTimeoutMs > 0) || !Number.isFinite(authTimeoutMs))
+    throw new LeaseholdError('EINVALIDCONFIG', 'authTimeoutMs must be a positive number of milliseconds', { field: 'authTimeoutMs' });
+  return {
+    ...lease,
+    heartbeatIntervalMs,
+    connectTimeoutMs: Math.max(CONNECT_TIMEOUT_MIN_MS, heartbeatIntervalMs * 2),
+    authTimeoutMs,
+    presenceCoalesceMs: PRESENCE_COALESCE_MS,
+    designateAfterMs: DESIGNATE_AFTER_MS,
+    handoverTimeoutMs,
+    handoverLingerMs: Math.min(HANDOVER_LINGER_MAX_MS, handoverTimeoutMs),
+    handoverPollMs: HANDOVER_POLL_MS,
+    lateAnnouncementMs: LATE_ANNOUNCEMENT_MS,
+    reconnectPollMs: RECONNECT_POLL_MS,
+    reconnectWaitMs: RECONNECT_WAIT_MS,
+    retryMinMs: RETRY_MIN_MS,
+    retryMaxMs: RETRY_MAX_MS,
+  };
+}
+
 export interface ResolvedJoinOptions {
   dataRoot: string;
   key: LeaseKey;
   name: string;
-  timing: LeaseTiming;
+  timing: Timing;
   transport: TransportKind;
-  heartbeatIntervalMs: number;
-  handoverTimeoutMs: number;
   maxPayload: number;
   maxUnauthenticated: number;
-  authTimeoutMs: number;
+  maxFollowerBacklogBytes: number;
   maxPendingMutations: number;
   maxValueBytes: number;
   snapshotEvery: number;
@@ -114,29 +234,16 @@ export function resolveJoinOptions(options: JoinOptions): ResolvedJoinOptions {
       field: 'dataRoot',
     });
   const key = options.key !== undefined ? LeaseKey.from(options.key) : LeaseKey.forApp(options.app ?? 'leasehold');
-  const timing = resolveTiming(options);
+  const timing = resolveInstanceTiming(options);
   const transport = options.transport ?? 'tcp';
   if (transport !== 'tcp' && transport !== 'ipc')
     throw new LeaseholdError('EINVALIDCONFIG', `transport must be 'tcp' or 'ipc', got ${String(transport)}`, { field: 'transport' });
-  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? Math.min(1000, Math.floor(timing.ttlMs / 5));
-  if (!(heartbeatIntervalMs > 0) || heartbeatIntervalMs * 2 >= timing.ttlMs)
-    throw new LeaseholdError(
-      'EINVALIDCONFIG',
-      `heartbeatIntervalMs (${heartbeatIntervalMs}) must be positive and less than half of ttlMs (${timing.ttlMs}), so a hung owner is noticed inside the ttl`,
-      { field: 'heartbeatIntervalMs' },
-    );
-  const handoverTimeoutMs = options.handoverTimeoutMs ?? Math.floor(timing.ttlMs / 5);
-  if (!(handoverTimeoutMs > 0))
-    throw new LeaseholdError('EINVALIDCONFIG', `handoverTimeoutMs must be positive`, { field: 'handoverTimeoutMs' });
   const maxPayload = options.maxPayload ?? 1 << 20;
   if (!Number.isSafeInteger(maxPayload) || maxPayload < 1024)
     throw new LeaseholdError('EINVALIDCONFIG', `maxPayload must be an integer ≥ 1024 bytes`, { field: 'maxPayload' });
   const maxUnauthenticated = options.maxUnauthenticated ?? ADMISSION_DEFAULTS.maxUnauthenticated;
   if (!Number.isSafeInteger(maxUnauthenticated) || maxUnauthenticated < 1)
     throw new LeaseholdError('EINVALIDCONFIG', 'maxUnauthenticated must be a positive integer', { field: 'maxUnauthenticated' });
-  const authTimeoutMs = options.authTimeoutMs ?? ADMISSION_DEFAULTS.authTimeoutMs;
-  if (!(authTimeoutMs > 0) || !Number.isFinite(authTimeoutMs))
-    throw new LeaseholdError('EINVALIDCONFIG', 'authTimeoutMs must be a positive number of milliseconds', { field: 'authTimeoutMs' });
   const maxPendingMutations = options.maxPendingMutations ?? 10_000;
   if (!Number.isSafeInteger(maxPendingMutations) || maxPendingMutations < 1)
     throw new LeaseholdError('EINVALIDCONFIG', 'maxPendingMutations must be a positive integer', { field: 'maxPendingMutations' });
@@ -174,11 +281,9 @@ export function resolveJoinOptions(options: JoinOptions): ResolvedJoinOptions {
     name,
     timing,
     transport,
-    heartbeatIntervalMs,
-    handoverTimeoutMs,
     maxPayload,
     maxUnauthenticated,
-    authTimeoutMs,
+    maxFollowerBacklogBytes: DEFAULT_MAX_FOLLOWER_BACKLOG_BYTES,
     maxPendingMutations,
     maxValueBytes,
     snapshotEvery,

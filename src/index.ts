@@ -10,7 +10,7 @@ export { redactRecord, RECORD_FORMAT, type LeaseRecord, type Meta } from './leas
 export type { AcquireOptions, FencingToken, Lease, LeaseState, LeaseStore, WaitOptions } from './lease/store.js';
 export { FileLeaseStore, type FileLeaseStoreOptions, type LeaseFs } from './lease/file-store.js';
 export { DEFAULT_TTL_MS, MIN_TTL_MS } from './lease/timing.js';
-export { join, Instance, toHolder, type Holder, type InstanceEvent, type Role } from './coordinator.js';
+export { join, Instance, toHolder, type Holder, type InstanceEvent, type Role } from './instance/instance.js';
 export { SharedState, type Change } from './state/shared-state.js';
 export type { Json, Mutation } from './state/document.js';
 export type { Reducer, Reducers } from './state/reducers.js';

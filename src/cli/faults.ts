@@ -17,7 +17,8 @@
  */
 import * as nodeFs from 'node:fs';
 import { systemClock, type Clock, type Timer } from '../clock.js';
-import type { Instance } from '../coordinator.js';
+import type { Instance } from '../instance/instance.js';
+import { internals } from '../internals.js';
 import type { JournalFs } from '../state/journal/index.js';
 
 export const faultsEnabled = (): boolean => process.env.LEASEHOLD_FAULTS === '1';
@@ -58,16 +59,15 @@ export function createFaultKit(base: Clock = systemClock): FaultKit {
     apply(instance, kind, ms) {
       switch (kind) {
         case 'drop-link': {
-          const link = instance.link;
+          const { link, server } = internals(instance);
           if (link) {
             link.drop();
             return true;
           }
-          const server = instance.server;
           return server ? server.dropAll() > 0 : false;
         }
         case 'stall-link': {
-          const link = instance.link;
+          const { link } = internals(instance);
           if (!link) return false;
           link.stall(ms);
           return true;

@@ -9,7 +9,7 @@
  */
 import { createInterface } from 'node:readline';
 import { nextTurn, systemClock } from '../clock.js';
-import { join, type Instance } from '../coordinator.js';
+import { join, type Instance } from '../instance/instance.js';
 import type { TransportKind } from '../transport/endpoint.js';
 import { intOption, requireDataRoot, type CliValues } from './main.js';
 import { asLeaseholdError, LeaseholdError } from '../errors.js';

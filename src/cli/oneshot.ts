@@ -16,7 +16,7 @@
  * 3 `get PATH` found nothing at PATH.
  */
 import { systemClock } from '../clock.js';
-import { join, type Instance } from '../coordinator.js';
+import { join, type Instance } from '../instance/instance.js';
 import { LeaseholdError } from '../errors.js';
 import { getAt, parsePath, type Json } from '../state/document.js';
 import type { TransportKind } from '../transport/endpoint.js';

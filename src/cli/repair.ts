@@ -6,7 +6,7 @@
  */
 import { FileLeaseStore } from '../lease/file-store.js';
 import { isLeaseholdError } from '../errors.js';
-import { toHolder } from '../coordinator.js';
+import { toHolder } from '../instance/instance.js';
 import { repair } from '../state/damage.js';
 import { stateDir } from '../state/owner-handler.js';
 import { fail, requireDataRoot, type CliValues } from './main.js';

@@ -4,7 +4,7 @@
  */
 import { FileLeaseStore } from '../lease/file-store.js';
 import { LeaseKey } from '../lease/key.js';
-import { toHolder } from '../coordinator.js';
+import { toHolder } from '../instance/instance.js';
 import { requireDataRoot, type CliValues } from './main.js';
 import { readDamage } from '../state/damage.js';
 import { stateDir } from '../state/owner-handler.js';

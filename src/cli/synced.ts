@@ -3,7 +3,7 @@
  * instance's failure (ECORRUPT: a damaged journal, so no owner will serve) as soon as it is in role
  * `failed`, or with the signal's reason.
  */
-import type { Instance } from '../coordinator.js';
+import type { Instance } from '../instance/instance.js';
 
 export function syncedOrFailed(instance: Instance, signal?: AbortSignal): Promise<void> {
   if (instance.role === 'failed' && instance.failure) return Promise.reject(instance.failure);

@@ -1,7 +1,7 @@
 /** `leasehold watch`: prints every ownership change as it happens, until interrupted. */
 import { FileLeaseStore } from '../lease/file-store.js';
 import { observe, type Observation } from '../lease/observe.js';
-import { toHolder } from '../coordinator.js';
+import { toHolder } from '../instance/instance.js';
 import { requireDataRoot, type CliValues } from './main.js';
 import { keyOf } from './status.js';
 import { keepProcessAlive, systemClock } from '../clock.js';

@@ -17,7 +17,7 @@
  */
 import type { Clock, Timer } from '../clock.js';
 import { systemClock } from '../clock.js';
-import type { Instance, InstanceEvent } from '../coordinator.js';
+import type { Instance, InstanceEvent } from '../instance/instance.js';
 import { asLeaseholdError, LeaseholdError } from '../errors.js';
 import { parsePath, validateMutation, type Json } from '../state/document.js';
 import type { BridgeEvent, BridgeReply, BridgeRequest, InstanceView, TimelineEntry, WatchReply } from './renderer-api.js';

@@ -29,7 +29,7 @@ import { createRequire } from 'node:module';
 import { relative, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { App, IpcMain, IpcMainInvokeEvent, Shell, WebContents } from 'electron';
-import { join, type Instance } from '../coordinator.js';
+import { join, type Instance } from '../instance/instance.js';
 import type { JoinOptions } from '../config.js';
 import { LeaseholdError } from '../errors.js';
 import type { Json } from '../state/document.js';

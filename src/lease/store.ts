@@ -23,7 +23,7 @@ export interface AcquireOptions {
   renewIntervalMs?: number;
   /** A wall-clock jump of more than this ends the lease ('clock-jump'). @default max(1000, ttlMs / 2) */
   clockJumpMs?: number;
-  /** Application data advertised in the record (the coordinator puts its endpoint here). */
+  /** Application data advertised in the record (the instance puts its endpoint here). */
   meta?: Meta;
   /** Who is acquiring. @default a random id */
   instanceId?: string;

@@ -37,7 +37,7 @@
 import * as fs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { systemClock, type Clock } from '../clock.js';
+import { sleep, systemClock, type Clock } from '../clock.js';
 import { LeaseholdError, ioError, isLeaseholdError } from '../errors.js';
 import { parsePartName, parseSnapshotName, recoverDir } from './journal/index.js';
 
@@ -79,6 +79,16 @@ function fingerprint(path: string): Fingerprint | null {
 export function stillDamaged(d: Damage): boolean {
   const now = fingerprint(d.path);
   return d.file !== null && now !== null && now.size === d.file.size && now.mtimeMs === d.file.mtimeMs && now.ino === d.file.ino;
+}
+
+/**
+ * Resolves once `d`'s file changed (repaired or moved aside), looking every DAMAGE_POLL_MS, or when
+ * `signal` aborts. At least one pause: contending again can meet the same damage, and must not do so in a
+ * tight loop.
+ */
+export async function untilRepaired(d: Damage, clock: Clock, signal: AbortSignal): Promise<void> {
+  do await sleep(clock, DAMAGE_POLL_MS, signal).catch(() => undefined);
+  while (!signal.aborted && stillDamaged(d));
 }
 
 /**

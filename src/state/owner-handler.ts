@@ -27,7 +27,7 @@ import type { OwnerHandler, Peer } from '../transport/server.js';
 import { CloseCode, encode, type Message } from '../transport/protocol.js';
 import { Journal, type JournalFs } from './journal/index.js';
 import { OwnerState, type Committed } from './owner-state.js';
-import type { Route, SharedState } from './shared-state.js';
+import { replicaOf, type Route, type SharedState } from './shared-state.js';
 import { stateFollowerSchemas } from './wire.js';
 import { roomFor, SnapshotStreams } from './snapshot-stream.js';
 import type { Reducers } from './reducers.js';
@@ -64,7 +64,8 @@ export async function startOwnerState(p: {
   /** Reports what goes wrong without stopping the owner (defaults the schema refuses). */
   onError?: (err: unknown) => void;
 }): Promise<OwnerHandler & { close(): Promise<void>; readonly streams: SnapshotStreams }> {
-  const { epoch, lease, shared } = p;
+  const { epoch, lease } = p;
+  const shared = replicaOf(p.shared);
   const { journal, recovered } = await Journal.open({
     dir: p.dir,
     ...(p.base !== undefined ? { base: p.base } : {}),
@@ -249,7 +250,7 @@ export async function startOwnerState(p: {
   const route: Route = {
     // A copy: the owner's document is frozen, and must never share objects the caller may still change.
     send: (seq, m, durable) =>
-      void owner.mutate(structuredClone(m), [shared.instanceId, seq], { durable }).then(
+      void owner.mutate(structuredClone(m), [p.shared.instanceId, seq], { durable }).then(
         (v) => shared.ack(seq, v, route),
         (err) => {
           // ELOST: this owner lost its lease mid-way; the outcome is unknown, so keep it for the next owner.

@@ -63,6 +63,54 @@ export interface Route {
 }
 
 /**
+ * What only the instance and the state layer call: the owner's answers applied to the replica, and where
+ * mutations go. Kept off the public class (an app calling `adopt` or `ack` would corrupt its replica): it is
+ * reached through `replicaOf()`, which src/index.ts does not export.
+ */
+export interface Replica {
+  readonly version: number;
+  /** The id of the change that produced the current version, when known (a resync checks it). */
+  readonly lastId: [string, number] | null | undefined;
+  /**
+   * A new way to the owner (or none): everything not yet known committed is sent again, in order, acknowledged
+   * `durable: false` ones included. The instance calls this the moment it leaves an owner, before any await:
+   * what is sent from then on waits for the next owner.
+   */
+  setRoute(route: Route | undefined): void;
+  /**
+   * An owner applied `seq` at `version`: committed (durable), or to be confirmed by a change. `from`: the
+   * route it came over, when that may no longer be the current one; a `durable: false` acknowledgement from
+   * an old route resolves the promise but stays in the replay set (it was already sent to the new route).
+   */
+  ack(seq: number, version: number, from?: Route): void;
+  nack(seq: number, err: LeaseholdError): void;
+  /**
+   * While `err` is set, new mutations are refused with it at once instead of waiting (no owner can serve:
+   * the journal is damaged). Those already pending keep waiting for the next owner.
+   */
+  refuse(err: LeaseholdError | undefined): void;
+  /** Stops using `route` if it is still the current one (its owner is gone): mutations wait for the next. */
+  leave(route: Route): void;
+  /** Replaces the replica (on connect, or when too far behind). */
+  snapshot(version: number, state: Doc): void;
+  /** The owner's answer to a sync is complete: the replica is current as of `version`. */
+  caughtUp(version: number): void;
+  /**
+   * Applies a committed change; returns false when it does not follow the replica's version. `result`, when
+   * given, is the document after the change, already computed (the owner's own replica): it is taken as is.
+   */
+  change(version: number, m: Json, id: [string, number] | null, result?: Doc): boolean;
+  /** The owner's own view is authoritative: adopt it (on becoming owner). */
+  adopt(version: number, state: Doc): void;
+  /** Rejects everything pending (the instance closed). */
+  close(): void;
+}
+
+/** The internal side of `state` (see Replica). */
+// Assigned by SharedState's static block, the one place with access to its private fields.
+export let replicaOf: <S>(state: SharedState<S>) => Replica;
+
+/**
  * `State` names the app's type for the document (`join<State>()`); it changes no behaviour: the document is
  * JSON, validated as such, whatever the type says.
  */
@@ -91,6 +139,7 @@ export class SharedState<State = Json> {
   #route: Route | undefined;
 
   #refusal: LeaseholdError | undefined;
+  #replica: Replica | undefined;
   constructor(instanceId: string, options: { maxPendingMutations?: number } = {}) {
     this.instanceId = instanceId;
     this.#maxPending = options.maxPendingMutations ?? 10_000;
@@ -114,10 +163,6 @@ export class SharedState<State = Json> {
   }
   get synced(): boolean {
     return this.#synced;
-  }
-  /** The id of the change that produced the current version, when known (a resync checks it). */
-  get lastId(): [string, number] | null | undefined {
-    return this.#lastId;
   }
   /** Mutations not yet known to be committed (acknowledged `durable: false` ones included). */
   get pendingCount(): number {
@@ -195,14 +240,31 @@ export class SharedState<State = Json> {
     });
   }
 
-  // ---- driven by the coordinator ---------------------------------------------------------------
+  // ---- driven by the instance (see Replica) -----------------------------------------------------
 
-  /**
-   * A new way to the owner (or none): everything not yet known committed is sent again, in order, acknowledged
-   * `durable: false` ones included. The coordinator calls this the moment it leaves an owner, before any
-   * await: what is sent from then on waits for the next owner.
-   */
-  setRoute(route: Route | undefined): void {
+  static {
+    replicaOf = (s) =>
+      (s.#replica ??= {
+        get version() {
+          return s.#version;
+        },
+        get lastId() {
+          return s.#lastId;
+        },
+        setRoute: (route) => s.#setRoute(route),
+        ack: (seq, version, from) => s.#ack(seq, version, from),
+        nack: (seq, err) => s.#nack(seq, err),
+        refuse: (err) => s.#refuse(err),
+        leave: (route) => s.#leave(route),
+        snapshot: (version, state) => s.#snapshot(version, state),
+        caughtUp: (version) => s.#caughtUp(version),
+        change: (version, m, id, result) => s.#change(version, m, id, result),
+        adopt: (version, state) => s.#adopt(version, state),
+        close: () => s.#close(),
+      });
+  }
+
+  #setRoute(route: Route | undefined): void {
     this.#route = route;
     // Acknowledgements of the old route are confirmed only by changes of its owner: start afresh.
     this.#unconfirmed = [];
@@ -212,12 +274,7 @@ export class SharedState<State = Json> {
     else for (const p of [...this.#pending.values()].sort((a, b) => a.seq - b.seq)) route.send(p.seq, p.m, p.durable);
   }
 
-  /**
-   * An owner applied `seq` at `version`: committed (durable), or to be confirmed by a change. `from`: the
-   * route it came over, when that may no longer be the current one; a `durable: false` acknowledgement from
-   * an old route resolves the promise but stays in the replay set (it was already sent to the new route).
-   */
-  ack(seq: number, version: number, from?: Route): void {
+  #ack(seq: number, version: number, from?: Route): void {
     const p = this.#pending.get(seq);
     if (!p) return;
     if (p.durable) {
@@ -235,24 +292,19 @@ export class SharedState<State = Json> {
     this.#unconfirmed.push(p);
   }
 
-  nack(seq: number, err: LeaseholdError): void {
+  #nack(seq: number, err: LeaseholdError): void {
     const p = this.#pending.get(seq);
     if (!p) return;
     this.#pending.delete(seq);
     p.reject(err); // a no-op for one already acknowledged (replayed to an owner that refused it)
   }
 
-  /**
-   * While `err` is set, new mutations are refused with it at once instead of waiting (no owner can serve:
-   * the journal is damaged). Those already pending keep waiting for the next owner.
-   */
-  refuse(err: LeaseholdError | undefined): void {
+  #refuse(err: LeaseholdError | undefined): void {
     this.#refusal = err;
   }
 
-  /** Stops using `route` if it is still the current one (its owner is gone): mutations wait for the next. */
-  leave(route: Route): void {
-    if (this.#route === route) this.setRoute(undefined);
+  #leave(route: Route): void {
+    if (this.#route === route) this.#setRoute(undefined);
   }
 
   /** The current route's owner committed every version up to `version`. */
@@ -275,8 +327,7 @@ export class SharedState<State = Json> {
     this.#unconfirmedHead = i;
   }
 
-  /** Replaces the replica (on connect, or when too far behind). */
-  snapshot(version: number, state: Doc): void {
+  #snapshot(version: number, state: Doc): void {
     // Also at the same version: a replica resynced because its history differed from the owner's.
     const changed = version !== this.#version || state !== this.#state;
     this.#state = freezeDeep(state);
@@ -291,16 +342,11 @@ export class SharedState<State = Json> {
     for (const l of [...this.#listeners]) l(change, l.length === 1 ? (undefined as unknown as Json) : (state ??= view(this.#state)));
   }
 
-  /** The owner's answer to a sync is complete: the replica is current as of `version`. */
-  caughtUp(version: number): void {
+  #caughtUp(version: number): void {
     if (version === this.#version) this.#markSynced();
   }
 
-  /**
-   * Applies a committed change; returns false when it does not follow the replica's version. `result`, when
-   * given, is the document after the change, already computed (the owner's own replica): it is taken as is.
-   */
-  change(version: number, m: Json, id: [string, number] | null, result?: Doc): boolean {
+  #change(version: number, m: Json, id: [string, number] | null, result?: Doc): boolean {
     // Committed by the current owner (it sends changes after their flush, in version order).
     this.#confirm(version);
     if (version <= this.#version) return true; // already have it
@@ -317,14 +363,12 @@ export class SharedState<State = Json> {
     this.#whenSynced.resolveAll();
   }
 
-  /** The owner's own view is authoritative: adopt it (on becoming owner). */
-  adopt(version: number, state: Doc): void {
-    this.snapshot(version, state);
+  #adopt(version: number, state: Doc): void {
+    this.#snapshot(version, state);
     this.#markSynced();
   }
 
-  /** Rejects everything pending (the instance closed). */
-  close(): void {
+  #close(): void {
     const err = new LeaseholdError('ECLOSED', 'the instance closed before the owner acknowledged this mutation; its outcome is unknown');
     for (const p of this.#pending.values()) p.reject(err);
     this.#pending.clear();

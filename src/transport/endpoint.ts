@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import * as nodeFs from 'node:fs';
 import { tmpdir } from 'node:os';
+import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { ensurePrivateDir } from '../private-files.js';
 
@@ -59,4 +60,28 @@ export function removeStaleSocket(path: string): void {
   } catch {
     // gone already
   }
+}
+
+/** Binds `http` to a new endpoint of `transport` (a stale socket file of the same name is removed first). */
+export async function bind(
+  http: Server,
+  transport: TransportKind,
+  root: string,
+  instanceId: string,
+): Promise<{ endpoint: string; port: number | undefined; socketPath: string | undefined }> {
+  const listening = (...args: [string] | [number, string]) =>
+    new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(...(args as [number, string]), () => (http.off('error', reject), resolve()));
+    });
+  if (transport === 'ipc') {
+    const socketPath = ipcPath(root, instanceId);
+    removeStaleSocket(socketPath);
+    await listening(socketPath);
+    return { endpoint: ipcEndpoint(socketPath), port: undefined, socketPath };
+  }
+  await listening(0, '127.0.0.1');
+  const addr = http.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  return { endpoint: tcpEndpoint(port), port, socketPath: undefined };
 }

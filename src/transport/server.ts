@@ -27,12 +27,18 @@ import { ws as wsLib } from '../cjs.js';
 const { WebSocketServer, WebSocket } = wsLib;
 /** Followers held (paused) before serve(); more are refused with 4003 and retry. */
 const MAX_HELD = 64;
-/** How long after it starts serving an owner waits before it designates a successor (see #designate). */
-const DESIGNATE_AFTER_MS = 50;
+/** Sockets that have not finished their close handshake this long after close() are cut. */
+const CLOSE_CUT_MS = 200;
+/**
+ * Joins and leaves within this window cause one presence broadcast: followers that join together (after a
+ * failover) cause one, not one each. Short enough not to be seen, long enough to gather one burst.
+ */
+export const PRESENCE_COALESCE_MS = 5;
 type WebSocket = WsSocket;
 type WebSocketServer = WsServer;
 import type { Clock, Timer } from '../clock.js';
-import { ipcEndpoint, ipcPath, removeStaleSocket, tcpEndpoint, type TransportKind } from './endpoint.js';
+import { bind, removeStaleSocket, type TransportKind } from './endpoint.js';
+import { PeerImpl, type Peer } from './peer.js';
 import { Admission, ADMISSION_DEFAULTS } from './admission.js';
 import { checkUpgrade, refusalResponse } from './upgrade-check.js';
 import {
@@ -45,9 +51,7 @@ import {
   ProtocolViolation,
   type Hello,
   type InstanceInfo,
-  type Leaving,
   type Message,
-  type ControlMessage,
   type Welcome,
 } from './protocol.js';
 import { redactRecord, type LeaseRecord } from '../lease/record.js';
@@ -62,17 +66,7 @@ export interface OwnerHandler {
   onLeave(peer: Peer): void;
 }
 
-export interface Peer {
-  readonly info: InstanceInfo;
-  /** The protocol version agreed with this follower in its hello. */
-  readonly version: number;
-  send(message: Message | ControlMessage): void;
-  /** Sends an already-encoded frame (one encoding shared by many peers). */
-  sendRaw(data: string): void;
-  /** Bytes queued for this peer and not yet written (slow-consumer detection). */
-  readonly bufferedAmount: number;
-  close(code: number, reason: string): void;
-}
+export type { Peer } from './peer.js';
 
 export interface OwnerServerOptions {
   transport: TransportKind;
@@ -90,6 +84,8 @@ export interface OwnerServerOptions {
   maxUnauthenticated?: number;
   /** How long a connection may take to send its upgrade request with the secret. @default 3000 */
   authTimeoutMs?: number;
+  /** Joins and leaves within this window cause one presence broadcast. @default PRESENCE_COALESCE_MS */
+  presenceCoalesceMs?: number;
   /** Called once if accepting a connection fails (descriptors exhausted); serving goes on. */
   onAcceptError?: (err: NodeJS.ErrnoException) => void;
 }
@@ -105,8 +101,8 @@ export class OwnerServer {
   #holder: (() => LeaseRecord) | undefined;
   /** The holder's record as last redacted for a welcome (every follower of a handover gets the same one). */
   #redacted: { from: LeaseRecord; record: LeaseRecord } | undefined;
-  /** What a joined follower may send: the handler's messages and `standby`. */
-  #schemas: Parameters<typeof decode>[1] = { standby: controlSchemas.standby };
+  /** What a joined follower may send: the handler's messages. */
+  #schemas: Parameters<typeof decode>[1] = {};
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly #opts: Required<Omit<OwnerServerOptions, 'onAcceptError'>>;
@@ -119,14 +115,8 @@ export class OwnerServer {
   readonly #socketPath: string | undefined;
   #heartbeat: Timer | undefined;
   #announcing: Timer | undefined;
-  /** The follower designated to take over on a graceful handover, and where it will serve once known. */
-  #designated: string | undefined;
-  #standby: { instanceId: string; endpoint: string; secret: string } | undefined;
-  #onPeerGone: (() => void) | undefined;
-  #servingSince = 0;
-  #designating: Timer | undefined;
   readonly #since: number;
-  /** Called with the instance list whenever a follower joins or leaves. */
+  /** Called with the instance list whenever a follower joins or leaves (coalesced, while serving). */
   onPresence: ((instances: InstanceInfo[]) => void) | undefined;
   /** Called when a failing guard stopped the server. */
   onDeposed: ((err: unknown) => void) | undefined;
@@ -162,6 +152,7 @@ export class OwnerServer {
       heartbeatIntervalMs: 1000,
       maxUnauthenticated: ADMISSION_DEFAULTS.maxUnauthenticated,
       authTimeoutMs: ADMISSION_DEFAULTS.authTimeoutMs,
+      presenceCoalesceMs: PRESENCE_COALESCE_MS,
       ...rest,
     };
     const http = createServer();
@@ -169,26 +160,7 @@ export class OwnerServer {
     // Counts and times every connection from its accept, before any byte of it is read.
     const admission = new Admission(http, opts);
     admission.onAcceptError = onAcceptError;
-    let endpoint: string;
-    let port: number | undefined;
-    let socketPath: string | undefined;
-    if (opts.transport === 'ipc') {
-      socketPath = ipcPath(opts.root, opts.instanceId);
-      removeStaleSocket(socketPath);
-      await new Promise<void>((resolve, reject) => {
-        http.once('error', reject);
-        http.listen(socketPath, () => (http.off('error', reject), resolve()));
-      });
-      endpoint = ipcEndpoint(socketPath);
-    } else {
-      await new Promise<void>((resolve, reject) => {
-        http.once('error', reject);
-        http.listen(0, '127.0.0.1', () => (http.off('error', reject), resolve()));
-      });
-      const addr = http.address();
-      port = typeof addr === 'object' && addr ? addr.port : 0;
-      endpoint = tcpEndpoint(port);
-    }
+    const { endpoint, port, socketPath } = await bind(http, opts.transport, opts.root, opts.instanceId);
     return new OwnerServer(opts, http, admission, endpoint, port, socketPath);
   }
 
@@ -206,12 +178,11 @@ export class OwnerServer {
   serve(epoch: number, guard: () => void, handler?: OwnerHandler, holder?: () => LeaseRecord): void {
     if (this.#state !== 'listening') throw new Error(`cannot serve in state ${this.#state}`);
     this.#state = 'serving';
-    this.#servingSince = this.#opts.clock.now();
     this.#epoch = epoch;
     this.#guard = guard;
     this.#handler = handler;
     this.#holder = holder;
-    this.#schemas = { ...(handler?.schemas ?? {}), standby: controlSchemas.standby };
+    this.#schemas = handler?.schemas ?? {};
     this.#scheduleHeartbeat();
     for (const ws of this.#held) {
       this.#held.delete(ws);
@@ -290,7 +261,6 @@ export class OwnerServer {
     ws.on('pong', () => (peer.alive = true));
     ws.on('close', () => {
       this.#peers.delete(ws);
-      this.#onPeerGone?.();
       if (peer.joined) {
         this.#handler?.onLeave(peer);
         this.#announce();
@@ -315,7 +285,6 @@ export class OwnerServer {
         return e < this.#epoch
           ? ws.close(CloseCode.STALE_EPOCH, `epoch ${e} is older than this owner's ${this.#epoch}`)
           : ws.close(CloseCode.PROTOCOL, `epoch ${e} is newer than this owner's ${this.#epoch}`);
-      if (msg.t === 'standby') return this.#onStandby(peer, msg);
       this.#handler?.onMessage(peer, msg);
     });
   }
@@ -347,7 +316,6 @@ export class OwnerServer {
     if (v >= 2) welcome.maxPayload = this.#opts.maxPayload;
     if (v >= 3 && this.#holder) welcome.holder = this.#redactedHolder(this.#holder());
     peer.send(welcome);
-    if (this.#standby) peer.send({ t: 'successor', epoch: this.#epoch, ...this.#standby });
     this.#handler?.onJoin(peer, hello);
     this.#announce();
   }
@@ -359,7 +327,6 @@ export class OwnerServer {
   }
 
   #announce(): void {
-    // Coalesced: followers that join together (after a failover) cause one broadcast, not one each.
     if (this.#state !== 'serving' || this.#announcing) return;
     this.#announcing = this.#opts.clock.setTimeout(() => {
       this.#announcing = undefined;
@@ -367,47 +334,7 @@ export class OwnerServer {
       const instances = this.instances();
       this.broadcast({ t: 'presence', epoch: this.#epoch, instances });
       this.onPresence?.(instances);
-      this.#designate();
-    }, 5);
-  }
-
-  /**
-   * The longest-connected follower is the successor: ask it to listen, so the others can pre-connect.
-   * Not in the first DESIGNATE_AFTER_MS of serving: right after a failover the followers are still being
-   * welcomed, and a successor's listener plus every follower's standby handshake would compete with that
-   * on the same cores (a handover within that time falls back to the record, slower but correct).
-   */
-  #designate(): void {
-    const wait = this.#servingSince + DESIGNATE_AFTER_MS - this.#opts.clock.now();
-    if (wait > 0) {
-      this.#designating ??= this.#opts.clock.setTimeout(() => {
-        this.#designating = undefined;
-        if (this.#state === 'serving') this.#designate();
-      }, wait);
-      return;
-    }
-    const first = this.peers()[0];
-    if (first?.info.instanceId === this.#designated) return;
-    this.#designated = first?.info.instanceId;
-    this.#standby = undefined;
-    first?.send({ t: 'standby-request', epoch: this.#epoch });
-  }
-
-  #onStandby(peer: PeerImpl, msg: Message): void {
-    if (peer.info.instanceId !== this.#designated) return; // stale: designated someone else since
-    this.#standby = { instanceId: peer.info.instanceId, endpoint: msg.endpoint as string, secret: msg.secret as string };
-    const note = encode({ t: 'successor', epoch: this.#epoch, ...this.#standby });
-    for (const p of this.#peers.values()) if (p.joined && p !== peer) p.sendRaw(note);
-  }
-
-  /** True once the designated successor has said where it will serve, and the others were told. */
-  get standbyReady(): boolean {
-    return this.#standby !== undefined;
-  }
-
-  /** The designated successor (whether or not it has told where it will serve yet). */
-  get successor(): string | undefined {
-    return this.#designated;
+    }, this.#opts.presenceCoalesceMs);
   }
 
   /** Cuts every follower's connection without a close frame, as a broken network would (fault injection). */
@@ -440,55 +367,9 @@ export class OwnerServer {
     }, this.#opts.heartbeatIntervalMs);
   }
 
-  /** Stops taking messages and connections (the first step of a handover); followers stay connected. */
+  /** Stops taking messages and connections (the first step of a handover, handover.ts); followers stay connected. */
   freeze(): void {
     if (this.#state === 'serving') this.#state = 'leaving';
-  }
-
-  /**
-   * Graceful handover, after the release: tells the successor first and alone, so that it acquires and
-   * opens its journal on a quiet machine (every follower woken at once, on 2 cores, slowed it by several
-   * ms). The others are already connected to the successor's listener (their standby links); its welcome
-   * tells them the new owner serves, and they leave this owner by themselves. Whoever is still here after
-   * `lingerMs` (no standby link, an older version, or a successor that failed) is told and closed (4005).
-   * Without a successor that stands by, everyone is told at once.
-   */
-  async handOver(successor: string | null, lingerMs: number): Promise<void> {
-    this.freeze();
-    if (this.#state !== 'leaving') return this.close(CloseCode.LEAVING, 'owner leaving');
-    const next =
-      successor !== null && this.#standby?.instanceId === successor
-        ? [...this.#peers.values()].find((p) => p.joined && p.info.instanceId === successor)
-        : undefined;
-    if (next) {
-      await this.#announceLeaving(successor, [next]);
-      const others = () => [...this.#peers.values()].some((p) => p.joined && p !== next);
-      if (others())
-        await new Promise<void>((resolve) => {
-          const timer = this.#opts.clock.setTimeout(done, lingerMs);
-          function done() {
-            timer?.cancel();
-            resolve();
-          }
-          this.#onPeerGone = () => {
-            if (!others()) done();
-          };
-        });
-      this.#onPeerGone = undefined;
-    }
-    await this.#announceLeaving(successor, [...this.#peers.values()]);
-    await this.close(CloseCode.LEAVING, 'owner leaving');
-  }
-
-  /** Tells `peers` that this owner is leaving and who owns next; resolves once it is written to each. */
-  async #announceLeaving(successor: string | null, peers: PeerImpl[]): Promise<void> {
-    const data = encode({ t: 'leaving', epoch: this.#epoch, successor } satisfies Leaving);
-    await Promise.all(
-      peers.map(
-        (p) =>
-          new Promise<void>((resolve) => (p.joined && p.ws.readyState === WebSocket.OPEN ? p.ws.send(data, () => resolve()) : resolve())),
-      ),
-    );
   }
 
   /** Stops serving, closes every connection with `code`, unbinds. Idempotent. */
@@ -498,7 +379,6 @@ export class OwnerServer {
     this.#admission.closeAll();
     this.#heartbeat?.cancel();
     this.#announcing?.cancel();
-    this.#designating?.cancel();
     for (const p of this.#peers.values()) p.close(code, reason);
     // Held (paused) sockets are resumed so that their close handshake can complete.
     const held = [...this.#held];
@@ -513,30 +393,10 @@ export class OwnerServer {
       for (const ws of held) ws.terminate();
       for (const p of this.#peers.values()) p.ws.terminate();
       this.#http.closeAllConnections();
-    }, 200);
+    }, CLOSE_CUT_MS);
     this.#http.closeIdleConnections();
     await closing;
     cut.cancel();
     if (this.#socketPath) removeStaleSocket(this.#socketPath);
-  }
-}
-
-class PeerImpl implements Peer {
-  info: InstanceInfo = { instanceId: '?', name: '', pid: 0, role: 'follower', since: 0 };
-  version = 1;
-  joined = false;
-  alive = true;
-  constructor(readonly ws: WebSocket) {}
-  get bufferedAmount(): number {
-    return this.ws.bufferedAmount;
-  }
-  send(message: Message | ControlMessage): void {
-    this.sendRaw(encode(message));
-  }
-  sendRaw(data: string): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(data);
-  }
-  close(code: number, reason: string): void {
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason);
   }
 }

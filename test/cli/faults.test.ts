@@ -5,7 +5,7 @@ import { join as joinPath } from 'node:path';
 import { openSync, closeSync } from 'node:fs';
 import { createFaultKit } from '../../src/cli/faults.js';
 import { FakeClock } from '../../src/clock.js';
-import { join, type Instance } from '../../src/coordinator.js';
+import { join, type Instance } from '../../src/instance/instance.js';
 import { MemoryLeaseStore } from '../../src/lease/memory-store.js';
 import { Cluster } from '../integration/cluster.js';
 import { delay, tempRoot } from '../helpers.js';

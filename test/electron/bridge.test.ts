@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from '../../src/coordinator.js';
+import { join } from '../../src/instance/instance.js';
 import { FakeClock } from '../../src/clock.js';
 import { MAX_WATCHED_PATHS, RendererBridge } from '../../src/electron/bridge.js';
 import { connectLeasehold, type BridgeEvent, type BridgeReply, type LeaseholdBridge } from '../../src/electron/renderer-api.js';

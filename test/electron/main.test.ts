@@ -18,7 +18,7 @@ import {
 import { currentProcess, processStartOf } from '../../src/lease/process-identity.js';
 import type { LeaseholdError } from '../../src/errors.js';
 import { EVENT_CHANNEL, REQUEST_CHANNEL, type BridgeEvent, type BridgeReply } from '../../src/electron/renderer-api.js';
-import { join } from '../../src/coordinator.js';
+import { join } from '../../src/instance/instance.js';
 import { pathToFileURL } from 'node:url';
 import { deadPid, tempRoot, until } from '../helpers.js';
 

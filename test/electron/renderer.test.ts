@@ -14,7 +14,7 @@ import { join as joinPath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { Page } from 'playwright-core';
-import { join, type Instance } from '../../src/coordinator.js';
+import { join, type Instance } from '../../src/instance/instance.js';
 import { RendererBridge } from '../../src/electron/bridge.js';
 import { BRIDGE_KEY, EVENT_CHANNEL, REQUEST_CHANNEL } from '../../src/electron/renderer-api.js';
 import { reducers } from '../../app/reducers.js';

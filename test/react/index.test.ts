@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo, Server } from 'node:net';
 import type { Page } from 'playwright-core';
 import { build } from 'esbuild';
-import { join, type Instance } from '../../src/coordinator.js';
+import { join, type Instance } from '../../src/instance/instance.js';
 import { RendererBridge } from '../../src/electron/bridge.js';
 import { reducers } from '../../app/reducers.js';
 import type { AppState } from '../../app/state.js';

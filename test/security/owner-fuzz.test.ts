@@ -8,7 +8,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { WebSocket } from 'ws';
-import { join, type Instance } from '../../src/coordinator.js';
+import { join, type Instance } from '../../src/instance/instance.js';
 import { FileLeaseStore } from '../../src/lease/file-store.js';
 import { tempRoot } from '../helpers.js';
 

@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
-import { join } from '../../src/coordinator.js';
+import { join } from '../../src/instance/instance.js';
 import { catchUpMessages } from '../../src/state/owner-handler.js';
 import type { Committed } from '../../src/state/owner-state.js';
 import { MemoryLeaseStore } from '../../src/lease/memory-store.js';

@@ -12,7 +12,7 @@ import { FakeClock } from '../../src/clock.js';
 import { MemoryLeaseStore } from '../../src/lease/memory-store.js';
 import { LeaseKey } from '../../src/lease/key.js';
 import type { Lease } from '../../src/lease/store.js';
-import { SharedState, type Route } from '../../src/state/shared-state.js';
+import { replicaOf, SharedState, type Route } from '../../src/state/shared-state.js';
 
 describe('OwnerState', () => {
   it('keeps the journal on disk bounded: every part a snapshot covers goes, the current owner’s included', async () => {
@@ -438,7 +438,7 @@ describe('OwnerState', () => {
 
 /**
  * Owners of epochs 1, 2, … of one key on a fake clock, one after the other over one journal directory, and
- * a sender (SharedState) routed to the newest, as the coordinator routes an owner's own mutations.
+ * a sender (SharedState) routed to the newest, as an owner term routes its instance's own mutations.
  */
 async function twoOwners() {
   const root = await tempRoot();
@@ -447,6 +447,7 @@ async function twoOwners() {
   const store = new MemoryLeaseStore({ clock });
   const key = LeaseKey.forApp('t');
   const sender = new SharedState('F');
+  const replica = replicaOf(sender);
   const journals: Journal[] = [];
   const leases: Lease[] = [];
   return {
@@ -462,17 +463,17 @@ async function twoOwners() {
       const { journal, recovered } = await Journal.open({ dir, epoch, guard });
       journals.push(journal);
       const state = new OwnerState(journal, recovered, epoch, { guard, maxValueBytes: 1024 });
-      if (options.confirm !== false) state.onCommit = (c) => void sender.change(c.v, c.m, c.id);
+      if (options.confirm !== false) state.onCommit = (c) => void replica.change(c.v, c.m, c.id);
       const route: Route = {
         send: (seq, m, durable) =>
           void state.mutate(m, ['F', seq], { durable }).then(
-            (v) => sender.ack(seq, v, route),
-            (e: LeaseholdError) => (e.code === 'ELOST' ? undefined : sender.nack(seq, e)),
+            (v) => replica.ack(seq, v, route),
+            (e: LeaseholdError) => (e.code === 'ELOST' ? undefined : replica.nack(seq, e)),
           ),
       };
       // As a follower does: the sync (the committed changes it lacks) answered before the replays' acks.
-      sender.setRoute(route);
-      for (const c of state.since(sender.version) ?? []) sender.change(c.v, c.m, c.id);
+      replica.setRoute(route);
+      for (const c of state.since(sender.version) ?? []) replica.change(c.v, c.m, c.id);
       return { state, journal };
     },
     async close() {

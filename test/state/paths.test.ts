@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SharedState, type Route } from '../../src/state/shared-state.js';
+import { replicaOf, SharedState, type Route } from '../../src/state/shared-state.js';
 import type { Json, Mutation } from '../../src/state/json.js';
 import type { ElementAt, Path, PathTo, ValueAt } from '../../src/state/paths.js';
 import type { LeaseholdRendererApi } from '../../src/electron/renderer-api.js';
@@ -25,7 +25,7 @@ function recording<State>(): { state: SharedState<State>; sent: Mutation[] } {
   const sent: Mutation[] = [];
   const state = new SharedState<State>('I');
   const route: Route = { send: (_seq, m) => void sent.push(m) };
-  state.setRoute(route);
+  replicaOf(state).setRoute(route);
   return { state, sent };
 }
 

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileSchema } from '../../src/state/schema.js';
 import { OwnerState } from '../../src/state/owner-state.js';
-import { join, type Instance } from '../../src/coordinator.js';
+import { join, type Instance } from '../../src/instance/instance.js';
 import { MemoryLeaseStore } from '../../src/lease/memory-store.js';
 import { LeaseholdError } from '../../src/errors.js';
 import type { Journal } from '../../src/state/journal/index.js';

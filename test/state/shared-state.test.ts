@@ -1,12 +1,12 @@
 /** Shared state across instances in one process (real sockets, real journal, memory lease store). */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { join, type Instance } from '../../src/coordinator.js';
+import { join, type Instance } from '../../src/instance/instance.js';
 import { MemoryLeaseStore } from '../../src/lease/memory-store.js';
 import { LeaseholdError } from '../../src/errors.js';
 import { tempRoot, until } from '../helpers.js';
 import type { Json } from '../../src/state/document.js';
-import { SharedState } from '../../src/state/shared-state.js';
+import { replicaOf, SharedState } from '../../src/state/shared-state.js';
 import { WIDE_OBJECT_MIN_KEYS } from '../../src/state/wide-object.js';
 
 describe('shared state', () => {
@@ -120,11 +120,11 @@ describe('SharedState replica', () => {
 
   it('shows plain, frozen JSON through get() and at(), keeping the identity of what did not change', () => {
     const s = new SharedState('r');
-    s.snapshot(1, wideDoc());
+    replicaOf(s).snapshot(1, wideDoc());
     const v1 = s.get() as { w: Record<string, Json>; other: Json };
     assert.ok(Object.isFrozen(v1) && Object.isFrozen(v1.other) && Object.isFrozen(v1.w.k3));
-    assert.ok(s.change(2, { op: 'set', path: 'w.k3.n', value: -3 }, ['a', 1]));
-    assert.ok(s.change(3, { op: 'set', path: 'w.new', value: 'last' }, ['a', 2]));
+    assert.ok(replicaOf(s).change(2, { op: 'set', path: 'w.k3.n', value: -3 }, ['a', 1]));
+    assert.ok(replicaOf(s).change(3, { op: 'set', path: 'w.new', value: 'last' }, ['a', 2]));
     const v3 = s.get() as typeof v1;
     assert.notEqual(v3, v1);
     assert.equal(v3.other, v1.other, 'an untouched sibling keeps its identity');
@@ -152,14 +152,14 @@ describe('SharedState replica', () => {
 
   it('gives listeners the plain document, and builds it for no listener that takes the change alone', () => {
     const s = new SharedState('r');
-    s.snapshot(1, wideDoc());
+    replicaOf(s).snapshot(1, wideDoc());
     const seen: Array<[number, Json | undefined]> = [];
     const argCounts: number[] = [];
     s.subscribe((change, state) => seen.push([change.version, state as Json]));
     s.subscribe(function (this: unknown, _change) {
       argCounts.push(arguments[1] === undefined ? 1 : 2);
     });
-    s.change(2, { op: 'set', path: 'w.k1', value: 1 }, null);
+    replicaOf(s).change(2, { op: 'set', path: 'w.k1', value: 1 }, null);
     assert.equal(seen.length, 1);
     assert.equal(seen[0]![1], s.get());
     assert.equal(Object.getPrototypeOf((seen[0]![1] as { w: object }).w), Object.prototype);

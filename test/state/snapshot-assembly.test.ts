@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { join } from '../../src/coordinator.js';
+import { join } from '../../src/instance/instance.js';
 import { LeaseKey } from '../../src/lease/key.js';
 import { MemoryLeaseStore } from '../../src/lease/memory-store.js';
 import { SnapshotAssembly, type Refusal } from '../../src/state/snapshot-assembly.js';

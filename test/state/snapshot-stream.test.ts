@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as nodeFs from 'node:fs';
 import { WebSocket } from 'ws';
-import { join, type Instance } from '../../src/coordinator.js';
+import { join, type Instance } from '../../src/instance/instance.js';
 import { systemClock } from '../../src/clock.js';
 import { LeaseKey } from '../../src/lease/key.js';
 import { MemoryLeaseStore } from '../../src/lease/memory-store.js';

@@ -4,16 +4,17 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { join, toHolder, type Instance, type InstanceEvent } from '../src/coordinator.js';
-import { MemoryLeaseStore } from '../src/lease/memory-store.js';
-import { LeaseholdError } from '../src/errors.js';
-import { tempRoot, until, delay } from './helpers.js';
+import { join, toHolder, type Instance, type InstanceEvent } from '../../src/instance/instance.js';
+import { internals } from '../../src/internals.js';
+import { MemoryLeaseStore } from '../../src/lease/memory-store.js';
+import { LeaseholdError } from '../../src/errors.js';
+import { tempRoot, until, delay } from '../helpers.js';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join as joinPath } from 'node:path';
-import { Journal, parseFrames, type Entry } from '../src/state/journal/index.js';
-import { stateDir } from '../src/state/owner-handler.js';
-import { repair } from '../src/state/damage.js';
-import { LeaseKey } from '../src/lease/key.js';
+import { Journal, parseFrames, type Entry } from '../../src/state/journal/index.js';
+import { stateDir } from '../../src/state/owner-handler.js';
+import { repair } from '../../src/state/damage.js';
+import { LeaseKey } from '../../src/lease/key.js';
 import { WebSocket } from 'ws';
 
 async function cluster(n: number, ttlMs = 1000) {
@@ -68,7 +69,7 @@ describe('join()', () => {
     try {
       const [a, b, d] = c.instances as [Instance, Instance, Instance];
       const epoch = a.epoch;
-      await until(() => a.server?.standbyReady, 2000, 'the successor stands by');
+      await until(() => internals(a).handover?.standbyReady, 2000, 'the successor stands by');
       let inspected = 0;
       const dStore = c.stores[2]!;
       const inspect = dStore.inspect.bind(dStore);
@@ -102,7 +103,7 @@ describe('join()', () => {
     const c = await cluster(3);
     try {
       const [a, b, d] = c.instances as [Instance, Instance, Instance];
-      await until(() => a.server?.standbyReady, 2000, 'the successor stands by');
+      await until(() => internals(a).handover?.standbyReady, 2000, 'the successor stands by');
       // A follower that never prepares a standby link (a raw client speaking protocol 1).
       const secret = String((await c.shared.inspect(a.key))!.meta.secret);
       const raw = new WebSocket(a.endpoint!, { headers: { authorization: `Bearer ${secret}` }, perMessageDeflate: false });
@@ -156,14 +157,14 @@ describe('join()', () => {
     try {
       const [a, b] = c.instances as [Instance, Instance];
       // Steal the lease from under a: its renewal sees a newer epoch.
-      const lease = a.lease!;
+      const lease = internals(a).lease!;
       c.shared.simulateCrash(a.instanceId);
       const lost = new Promise<InstanceEvent>((r) => a.on('lost', r));
       const theirs = await c.shared.acquire(a.key, { ttlMs: 400, instanceId: 'thief', meta: {} });
       const e = (await lost) as Extract<InstanceEvent, { type: 'lost' }>;
       assert.equal(e.reason, 'superseded');
       assert.equal(lease.lost.aborted, true);
-      assert.equal(a.server, undefined);
+      assert.equal(internals(a).server, undefined);
       await theirs.release();
       await until(() => (a.role === 'owner' || b.role === 'owner') && a.epoch > theirs.epoch, 3000, 'a new owner after the thief');
     } finally {
@@ -239,14 +240,14 @@ describe('join()', () => {
       for (let i = 0; i < 3; i++) await a.state.push('log', `a${i}`);
       await until(() => b.state.version === a.state.version, 2000, 'b caught up');
       const v = a.state.version;
-      assert.deepEqual(b.state.lastId, [a.instanceId, 3]);
+      assert.deepEqual(internals(b).replica.lastId, [a.instanceId, 3]);
       // Make b's change v come from another history (as after an owner whose commits its successor lost).
       const before = b.state.get() as { log: string[] };
-      b.state.snapshot(v - 1, { log: before.log.slice(0, -1) });
-      b.state.change(v, { op: 'push', path: 'log', value: 'elsewhere' }, ['someone-else', 1]);
+      internals(b).replica.snapshot(v - 1, { log: before.log.slice(0, -1) });
+      internals(b).replica.change(v, { op: 'push', path: 'log', value: 'elsewhere' }, ['someone-else', 1]);
       assert.notDeepEqual(b.state.get(), a.state.get());
       const from = c.events.length;
-      b.link!.drop();
+      internals(b).link!.drop();
       await until(() => c.events.slice(from).some((e) => e.who === 1 && e.type === 'connected'), 5000, 'b reconnects');
       await until(() => JSON.stringify(b.state.get()) === JSON.stringify(a.state.get()), 2000, 'b resynced');
       assert.equal(b.state.version, v);

@@ -1,0 +1,270 @@
+/**
+ * One term as a follower: follows one holder's record until that holder goes, and says what comes next.
+ *
+ *  1. A record without an endpoint (a bare lease): wait for it to change, then contend.
+ *  2. Connect (or take the standby link already welcomed by the successor); a failed connection reads
+ *     the record for a moment (the owner is starting, just died, or is hung), then contends.
+ *  3. Sync the replica and route mutations to the owner; serve as its successor when asked (listen,
+ *     unserved, and say where) and connect in advance to the successor it names.
+ *  4. Stay until the link closes, the successor welcomes the standby link (the owner left), or the record
+ *     names someone else (a backstop read every renew interval: a deposed owner may keep its socket;
+ *     notifications would wake every follower at every step of every lease transaction).
+ *  5. Leave: the route first (before any await), then, by why the link ended: the successor (standby
+ *     link, else its record), this instance as the named successor, the ttl for a hung owner, or contend.
+ *
+ * Not guaranteed: that a follower of a stopped (SIGSTOP) owner notices before its heartbeat fails (two
+ * heartbeat intervals).
+ */
+import { nextTurn, sleep, type Clock } from '../clock.js';
+import { debug } from '../debug.js';
+import type { Timing } from '../config.js';
+import type { LeaseKey } from '../lease/key.js';
+import type { LeaseRecord } from '../lease/record.js';
+import { observe, waitForHolderChange } from '../lease/observe.js';
+import type { LeaseStore } from '../lease/store.js';
+import { FollowerLink, type LinkClose, type LinkOptions } from '../transport/client.js';
+import type { InstanceInfo, Message } from '../transport/protocol.js';
+import { FollowerStateHandler } from '../state/follower-handler.js';
+import { prefetch as prefetchJournal } from '../state/journal/index.js';
+import { MutationBatcher } from '../state/mutation-batcher.js';
+import type { Replica } from '../state/shared-state.js';
+import { stateOwnerSchemas } from '../state/wire.js';
+import { awaitSuccessor, StandbyLink, type Followed, type HandoverWatch } from './handover.js';
+
+/** What a follower term ends with. */
+export type FollowerOutcome =
+  /** The holder is gone (crashed, hung past the ttl, deposed), or the instance is closing: contend. */
+  | { kind: 'contend' }
+  /** The owner handed over to another instance: follow it (over `link` when already welcomed). */
+  | { kind: 'follow'; record: LeaseRecord; link?: FollowerLink }
+  /** The owner handed over to this instance: contend at once (its record may still be `from`'s). */
+  | { kind: 'succeed'; from: LeaseRecord };
+
+/** What a follower term needs of its instance. */
+export interface FollowerContext {
+  readonly instanceId: string;
+  readonly name: string;
+  readonly key: LeaseKey;
+  readonly store: LeaseStore;
+  readonly clock: Clock;
+  readonly timing: Timing;
+  /** Aborted when the instance closes. */
+  readonly stop: AbortSignal;
+  readonly replica: Replica;
+  /** The journal directory, read once in advance by a designated successor. */
+  readonly stateDir: string;
+  /** The instance's listener (opened if needed): where this instance would serve as the successor. */
+  listen(): Promise<{ endpoint: string; secret: string }>;
+  connected(link: FollowerLink, via: 'handover' | 'record'): void;
+  presence(instances: InstanceInfo[]): void;
+  disconnected(epoch: number, why: LinkClose['why']): void;
+  error(err: unknown, what: string): void;
+}
+
+export class FollowerTerm {
+  readonly #ctx: FollowerContext;
+  #link: FollowerLink | undefined;
+  /** A connection to the designated successor, to use when the owner hands over to it. */
+  #standby: StandbyLink | undefined;
+  /** Called when the standby link to the designated successor is welcomed. */
+  #onStandbyServing: ((successor: string) => void) | undefined;
+
+  constructor(ctx: FollowerContext) {
+    this.#ctx = ctx;
+  }
+
+  /** The link to the owner while connected. */
+  get link(): FollowerLink | undefined {
+    return this.#link;
+  }
+  get connected(): boolean {
+    return this.#link !== undefined && !this.#link.closed;
+  }
+
+  /** The instance closes: leave the owner and the successor. */
+  close(): void {
+    this.#link?.close();
+    this.#standby?.cancel();
+    this.#standby = undefined;
+  }
+
+  /** Follows `record`'s holder (over `ready` when a standby link to it is already welcomed) until it goes. */
+  async run(record: LeaseRecord, ready?: FollowerLink): Promise<FollowerOutcome> {
+    const ctx = this.#ctx;
+    const endpoint = typeof record.meta.endpoint === 'string' ? record.meta.endpoint : undefined;
+    const secret = typeof record.meta.secret === 'string' ? record.meta.secret : undefined;
+    // 1. held by something that does not serve (a bare lease): wait for it to go
+    if (!endpoint || !secret) {
+      await this.#waitRecordChange(ctx.timing.renewIntervalMs);
+      return { kind: 'contend' };
+    }
+    // 2. connect
+    let link: FollowerLink;
+    try {
+      link = ready ?? (await FollowerLink.connect(this.#linkOptions(endpoint, secret, record.epoch)));
+    } catch {
+      await this.#waitRecordChange(ctx.timing.reconnectPollMs, ctx.timing.reconnectWaitMs);
+      return { kind: 'contend' };
+    }
+    if (ctx.stop.aborted) {
+      link.close();
+      return { kind: 'contend' };
+    }
+    if (ready) debug(`connected to epoch ${link.epoch} over the standby link`);
+    // 3. sync, route, serve
+    this.#link = link;
+    const handler = new FollowerStateHandler(link, ctx.replica, (m) => this.#onControl(link, m));
+    const closed = new Promise<LinkClose>((resolve) =>
+      link.attach({ onMessage: (m) => handler.onMessage(m), onPresence: (instances) => ctx.presence(instances), onClose: resolve }),
+    );
+    // Catch up from our version, then send again everything not yet acknowledged.
+    link.send(handler.syncRequest());
+    const batcher = new MutationBatcher(link);
+    ctx.replica.setRoute({ send: (seq, m, durable) => batcher.send(seq, m, durable) });
+    debug(`connected to epoch ${link.epoch}`);
+    ctx.connected(link, ready ? 'handover' : 'record');
+    // 4. stay
+    const watch = this.#holderGone(record);
+    const recordChanged = watch.gone.then((gone) => (gone ? ('record' as const) : ('aborted' as const)));
+    // The designated successor welcomed our standby link: it serves a newer epoch, so this owner left,
+    // whether or not its announcement reached us yet (it tells the successor first, the rest later).
+    const successorServing = new Promise<LinkClose>((resolve) => {
+      this.#onStandbyServing = (successor) => resolve({ why: 'leaving', successor });
+    });
+    let outcome: LinkClose | 'record' | 'aborted' = await Promise.race([closed, recordChanged, successorServing]);
+    this.#onStandbyServing = undefined;
+    const welcomedAway = outcome !== 'record' && outcome !== 'aborted' && !link.closed;
+    watch.cancel();
+    if (outcome === 'record') {
+      // A graceful owner announces before its release is seen, but the watcher can fire before the socket
+      // is read: give an announcement already on its way a moment to arrive.
+      const late = await Promise.race([closed, sleep(ctx.clock, ctx.timing.lateAnnouncementMs).then(() => undefined)]);
+      if (late) outcome = late;
+    }
+    // 5. leave
+    if (outcome === 'record' || outcome === 'aborted') link.close();
+    else if (welcomedAway) link.close(true); // it is leaving: no close handshake for either of us to run
+    this.#link = undefined;
+    handler.leave();
+    ctx.replica.setRoute(undefined);
+    const why: LinkClose['why'] = typeof outcome === 'string' ? 'closed' : outcome.why;
+    const standby = this.#standby;
+    this.#standby = undefined;
+    debug(
+      `left epoch ${link.epoch}: ${typeof outcome === 'string' ? outcome : outcome.why === 'leaving' ? `leaving, successor ${outcome.successor ?? '-'}` : outcome.why}`,
+    );
+    ctx.disconnected(link.epoch, why);
+    // The standby link serves a graceful handover only; otherwise the record decides where to go.
+    const handover = typeof outcome === 'object' && outcome.why === 'leaving' && outcome.successor !== ctx.instanceId;
+    if (!handover || ctx.stop.aborted) standby?.cancel();
+    if (ctx.stop.aborted || typeof outcome !== 'object') return { kind: 'contend' };
+    if (outcome.why === 'leaving') {
+      // The chosen successor: the owner announces after its release, so contend at once.
+      if (outcome.successor === ctx.instanceId) return { kind: 'succeed', from: record };
+      const viaStandby = await standby?.take(outcome.successor, record, {
+        clock: ctx.clock,
+        timeoutMs: ctx.timing.handoverTimeoutMs,
+        signal: ctx.stop,
+        inspect: () => ctx.store.inspect(ctx.key).catch(() => undefined),
+      });
+      if (viaStandby) return { kind: 'follow', ...viaStandby } satisfies Followed & { kind: 'follow' };
+      const next = await awaitSuccessor(this.#watch(), record);
+      debug(`successor ${next ? `epoch ${next.epoch} seen` : 'not seen in time'}`);
+      return next ? { kind: 'follow', record: next } : { kind: 'contend' };
+    }
+    // A hung owner stops renewing: its lease is free after the ttl, and acquisition takes over. One that
+    // only looked hung (too busy to answer in time) keeps renewing: after the ttl, contend again, which
+    // fails with ECONFLICT and reconnects to it. Waiting for a record change alone would wait forever.
+    if (outcome.why === 'hung') await this.#waitRecordChange(ctx.timing.renewIntervalMs, ctx.timing.ttlMs + ctx.timing.renewIntervalMs);
+    return { kind: 'contend' };
+  }
+
+  #onControl(link: FollowerLink, m: Message): void {
+    if (m.t === 'standby-request') void this.#offerStandby(link);
+    else if (m.t === 'successor') this.#prepareStandby(link, m);
+  }
+
+  /** Designated as the successor: listen now (unserved; followers' connections are held) and say where. */
+  async #offerStandby(link: FollowerLink): Promise<void> {
+    try {
+      const { endpoint, secret } = await this.#ctx.listen();
+      if (link.closed || this.#link !== link) return;
+      link.send({ t: 'standby', epoch: link.epoch, endpoint, secret });
+      debug(`standing by at ${endpoint} as the successor of epoch ${link.epoch}`);
+      const dir = this.#ctx.stateDir;
+      void nextTurn().then(() => prefetchJournal(dir));
+    } catch (err) {
+      this.#ctx.error(err, 'cannot listen as the designated successor');
+    }
+  }
+
+  /** Another follower is the successor: connect to it now; it welcomes us when it serves. */
+  #prepareStandby(link: FollowerLink, m: Message): void {
+    if (m.instanceId === this.#ctx.instanceId) return;
+    const note = { instanceId: m.instanceId as string, endpoint: m.endpoint as string, secret: m.secret as string };
+    if (this.#standby?.same(note)) return;
+    this.#standby?.cancel();
+    this.#standby = new StandbyLink(note, this.#linkOptions(note.endpoint, note.secret, link.epoch + 1), (standby) => {
+      if (this.#standby === standby) this.#onStandbyServing?.(standby.instanceId);
+    });
+  }
+
+  /** How this instance connects to an owner at `endpoint` (never one below `minEpoch`). */
+  #linkOptions(endpoint: string, secret: string, minEpoch: number): LinkOptions {
+    const ctx = this.#ctx;
+    return {
+      endpoint,
+      secret,
+      instanceId: ctx.instanceId,
+      name: ctx.name,
+      minEpoch,
+      clock: ctx.clock,
+      heartbeatIntervalMs: ctx.timing.heartbeatIntervalMs,
+      connectTimeoutMs: ctx.timing.connectTimeoutMs,
+      schemas: stateOwnerSchemas,
+    };
+  }
+
+  #watch(): HandoverWatch {
+    const ctx = this.#ctx;
+    return { store: ctx.store, key: ctx.key, clock: ctx.clock, timing: ctx.timing, signal: ctx.stop };
+  }
+
+  /**
+   * `gone` resolves true once the record no longer names `holder` (free, or another holder), looking every
+   * renewal interval, first one interval from now (the caller just read it); false when cancelled or on
+   * close.
+   */
+  #holderGone(holder: LeaseRecord): { gone: Promise<boolean>; cancel(): void } {
+    const ctx = this.#ctx;
+    const cancelled = new AbortController();
+    const gone = observe(
+      ctx.store,
+      ctx.key,
+      (seen) =>
+        seen.state === 'free' ||
+        (seen.state === 'held' && (seen.record.instanceId !== holder.instanceId || seen.record.epoch !== holder.epoch))
+          ? true
+          : undefined,
+      {
+        clock: ctx.clock,
+        pollIntervalMs: ctx.timing.renewIntervalMs,
+        signal: [cancelled.signal, ctx.stop],
+        notifications: false,
+        readAtOnce: false,
+      },
+    ).catch(() => false);
+    return { gone, cancel: () => cancelled.abort() };
+  }
+
+  /** Waits until the key's record changes holder or becomes free, reading every `pollMs`, for at most `maxMs`. */
+  async #waitRecordChange(pollMs: number, maxMs?: number): Promise<void> {
+    const { clock, store, key, stop } = this.#ctx;
+    await waitForHolderChange(store, key, {
+      clock,
+      pollIntervalMs: pollMs,
+      deadline: maxMs === undefined ? undefined : clock.now() + maxMs,
+      signal: stop,
+    }).catch(() => undefined); // timed out, stopping, or unreadable: contend again
+  }
+}
