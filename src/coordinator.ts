@@ -36,12 +36,14 @@ import { observe, waitForHolderChange, type Observation } from './lease/observe.
 import type { Lease, LeaseStore } from './lease/store.js';
 import { FollowerLink, type LinkClose, type LinkOptions } from './transport/client.js';
 import { removeStaleSocket, socketPathOf } from './transport/endpoint.js';
-import { matches, type InstanceInfo, type Message } from './transport/protocol.js';
+import type { InstanceInfo } from './transport/protocol.js';
+import { unreachable } from './transport/codec/fields.js';
+import type { Sync } from './transport/codec/to-owner.js';
+import type { BatchItem, LinkMessage, Successor } from './transport/codec/to-follower.js';
 import { SharedState } from './state/shared-state.js';
 import { startOwnerState, stateDir, type StateOptions } from './state/owner-handler.js';
 import { DAMAGE_POLL_MS, damageError, markDamaged, readDamage, stillDamaged, type Damage } from './state/damage.js';
 import { prefetch as prefetchJournal, prepareJournalDir } from './state/journal/index.js';
-import { stateOwnerSchemas } from './state/wire.js';
 import { MutationBatcher } from './state/mutation-batcher.js';
 import { SnapshotAssembly } from './state/snapshot-assembly.js';
 import type { Json } from './state/document.js';
@@ -523,7 +525,7 @@ export class Instance<State = Json> {
   /** The snapshot each link is receiving, a part at a time. */
   readonly #snapshots = new WeakMap<FollowerLink, SnapshotAssembly>();
 
-  #onStateMessage(link: FollowerLink, m: Message): void {
+  #onStateMessage(link: FollowerLink, m: LinkMessage | BatchItem): void {
     // A link this instance left (its route is gone): its acks would count for the next owner's route.
     if (link !== this.#link) return;
     let incoming = this.#snapshots.get(link);
@@ -535,59 +537,44 @@ export class Instance<State = Json> {
       case 'successor':
         return this.#prepareStandby(link, m);
       case 'batch':
-        for (const item of m.items as unknown[]) {
-          const t = (item as { t?: unknown })?.t;
-          const schema =
-            typeof t === 'string' && t !== 'batch' && Object.prototype.hasOwnProperty.call(stateOwnerSchemas, t)
-              ? stateOwnerSchemas[t as keyof typeof stateOwnerSchemas]
-              : undefined;
-          if (!schema || !matches(item, schema) || (item as { epoch: number }).epoch !== link.epoch) return link.close();
-          this.#onStateMessage(link, item as Message);
-        }
+        // (Decoded: changes, acks and nacks of the batch's epoch, which the link checked.)
+        for (const item of m.items) this.#onStateMessage(link, item);
         return;
       case 'snapshot-part': {
         if (!incoming) this.#snapshots.set(link, (incoming = new SnapshotAssembly()));
-        const out = incoming.part(m as unknown as { v: number; i: number; text: string });
+        const out = incoming.part(m);
         return out && link.refuse(out.refused.reason, out.refused.code);
       }
       case 'snapshot-end': {
-        const done = (incoming ?? new SnapshotAssembly()).end(m as unknown as { v: number; parts: number; chars: number });
+        const done = (incoming ?? new SnapshotAssembly()).end(m);
         return 'refused' in done ? link.refuse(done.refused.reason, done.refused.code) : this.state.snapshot(done.v, done.state);
       }
-      case 'change':
-        // Out of order (a gap): ask again from where the replica is.
-        if (!this.state.change(m.v as number, m.m as Json, m.id as [string, number] | null)) link.send(this.#syncRequest(link));
-        return;
       case 'changes': {
-        const ms = m.ms as Json[];
-        const ids = m.ids as ([string, number] | null)[];
-        if (ms.length !== ids.length) return link.close();
-        const v = m.v as number;
-        for (let i = 0; i < ms.length; i++) if (!this.state.change(v + i, ms[i]!, ids[i]!)) return void link.send(this.#syncRequest(link)); // a gap: as for `change`
+        const { ms, ids, v } = m; // as many ids as changes (decoded)
+        // Out of order (a gap): ask again from where the replica is.
+        for (let i = 0; i < ms.length; i++) if (!this.state.change(v + i, ms[i]!, ids[i]!)) return void link.send(this.#syncRequest(link));
         return;
       }
       case 'synced':
-        return this.state.caughtUp(m.v as number);
-      case 'ack':
-        return this.state.ack(m.seq as number, m.v as number);
+        return this.state.caughtUp(m.v);
       case 'acks': {
-        const seqs = m.seqs as number[];
-        const vs = m.vs as number[];
-        if (seqs.length !== vs.length) return link.close();
+        const { seqs, vs } = m; // as many versions as acks (decoded)
         for (let i = 0; i < seqs.length; i++) this.state.ack(seqs[i]!, vs[i]!);
         return;
       }
       case 'nack':
         // ELOST: the owner lost its lease mid-way; the outcome is unknown, so keep it for the next owner.
         if (m.code === 'ELOST') return;
-        return this.state.nack(m.seq as number, new LeaseholdError(asCode(m.code), String(m.message)));
+        return this.state.nack(m.seq, new LeaseholdError(asCode(m.code), m.message));
+      default:
+        return unreachable(m);
     }
   }
 
-  /** "Send me what I lack": from the replica's version, and (protocol 2) the id of its change there. */
-  #syncRequest(link: FollowerLink): Message {
+  /** "Send me what I lack": from the replica's version, and the id of its change there when known. */
+  #syncRequest(link: FollowerLink): Sync {
     const at = this.state.lastId;
-    return link.version >= 2 && at !== undefined
+    return at !== undefined
       ? { t: 'sync', epoch: link.epoch, since: this.state.version, at }
       : { t: 'sync', epoch: link.epoch, since: this.state.version };
   }
@@ -603,7 +590,6 @@ export class Instance<State = Json> {
       clock: this.#opts.clock,
       heartbeatIntervalMs: this.#opts.heartbeatIntervalMs,
       connectTimeoutMs: Math.max(200, this.#opts.heartbeatIntervalMs * 2),
-      schemas: stateOwnerSchemas,
     };
   }
 
@@ -622,19 +608,19 @@ export class Instance<State = Json> {
   }
 
   /** Another follower is the successor: connect to it now; it welcomes us when it serves. */
-  #prepareStandby(link: FollowerLink, m: Message): void {
+  #prepareStandby(link: FollowerLink, m: Successor): void {
     if (m.instanceId === this.instanceId) return;
     const current = this.#standby;
     if (current && current.instanceId === m.instanceId && current.endpoint === m.endpoint) return;
     current?.cancel();
     const prepared = FollowerLink.prepare({
-      ...this.#linkOptions(m.endpoint as string, m.secret as string, link.epoch + 1),
+      ...this.#linkOptions(m.endpoint, m.secret, link.epoch + 1),
       welcomeTimeoutMs: null,
     });
     const standby: Standby = {
-      instanceId: m.instanceId as string,
-      endpoint: m.endpoint as string,
-      secret: m.secret as string,
+      instanceId: m.instanceId,
+      endpoint: m.endpoint,
+      secret: m.secret,
       ...prepared,
     };
     this.#standby = standby;
@@ -662,7 +648,7 @@ export class Instance<State = Json> {
       standby.cancel();
       return undefined;
     }
-    // Its record: from the welcome (protocol 3), else from the store. The endpoint and secret are those
+    // Its record: from the welcome, else (a server given none) from the store. The endpoint and secret are those
     // the old owner passed on, which this link just proved.
     const holder = link.welcome.holder;
     const record = holder

@@ -15,6 +15,7 @@ import { stateDir } from '../src/state/owner-handler.js';
 import { repair } from '../src/state/damage.js';
 import { LeaseKey } from '../src/lease/key.js';
 import { WebSocket } from 'ws';
+import { PROTOCOL_VERSION } from '../src/transport/protocol.js';
 
 async function cluster(n: number, ttlMs = 1000) {
   const root = await tempRoot();
@@ -103,13 +104,13 @@ describe('join()', () => {
     try {
       const [a, b, d] = c.instances as [Instance, Instance, Instance];
       await until(() => a.server?.standbyReady, 2000, 'the successor stands by');
-      // A follower that never prepares a standby link (a raw client speaking protocol 1).
+      // A follower that never prepares a standby link (a raw client).
       const secret = String((await c.shared.inspect(a.key))!.meta.secret);
       const raw = new WebSocket(a.endpoint!, { headers: { authorization: `Bearer ${secret}` }, perMessageDeflate: false });
       const frames: { t: string; at: number }[] = [];
       raw.on('message', (data) => frames.push({ t: (JSON.parse(String(data)) as { t: string }).t, at: performance.now() }));
       await new Promise((resolve) => raw.once('open', resolve));
-      raw.send(JSON.stringify({ t: 'hello', v: [1], epoch: a.epoch, instanceId: 'raw-follower', name: 'raw', pid: 1 }));
+      raw.send(JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, epoch: a.epoch, instanceId: 'raw-follower', name: 'raw', pid: 1 }));
       await until(() => frames.some((f) => f.t === 'welcome'), 2000, 'the raw follower is welcomed');
       const closedAt = new Promise<number>((resolve) => raw.once('close', () => resolve(performance.now())));
       const from = c.events.length;

@@ -12,7 +12,8 @@
  * a wrong or missing secret is refused with an HTTP status before a WebSocket exists (upgrade-check.ts),
  * so nothing an unauthenticated peer sends is ever parsed as a frame; every socket and WebSocket has an
  * `error` listener from the moment it exists, so no bytes from the network can end the process; every
- * frame is validated (4000 on failure) and size-limited (1009); a second hello from an instance already
+ * frame is decoded by codec/to-owner.ts (4000 on failure) and size-limited (1009); a hello of another protocol
+ * version is refused (4002); a second hello from an instance already
  * connected is refused (4007), and so is a message naming another epoch than this owner's (4004 when
  * older, 4000 when newer); `guard()` (the lease check) runs before each accepted connection and each
  * message, and a failing guard stops the server at once (4003).
@@ -35,40 +36,25 @@ import type { Clock, Timer } from '../clock.js';
 import { ipcEndpoint, ipcPath, removeStaleSocket, tcpEndpoint, type TransportKind } from './endpoint.js';
 import { Admission, ADMISSION_DEFAULTS } from './admission.js';
 import { checkUpgrade, refusalResponse } from './upgrade-check.js';
-import {
-  CloseCode,
-  controlSchemas,
-  decode,
-  encode,
-  negotiate,
-  PROTOCOL_VERSIONS,
-  ProtocolViolation,
-  type Hello,
-  type InstanceInfo,
-  type Leaving,
-  type Message,
-  type ControlMessage,
-  type Welcome,
-} from './protocol.js';
+import { CloseCode, PROTOCOL_VERSION, type InstanceInfo } from './protocol.js';
+import { DecodeError, unreachable, type ToFollowerFrame } from './codec/fields.js';
+import * as toOwner from './codec/to-owner.js';
+import * as toFollower from './codec/to-follower.js';
 import { redactRecord, type LeaseRecord } from '../lease/record.js';
 
 /** The owner's application (the state layer plugs in here). */
 export interface OwnerHandler {
-  /** Extra message types accepted from followers after hello, with their schemas. */
-  schemas: Record<string, Parameters<typeof decode>[1][string]>;
   /** A follower finished its hello (after welcome was sent). `hello` is its first message. */
-  onJoin(peer: Peer, hello: Hello): void;
-  onMessage(peer: Peer, message: Message): void;
+  onJoin(peer: Peer, hello: toOwner.Hello): void;
+  onMessage(peer: Peer, message: toOwner.StateToOwner): void;
   onLeave(peer: Peer): void;
 }
 
 export interface Peer {
   readonly info: InstanceInfo;
-  /** The protocol version agreed with this follower in its hello. */
-  readonly version: number;
-  send(message: Message | ControlMessage): void;
+  send(message: toFollower.ToFollower): void;
   /** Sends an already-encoded frame (one encoding shared by many peers). */
-  sendRaw(data: string): void;
+  sendRaw(data: ToFollowerFrame): void;
   /** Bytes queued for this peer and not yet written (slow-consumer detection). */
   readonly bufferedAmount: number;
   close(code: number, reason: string): void;
@@ -105,8 +91,6 @@ export class OwnerServer {
   #holder: (() => LeaseRecord) | undefined;
   /** The holder's record as last redacted for a welcome (every follower of a handover gets the same one). */
   #redacted: { from: LeaseRecord; record: LeaseRecord } | undefined;
-  /** What a joined follower may send: the handler's messages and `standby`. */
-  #schemas: Parameters<typeof decode>[1] = { standby: controlSchemas.standby };
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly #opts: Required<Omit<OwnerServerOptions, 'onAcceptError'>>;
@@ -201,7 +185,7 @@ export class OwnerServer {
 
   /**
    * Starts accepting followers as the owner of `epoch`. `guard` throws when the lease is no longer held;
-   * `holder` gives the lease record as last written, sent without secrets in every welcome (protocol 3).
+   * `holder` gives the lease record as last written, sent without secrets in every welcome.
    */
   serve(epoch: number, guard: () => void, handler?: OwnerHandler, holder?: () => LeaseRecord): void {
     if (this.#state !== 'listening') throw new Error(`cannot serve in state ${this.#state}`);
@@ -211,7 +195,6 @@ export class OwnerServer {
     this.#guard = guard;
     this.#handler = handler;
     this.#holder = holder;
-    this.#schemas = { ...(handler?.schemas ?? {}), standby: controlSchemas.standby };
     this.#scheduleHeartbeat();
     for (const ws of this.#held) {
       this.#held.delete(ws);
@@ -240,8 +223,8 @@ export class OwnerServer {
     return [...this.#peers.values()].filter((p) => p.joined);
   }
 
-  broadcast(message: Message): void {
-    const data = encode(message);
+  broadcast(message: toFollower.ToFollower): void {
+    const data = toFollower.encode(message);
     for (const p of this.#peers.values()) if (p.joined) p.sendRaw(data);
   }
 
@@ -300,36 +283,34 @@ export class OwnerServer {
       peer.alive = true;
       if (!this.#stillOwner()) return;
       if (isBinary) return ws.close(CloseCode.PROTOCOL, 'binary frames are not accepted');
-      const text = data.toString();
-      if (!peer.joined) return this.#hello(peer, text);
-      let msg: Message;
-      try {
-        msg = decode(text, this.#schemas);
-      } catch (err) {
-        return ws.close(CloseCode.PROTOCOL, err instanceof ProtocolViolation ? err.message : 'invalid message');
-      }
+      // ws has checked that a text frame is UTF-8: its string is what the codec would make of the bytes.
+      const msg = toOwner.decode(data.toString());
+      if (msg instanceof DecodeError) return ws.close(CloseCode.PROTOCOL, peer.joined ? msg.reason : `expected hello: ${msg.reason}`);
+      if (msg.t === 'hello') return peer.joined ? ws.close(CloseCode.PROTOCOL, 'a second hello') : this.#hello(peer, msg);
+      if (!peer.joined) return ws.close(CloseCode.PROTOCOL, `expected hello, not "${msg.t}"`);
       // 7. Every follower message carries the epoch of the owner it was meant for: an older one was meant for
       // a previous owner (4004); a newer one no follower can have seen while this owner serves (4000).
-      const e = msg.epoch as number; // an integer: every schema has it
+      const e = msg.epoch;
       if (e !== this.#epoch)
         return e < this.#epoch
           ? ws.close(CloseCode.STALE_EPOCH, `epoch ${e} is older than this owner's ${this.#epoch}`)
           : ws.close(CloseCode.PROTOCOL, `epoch ${e} is newer than this owner's ${this.#epoch}`);
-      if (msg.t === 'standby') return this.#onStandby(peer, msg);
-      this.#handler?.onMessage(peer, msg);
+      switch (msg.t) {
+        case 'standby':
+          return this.#onStandby(peer, msg);
+        case 'sync':
+        case 'mutate':
+        case 'mutates':
+          return this.#handler?.onMessage(peer, msg);
+        default:
+          return unreachable(msg);
+      }
     });
   }
 
-  #hello(peer: PeerImpl, text: string): void {
-    let hello: Hello;
-    try {
-      hello = decode<Hello>(text, { hello: controlSchemas.hello });
-    } catch (err) {
-      return peer.close(CloseCode.PROTOCOL, err instanceof ProtocolViolation ? `expected hello: ${err.message}` : 'expected hello');
-    }
+  #hello(peer: PeerImpl, hello: toOwner.Hello): void {
     // 4. Version.
-    const v = negotiate(hello.v);
-    if (v === undefined) return peer.close(CloseCode.VERSION, `no common protocol version (owner speaks ${PROTOCOL_VERSIONS.join(', ')})`);
+    if (hello.v !== PROTOCOL_VERSION) return peer.close(CloseCode.VERSION, `protocol ${hello.v} is not this owner's (${PROTOCOL_VERSION})`);
     // 5. A follower that has seen a newer epoch than ours: we are stale.
     if (hello.epoch > this.#epoch) {
       peer.close(CloseCode.STALE_EPOCH, `owner epoch ${this.#epoch} is older than ${hello.epoch}`);
@@ -341,11 +322,16 @@ export class OwnerServer {
     for (const p of this.#peers.values())
       if (p.joined && p.info.instanceId === hello.instanceId) return peer.close(CloseCode.DUPLICATE, 'this instance is already connected');
     peer.info = { instanceId: hello.instanceId, name: hello.name, pid: hello.pid, role: 'follower', since: this.#opts.clock.wallNow() };
-    peer.version = v;
     peer.joined = true;
-    const welcome: Welcome = { t: 'welcome', v, epoch: this.#epoch, ownerId: this.#opts.instanceId, instances: this.instances() };
-    if (v >= 2) welcome.maxPayload = this.#opts.maxPayload;
-    if (v >= 3 && this.#holder) welcome.holder = this.#redactedHolder(this.#holder());
+    const welcome: toFollower.Welcome = {
+      t: 'welcome',
+      v: PROTOCOL_VERSION,
+      epoch: this.#epoch,
+      ownerId: this.#opts.instanceId,
+      instances: this.instances(),
+      maxPayload: this.#opts.maxPayload,
+    };
+    if (this.#holder) welcome.holder = this.#redactedHolder(this.#holder());
     peer.send(welcome);
     if (this.#standby) peer.send({ t: 'successor', epoch: this.#epoch, ...this.#standby });
     this.#handler?.onJoin(peer, hello);
@@ -393,10 +379,10 @@ export class OwnerServer {
     first?.send({ t: 'standby-request', epoch: this.#epoch });
   }
 
-  #onStandby(peer: PeerImpl, msg: Message): void {
+  #onStandby(peer: PeerImpl, msg: toOwner.Standby): void {
     if (peer.info.instanceId !== this.#designated) return; // stale: designated someone else since
-    this.#standby = { instanceId: peer.info.instanceId, endpoint: msg.endpoint as string, secret: msg.secret as string };
-    const note = encode({ t: 'successor', epoch: this.#epoch, ...this.#standby });
+    this.#standby = { instanceId: peer.info.instanceId, endpoint: msg.endpoint, secret: msg.secret };
+    const note = toFollower.encode({ t: 'successor', epoch: this.#epoch, ...this.#standby });
     for (const p of this.#peers.values()) if (p.joined && p !== peer) p.sendRaw(note);
   }
 
@@ -450,7 +436,7 @@ export class OwnerServer {
    * opens its journal on a quiet machine (every follower woken at once, on 2 cores, slowed it by several
    * ms). The others are already connected to the successor's listener (their standby links); its welcome
    * tells them the new owner serves, and they leave this owner by themselves. Whoever is still here after
-   * `lingerMs` (no standby link, an older version, or a successor that failed) is told and closed (4005).
+   * `lingerMs` (no standby link, or a successor that failed) is told and closed (4005).
    * Without a successor that stands by, everyone is told at once.
    */
   async handOver(successor: string | null, lingerMs: number): Promise<void> {
@@ -482,7 +468,7 @@ export class OwnerServer {
 
   /** Tells `peers` that this owner is leaving and who owns next; resolves once it is written to each. */
   async #announceLeaving(successor: string | null, peers: PeerImpl[]): Promise<void> {
-    const data = encode({ t: 'leaving', epoch: this.#epoch, successor } satisfies Leaving);
+    const data = toFollower.encode({ t: 'leaving', epoch: this.#epoch, successor });
     await Promise.all(
       peers.map(
         (p) =>
@@ -523,17 +509,16 @@ export class OwnerServer {
 
 class PeerImpl implements Peer {
   info: InstanceInfo = { instanceId: '?', name: '', pid: 0, role: 'follower', since: 0 };
-  version = 1;
   joined = false;
   alive = true;
   constructor(readonly ws: WebSocket) {}
   get bufferedAmount(): number {
     return this.ws.bufferedAmount;
   }
-  send(message: Message | ControlMessage): void {
-    this.sendRaw(encode(message));
+  send(message: toFollower.ToFollower): void {
+    this.sendRaw(toFollower.encode(message));
   }
-  sendRaw(data: string): void {
+  sendRaw(data: ToFollowerFrame): void {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(data);
   }
   close(code: number, reason: string): void {

@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { systemClock } from '../../src/clock.js';
 import { FollowerLink, type LinkClose } from '../../src/transport/client.js';
+import { CloseCode, PROTOCOL_VERSION } from '../../src/transport/protocol.js';
+import { until } from '../helpers.js';
 import { frame } from './hostile-frames.js';
 
 /** Server → client violations (a server must not mask; the rest as for clients). */
@@ -24,7 +26,11 @@ function serverViolations(): Record<string, Buffer> {
   };
 }
 
-const welcome = frame(0x81, JSON.stringify({ t: 'welcome', v: 4, epoch: 1, ownerId: 'o', instances: [] }), { masked: false });
+const welcome = frame(
+  0x81,
+  JSON.stringify({ t: 'welcome', v: PROTOCOL_VERSION, epoch: 1, ownerId: 'o', instances: [], maxPayload: 1 << 20 }),
+  { masked: false },
+);
 
 describe('FollowerLink against a hostile endpoint', () => {
   let server: Server | undefined;
@@ -74,6 +80,61 @@ describe('FollowerLink against a hostile endpoint', () => {
   }
 });
 
+describe('FollowerLink against an owner of another protocol version', () => {
+  it('refuses its welcome with 4002, and connect() rejects naming both versions', async () => {
+    let closeCode: number | undefined;
+    const server = createServer((s: Socket) => {
+      s.on('error', () => undefined);
+      let upgraded = false;
+      let buf = Buffer.alloc(0);
+      s.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        if (!upgraded) {
+          const text = buf.toString('latin1');
+          const m = /Sec-WebSocket-Key: (\S+)/i.exec(text);
+          const end = text.indexOf('\r\n\r\n');
+          if (!m || end < 0) return;
+          upgraded = true;
+          buf = buf.subarray(end + 4);
+          const accept = createHash('sha1').update(`${m[1]}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+          s.write(
+            `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+          );
+          const other = { t: 'welcome', v: PROTOCOL_VERSION + 1, epoch: 1, ownerId: 'o', instances: [], maxPayload: 1 << 20 };
+          s.write(frame(0x81, JSON.stringify(other), { masked: false }));
+        }
+        // The follower's frames: its hello, then a close frame (masked with a zero key: the code in clear).
+        for (let at = 0; at + 8 <= buf.length;) {
+          const len = buf[at + 1]! & 0x7f;
+          if (len > 125) break;
+          if (buf[at] === 0x88) closeCode = buf.readUInt16BE(at + 6);
+          at += 6 + len;
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    try {
+      const endpoint = `ws://127.0.0.1:${(server.address() as { port: number }).port}/`;
+      await assert.rejects(
+        FollowerLink.connect({
+          endpoint,
+          secret: 's',
+          instanceId: 'f',
+          name: 'f',
+          minEpoch: 0,
+          clock: systemClock,
+          connectTimeoutMs: 1000,
+        }),
+        new RegExp(`speaks protocol ${PROTOCOL_VERSION + 1}, not ${PROTOCOL_VERSION}`),
+      );
+      await until(() => closeCode, 2000, 'the close frame');
+      assert.equal(closeCode, CloseCode.VERSION);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
+
 describe('FollowerLink.prepare', () => {
   it('cancel() after the welcome closes the link (a leaked one would answer pings and block reconnects)', async () => {
     const { OwnerServer } = await import('../../src/transport/server.js');
@@ -81,7 +142,7 @@ describe('FollowerLink.prepare', () => {
     const root = await tempRoot();
     const secret = 'prepare-secret-0123456789abcdefghijkl';
     const server = await OwnerServer.listen({ transport: 'tcp', root: root.dir, instanceId: 'o', name: 'o', secret, clock: systemClock });
-    server.serve(1, () => undefined, { schemas: {}, onJoin: () => undefined, onMessage: () => undefined, onLeave: () => undefined });
+    server.serve(1, () => undefined, { onJoin: () => undefined, onMessage: () => undefined, onLeave: () => undefined });
     try {
       const prepared = FollowerLink.prepare({
         endpoint: server.endpoint,
