@@ -84,7 +84,7 @@ describe('join()', () => {
       // d had connected to b in advance (b was the designated successor): no new handshake, no record read.
       const reconnect = c.events.find((e) => e.who === 2 && e.type === 'connected' && e.epoch === b.epoch);
       assert.equal(reconnect?.type === 'connected' && reconnect.via, 'handover');
-      // b's record came with its welcome (protocol 3): the same holder as the store's, without secrets.
+      // b's record came with its welcome: the same holder as the store's, without secrets.
       assert.equal(inspected, 0, 'd did not read the record');
       const record = (await c.shared.inspect(b.key))!;
       const { renewedAt: _r, ...holder } = d.holder!;

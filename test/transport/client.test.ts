@@ -32,39 +32,56 @@ const welcome = frame(
   { masked: false },
 );
 
+/**
+ * A fake owner on loopback: completes the WebSocket handshake, then calls `upgraded` with the socket and
+ * `frames` with every byte the follower sends after its upgrade request.
+ */
+async function fakeOwner(upgraded: (s: Socket) => void, frames: (bytes: Buffer) => void = () => undefined) {
+  const server = createServer((s: Socket) => {
+    s.on('error', () => undefined);
+    let buf = Buffer.alloc(0);
+    let done = false;
+    s.on('data', (d: Buffer) => {
+      if (done) return frames(d);
+      buf = Buffer.concat([buf, d]);
+      const text = buf.toString('latin1');
+      const m = /Sec-WebSocket-Key: (\S+)/i.exec(text);
+      const end = text.indexOf('\r\n\r\n');
+      if (!m || end < 0) return;
+      done = true;
+      const accept = createHash('sha1').update(`${m[1]}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      upgraded(s);
+      if (end + 4 < buf.length) frames(buf.subarray(end + 4));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { server, endpoint: `ws://127.0.0.1:${(server.address() as { port: number }).port}/` };
+}
+
+const opts = (endpoint: string) => ({
+  endpoint,
+  secret: 's',
+  instanceId: 'f',
+  name: 'f',
+  minEpoch: 0,
+  clock: systemClock,
+  connectTimeoutMs: 1000,
+});
+
 describe('FollowerLink against a hostile endpoint', () => {
   let server: Server | undefined;
   afterEach(() => new Promise<void>((r) => (server ? server.close(() => r()) : r())));
 
   /** A fake owner that completes the handshake, then writes `after` (after a welcome, if `welcomed`). */
   async function hostile(after: Buffer, welcomed: boolean): Promise<string> {
-    server = createServer((s: Socket) => {
-      s.on('error', () => undefined);
-      let buf = '';
-      s.on('data', (d) => {
-        buf += d.toString('latin1');
-        const m = /Sec-WebSocket-Key: (\S+)/i.exec(buf);
-        if (!m || !buf.includes('\r\n\r\n')) return;
-        buf = '\0';
-        const accept = createHash('sha1').update(`${m[1]}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-        s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
-        if (welcomed) s.write(welcome);
-        setTimeout(() => s.write(after), 20);
-      });
+    const fake = await fakeOwner((s) => {
+      if (welcomed) s.write(welcome);
+      setTimeout(() => s.write(after), 20);
     });
-    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
-    return `ws://127.0.0.1:${(server.address() as { port: number }).port}/`;
+    server = fake.server;
+    return fake.endpoint;
   }
-
-  const opts = (endpoint: string) => ({
-    endpoint,
-    secret: 's',
-    instanceId: 'f',
-    name: 'f',
-    minEpoch: 0,
-    clock: systemClock,
-    connectTimeoutMs: 1000,
-  });
 
   for (const [name, bytes] of Object.entries(serverViolations())) {
     it(`${name} before the welcome: connect() rejects`, async () => {
@@ -83,48 +100,24 @@ describe('FollowerLink against a hostile endpoint', () => {
 describe('FollowerLink against an owner of another protocol version', () => {
   it('refuses its welcome with 4002, and connect() rejects naming both versions', async () => {
     let closeCode: number | undefined;
-    const server = createServer((s: Socket) => {
-      s.on('error', () => undefined);
-      let upgraded = false;
-      let buf = Buffer.alloc(0);
-      s.on('data', (d: Buffer) => {
-        buf = Buffer.concat([buf, d]);
-        if (!upgraded) {
-          const text = buf.toString('latin1');
-          const m = /Sec-WebSocket-Key: (\S+)/i.exec(text);
-          const end = text.indexOf('\r\n\r\n');
-          if (!m || end < 0) return;
-          upgraded = true;
-          buf = buf.subarray(end + 4);
-          const accept = createHash('sha1').update(`${m[1]}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-          s.write(
-            `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
-          );
-          const other = { t: 'welcome', v: PROTOCOL_VERSION + 1, epoch: 1, ownerId: 'o', instances: [], maxPayload: 1 << 20 };
-          s.write(frame(0x81, JSON.stringify(other), { masked: false }));
-        }
+    let sent = Buffer.alloc(0);
+    const other = { t: 'welcome', v: PROTOCOL_VERSION + 1, epoch: 1, ownerId: 'o', instances: [], maxPayload: 1 << 20 };
+    const { server, endpoint } = await fakeOwner(
+      (s) => s.write(frame(0x81, JSON.stringify(other), { masked: false })),
+      (d) => {
         // The follower's frames: its hello, then a close frame (masked with a zero key: the code in clear).
-        for (let at = 0; at + 8 <= buf.length;) {
-          const len = buf[at + 1]! & 0x7f;
+        sent = Buffer.concat([sent, d]);
+        for (let at = 0; at + 8 <= sent.length;) {
+          const len = sent[at + 1]! & 0x7f;
           if (len > 125) break;
-          if (buf[at] === 0x88) closeCode = buf.readUInt16BE(at + 6);
+          if (sent[at] === 0x88) closeCode = sent.readUInt16BE(at + 6);
           at += 6 + len;
         }
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      },
+    );
     try {
-      const endpoint = `ws://127.0.0.1:${(server.address() as { port: number }).port}/`;
       await assert.rejects(
-        FollowerLink.connect({
-          endpoint,
-          secret: 's',
-          instanceId: 'f',
-          name: 'f',
-          minEpoch: 0,
-          clock: systemClock,
-          connectTimeoutMs: 1000,
-        }),
+        FollowerLink.connect(opts(endpoint)),
         new RegExp(`speaks protocol ${PROTOCOL_VERSION + 1}, not ${PROTOCOL_VERSION}`),
       );
       await until(() => closeCode, 2000, 'the close frame');

@@ -1,8 +1,12 @@
 /**
  * fast-check generators of every message of both directions, within the limits the decoders check, and of
- * hostile input (text, bytes, and valid messages with one field replaced).
+ * hostile input (text, bytes, and valid messages with one field replaced); and the properties every codec
+ * has.
  */
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { DecodeError } from '../../../src/transport/codec/fields.js';
 import type { Json } from '../../../src/state/json.js';
 import type { LeaseRecord } from '../../../src/lease/record.js';
 import type { InstanceInfo } from '../../../src/transport/protocol.js';
@@ -122,4 +126,42 @@ export function hostile(valid: fc.Arbitrary<object>): fc.Arbitrary<string | Uint
     tampered,
     extra,
   );
+}
+
+export const seed = Number(process.env.FC_SEED ?? Math.floor(Math.random() * 2 ** 31));
+export const numRuns = Number(process.env.FC_RUNS ?? 500);
+
+/** The decoder's refusal of `raw` (failing the test when it decodes). */
+export function refusal<M>(decode: (raw: string | Uint8Array) => M | DecodeError, raw: string | Uint8Array): string {
+  const m = decode(raw);
+  assert.ok(m instanceof DecodeError, `decoded ${String(raw).slice(0, 80)}`);
+  return m.reason;
+}
+
+/** decode(encode(m)) is m for every generated message; decode never throws on hostile input. */
+export function codecProperties<M extends object>(
+  messages: fc.Arbitrary<M>,
+  decode: (raw: string | Uint8Array) => M | DecodeError,
+  encode: (m: M) => string,
+): void {
+  it(`decode(encode(m)) is m, for every message (property, seed ${seed})`, () => {
+    fc.assert(
+      fc.property(messages, (m) => {
+        assert.deepStrictEqual(decode(encode(m)), m);
+        assert.deepStrictEqual(decode(Buffer.from(encode(m))), m, 'from bytes');
+      }),
+      { seed, numRuns },
+    );
+  });
+
+  it('decode never throws on hostile text or bytes; what it accepts encodes back to itself (property)', () => {
+    fc.assert(
+      fc.property(hostile(messages), (raw) => {
+        const m = decode(raw);
+        if (m instanceof DecodeError) assert.ok(Buffer.byteLength(m.reason) <= 123, m.reason);
+        else assert.deepStrictEqual(decode(encode(m)), m);
+      }),
+      { seed, numRuns: numRuns * 4 },
+    );
+  });
 }

@@ -1,7 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { DecodeError } from '../../../src/transport/codec/fields.js';
 import {
   acksFrame,
   batchFrame,
@@ -15,13 +14,8 @@ import {
 } from '../../../src/transport/codec/to-follower.js';
 import * as arb from './arbitraries.js';
 
-const seed = Number(process.env.FC_SEED ?? Math.floor(Math.random() * 2 ** 31));
-const numRuns = Number(process.env.FC_RUNS ?? 500);
-const reason = (text: string | Uint8Array): string => {
-  const m = decode(text);
-  assert.ok(m instanceof DecodeError, `decoded ${String(text).slice(0, 80)}`);
-  return m.reason;
-};
+const { seed, numRuns } = arb;
+const reason = (raw: string | Uint8Array) => arb.refusal(decode, raw);
 /** `fast` is what encode gives for `m`, as JSON, and decodes to `m`. */
 const same = (fast: string, m: ToFollower) => {
   assert.deepStrictEqual(JSON.parse(fast), JSON.parse(encode(m)));
@@ -29,26 +23,7 @@ const same = (fast: string, m: ToFollower) => {
 };
 
 describe('codec: owner → follower', () => {
-  it(`decode(encode(m)) is m, for every message (property, seed ${seed})`, () => {
-    fc.assert(
-      fc.property(arb.toFollower, (m) => {
-        assert.deepStrictEqual(decode(encode(m)), m);
-        assert.deepStrictEqual(decode(Buffer.from(encode(m))), m, 'from bytes');
-      }),
-      { seed, numRuns },
-    );
-  });
-
-  it('decode never throws on hostile text or bytes; what it accepts encodes back to itself (property)', () => {
-    fc.assert(
-      fc.property(arb.hostile(arb.toFollower), (raw) => {
-        const m = decode(raw);
-        if (m instanceof DecodeError) assert.ok(Buffer.byteLength(m.reason) <= 123, m.reason);
-        else assert.deepStrictEqual(decode(encode(m)), m);
-      }),
-      { seed, numRuns: numRuns * 4 },
-    );
-  });
+  arb.codecProperties(arb.toFollower, decode, encode);
 
   it('the fast paths give what encode gives (property)', () => {
     const epoch = fc.integer({ min: 1 });

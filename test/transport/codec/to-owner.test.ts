@@ -1,7 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { DecodeError } from '../../../src/transport/codec/fields.js';
 import {
   decode,
   encode,
@@ -15,36 +14,12 @@ import {
 import { PROTOCOL_VERSION } from '../../../src/transport/protocol.js';
 import * as arb from './arbitraries.js';
 
-const seed = Number(process.env.FC_SEED ?? Math.floor(Math.random() * 2 ** 31));
-const numRuns = Number(process.env.FC_RUNS ?? 500);
+const { seed, numRuns } = arb;
 const hello = { t: 'hello', v: PROTOCOL_VERSION, epoch: 3, instanceId: 'abc', name: 'n', pid: 12 };
-const reason = (text: string | Uint8Array): string => {
-  const m = decode(text);
-  assert.ok(m instanceof DecodeError, `decoded ${String(text).slice(0, 80)}`);
-  return m.reason;
-};
+const reason = (raw: string | Uint8Array) => arb.refusal(decode, raw);
 
 describe('codec: follower → owner', () => {
-  it(`decode(encode(m)) is m, for every message (property, seed ${seed})`, () => {
-    fc.assert(
-      fc.property(arb.toOwner, (m) => {
-        assert.deepStrictEqual(decode(encode(m)), m);
-        assert.deepStrictEqual(decode(Buffer.from(encode(m))), m, 'from bytes');
-      }),
-      { seed, numRuns },
-    );
-  });
-
-  it('decode never throws on hostile text or bytes; what it accepts encodes back to itself (property)', () => {
-    fc.assert(
-      fc.property(arb.hostile(arb.toOwner), (raw) => {
-        const m = decode(raw);
-        if (m instanceof DecodeError) assert.ok(Buffer.byteLength(m.reason) <= 123, m.reason);
-        else assert.deepStrictEqual(decode(encode(m)), m);
-      }),
-      { seed, numRuns: numRuns * 4 },
-    );
-  });
+  arb.codecProperties(arb.toOwner, decode, encode);
 
   it('the fast paths give what encode gives (property)', () => {
     const expected = (epoch: number, i: MutateItem): ToOwner => ({ t: 'mutate', epoch, ...i });
