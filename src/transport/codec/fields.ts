@@ -15,6 +15,12 @@ export type ToOwnerFrame = string & { readonly [direction]: 'to-owner' };
 export type ToFollowerFrame = string & { readonly [direction]: 'to-follower' };
 declare const direction: unique symbol;
 
+/**
+ * The longest reason: ASCII (fixed words and a known type's name), so that with a prefix of a few words it
+ * stays within a close frame's 123 bytes, past which ws throws.
+ */
+const MAX_REASON_CHARS = 100;
+
 /** Why a frame was refused (a value, not an exception: hostile input costs no stack trace). */
 export class DecodeError {
   constructor(readonly reason: string) {}
@@ -97,7 +103,7 @@ export function asMember<U extends { t: string }>(v: unknown, shapes: Shapes<U>,
   // The shape was checked against U's member of this `t` at compile time (ShapeOf): the value now is one.
   if (!matches(v, shapes[t as U['t']])) return new DecodeError(`invalid "${t}" message`);
   const problem = rule(v as U);
-  return problem === undefined ? (v as U) : new DecodeError(`invalid "${t}" message: ${problem}`.slice(0, 120));
+  return problem === undefined ? (v as U) : new DecodeError(`invalid "${t}" message: ${problem}`.slice(0, MAX_REASON_CHARS));
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
