@@ -29,9 +29,26 @@ it('only clock.ts touches real time', () => {
   }
 });
 
-it('protocol.ts stays free of ws and Node APIs', () => {
-  const text = readFileSync(join(src, 'transport', 'protocol.ts'), 'utf8');
-  assert.doesNotMatch(text, /from ['"](ws|node:[a-z/]+)['"]/);
+it('protocol.ts and the codec stay free of ws and Node APIs', () => {
+  const pure = files.filter(
+    (f) => relative(src, f) === join('transport', 'protocol.ts') || relative(src, f).startsWith(join('transport', 'codec')),
+  );
+  assert.equal(pure.length, 4);
+  for (const f of pure) assert.doesNotMatch(readFileSync(f, 'utf8'), /from ['"](ws|node:[a-z/]+)['"]/, relative(src, f));
+});
+
+it('frames are built and parsed by the codec only (transport/codec/)', () => {
+  const types =
+    'hello|standby|sync|mutates?|welcome|presence|standby-request|successor|leaving|snapshot-part|snapshot-end|changes|acks|nack|synced|batch';
+  const framed = new RegExp(`\\{\\s*\\\\?["']?t\\\\?["']?\\s*:\\s*\\\\?["'](${types})\\\\?["']`);
+  for (const f of files) {
+    const rel = relative(src, f);
+    if (rel.startsWith(join('transport', 'codec'))) continue;
+    const text = readFileSync(f, 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
+    // A frame's JSON by hand (`{"t":"acks",…`) or JSON.stringify of a message: the codec's encoders do that.
+    for (const line of text.split('\n')) if (/`|JSON\.stringify/.test(line)) assert.doesNotMatch(line, framed, rel);
+    assert.doesNotMatch(text, /\bt\s*:\s*string\s*;\s*\[k: string\]: unknown/, `${rel}: an untyped message`);
+  }
 });
 
 it('only src/electron imports electron', () => {

@@ -23,12 +23,12 @@ import type { LeaseRecord } from '../lease/record.js';
 import { observe, waitForHolderChange } from '../lease/observe.js';
 import type { LeaseStore } from '../lease/store.js';
 import { FollowerLink, type LinkClose, type LinkOptions } from '../transport/client.js';
-import type { InstanceInfo, Message } from '../transport/protocol.js';
+import type { InstanceInfo } from '../transport/protocol.js';
+import type { StandbyRequest, Successor } from '../transport/codec/to-follower.js';
 import { FollowerStateHandler } from '../state/follower-handler.js';
 import { prefetch as prefetchJournal } from '../state/journal/index.js';
 import { MutationBatcher } from '../state/mutation-batcher.js';
 import type { Replica } from '../state/shared-state.js';
-import { stateOwnerSchemas } from '../state/wire.js';
 import { awaitSuccessor, StandbyLink, type Followed, type HandoverWatch } from './handover.js';
 
 /** What a follower term ends with. */
@@ -179,7 +179,7 @@ export class FollowerTerm {
     return { kind: 'contend' };
   }
 
-  #onControl(link: FollowerLink, m: Message): void {
+  #onControl(link: FollowerLink, m: StandbyRequest | Successor): void {
     if (m.t === 'standby-request') void this.#offerStandby(link);
     else if (m.t === 'successor') this.#prepareStandby(link, m);
   }
@@ -199,9 +199,9 @@ export class FollowerTerm {
   }
 
   /** Another follower is the successor: connect to it now; it welcomes us when it serves. */
-  #prepareStandby(link: FollowerLink, m: Message): void {
+  #prepareStandby(link: FollowerLink, m: Successor): void {
     if (m.instanceId === this.#ctx.instanceId) return;
-    const note = { instanceId: m.instanceId as string, endpoint: m.endpoint as string, secret: m.secret as string };
+    const note = { instanceId: m.instanceId, endpoint: m.endpoint, secret: m.secret };
     if (this.#standby?.same(note)) return;
     this.#standby?.cancel();
     this.#standby = new StandbyLink(note, this.#linkOptions(note.endpoint, note.secret, link.epoch + 1), (standby) => {
@@ -221,7 +221,6 @@ export class FollowerTerm {
       clock: ctx.clock,
       heartbeatIntervalMs: ctx.timing.heartbeatIntervalMs,
       connectTimeoutMs: ctx.timing.connectTimeoutMs,
-      schemas: stateOwnerSchemas,
     };
   }
 

@@ -35,15 +35,14 @@ import type { LeaseRecord } from '../lease/record.js';
 import { observe, type Observation } from '../lease/observe.js';
 import type { LeaseStore } from '../lease/store.js';
 import { FollowerLink, type LinkOptions } from '../transport/client.js';
-import { CloseCode, controlSchemas, type Message } from '../transport/protocol.js';
+import { CloseCode } from '../transport/protocol.js';
+import type { Standby } from '../transport/codec/to-owner.js';
 import type { OwnerServer, Peer } from '../transport/server.js';
 
 type Phase = 'waiting' | 'requested' | 'standing-by' | 'leaving' | 'left';
 
 /** The owner's side of a handover for one term (one epoch of serving). */
 export class OwnerHandover {
-  /** What followers may send for the handover, merged into the owner's handler. */
-  static readonly schemas = { standby: controlSchemas.standby };
   #phase: Phase = 'waiting';
   readonly #server: OwnerServer;
   readonly #epoch: number;
@@ -93,9 +92,9 @@ export class OwnerHandover {
   }
 
   /** 2. The designated successor says where it will serve: tell the others. */
-  onStandby(peer: Peer, msg: Message): void {
+  onStandby(peer: Peer, msg: Standby): void {
     if (peer.info.instanceId !== this.#designated) return; // stale: designated someone else since
-    this.#standby = { instanceId: peer.info.instanceId, endpoint: msg.endpoint as string, secret: msg.secret as string };
+    this.#standby = { instanceId: peer.info.instanceId, endpoint: msg.endpoint, secret: msg.secret };
     this.#phase = 'standing-by';
     for (const p of this.#server.peers()) if (p !== peer) p.send({ t: 'successor', epoch: this.#epoch, ...this.#standby });
   }
@@ -199,7 +198,7 @@ export class StandbyLink {
 
   /**
    * After the owner left naming `successor`: this link once welcomed (within timeoutMs), with the
-   * successor's record from the welcome (protocol 3) or the store; undefined (and cancelled) otherwise.
+   * successor's record from the welcome (or, from a server given none, the store); undefined (and cancelled) otherwise.
    */
   async take(
     successor: string | null,

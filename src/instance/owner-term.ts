@@ -166,7 +166,6 @@ export class OwnerTerm {
 /** The owner's handler with the handover's messages routed to it. */
 function withHandover(state: OwnerHandler, handover: OwnerHandover): OwnerHandler {
   return {
-    schemas: { ...state.schemas, ...OwnerHandover.schemas },
     onJoin(peer, hello) {
       handover.onJoin(peer);
       state.onJoin(peer, hello);

@@ -12,22 +12,22 @@
  */
 import { ErrorCodes, LeaseholdError, type ErrorCode } from '../errors.js';
 import type { FollowerLink } from '../transport/client.js';
-import { matches, type Message } from '../transport/protocol.js';
-import type { Json } from './document.js';
+import { unreachable } from '../transport/codec/fields.js';
+import type { Sync } from '../transport/codec/to-owner.js';
+import type { BatchItem, LinkMessage, StandbyRequest, Successor } from '../transport/codec/to-follower.js';
 import type { Replica } from './shared-state.js';
 import { SnapshotAssembly } from './snapshot-assembly.js';
-import { stateOwnerSchemas } from './wire.js';
 
 export class FollowerStateHandler {
   readonly #link: FollowerLink;
   readonly #replica: Replica;
   /** Messages that are not state (the handover's `standby-request` and `successor`). */
-  readonly #control: (m: Message) => void;
+  readonly #control: (m: StandbyRequest | Successor) => void;
   /** The snapshot being received, a part at a time. */
   #incoming: SnapshotAssembly | undefined;
   #left = false;
 
-  constructor(link: FollowerLink, replica: Replica, control: (m: Message) => void) {
+  constructor(link: FollowerLink, replica: Replica, control: (m: StandbyRequest | Successor) => void) {
     this.#link = link;
     this.#replica = replica;
     this.#control = control;
@@ -38,15 +38,15 @@ export class FollowerStateHandler {
     this.#left = true;
   }
 
-  /** "Send me what I lack": from the replica's version, and (protocol 2) the id of its change there. */
-  syncRequest(): Message {
+  /** "Send me what I lack": from the replica's version, and the id of its change there when known. */
+  syncRequest(): Sync {
     const link = this.#link;
     const at = this.#replica.lastId;
     const since = this.#replica.version;
-    return link.version >= 2 && at !== undefined ? { t: 'sync', epoch: link.epoch, since, at } : { t: 'sync', epoch: link.epoch, since };
+    return at !== undefined ? { t: 'sync', epoch: link.epoch, since, at } : { t: 'sync', epoch: link.epoch, since };
   }
 
-  onMessage(m: Message): void {
+  onMessage(m: LinkMessage | BatchItem): void {
     if (this.#left) return;
     const link = this.#link;
     const state = this.#replica;
@@ -58,52 +58,37 @@ export class FollowerStateHandler {
       case 'successor':
         return this.#control(m);
       case 'batch':
-        for (const item of m.items as unknown[]) {
-          const t = (item as { t?: unknown })?.t;
-          const schema =
-            typeof t === 'string' && t !== 'batch' && Object.prototype.hasOwnProperty.call(stateOwnerSchemas, t)
-              ? stateOwnerSchemas[t as keyof typeof stateOwnerSchemas]
-              : undefined;
-          if (!schema || !matches(item, schema) || (item as { epoch: number }).epoch !== link.epoch) return link.close();
-          this.onMessage(item as Message);
-        }
+        // (Decoded: changes, acks and nacks of the batch's epoch, which the link checked.)
+        for (const item of m.items) this.onMessage(item);
         return;
       case 'snapshot-part': {
         if (!incoming) this.#incoming = incoming = new SnapshotAssembly();
-        const out = incoming.part(m as unknown as { v: number; i: number; text: string });
+        const out = incoming.part(m);
         return out && link.refuse(out.refused.reason, out.refused.code);
       }
       case 'snapshot-end': {
-        const done = (incoming ?? new SnapshotAssembly()).end(m as unknown as { v: number; parts: number; chars: number });
+        const done = (incoming ?? new SnapshotAssembly()).end(m);
         return 'refused' in done ? link.refuse(done.refused.reason, done.refused.code) : state.snapshot(done.v, done.state);
       }
-      case 'change':
-        // Out of order (a gap): ask again from where the replica is.
-        if (!state.change(m.v as number, m.m as Json, m.id as [string, number] | null)) link.send(this.syncRequest());
-        return;
       case 'changes': {
-        const ms = m.ms as Json[];
-        const ids = m.ids as ([string, number] | null)[];
-        if (ms.length !== ids.length) return link.close();
-        const v = m.v as number;
-        for (let i = 0; i < ms.length; i++) if (!state.change(v + i, ms[i]!, ids[i]!)) return void link.send(this.syncRequest()); // a gap: as for `change`
+        const { ms, ids, v } = m; // as many ids as changes (decoded)
+        // Out of order (a gap): ask again from where the replica is.
+        for (let i = 0; i < ms.length; i++) if (!state.change(v + i, ms[i]!, ids[i]!)) return void link.send(this.syncRequest());
         return;
       }
       case 'synced':
-        return state.caughtUp(m.v as number);
-      case 'ack':
-        return state.ack(m.seq as number, m.v as number);
+        return state.caughtUp(m.v);
       case 'acks': {
-        const seqs = m.seqs as number[];
-        const vs = m.vs as number[];
-        if (seqs.length !== vs.length) return link.close();
+        const { seqs, vs } = m; // as many versions as acks (decoded)
         for (let i = 0; i < seqs.length; i++) state.ack(seqs[i]!, vs[i]!);
         return;
       }
       case 'nack':
         // ELOST: the owner lost its lease mid-way; the outcome is unknown, so keep it for the next owner.
         if (m.code === 'ELOST') return;
-        return state.nack(m.seq as number, new LeaseholdError(asCode(m.code), String(m.message)));
+        return state.nack(m.seq, new LeaseholdError(asCode(m.code), m.message));
+      default:
+        return unreachable(m);
     }
   }
 }

@@ -24,14 +24,16 @@ import { nextTurn, systemClock, type Clock } from '../clock.js';
 import { asLeaseholdError } from '../errors.js';
 import type { Lease } from '../lease/store.js';
 import type { OwnerHandler, Peer } from '../transport/server.js';
-import { CloseCode, encode, type Message } from '../transport/protocol.js';
+import { CloseCode } from '../transport/protocol.js';
+import { unreachable, type ToFollowerFrame } from '../transport/codec/fields.js';
+import type { MutateItem, StateToOwner } from '../transport/codec/to-owner.js';
+import { acksFrame, batchFrame, changesFrame, encode, type Nack } from '../transport/codec/to-follower.js';
 import { Journal, type JournalFs } from './journal/index.js';
 import { OwnerState, type Committed } from './owner-state.js';
 import { replicaOf, type Route, type SharedState } from './shared-state.js';
-import { stateFollowerSchemas } from './wire.js';
 import { roomFor, SnapshotStreams } from './snapshot-stream.js';
 import type { Reducers } from './reducers.js';
-import type { Json, Mutation } from './document.js';
+import type { Json } from './document.js';
 import type { StateCheck } from './schema.js';
 import { view } from './wide-object.js';
 
@@ -91,9 +93,9 @@ export async function startOwnerState(p: {
   shared.adopt(owner.version, owner.state);
   // Messages to each follower are collected while a group commit resolves and sent as one frame: one
   // flush commits many mutations, and one frame per follower carries all of their changes and acks. Each
-  // change is encoded once, whatever the number of followers; only acks and nacks are per follower.
-  // Followers of protocol 4 get the changes as one `changes` message and runs of acks as `acks` (arrays
-  // parse in half the time of one object each); older ones get a `change` and an `ack` each.
+  // change is encoded once, whatever the number of followers; only acks and nacks are per follower. The
+  // changes go as one `changes` message and runs of acks as `acks` (arrays parse in half the time of one
+  // object each).
   let first = 0; // the version of the first change collected
   let ms: string[] = []; // each change's mutation, as JSON
   let ids: string[] = []; // and its id
@@ -115,19 +117,17 @@ export async function startOwnerState(p: {
   };
   const ack = (peer: Peer, seq: number, v: number) => {
     const o = outgoing(peer);
-    if (peer.version >= 4) {
-      o.seqs.push(seq);
-      o.vs.push(v);
-    } else o.parts.push(`{"t":"ack","epoch":${epoch},"seq":${seq},"v":${v}}`); // seq and v: validated integers
+    o.seqs.push(seq);
+    o.vs.push(v);
   };
-  const post = (peer: Peer, msg: Message) => {
+  const post = (peer: Peer, msg: Nack) => {
     const o = outgoing(peer);
     endAcks(o); // in order with the acks before it
     o.parts.push(encode(msg));
   };
   const endAcks = (o: Outgoing) => {
     if (o.seqs.length === 0) return;
-    o.parts.push(`{"t":"acks","epoch":${epoch},"seqs":[${o.seqs.join(',')}],"vs":[${o.vs.join(',')}]}`);
+    o.parts.push(acksFrame(epoch, o.seqs, o.vs));
     o.seqs = [];
     o.vs = [];
   };
@@ -144,27 +144,21 @@ export async function startOwnerState(p: {
       return;
     }
     const count = ms.length;
-    let compact: string | undefined;
-    let legacy: string | undefined;
-    const changesFor = (peer: Peer): string => {
-      if (peer.version >= 4) return (compact ??= changesMessage(epoch, first, ms, ids));
-      return (legacy ??= ms.map((m, i) => `{"t":"change","epoch":${epoch},"v":${first + i},"m":${m},"id":${ids[i]}}`).join(','));
-    };
+    let changes: ToFollowerFrame | undefined; // made for the first follower that takes them, shared by the rest
     for (const peer of new Set([...synced, ...own.keys()])) {
       if (joining.has(peer)) continue; // its acks and nacks wait for its `synced` (they may name versions it lacks)
       const mine = own.get(peer);
       if (mine) endAcks(mine);
       const parts = mine?.parts ?? [];
       const withChanges = count > 0 && synced.has(peer);
-      const n = (withChanges ? (peer.version >= 4 ? 1 : count) : 0) + parts.length;
-      if (n === 0) continue;
+      if (!withChanges && parts.length === 0) continue;
       if (peer.bufferedAmount > p.options.maxFollowerBacklogBytes) {
         synced.delete(peer);
         peer.close(CloseCode.TOO_SLOW, 'too far behind: reconnect and resync');
         continue;
       }
-      const items = withChanges ? (parts.length > 0 ? `${changesFor(peer)},${parts.join(',')}` : changesFor(peer)) : parts.join(',');
-      peer.sendRaw(n === 1 ? items : `{"t":"batch","epoch":${epoch},"items":[${items}]}`);
+      const items = withChanges ? [(changes ??= changesFrame(epoch, first, ms, ids)), ...parts] : parts;
+      peer.sendRaw(items.length === 1 ? items[0]! : batchFrame(epoch, items));
     }
     ms = [];
     ids = [];
@@ -182,7 +176,7 @@ export async function startOwnerState(p: {
   };
   /** `missing`, a `changes` message at a time, each once there is room; false if the answer stopped. */
   const sendChanges = async (peer: Peer, token: object, missing: readonly Committed[]): Promise<boolean> => {
-    for (const frame of catchUpMessages(epoch, missing, peer.version)) {
+    for (const frame of catchUpMessages(epoch, missing)) {
       if (!(await roomFor(peer, clock, () => joining.get(peer) !== token)) || !answering(peer, token)) return false;
       peer.sendRaw(frame);
       await nextTurn(); // the next message is made in another turn: others are served in between
@@ -278,7 +272,6 @@ export async function startOwnerState(p: {
     );
   };
   return {
-    schemas: stateFollowerSchemas,
     onJoin: () => undefined,
     onLeave: (peer) => {
       synced.delete(peer);
@@ -286,11 +279,19 @@ export async function startOwnerState(p: {
       own.delete(peer);
       streams.cancel(peer);
     },
-    onMessage: (peer: Peer, msg: Message) => {
+    onMessage: (peer: Peer, msg: StateToOwner) => {
       // (The server refused any message naming another epoch than this owner's.)
-      if (msg.t === 'sync') return void answerSync(peer, msg.since as number, msg.at as [string, number] | null | undefined);
-      if (msg.t === 'mutate') return mutate(peer, msg as unknown as MutateItem);
-      if (msg.t === 'mutates') for (const item of msg.items as MutateItem[]) mutate(peer, item);
+      switch (msg.t) {
+        case 'sync':
+          return void answerSync(peer, msg.since, msg.at);
+        case 'mutate':
+          return mutate(peer, msg);
+        case 'mutates':
+          for (const item of msg.items) mutate(peer, item);
+          return;
+        default:
+          return unreachable(msg);
+      }
     },
     close: async () => {
       lease.lost.removeEventListener('abort', leave);
@@ -327,26 +328,16 @@ async function applyDefaults(
 /** A joining follower gets at most this many snapshots for one `sync` (see step 2 above). */
 const MAX_SNAPSHOTS_PER_SYNC = 3;
 
-/** When a follower catches up (protocol 4): at most this many changes in one `changes` message… */
+/** When a follower catches up: at most this many changes in one `changes` message… */
 const CATCH_UP_CHANGES = 1000;
 /** …and about this many characters of mutations (one frame stays far below the follower's limit). */
 const CATCH_UP_BYTES = 1 << 20;
 
-/** The changes `v`, `v` + 1, … as one `changes` message (protocol 4), from their mutations' and ids' JSON. */
-function changesMessage(epoch: number, v: number, ms: string[], ids: string[]): string {
-  return `{"t":"changes","epoch":${epoch},"v":${v},"ms":[${ms.join(',')}],"ids":[${ids.join(',')}]}`;
-}
-
 /**
- * A follower's missing changes as `changes` messages (protocol 4), in order, each made only when the
- * caller asks for it: each holds at most CATCH_UP_CHANGES changes or about CATCH_UP_BYTES characters of
- * mutations. Older followers get a `change` message each.
+ * A follower's missing changes as `changes` messages, in order, each made only when the caller asks for
+ * it: each holds at most CATCH_UP_CHANGES changes or about CATCH_UP_BYTES characters of mutations.
  */
-export function* catchUpMessages(epoch: number, missing: readonly Committed[], version = 4): Generator<string> {
-  if (version < 4) {
-    for (const c of missing) yield JSON.stringify({ t: 'change', epoch, v: c.v, m: c.m, id: c.id });
-    return;
-  }
+export function* catchUpMessages(epoch: number, missing: readonly Committed[]): Generator<ToFollowerFrame> {
   let first = 0;
   let bytes = 0;
   let ms: string[] = [];
@@ -357,7 +348,7 @@ export function* catchUpMessages(epoch: number, missing: readonly Committed[], v
     ids.push(JSON.stringify(c.id));
     bytes += m.length;
     if (ms.length >= CATCH_UP_CHANGES || bytes >= CATCH_UP_BYTES || first + ms.length === missing.length) {
-      yield changesMessage(epoch, missing[first]!.v, ms, ids);
+      yield changesFrame(epoch, missing[first]!.v, ms, ids);
       first += ms.length;
       ms = [];
       ids = [];
@@ -366,9 +357,8 @@ export function* catchUpMessages(epoch: number, missing: readonly Committed[], v
   }
 }
 
-type MutateItem = { seq: number; m: Mutation; durable?: false };
 /** What one follower gets at the next flush: messages in order, and the run of acks after them. */
-type Outgoing = { parts: string[]; seqs: number[]; vs: number[] };
+type Outgoing = { parts: ToFollowerFrame[]; seqs: number[]; vs: number[] };
 
 export function stateDir(root: string, keySegments: string[]): string {
   return join(root, 'state', ...keySegments);

@@ -1,5 +1,5 @@
 /**
- * A follower's side of a streamed snapshot (state/wire.ts): the parts of one version, checked one by one
+ * A follower's side of a streamed snapshot (drawn in transport/codec/to-follower.ts): the parts of one version, checked one by one
  * and joined at its end into the document. The owner's side is snapshot-stream.ts.
  *
  * Guarantees: a stream is accepted only as the owner sends it: parts numbered 0, 1, 2, … of one version,
@@ -11,15 +11,21 @@
  * Not guaranteed: that parsing a large text leaves the loop free meanwhile (JSON.parse runs in one go).
  */
 import { CloseCode } from '../transport/protocol.js';
+import type { SnapshotEnd, SnapshotPart, ToFollower } from '../transport/codec/to-follower.js';
 import type { Json } from './document.js';
-import { SNAPSHOT_MAX_CHARS } from './wire.js';
+
+/**
+ * The most characters of JSON text a follower assembles from one snapshot: the longest string V8 makes
+ * (64-bit Node 20 and 22), which the text has to become to be parsed. Past it the stream is refused (1009).
+ */
+export const SNAPSHOT_MAX_CHARS = 2 ** 29 - 24;
 
 export type Refusal = { refused: { code: number; reason: string } };
 /** A complete snapshot. */
 export type Assembled = { v: number; state: Json };
 
 /** State messages that may not come between a snapshot's parts. */
-const STATE_MESSAGES = new Set(['change', 'changes', 'synced', 'ack', 'acks', 'nack', 'batch']);
+const STATE_MESSAGES: ReadonlySet<ToFollower['t']> = new Set(['changes', 'synced', 'acks', 'nack', 'batch'] as const);
 
 const refuse = (reason: string, code: number = CloseCode.PROTOCOL): Refusal => ({ refused: { code, reason } });
 
@@ -40,12 +46,12 @@ export class SnapshotAssembly {
   }
 
   /** A refusal when a message of type `t` may not come now (in the middle of a stream). */
-  interrupts(t: string): Refusal | undefined {
+  interrupts(t: ToFollower['t']): Refusal | undefined {
     return this.#v !== undefined && STATE_MESSAGES.has(t) ? this.#fail(`"${t}" in the middle of snapshot ${this.#v}`) : undefined;
   }
 
-  /** One `snapshot-part` (already validated against its schema). */
-  part(m: { v: number; i: number; text: string }): Refusal | undefined {
+  /** One `snapshot-part` (decoded: its fields are checked). */
+  part(m: Pick<SnapshotPart, 'v' | 'i' | 'text'>): Refusal | undefined {
     if (this.#v === undefined) {
       if (m.i !== 0) return this.#fail(`snapshot part ${m.i} without part 0`);
       this.#v = m.v;
@@ -59,7 +65,7 @@ export class SnapshotAssembly {
   }
 
   /** The `snapshot-end`: the document, or a refusal. */
-  end(m: { v: number; parts: number; chars: number }): Assembled | Refusal {
+  end(m: Pick<SnapshotEnd, 'v' | 'parts' | 'chars'>): Assembled | Refusal {
     const v = this.#v;
     if (v === undefined) return this.#fail('snapshot end without a snapshot');
     if (m.v !== v || m.parts !== this.#parts.length || m.chars !== this.#chars)

@@ -1,6 +1,6 @@
 /**
  * Sending snapshots to joining followers, a part at a time (the owner's side; the follower's side is
- * snapshot-assembly.ts, the messages are drawn in wire.ts).
+ * snapshot-assembly.ts, the messages are drawn in transport/codec/to-follower.ts).
  *
  * 1. The document at version V never changes (documents are copy-on-write: state/document.ts), so it is
  *    serialized while commits go on, a slice at a time (json-slices.ts; the loop also turns after every
@@ -25,7 +25,8 @@ import { CloseCode } from '../transport/protocol.js';
 import type { Peer } from '../transport/server.js';
 import type { Doc } from './document.js';
 import { serializeInSlices } from './journal/json-slices.js';
-import { SNAPSHOT_PART_CHARS } from './wire.js';
+import type { ToFollowerFrame } from '../transport/codec/fields.js';
+import { SNAPSHOT_PART_CHARS, snapshotEndFrame, snapshotPartFrame } from '../transport/codec/to-follower.js';
 
 /** Parts of one serialization held at most, made and not yet sent to every reader (8 × 256 Ki characters). */
 export const STREAM_WINDOW_PARTS = 8;
@@ -73,11 +74,11 @@ export async function roomFor(peer: Peer, clock: Clock, cancelled: () => boolean
 class Serialization {
   readonly version: number;
   /** Frames of parts #base, #base + 1, …, #made - 1. */
-  #frames: string[] = [];
+  #frames: ToFollowerFrame[] = [];
   #base = 0;
   #made = 0;
   /** The `snapshot-end` frame, once every part is made. */
-  #end: string | undefined;
+  #end: ToFollowerFrame | undefined;
   #stopped = false;
   /** Each reader's next part. */
   readonly #next = new Map<Reader, number>();
@@ -107,7 +108,7 @@ class Serialization {
   }
 
   /** Frame `i` for `reader` (the end frame after the last part), once made; undefined once detached. */
-  async frame(reader: Reader, i: number): Promise<{ data: string; last: boolean } | undefined> {
+  async frame(reader: Reader, i: number): Promise<{ data: ToFollowerFrame; last: boolean } | undefined> {
     for (;;) {
       if (this.#stopped || !this.#next.has(reader)) return undefined;
       if (i < this.#made) return { data: this.#frames[i - this.#base]!, last: false };
@@ -172,14 +173,13 @@ class Serialization {
   }
 
   async #run(epoch: number, state: Doc, clock: Clock): Promise<void> {
-    const head = `{"t":"snapshot-part","epoch":${epoch},"v":${this.version},"i":`;
     let chars = 0;
     const sink = async (text: string) => {
       for (let at = 0; at < text.length; at += SNAPSHOT_PART_CHARS) {
         if (await this.#waitForRoom()) throw STOPPED;
         // Cut anywhere, even inside a surrogate pair: the text travels JSON-escaped and is joined back.
         const part = text.length <= SNAPSHOT_PART_CHARS ? text : text.slice(at, at + SNAPSHOT_PART_CHARS);
-        this.#frames.push(`${head}${this.#made},"text":${JSON.stringify(part)}}`);
+        this.#frames.push(snapshotPartFrame(epoch, this.version, this.#made, part));
         this.#made++;
         chars += part.length;
         this.#wake();
@@ -189,7 +189,7 @@ class Serialization {
     try {
       await serializeInSlices(state, sink, { clock, sliceMs: STREAM_SLICE_MS, chunkChars: STREAM_CHUNK_CHARS });
       if (this.#stopped) return;
-      this.#end = `{"t":"snapshot-end","epoch":${epoch},"v":${this.version},"parts":${this.#made},"chars":${chars}}`;
+      this.#end = snapshotEndFrame(epoch, this.version, this.#made, chars);
       this.#wake();
     } catch {
       this.stop(); // stopped, or (never expected of a frozen JSON document) the serializer failed: readers see undefined

@@ -1,10 +1,11 @@
 /**
  * A follower's link to the owner.
  *
- * `FollowerLink.connect()` resolves once the owner's welcome arrived (authenticated, version agreed, epoch
- * not older than any seen). Afterwards the link reports exactly one `close` with why: the owner left
- * gracefully (`leaving`, with its chosen successor), the socket broke (a crash), the owner missed two
- * heartbeats (hung), or a message broke the protocol or came from a lower epoch.
+ * `FollowerLink.connect()` resolves once the owner's welcome arrived (authenticated, of this protocol
+ * version, epoch not older than any seen). Afterwards every frame is decoded by codec/to-follower.ts, and
+ * the link reports exactly one `close` with why: the owner left gracefully (`leaving`, with its chosen
+ * successor), the socket broke (a crash), the owner missed two heartbeats (hung), or a message broke the
+ * protocol or came from another epoch.
  */
 import type { WebSocket as WsSocket } from 'ws';
 import { ws as wsLib } from '../cjs.js';
@@ -13,18 +14,10 @@ const { WebSocket } = wsLib;
 type WebSocket = WsSocket;
 import type { Clock, Timer } from '../clock.js';
 import { LeaseholdError } from '../errors.js';
-import {
-  CloseCode,
-  controlSchemas,
-  decode,
-  encode,
-  PROTOCOL_VERSIONS,
-  ProtocolViolation,
-  type ControlMessage,
-  type InstanceInfo,
-  type Message,
-  type Welcome,
-} from './protocol.js';
+import { CloseCode, PROTOCOL_VERSION, type InstanceInfo } from './protocol.js';
+import { DecodeError, unreachable, type ToOwnerFrame } from './codec/fields.js';
+import * as toOwner from './codec/to-owner.js';
+import * as toFollower from './codec/to-follower.js';
 
 export interface LinkOptions {
   endpoint: string;
@@ -45,8 +38,6 @@ export interface LinkOptions {
   welcomeTimeoutMs?: number | null;
   /** Largest frame accepted from the owner (snapshots can be large). @default 256 MiB */
   maxPayload?: number;
-  /** Schemas of owner → follower messages beyond the control messages. */
-  schemas?: Record<string, Parameters<typeof decode>[1][string]>;
 }
 
 export type LinkClose =
@@ -57,13 +48,13 @@ export type LinkClose =
   | { why: 'closed' };
 
 export interface LinkHandlers {
-  onMessage(m: Message): void;
+  onMessage(m: toFollower.LinkMessage): void;
   onPresence(instances: InstanceInfo[]): void;
   onClose(c: LinkClose): void;
 }
 
 export class FollowerLink {
-  readonly welcome: Welcome;
+  readonly welcome: toFollower.Welcome;
   readonly epoch: number;
   readonly ownerId: string;
   instances: InstanceInfo[];
@@ -79,7 +70,7 @@ export class FollowerLink {
   /** Events that arrived before attach(): several frames can be parsed from one chunk, in one tick. */
   #queue: (() => void)[] = [];
 
-  private constructor(ws: WebSocket, welcome: Welcome, opts: LinkOptions) {
+  private constructor(ws: WebSocket, welcome: toFollower.Welcome, opts: LinkOptions) {
     this.#ws = ws;
     this.welcome = welcome;
     this.epoch = welcome.epoch;
@@ -87,39 +78,39 @@ export class FollowerLink {
     this.instances = welcome.instances;
     this.#clock = opts.clock;
     this.#opts = opts;
-    const schemas = {
-      presence: controlSchemas.presence,
-      leaving: controlSchemas.leaving,
-      'standby-request': controlSchemas['standby-request'],
-      successor: controlSchemas.successor,
-      ...(opts.schemas ?? {}),
-    };
     ws.on('message', (data, isBinary) => {
       if (this.#closed) return;
-      let msg: Message;
-      try {
-        if (isBinary) throw new ProtocolViolation('binary frame');
-        msg = decode(data.toString(), schemas);
-      } catch (err) {
-        return this.#finish({ why: 'protocol', reason: (err as Error).message }, CloseCode.PROTOCOL);
-      }
-      const epoch = msg.epoch as number | undefined;
-      if (typeof epoch === 'number' && epoch !== this.epoch)
+      // ws has checked that a text frame is UTF-8: its string is what the codec would make of the bytes.
+      const msg = isBinary ? new DecodeError('binary frame') : toFollower.decode(data.toString());
+      if (msg instanceof DecodeError) return this.#finish({ why: 'protocol', reason: msg.reason }, CloseCode.PROTOCOL);
+      if (msg.t === 'welcome') return this.#finish({ why: 'protocol', reason: 'a second welcome' }, CloseCode.PROTOCOL);
+      if (msg.epoch !== this.epoch)
         return this.#finish(
-          { why: 'protocol', reason: `message from epoch ${epoch} on a link to epoch ${this.epoch}` },
+          { why: 'protocol', reason: `message from epoch ${msg.epoch} on a link to epoch ${this.epoch}` },
           CloseCode.STALE_EPOCH,
         );
-      if (msg.t === 'presence') {
-        this.instances = (msg as unknown as { instances: InstanceInfo[] }).instances;
-        const list = this.instances;
-        return this.#emit((h) => h.onPresence(list));
+      switch (msg.t) {
+        case 'presence': {
+          const list = (this.instances = msg.instances);
+          return this.#emit((h) => h.onPresence(list));
+        }
+        case 'leaving':
+          // Act on the announcement at once: the owner releases right after sending it.
+          this.#leaving = msg.successor;
+          return this.#finish({ why: 'leaving', successor: msg.successor });
+        case 'standby-request':
+        case 'successor':
+        case 'snapshot-part':
+        case 'snapshot-end':
+        case 'changes':
+        case 'acks':
+        case 'nack':
+        case 'synced':
+        case 'batch':
+          return this.#emit((h) => h.onMessage(msg));
+        default:
+          return unreachable(msg);
       }
-      if (msg.t === 'leaving') {
-        // Act on the announcement at once: the owner releases right after sending it.
-        this.#leaving = (msg as unknown as { successor: string | null }).successor;
-        return this.#finish({ why: 'leaving', successor: this.#leaving });
-      }
-      this.#emit((h) => h.onMessage(msg));
     });
     // Anything from the owner proves it alive, not only a pong: under a burst, a pong waits in the stream
     // behind megabytes of changes, and a busy owner is not a hung one.
@@ -188,9 +179,9 @@ export class FollowerLink {
       );
       ws.on('open', () => {
         ws.send(
-          encode({
+          toOwner.encode({
             t: 'hello',
-            v: [...PROTOCOL_VERSIONS],
+            v: PROTOCOL_VERSION,
             epoch: opts.minEpoch,
             instanceId: opts.instanceId,
             name: opts.name,
@@ -200,12 +191,17 @@ export class FollowerLink {
       });
       ws.once('message', (data) => {
         if (settled) return;
-        let welcome: Welcome;
-        try {
-          welcome = decode<Welcome>(data.toString(), { welcome: controlSchemas.welcome });
-        } catch (err) {
+        const welcome = toFollower.decode(data.toString());
+        if (welcome instanceof DecodeError || welcome.t !== 'welcome') {
           ws.close(CloseCode.PROTOCOL, 'expected welcome');
-          return fail(new LeaseholdError('EPROTOCOL', `the owner at ${opts.endpoint} sent no welcome: ${(err as Error).message}`));
+          const why = welcome instanceof DecodeError ? welcome.reason : `"${welcome.t}" first`;
+          return fail(new LeaseholdError('EPROTOCOL', `the owner at ${opts.endpoint} sent no welcome: ${why}`));
+        }
+        if (welcome.v !== PROTOCOL_VERSION) {
+          ws.close(CloseCode.VERSION, `protocol ${welcome.v} is not this follower's (${PROTOCOL_VERSION})`);
+          return fail(
+            new LeaseholdError('EPROTOCOL', `the owner at ${opts.endpoint} speaks protocol ${welcome.v}, not ${PROTOCOL_VERSION}`),
+          );
         }
         if (welcome.epoch < opts.minEpoch) {
           ws.close(CloseCode.STALE_EPOCH, `epoch ${welcome.epoch} is older than ${opts.minEpoch}`);
@@ -228,24 +224,20 @@ export class FollowerLink {
     return this.#closed !== undefined;
   }
 
-  send(message: Message | ControlMessage): boolean {
-    return this.sendRaw(encode(message));
+  send(message: toOwner.ToOwner): boolean {
+    return this.sendRaw(toOwner.encode(message));
   }
 
-  /** Sends a frame already encoded (by the caller's own schema). */
-  sendRaw(data: string): boolean {
+  /** Sends a frame already encoded (by codec/to-owner.ts's fast paths). */
+  sendRaw(data: ToOwnerFrame): boolean {
     if (this.#closed || this.#ws.readyState !== WebSocket.OPEN) return false;
     this.#cork();
     this.#ws.send(data);
     return true;
   }
 
-  /** The negotiated protocol version. */
-  get version(): number {
-    return this.welcome.v;
-  }
-  /** The largest frame the owner accepts (protocol 2), or undefined. */
-  get maxPayload(): number | undefined {
+  /** The largest frame the owner accepts. */
+  get maxPayload(): number {
     return this.welcome.maxPayload;
   }
 

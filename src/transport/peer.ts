@@ -3,19 +3,19 @@
  * sends that never throw (a socket that is no longer open drops them: the follower resyncs).
  */
 import { ws as wsLib } from '../cjs.js';
-import { encode, type ControlMessage, type InstanceInfo, type Message } from './protocol.js';
+import type { InstanceInfo } from './protocol.js';
+import type { ToFollowerFrame } from './codec/fields.js';
+import { encode, type ToFollower } from './codec/to-follower.js';
 
 const { WebSocket: WS } = wsLib;
 
 export interface Peer {
   readonly info: InstanceInfo;
-  /** The protocol version agreed with this follower in its hello. */
-  readonly version: number;
-  send(message: Message | ControlMessage): void;
+  send(message: ToFollower): void;
   /** Sends an already-encoded frame (one encoding shared by many peers). */
-  sendRaw(data: string): void;
+  sendRaw(data: ToFollowerFrame): void;
   /** Sends `message`; resolves once it is written to the socket (at once when the socket is not open). */
-  sendFlushed(message: Message | ControlMessage): Promise<void>;
+  sendFlushed(message: ToFollower): Promise<void>;
   /** Bytes queued for this peer and not yet written (slow-consumer detection). */
   readonly bufferedAmount: number;
   close(code: number, reason: string): void;
@@ -33,20 +33,19 @@ export interface PeerSocket {
 
 export class PeerImpl implements Peer {
   info: InstanceInfo = { instanceId: '?', name: '', pid: 0, role: 'follower', since: 0 };
-  version = 1;
   joined = false;
   alive = true;
   constructor(readonly ws: PeerSocket) {}
   get bufferedAmount(): number {
     return this.ws.bufferedAmount;
   }
-  send(message: Message | ControlMessage): void {
+  send(message: ToFollower): void {
     this.sendRaw(encode(message));
   }
-  sendRaw(data: string): void {
+  sendRaw(data: ToFollowerFrame): void {
     if (this.ws.readyState === WS.OPEN) this.ws.send(data);
   }
-  sendFlushed(message: Message | ControlMessage): Promise<void> {
+  sendFlushed(message: ToFollower): Promise<void> {
     const data = encode(message);
     return new Promise<void>((resolve) =>
       this.joined && this.ws.readyState === WS.OPEN ? this.ws.send(data, () => resolve()) : resolve(),

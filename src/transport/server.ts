@@ -12,7 +12,8 @@
  * a wrong or missing secret is refused with an HTTP status before a WebSocket exists (upgrade-check.ts),
  * so nothing an unauthenticated peer sends is ever parsed as a frame; every socket and WebSocket has an
  * `error` listener from the moment it exists, so no bytes from the network can end the process; every
- * frame is validated (4000 on failure) and size-limited (1009); a second hello from an instance already
+ * frame is decoded by codec/to-owner.ts (4000 on failure) and size-limited (1009); a hello of another protocol
+ * version is refused (4002); a second hello from an instance already
  * connected is refused (4007), and so is a message naming another epoch than this owner's (4004 when
  * older, 4000 when newer); `guard()` (the lease check) runs before each accepted connection and each
  * message, and a failing guard stops the server at once (4003).
@@ -41,28 +42,18 @@ import { bind, removeStaleSocket, type TransportKind } from './endpoint.js';
 import { PeerImpl, type Peer } from './peer.js';
 import { Admission, ADMISSION_DEFAULTS } from './admission.js';
 import { checkUpgrade, refusalResponse } from './upgrade-check.js';
-import {
-  CloseCode,
-  controlSchemas,
-  decode,
-  encode,
-  negotiate,
-  PROTOCOL_VERSIONS,
-  ProtocolViolation,
-  type Hello,
-  type InstanceInfo,
-  type Message,
-  type Welcome,
-} from './protocol.js';
+import { CloseCode, PROTOCOL_VERSION, type InstanceInfo } from './protocol.js';
+import { DecodeError } from './codec/fields.js';
+import * as toOwner from './codec/to-owner.js';
+import * as toFollower from './codec/to-follower.js';
 import { redactRecord, type LeaseRecord } from '../lease/record.js';
 
 /** The owner's application (the state layer plugs in here). */
 export interface OwnerHandler {
-  /** Extra message types accepted from followers after hello, with their schemas. */
-  schemas: Record<string, Parameters<typeof decode>[1][string]>;
   /** A follower finished its hello (after welcome was sent). `hello` is its first message. */
-  onJoin(peer: Peer, hello: Hello): void;
-  onMessage(peer: Peer, message: Message): void;
+  onJoin(peer: Peer, hello: toOwner.Hello): void;
+  /** Every message after hello: the state's, and `standby` (the owner term routes it to its handover). */
+  onMessage(peer: Peer, message: toOwner.Joined): void;
   onLeave(peer: Peer): void;
 }
 
@@ -101,8 +92,6 @@ export class OwnerServer {
   #holder: (() => LeaseRecord) | undefined;
   /** The holder's record as last redacted for a welcome (every follower of a handover gets the same one). */
   #redacted: { from: LeaseRecord; record: LeaseRecord } | undefined;
-  /** What a joined follower may send: the handler's messages. */
-  #schemas: Parameters<typeof decode>[1] = {};
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly #opts: Required<Omit<OwnerServerOptions, 'onAcceptError'>>;
@@ -173,7 +162,7 @@ export class OwnerServer {
 
   /**
    * Starts accepting followers as the owner of `epoch`. `guard` throws when the lease is no longer held;
-   * `holder` gives the lease record as last written, sent without secrets in every welcome (protocol 3).
+   * `holder` gives the lease record as last written, sent without secrets in every welcome.
    */
   serve(epoch: number, guard: () => void, handler?: OwnerHandler, holder?: () => LeaseRecord): void {
     if (this.#state !== 'listening') throw new Error(`cannot serve in state ${this.#state}`);
@@ -182,7 +171,6 @@ export class OwnerServer {
     this.#guard = guard;
     this.#handler = handler;
     this.#holder = holder;
-    this.#schemas = handler?.schemas ?? {};
     this.#scheduleHeartbeat();
     for (const ws of this.#held) {
       this.#held.delete(ws);
@@ -211,8 +199,8 @@ export class OwnerServer {
     return [...this.#peers.values()].filter((p) => p.joined);
   }
 
-  broadcast(message: Message): void {
-    const data = encode(message);
+  broadcast(message: toFollower.ToFollower): void {
+    const data = toFollower.encode(message);
     for (const p of this.#peers.values()) if (p.joined) p.sendRaw(data);
   }
 
@@ -270,17 +258,14 @@ export class OwnerServer {
       peer.alive = true;
       if (!this.#stillOwner()) return;
       if (isBinary) return ws.close(CloseCode.PROTOCOL, 'binary frames are not accepted');
-      const text = data.toString();
-      if (!peer.joined) return this.#hello(peer, text);
-      let msg: Message;
-      try {
-        msg = decode(text, this.#schemas);
-      } catch (err) {
-        return ws.close(CloseCode.PROTOCOL, err instanceof ProtocolViolation ? err.message : 'invalid message');
-      }
+      // ws has checked that a text frame is UTF-8: its string is what the codec would make of the bytes.
+      const msg = toOwner.decode(data.toString());
+      if (msg instanceof DecodeError) return ws.close(CloseCode.PROTOCOL, peer.joined ? msg.reason : `expected hello: ${msg.reason}`);
+      if (msg.t === 'hello') return peer.joined ? ws.close(CloseCode.PROTOCOL, 'a second hello') : this.#hello(peer, msg);
+      if (!peer.joined) return ws.close(CloseCode.PROTOCOL, `expected hello, not "${msg.t}"`);
       // 7. Every follower message carries the epoch of the owner it was meant for: an older one was meant for
       // a previous owner (4004); a newer one no follower can have seen while this owner serves (4000).
-      const e = msg.epoch as number; // an integer: every schema has it
+      const e = msg.epoch;
       if (e !== this.#epoch)
         return e < this.#epoch
           ? ws.close(CloseCode.STALE_EPOCH, `epoch ${e} is older than this owner's ${this.#epoch}`)
@@ -289,16 +274,9 @@ export class OwnerServer {
     });
   }
 
-  #hello(peer: PeerImpl, text: string): void {
-    let hello: Hello;
-    try {
-      hello = decode<Hello>(text, { hello: controlSchemas.hello });
-    } catch (err) {
-      return peer.close(CloseCode.PROTOCOL, err instanceof ProtocolViolation ? `expected hello: ${err.message}` : 'expected hello');
-    }
+  #hello(peer: PeerImpl, hello: toOwner.Hello): void {
     // 4. Version.
-    const v = negotiate(hello.v);
-    if (v === undefined) return peer.close(CloseCode.VERSION, `no common protocol version (owner speaks ${PROTOCOL_VERSIONS.join(', ')})`);
+    if (hello.v !== PROTOCOL_VERSION) return peer.close(CloseCode.VERSION, `protocol ${hello.v} is not this owner's (${PROTOCOL_VERSION})`);
     // 5. A follower that has seen a newer epoch than ours: we are stale.
     if (hello.epoch > this.#epoch) {
       peer.close(CloseCode.STALE_EPOCH, `owner epoch ${this.#epoch} is older than ${hello.epoch}`);
@@ -310,11 +288,16 @@ export class OwnerServer {
     for (const p of this.#peers.values())
       if (p.joined && p.info.instanceId === hello.instanceId) return peer.close(CloseCode.DUPLICATE, 'this instance is already connected');
     peer.info = { instanceId: hello.instanceId, name: hello.name, pid: hello.pid, role: 'follower', since: this.#opts.clock.wallNow() };
-    peer.version = v;
     peer.joined = true;
-    const welcome: Welcome = { t: 'welcome', v, epoch: this.#epoch, ownerId: this.#opts.instanceId, instances: this.instances() };
-    if (v >= 2) welcome.maxPayload = this.#opts.maxPayload;
-    if (v >= 3 && this.#holder) welcome.holder = this.#redactedHolder(this.#holder());
+    const welcome: toFollower.Welcome = {
+      t: 'welcome',
+      v: PROTOCOL_VERSION,
+      epoch: this.#epoch,
+      ownerId: this.#opts.instanceId,
+      instances: this.instances(),
+      maxPayload: this.#opts.maxPayload,
+    };
+    if (this.#holder) welcome.holder = this.#redactedHolder(this.#holder());
     peer.send(welcome);
     this.#handler?.onJoin(peer, hello);
     this.#announce();

@@ -24,6 +24,7 @@ import { unlink, writeFile } from 'node:fs/promises';
 import { FileLeaseStore } from '../../src/lease/file-store.js';
 import { LeaseKey } from '../../src/lease/key.js';
 import { systemClock } from '../../src/clock.js';
+import { PROTOCOL_VERSION } from '../../src/transport/protocol.js';
 import { exchangeRaw, frame, rawConnect, upgradeRequest, violations } from '../transport/hostile-frames.js';
 
 /**
@@ -135,7 +136,7 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
         else if (kind < 0.7 && secret) {
           const hello = frame(
             0x81,
-            JSON.stringify({ t: 'hello', v: [4], epoch: 0, instanceId: `neighbour-${faults.neighbour}`, name: 'n', pid: 1 }),
+            JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, epoch: 0, instanceId: `neighbour-${faults.neighbour}`, name: 'n', pid: 1 }),
           );
           await exchangeRaw({ port }, [upgradeRequest(port, { secret }), hello, hostile[Math.floor(rand() * hostile.length)]!], 50);
         } else {

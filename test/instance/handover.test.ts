@@ -6,7 +6,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeClock } from '../../src/clock.js';
 import { OwnerHandover } from '../../src/instance/handover.js';
-import type { Message, InstanceInfo } from '../../src/transport/protocol.js';
+import type { InstanceInfo } from '../../src/transport/protocol.js';
+import type { Standby } from '../../src/transport/codec/to-owner.js';
 import type { OwnerServer, Peer } from '../../src/transport/server.js';
 
 const timing = { designateAfterMs: 50, handoverLingerMs: 100 };
@@ -15,7 +16,6 @@ function fakePeer(id: string, log: string[]): Peer & { gone: boolean } {
   return {
     gone: false,
     info: { instanceId: id, name: id, pid: 1, role: 'follower', since: 0 } satisfies InstanceInfo,
-    version: 4,
     bufferedAmount: 0,
     send: (m) => void log.push(`${id}<${m.t}${m.t === 'successor' ? `:${(m as { instanceId: string }).instanceId}` : ''}`),
     sendRaw: () => undefined,
@@ -39,7 +39,7 @@ function fakeServer(ids: string[]) {
   return { server, peers, log };
 }
 
-const standby = (p: Peer): Message => ({ t: 'standby', epoch: 3, endpoint: `ws://${p.info.instanceId}`, secret: 's' });
+const standby = (p: Peer): Standby => ({ t: 'standby', epoch: 3, endpoint: `ws://${p.info.instanceId}`, secret: 's' });
 
 describe('OwnerHandover', () => {
   it('designates the longest-connected follower only designateAfterMs after serving, then relays where it stands by', async () => {

@@ -16,6 +16,7 @@ import { stateDir } from '../../src/state/owner-handler.js';
 import { repair } from '../../src/state/damage.js';
 import { LeaseKey } from '../../src/lease/key.js';
 import { WebSocket } from 'ws';
+import { PROTOCOL_VERSION } from '../../src/transport/protocol.js';
 
 async function cluster(n: number, ttlMs = 1000) {
   const root = await tempRoot();
@@ -84,7 +85,7 @@ describe('join()', () => {
       // d had connected to b in advance (b was the designated successor): no new handshake, no record read.
       const reconnect = c.events.find((e) => e.who === 2 && e.type === 'connected' && e.epoch === b.epoch);
       assert.equal(reconnect?.type === 'connected' && reconnect.via, 'handover');
-      // b's record came with its welcome (protocol 3): the same holder as the store's, without secrets.
+      // b's record came with its welcome: the same holder as the store's, without secrets.
       assert.equal(inspected, 0, 'd did not read the record');
       const record = (await c.shared.inspect(b.key))!;
       const { renewedAt: _r, ...holder } = d.holder!;
@@ -104,13 +105,13 @@ describe('join()', () => {
     try {
       const [a, b, d] = c.instances as [Instance, Instance, Instance];
       await until(() => internals(a).handover?.standbyReady, 2000, 'the successor stands by');
-      // A follower that never prepares a standby link (a raw client speaking protocol 1).
+      // A follower that never prepares a standby link (a raw client).
       const secret = String((await c.shared.inspect(a.key))!.meta.secret);
       const raw = new WebSocket(a.endpoint!, { headers: { authorization: `Bearer ${secret}` }, perMessageDeflate: false });
       const frames: { t: string; at: number }[] = [];
       raw.on('message', (data) => frames.push({ t: (JSON.parse(String(data)) as { t: string }).t, at: performance.now() }));
       await new Promise((resolve) => raw.once('open', resolve));
-      raw.send(JSON.stringify({ t: 'hello', v: [1], epoch: a.epoch, instanceId: 'raw-follower', name: 'raw', pid: 1 }));
+      raw.send(JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, epoch: a.epoch, instanceId: 'raw-follower', name: 'raw', pid: 1 }));
       await until(() => frames.some((f) => f.t === 'welcome'), 2000, 'the raw follower is welcomed');
       const closedAt = new Promise<number>((resolve) => raw.once('close', () => resolve(performance.now())));
       const from = c.events.length;

@@ -11,6 +11,7 @@ import { WebSocket } from 'ws';
 import { join, type Instance } from '../../src/instance/instance.js';
 import { FileLeaseStore } from '../../src/lease/file-store.js';
 import { tempRoot } from '../helpers.js';
+import { PROTOCOL_VERSION } from '../../src/transport/protocol.js';
 
 interface Outcome {
   /** Close code, or 0 if the socket was still open when we stopped waiting. */
@@ -67,14 +68,15 @@ describe('hostile input to the owner', () => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
     });
-    if (helloFirst) ws.send(JSON.stringify({ t: 'hello', v: [1], epoch: 1, instanceId: `fuzz-${Math.random()}`, name: 'fuzz', pid: 1 }));
+    if (helloFirst)
+      ws.send(JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, epoch: 1, instanceId: `fuzz-${Math.random()}`, name: 'fuzz', pid: 1 }));
     for (const f of frames) ws.send(f);
     const code = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(0), waitMs))]);
     if (code === 0) {
       ws.close();
       await closed;
     }
-    acked += got.filter((m) => m.t === 'ack').length;
+    for (const m of got) if (m.t === 'acks') acked += (m.seqs as unknown[]).length;
     return { code, frames: got };
   }
 
@@ -106,10 +108,12 @@ describe('hostile input to the owner', () => {
     await ownerStillServes();
   });
 
-  it('hellos with a future protocol version, a newer epoch, or wrong types get their documented close codes', async () => {
-    const base = { t: 'hello', v: [1], epoch: 1, instanceId: 'x', name: 'n', pid: 1 };
+  it('hellos of another protocol version, a newer epoch, or wrong types get their documented close codes', async () => {
+    const base = { t: 'hello', v: PROTOCOL_VERSION, epoch: 1, instanceId: 'x', name: 'n', pid: 1 };
     const cases: [Record<string, unknown>, number][] = [
-      [{ ...base, v: [98, 99] }, 4002],
+      [{ ...base, v: PROTOCOL_VERSION + 1 }, 4002],
+      [{ ...base, v: 0 }, 4002],
+      [{ ...base, v: [PROTOCOL_VERSION] }, 4000],
       [{ ...base, epoch: 99 }, 4004],
       [{ ...base, epoch: '1' }, 4000],
       [{ ...base, instanceId: '' }, 4000],
@@ -163,7 +167,7 @@ describe('hostile input to the owner', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(message, { minLength: 1, maxLength: 4 }), async (frames) => {
         const o = await exchange(frames, true);
-        if (o.frames.some((m) => m.t === 'ack' || m.t === 'nack' || m.t === 'synced')) served++;
+        if (o.frames.some((m) => m.t === 'acks' || m.t === 'nack' || m.t === 'synced')) served++;
         // Either refused with a close code, or still open with only acks, nacks and state replies.
         assert.ok(o.code === 0 || refusal(o), `closed with ${o.code}`);
         for (const m of o.frames)
@@ -173,9 +177,8 @@ describe('hostile input to the owner', () => {
               'presence',
               'successor',
               'standby-request',
-              'ack',
+              'acks',
               'nack',
-              'change',
               'changes',
               'snapshot-part',
               'snapshot-end',
@@ -204,10 +207,10 @@ describe('hostile input to the owner', () => {
     const acks: number[] = [];
     ws.on('message', (d) => {
       const m = JSON.parse(String(d));
-      for (const x of m.t === 'batch' ? m.items : [m]) if (x.t === 'ack') acks.push(x.v);
+      for (const x of m.t === 'batch' ? m.items : [m]) if (x.t === 'acks') acks.push(...x.vs);
     });
     await new Promise((r) => ws.once('open', r));
-    ws.send(JSON.stringify({ t: 'hello', v: [1], epoch: 1, instanceId: id, name: 'replayer', pid: 1 }));
+    ws.send(JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, epoch: 1, instanceId: id, name: 'replayer', pid: 1 }));
     ws.send(mut(1));
     ws.send(mut(1));
     ws.send(mut(1));

@@ -10,6 +10,7 @@ import { Cluster, type Member } from '../integration/cluster.js';
 import { FileLeaseStore } from '../../src/lease/file-store.js';
 import { exchangeRaw, frame, httpStatus, upgradeRequest, violations } from '../transport/hostile-frames.js';
 import { delay } from '../helpers.js';
+import { PROTOCOL_VERSION } from '../../src/transport/protocol.js';
 
 const seed = Number(process.env.FC_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
@@ -55,7 +56,10 @@ describe('raw bytes against an owner process', () => {
     }
     await fc.assert(
       fc.asyncProperty(fc.boolean(), fc.boolean(), fc.uint8Array({ minLength: 1, maxLength: 200 }), async (upgrade, withSecret, bytes) => {
-        const hello = frame(0x81, JSON.stringify({ t: 'hello', v: [4], epoch: 0, instanceId: `x${Math.random()}`, name: 'x', pid: 1 }));
+        const hello = frame(
+          0x81,
+          JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, epoch: 0, instanceId: `x${Math.random()}`, name: 'x', pid: 1 }),
+        );
         const parts = upgrade
           ? [upgradeRequest(port, withSecret ? { secret } : {}), ...(withSecret ? [hello] : []), Buffer.from(bytes)]
           : [Buffer.from(bytes)];

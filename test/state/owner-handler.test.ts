@@ -1,7 +1,6 @@
 /**
- * What the owner sends to followers of each protocol version: protocol 4 gets a commit's changes as one
- * `changes` message and its acks as `acks`; older followers get a `change` and an `ack` each. Raw ws
- * clients stand in for followers, so every frame is seen as sent.
+ * What the owner sends to followers: a commit's changes as one `changes` message and its acks as `acks`.
+ * Raw ws clients stand in for followers, so every frame is seen as sent.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,11 +9,12 @@ import { join } from '../../src/instance/instance.js';
 import { catchUpMessages } from '../../src/state/owner-handler.js';
 import type { Committed } from '../../src/state/owner-state.js';
 import { MemoryLeaseStore } from '../../src/lease/memory-store.js';
+import { PROTOCOL_VERSION } from '../../src/transport/protocol.js';
 import { tempRoot, until } from '../helpers.js';
 
 type Msg = { t: string; [k: string]: unknown };
 
-async function rawFollower(endpoint: string, secret: string, v: number[], id: string) {
+async function rawFollower(endpoint: string, secret: string, id: string) {
   const ws = new WebSocket(endpoint, { headers: { authorization: `Bearer ${secret}` }, perMessageDeflate: false });
   const got: Msg[] = [];
   ws.on('message', (d) => {
@@ -23,16 +23,15 @@ async function rawFollower(endpoint: string, secret: string, v: number[], id: st
     else got.push(m);
   });
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  ws.send(JSON.stringify({ t: 'hello', v, epoch: 1, instanceId: id, name: id, pid: 1 }));
+  ws.send(JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, epoch: 1, instanceId: id, name: id, pid: 1 }));
   await until(() => got.find((m) => m.t === 'welcome'), 2000, `${id} welcomed`);
   return { ws, got, epoch: got.find((m) => m.t === 'welcome')!.epoch as number };
 }
 
-/** Every change a follower was sent, as [version, mutation, id], from either form. */
+/** Every change a follower was sent, as [version, mutation, id]. */
 function changesOf(got: Msg[]): [number, unknown, unknown][] {
   const out: [number, unknown, unknown][] = [];
   for (const m of got) {
-    if (m.t === 'change') out.push([m.v as number, m.m, m.id]);
     if (m.t === 'changes') (m.ms as unknown[]).forEach((x, i) => out.push([(m.v as number) + i, x, (m.ids as unknown[])[i]]));
   }
   return out;
@@ -65,26 +64,23 @@ async function serving(before = 0) {
 }
 
 describe('owner handler', () => {
-  it('sends protocol 4 followers `changes` and `acks`, older ones `change` and `ack`, and both the same history', async () => {
+  it('sends followers `changes` and `acks`, and every follower the same history', async () => {
     const t = await serving();
     const { owner, secret, clients } = t;
     try {
-      const v4 = await rawFollower(owner.endpoint!, secret, [1, 2, 3, 4], 'new');
-      const v1 = await rawFollower(owner.endpoint!, secret, [1], 'old');
-      clients.push(v4.ws, v1.ws);
-      for (const c of [v4, v1]) c.ws.send(JSON.stringify({ t: 'sync', epoch: c.epoch, since: 0 }));
-      await until(() => v4.got.some((m) => m.t === 'synced') && v1.got.some((m) => m.t === 'synced'), 2000, 'both synced');
+      const a = await rawFollower(owner.endpoint!, secret, 'new');
+      const b = await rawFollower(owner.endpoint!, secret, 'old');
+      clients.push(a.ws, b.ws);
+      for (const c of [a, b]) c.ws.send(JSON.stringify({ t: 'sync', epoch: c.epoch, since: 0 }));
+      await until(() => a.got.some((m) => m.t === 'synced') && b.got.some((m) => m.t === 'synced'), 2000, 'both synced');
       const items = [1, 2, 3].map((seq) => ({ seq, m: { op: 'increment', path: 'n' } }));
-      v4.ws.send(JSON.stringify({ t: 'mutates', epoch: v4.epoch, items }));
-      await until(() => v4.got.some((m) => m.t === 'acks'), 2000, 'acks to the protocol 4 follower');
-      v1.ws.send(JSON.stringify({ t: 'mutate', epoch: v1.epoch, seq: 1, m: { op: 'set', path: 's', value: 'x' } }));
-      await until(() => v1.got.some((m) => m.t === 'ack'), 2000, 'ack to the protocol 1 follower');
-      await until(() => changesOf(v4.got).length === 4 && changesOf(v1.got).length === 4, 2000, 'four changes each');
+      a.ws.send(JSON.stringify({ t: 'mutates', epoch: a.epoch, items }));
+      await until(() => a.got.some((m) => m.t === 'acks'), 2000, 'acks to the first follower');
+      b.ws.send(JSON.stringify({ t: 'mutate', epoch: b.epoch, seq: 1, m: { op: 'set', path: 's', value: 'x' } }));
+      await until(() => b.got.some((m) => m.t === 'acks'), 2000, 'acks to the second follower');
+      await until(() => changesOf(a.got).length === 4 && changesOf(b.got).length === 4, 2000, 'four changes each');
 
-      // Protocol 4: arrays only; protocol 1: one object each.
-      assert.ok(!v4.got.some((m) => m.t === 'change' || m.t === 'ack'), 'no per-item messages to protocol 4');
-      assert.ok(!v1.got.some((m) => m.t === 'changes' || m.t === 'acks'), 'no array messages to protocol 1');
-      const acks = v4.got.filter((m) => m.t === 'acks');
+      const acks = a.got.filter((m) => m.t === 'acks');
       assert.deepEqual(
         acks.flatMap((a) => a.seqs as number[]),
         [1, 2, 3],
@@ -94,8 +90,8 @@ describe('owner handler', () => {
         [1, 2, 3],
       );
       assert.deepEqual(
-        v1.got.filter((m) => m.t === 'ack').map((m) => [m.seq, m.v]),
-        [[1, 4]],
+        b.got.filter((m) => m.t === 'acks').map((m) => [m.seqs, m.vs]),
+        [[[1], [4]]],
       );
       const history = [
         [1, { op: 'increment', path: 'n' }, ['new', 1]],
@@ -103,17 +99,16 @@ describe('owner handler', () => {
         [3, { op: 'increment', path: 'n' }, ['new', 3]],
         [4, { op: 'set', path: 's', value: 'x' }, ['old', 1]],
       ];
-      assert.deepEqual(changesOf(v4.got), history);
-      assert.deepEqual(changesOf(v1.got), history);
+      assert.deepEqual(changesOf(a.got), history);
+      assert.deepEqual(changesOf(b.got), history);
 
-      // A protocol 4 follower catching up from version 1 gets the rest as `changes` too.
-      const late = await rawFollower(owner.endpoint!, secret, [4], 'late');
+      // A follower catching up from version 1 gets the rest as `changes` too.
+      const late = await rawFollower(owner.endpoint!, secret, 'late');
       clients.push(late.ws);
       late.ws.send(JSON.stringify({ t: 'sync', epoch: late.epoch, since: 1 }));
       await until(() => late.got.some((m) => m.t === 'synced'), 2000, 'late synced');
       assert.deepEqual(changesOf(late.got), history.slice(1));
       assert.ok(late.got.some((m) => m.t === 'changes'));
-      assert.ok(!late.got.some((m) => m.t === 'change'));
     } finally {
       await t.close();
     }
@@ -171,7 +166,7 @@ describe('owner handler', () => {
         { t: 'sync', epoch: 3, code: 4000 },
       ];
       for (const [i, c] of cases.entries()) {
-        const f = await rawFollower(owner.endpoint!, secret, [1, 2, 3, 4], `f${i}`);
+        const f = await rawFollower(owner.endpoint!, secret, `f${i}`);
         clients.push(f.ws);
         let closed: number | undefined;
         f.ws.once('close', (code) => (closed = code));
@@ -179,11 +174,11 @@ describe('owner handler', () => {
         const body = c.t === 'mutate' ? { seq: 1, m } : c.t === 'mutates' ? { items: [{ seq: 1, m }] } : { since: 0 };
         f.ws.send(JSON.stringify({ t: c.t, epoch: c.epoch, ...body }));
         assert.equal(await until(() => closed, 2000, `${c.t} naming epoch ${c.epoch} refused`), c.code);
-        assert.ok(!f.got.some((x) => x.t === 'ack' || x.t === 'acks' || x.t === 'synced'), 'nothing answered');
+        assert.ok(!f.got.some((x) => x.t === 'acks' || x.t === 'synced'), 'nothing answered');
       }
       assert.equal(owner.state.version, 0, 'nothing applied');
       // The owner's own epoch is served.
-      const f = await rawFollower(owner.endpoint!, secret, [1, 2, 3, 4], 'right');
+      const f = await rawFollower(owner.endpoint!, secret, 'right');
       clients.push(f.ws);
       f.ws.send(JSON.stringify({ t: 'mutate', epoch: 2, seq: 1, m: { op: 'set', path: 'ok', value: true } }));
       await until(() => f.got.some((x) => x.t === 'acks'), 2000, 'acknowledged');
@@ -198,13 +193,13 @@ describe('owner handler', () => {
     const { owner, secret, clients } = t;
     try {
       const push = (value: string) => ({ op: 'push', path: 'log', value });
-      const forger = await rawFollower(owner.endpoint!, secret, [1, 2, 3, 4], 'F');
+      const forger = await rawFollower(owner.endpoint!, secret, 'F');
       clients.push(forger.ws);
       forger.ws.send(JSON.stringify({ t: 'mutate', epoch: forger.epoch, seq: 2 ** 52, m: push('forged') }));
       await until(() => forger.got.some((x) => x.t === 'acks'), 2000, 'the forged one acknowledged');
       forger.ws.close();
       await until(() => owner.instances.length === 1, 2000, 'the forger gone');
-      const real = await rawFollower(owner.endpoint!, secret, [1, 2, 3, 4], 'F');
+      const real = await rawFollower(owner.endpoint!, secret, 'F');
       clients.push(real.ws);
       real.ws.send(JSON.stringify({ t: 'mutates', epoch: real.epoch, items: [1, 2].map((seq) => ({ seq, m: push(`f${seq}`) })) }));
       await until(() => real.got.some((x) => x.t === 'acks'), 2000, 'acknowledged');

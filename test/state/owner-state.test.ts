@@ -341,7 +341,7 @@ describe('OwnerState', () => {
       assert.deepEqual(
         two.since(3)?.map((c) => c.v),
         [4, 5],
-        'a follower that does not know its last id (protocol 1)',
+        'a follower that does not know its last id (its replica came from a snapshot)',
       );
       assert.equal(two.since(3, ['G', 3]), undefined, 'its change 3 came from another history: snapshot');
       assert.equal(two.since(5, null), undefined);

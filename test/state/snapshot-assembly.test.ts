@@ -14,8 +14,8 @@ import { join } from '../../src/instance/instance.js';
 import { LeaseKey } from '../../src/lease/key.js';
 import { MemoryLeaseStore } from '../../src/lease/memory-store.js';
 import { SnapshotAssembly, type Refusal } from '../../src/state/snapshot-assembly.js';
-import { SNAPSHOT_PART_CHARS } from '../../src/state/wire.js';
-import { CloseCode } from '../../src/transport/protocol.js';
+import { SNAPSHOT_PART_CHARS } from '../../src/transport/codec/to-follower.js';
+import { CloseCode, PROTOCOL_VERSION } from '../../src/transport/protocol.js';
 import { delay, tempRoot, until } from '../helpers.js';
 
 const KEY = LeaseKey.forApp('leasehold');
@@ -110,7 +110,10 @@ async function fakeOwner(store: MemoryLeaseStore) {
     ws.on('error', () => undefined);
     ws.on('message', (d) => {
       const m = JSON.parse(String(d)) as { t: string };
-      if (m.t === 'hello') ws.send(JSON.stringify({ t: 'welcome', v: 4, epoch: lease.epoch, ownerId: 'fake', instances: [] }));
+      if (m.t === 'hello')
+        ws.send(
+          JSON.stringify({ t: 'welcome', v: PROTOCOL_VERSION, epoch: lease.epoch, ownerId: 'fake', instances: [], maxPayload: 1 << 20 }),
+        );
       if (m.t !== 'sync') return;
       const next = waiting.shift();
       if (next) next({ ws, closed });

@@ -22,7 +22,7 @@ import { writeSnapshot } from '../../src/state/journal/compaction.js';
 import { prepareJournalDir } from '../../src/state/journal/index.js';
 import { startOwnerState, stateDir } from '../../src/state/owner-handler.js';
 import { SharedState } from '../../src/state/shared-state.js';
-import { stateOwnerSchemas } from '../../src/state/wire.js';
+import { PROTOCOL_VERSION } from '../../src/transport/protocol.js';
 import { delay, suiteRoots, until } from '../helpers.js';
 
 type Msg = { t: string; [k: string]: unknown };
@@ -60,7 +60,7 @@ async function rawFollower(endpoint: string, secret: string, id: string, log: Lo
   });
   ws.on('error', () => undefined);
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  ws.send(JSON.stringify({ t: 'hello', v: [1, 2, 3, 4], epoch: 1, instanceId: id, name: id, pid: 1 }));
+  ws.send(JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, epoch: 1, instanceId: id, name: id, pid: 1 }));
   const got = () => log.filter((e) => e.who === id).map((e) => e.m);
   const welcome = await until(() => got().find((m) => m.t === 'welcome'), 5000, `${id} welcomed`);
   const epoch = welcome.epoch as number;
@@ -332,11 +332,10 @@ describe('snapshot streaming', () => {
         minEpoch: 0,
         clock: systemClock,
         maxPayload: MiB,
-        schemas: stateOwnerSchemas,
       });
       const got: Msg[] = [];
       let closed: unknown;
-      link.attach({ onMessage: (m) => void got.push(m as Msg), onPresence: () => undefined, onClose: (why) => (closed = why) });
+      link.attach({ onMessage: (m) => void got.push(m as unknown as Msg), onPresence: () => undefined, onClose: (why) => (closed = why) });
       link.send({ t: 'sync', epoch: link.epoch, since: 0 });
       await until(() => closed !== undefined || got.some((m) => m.t === 'synced'), 10_000, 'synced or closed');
       assert.equal(closed, undefined, `the link closed: ${JSON.stringify(closed)}`);

@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { systemClock } from '../../src/clock.js';
 import { FollowerLink, type LinkClose } from '../../src/transport/client.js';
+import { CloseCode, PROTOCOL_VERSION } from '../../src/transport/protocol.js';
+import { until } from '../helpers.js';
 import { frame } from './hostile-frames.js';
 
 /** Server → client violations (a server must not mask; the rest as for clients). */
@@ -24,7 +26,48 @@ function serverViolations(): Record<string, Buffer> {
   };
 }
 
-const welcome = frame(0x81, JSON.stringify({ t: 'welcome', v: 4, epoch: 1, ownerId: 'o', instances: [] }), { masked: false });
+const welcome = frame(
+  0x81,
+  JSON.stringify({ t: 'welcome', v: PROTOCOL_VERSION, epoch: 1, ownerId: 'o', instances: [], maxPayload: 1 << 20 }),
+  { masked: false },
+);
+
+/**
+ * A fake owner on loopback: completes the WebSocket handshake, then calls `upgraded` with the socket and
+ * `frames` with every byte the follower sends after its upgrade request.
+ */
+async function fakeOwner(upgraded: (s: Socket) => void, frames: (bytes: Buffer) => void = () => undefined) {
+  const server = createServer((s: Socket) => {
+    s.on('error', () => undefined);
+    let buf = Buffer.alloc(0);
+    let done = false;
+    s.on('data', (d: Buffer) => {
+      if (done) return frames(d);
+      buf = Buffer.concat([buf, d]);
+      const text = buf.toString('latin1');
+      const m = /Sec-WebSocket-Key: (\S+)/i.exec(text);
+      const end = text.indexOf('\r\n\r\n');
+      if (!m || end < 0) return;
+      done = true;
+      const accept = createHash('sha1').update(`${m[1]}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      upgraded(s);
+      if (end + 4 < buf.length) frames(buf.subarray(end + 4));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { server, endpoint: `ws://127.0.0.1:${(server.address() as { port: number }).port}/` };
+}
+
+const opts = (endpoint: string) => ({
+  endpoint,
+  secret: 's',
+  instanceId: 'f',
+  name: 'f',
+  minEpoch: 0,
+  clock: systemClock,
+  connectTimeoutMs: 1000,
+});
 
 describe('FollowerLink against a hostile endpoint', () => {
   let server: Server | undefined;
@@ -32,33 +75,13 @@ describe('FollowerLink against a hostile endpoint', () => {
 
   /** A fake owner that completes the handshake, then writes `after` (after a welcome, if `welcomed`). */
   async function hostile(after: Buffer, welcomed: boolean): Promise<string> {
-    server = createServer((s: Socket) => {
-      s.on('error', () => undefined);
-      let buf = '';
-      s.on('data', (d) => {
-        buf += d.toString('latin1');
-        const m = /Sec-WebSocket-Key: (\S+)/i.exec(buf);
-        if (!m || !buf.includes('\r\n\r\n')) return;
-        buf = '\0';
-        const accept = createHash('sha1').update(`${m[1]}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-        s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
-        if (welcomed) s.write(welcome);
-        setTimeout(() => s.write(after), 20);
-      });
+    const fake = await fakeOwner((s) => {
+      if (welcomed) s.write(welcome);
+      setTimeout(() => s.write(after), 20);
     });
-    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
-    return `ws://127.0.0.1:${(server.address() as { port: number }).port}/`;
+    server = fake.server;
+    return fake.endpoint;
   }
-
-  const opts = (endpoint: string) => ({
-    endpoint,
-    secret: 's',
-    instanceId: 'f',
-    name: 'f',
-    minEpoch: 0,
-    clock: systemClock,
-    connectTimeoutMs: 1000,
-  });
 
   for (const [name, bytes] of Object.entries(serverViolations())) {
     it(`${name} before the welcome: connect() rejects`, async () => {
@@ -74,6 +97,37 @@ describe('FollowerLink against a hostile endpoint', () => {
   }
 });
 
+describe('FollowerLink against an owner of another protocol version', () => {
+  it('refuses its welcome with 4002, and connect() rejects naming both versions', async () => {
+    let closeCode: number | undefined;
+    let sent = Buffer.alloc(0);
+    const other = { t: 'welcome', v: PROTOCOL_VERSION + 1, epoch: 1, ownerId: 'o', instances: [], maxPayload: 1 << 20 };
+    const { server, endpoint } = await fakeOwner(
+      (s) => s.write(frame(0x81, JSON.stringify(other), { masked: false })),
+      (d) => {
+        // The follower's frames: its hello, then a close frame (masked with a zero key: the code in clear).
+        sent = Buffer.concat([sent, d]);
+        for (let at = 0; at + 8 <= sent.length;) {
+          const len = sent[at + 1]! & 0x7f;
+          if (len > 125) break;
+          if (sent[at] === 0x88) closeCode = sent.readUInt16BE(at + 6);
+          at += 6 + len;
+        }
+      },
+    );
+    try {
+      await assert.rejects(
+        FollowerLink.connect(opts(endpoint)),
+        new RegExp(`speaks protocol ${PROTOCOL_VERSION + 1}, not ${PROTOCOL_VERSION}`),
+      );
+      await until(() => closeCode, 2000, 'the close frame');
+      assert.equal(closeCode, CloseCode.VERSION);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
+
 describe('FollowerLink.prepare', () => {
   it('cancel() after the welcome closes the link (a leaked one would answer pings and block reconnects)', async () => {
     const { OwnerServer } = await import('../../src/transport/server.js');
@@ -81,7 +135,7 @@ describe('FollowerLink.prepare', () => {
     const root = await tempRoot();
     const secret = 'prepare-secret-0123456789abcdefghijkl';
     const server = await OwnerServer.listen({ transport: 'tcp', root: root.dir, instanceId: 'o', name: 'o', secret, clock: systemClock });
-    server.serve(1, () => undefined, { schemas: {}, onJoin: () => undefined, onMessage: () => undefined, onLeave: () => undefined });
+    server.serve(1, () => undefined, { onJoin: () => undefined, onMessage: () => undefined, onLeave: () => undefined });
     try {
       const prepared = FollowerLink.prepare({
         endpoint: server.endpoint,

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { systemClock } from '../../src/clock.js';
 import { OwnerServer, type OwnerHandler } from '../../src/transport/server.js';
 import { FollowerLink } from '../../src/transport/client.js';
-import { CloseCode } from '../../src/transport/protocol.js';
+import { CloseCode, PROTOCOL_VERSION } from '../../src/transport/protocol.js';
 import { tempRoot } from '../helpers.js';
 import { exchangeRaw, frame, httpStatus, upgradeRequest, violations } from './hostile-frames.js';
 
@@ -27,7 +27,6 @@ function recordingHandler(): OwnerHandler & { messages: number; joins: string[] 
   const h = {
     messages: 0,
     joins: [] as string[],
-    schemas: {},
     onJoin: (_p: unknown, hello: { instanceId: string }) => void h.joins.push(hello.instanceId),
     onMessage: () => void h.messages++,
     onLeave: () => undefined,
@@ -80,7 +79,7 @@ describe('OwnerServer against hostile bytes', () => {
         assert.equal(httpStatus(authed.reply), 101, `${name} with the secret`);
         if (state === 'serving') assert.ok(authed.closed, `${name} with the secret: closed`);
         // Bytes after a hello too.
-        const hello = JSON.stringify({ t: 'hello', v: [4], epoch: 0, instanceId: `h-${name}`, name, pid: 1 });
+        const hello = JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, epoch: 0, instanceId: `h-${name}`, name, pid: 1 });
         await exchangeRaw(target, [upgradeRequest(port, { secret: SECRET }), frame(0x81, hello), bytes], 100);
       }
       if (state === 'standby') server.serve(1, () => undefined, handler); // the held sockets are read now
@@ -122,6 +121,26 @@ describe('OwnerServer against hostile bytes', () => {
     await server.close();
   });
 
+  it('refuses a hello of another protocol version (4002) and welcomes one of this version', async () => {
+    const server = await listen();
+    const handler = recordingHandler();
+    server.serve(1, () => undefined, handler);
+    const port = portOf(server.endpoint);
+    for (const v of [PROTOCOL_VERSION + 1, PROTOCOL_VERSION - 1]) {
+      const hello = JSON.stringify({ t: 'hello', v, epoch: 0, instanceId: `v${v}`, name: 'v', pid: 1 });
+      // The close frame comes at once; the socket stays until the close handshake, which this peer never answers.
+      const { reply } = await exchangeRaw({ port }, [upgradeRequest(port, { secret: SECRET }), frame(0x81, hello)], 200);
+      const close = reply.indexOf(Buffer.from([0x88]), reply.indexOf('\r\n\r\n') + 4);
+      assert.ok(close > 0, `protocol ${v}: a close frame`);
+      assert.equal(reply.readUInt16BE(close + 2), CloseCode.VERSION, `protocol ${v}`);
+    }
+    assert.deepEqual(handler.joins, []);
+    const link = await follow(server.endpoint, 'current');
+    assert.deepEqual(handler.joins, ['current']);
+    link.close();
+    await server.close();
+  });
+
   it('refuses a second connection in the name of a connected instance (4007); the first keeps its link', async () => {
     const server = await listen();
     const handler = recordingHandler();
@@ -149,7 +168,10 @@ describe('OwnerServer against hostile bytes', () => {
         fc.uint8Array({ minLength: 1, maxLength: 300 }),
         async (phase, bytes) => {
           const b = Buffer.from(bytes);
-          const hello = frame(0x81, JSON.stringify({ t: 'hello', v: [4], epoch: 0, instanceId: `r-${Math.random()}`, name: 'r', pid: 1 }));
+          const hello = frame(
+            0x81,
+            JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, epoch: 0, instanceId: `r-${Math.random()}`, name: 'r', pid: 1 }),
+          );
           const parts =
             phase === 'raw'
               ? [b]
