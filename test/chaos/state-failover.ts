@@ -10,10 +10,19 @@
  * secret, random bytes, idle connections. The processes run with LEASEHOLD_FAULTS=1, which lets their
  * stdin take `fault` commands (src/cli/faults.ts).
  *
+ * Journal rounds stop the owner exactly at a named point of its journal (`pause-at`, src/cli/faults.ts):
+ * while a snapshot is written (synced, not yet named), while the files a durable snapshot covers are
+ * deleted, and inside a rotation (a new part created, still empty); there it is killed, or left stopped
+ * until a successor took over and then woken, written to as it wakes (it must serve nothing, and what it
+ * writes late must never be recovered: the successor is then killed, so that the next owner recovers
+ * from the directory holding those late writes).
+ *
  * At the end every survivor has the same state and version, every acknowledged mutation is present
  * exactly once, no epoch had two owners, every process saw epochs only rise, no process ended but by
- * the harness's signals (nothing the neighbour sent ended one), and no process is left running. A failure names the seed (LEASEHOLD_SEED=<seed> replays the same fault schedule) and prints
- * the log around the first violation.
+ * the harness's signals (nothing the neighbour sent ended one), the state recovered from the journal
+ * directory equals the survivors' state, the directory is within the bound compaction promises once the
+ * last owner compacted (journal-disk.ts), and no process is left running. A failure names the seed
+ * (LEASEHOLD_SEED=<seed> replays the same fault schedule) and prints the log around the first violation.
  *
  * Run briefly in `npm test` (state-failover.test.ts) and at length by `npm run chaos`.
  */
@@ -25,14 +34,33 @@ import { FileLeaseStore } from '../../src/lease/file-store.js';
 import { LeaseKey } from '../../src/lease/key.js';
 import { systemClock } from '../../src/clock.js';
 import { exchangeRaw, frame, rawConnect, upgradeRequest, violations } from '../transport/hostile-frames.js';
+import { PAUSE_POINTS, type PausePoint } from '../../src/cli/faults.js';
+import { beyondBound, journalDirOf, recoveredState } from './journal-disk.js';
 
 /**
  * An owner's own `durable: false` write acknowledged this long before the owner was killed may be lost
  * (its flush follows the ack by ≤ 2 ms; the ack line is stamped after the fact, on a busy machine).
  */
 const KILL_WINDOW_MS = 50;
+/** A snapshot (and a new journal part) every this many entries: owners compact and rotate many times a run. */
+const SNAPSHOT_EVERY = 100;
+/** Every journal point, with each way of ending its owner there. */
+const JOURNAL_PAUSES = PAUSE_POINTS.flatMap((point) => (['SIGKILL', 'SIGSTOP'] as const).map((sig) => ({ point, sig })));
+/** The owner reaches any journal point within this (at ~400 mutations/s it rotates every ~250 ms). */
+const PAUSE_WAIT_MS = 10_000;
+/** The share of later rounds that are journal rounds, in a mixed run. */
+const JOURNAL_ROUND_SHARE = 0.2;
+/** The bound check writes groups of this many entries… */
+const BOUND_GROUP = 10;
+/** …until the directory is within the bound, for at most this long. */
+const BOUND_WAIT_MS = 15_000;
 
-export async function stateFailoverChaos(rounds: number): Promise<void> {
+export interface ChaosOptions {
+  /** Every round a journal round, going through each point with each signal in turn. @default false (mixed) */
+  journalRoundsOnly?: boolean;
+}
+
+export async function stateFailoverChaos(rounds: number, options: ChaosOptions = {}): Promise<void> {
   const seed = Number(process.env.LEASEHOLD_SEED ?? Math.floor(Math.random() * 2 ** 31));
   let s = seed;
   const rand = () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
@@ -43,22 +71,23 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
   process.env.LEASEHOLD_FAULTS = '1'; // inherited by the instances
   // A snapshot (and a new journal part) every 100 entries: a run's owners rotate and compact dozens of
   // times, and half of the kills and stops land while the owner is inside a compaction.
-  const cluster = await Cluster.create(['--ttl', String(ttl), '--snapshot-every', '100']);
+  const cluster = await Cluster.create(['--ttl', String(ttl), '--snapshot-every', String(SNAPSHOT_EVERY)]);
   let faultId = 0;
   /**
    * Sends a fault command to `m` and waits for its answer; then, when it was applied, for a
    * `disconnected` line from each of `expect` logged after the command was sent (a follower may report
    * its disconnection before the owner reports the fault).
    */
-  const inject = async (m: Member, kind: string, ms = 0, expect: Member[] = []): Promise<void> => {
+  const inject = async (m: Member, kind: string, ms = 0, expect: Member[] = [], extra: Record<string, unknown> = {}): Promise<boolean> => {
     const id = `fault-${++faultId}`;
     const marks = expect.map((f) => f.proc.lines.length);
-    m.proc.send(JSON.stringify({ op: 'fault', kind, ms, id }));
+    m.proc.send(JSON.stringify({ op: 'fault', kind, ms, id, ...extra }));
     const answer = await m.proc.waitFor((l) => l.event === 'fault' && l.id === id, 5000);
-    if (answer.applied !== true) return;
+    if (answer.applied !== true) return false;
     await Promise.all(
       expect.map((f, i) => f.proc.waitFor((l) => l.event === 'disconnected' && f.proc.lines.indexOf(l) >= marks[i]!, 5000)),
     );
+    return true;
   };
   /** The harness's own faults, in the trail printed on a violation (the processes log the others). */
   const note = (kind: string, target?: Member) =>
@@ -107,6 +136,7 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
     deleteRecord: 0,
     truncateRecord: 0,
     neighbour: 0,
+    journal: Object.fromEntries(JOURNAL_PAUSES.map(({ point, sig }) => [`${point}/${sig}`, 0])),
   };
   const MIN_LIVE = 5;
   const store = new FileLeaseStore({ dataRoot: cluster.dataRoot });
@@ -148,6 +178,40 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
       }
     }
   };
+  /**
+   * A journal round: the owner stops itself at `point`, then is killed there, or left stopped until a
+   * successor took over, written to and woken; the successor is then killed, so that the next owner
+   * recovers from a directory holding whatever the deposed one wrote on waking. Returns the epoch the
+   * cluster must settle above.
+   */
+  const journalRound = async (owner: Member, point: PausePoint, sig: 'SIGKILL' | 'SIGSTOP'): Promise<number> => {
+    const epoch = owner.epoch;
+    const mark = owner.proc.lines.length;
+    assert.ok(await inject(owner, 'pause-at', 0, [], { point }), `seed ${seed}: pause-at ${point} refused`);
+    const paused = await owner.proc.waitFor((l) => l.event === 'paused' && owner.proc.lines.indexOf(l) >= mark, PAUSE_WAIT_MS);
+    assert.equal(paused.point, point);
+    assert.equal(owner.epoch, epoch, `seed ${seed}: the owner changed before it reached ${point}`);
+    faults.journal[`${point}/${sig}`]!++;
+    note(`paused at ${point}`, owner);
+    if (sig === 'SIGKILL') {
+      // Its own `durable: false` acks count from the moment it stopped.
+      killedOwners.push({ m: owner, t: Number(paused.t) });
+      signal(owner, 'SIGKILL');
+      await owner.proc.exited;
+      return epoch;
+    }
+    await until(() => cluster.live().some((m) => m.role === 'owner' && m.epoch > epoch), ttl * 4, 'a successor');
+    write(owner, false);
+    signal(owner, 'SIGCONT');
+    // Settled: the deposed owner follows its successor, and what it did on waking is done (its deletions run
+    // in the thread pool: give them a moment).
+    const successor = await cluster.waitSettled(epoch, 20_000);
+    await delay(200);
+    killedOwners.push({ m: successor, t: systemClock.now() });
+    signal(successor, 'SIGKILL');
+    await successor.proc.exited;
+    return successor.epoch;
+  };
   try {
     for (let i = 0; i < MIN_LIVE; i++) start();
     let owner = await cluster.waitSettled();
@@ -155,6 +219,17 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
     void neighbour();
     for (let round = 0; round < rounds; round++) {
       await delay(150 + rand() * 150);
+      const journal = options.journalRoundsOnly
+        ? JOURNAL_PAUSES[round % JOURNAL_PAUSES.length]
+        : round > 0 && rand() < JOURNAL_ROUND_SHARE
+          ? JOURNAL_PAUSES[Math.floor(rand() * JOURNAL_PAUSES.length)]
+          : undefined;
+      if (journal) {
+        const above = await journalRound(owner, journal.point, journal.sig);
+        while (cluster.live().length < MIN_LIVE) void pump(start());
+        owner = await cluster.waitSettled(above, 20_000);
+        continue;
+      }
       const epoch = owner.epoch;
       let roll = rand();
       if (round === 0) roll = 0.27; // the pause below, in every run
@@ -238,7 +313,7 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
           note('truncate-record');
         }
       }
-      if (cluster.live().length < MIN_LIVE) void pump(start());
+      while (cluster.live().length < MIN_LIVE) void pump(start());
       owner = await cluster.waitSettled(ownerFault ? epoch : epoch - 1, 20_000);
       if (!ownerFault) assert.equal(owner.epoch, epoch, `seed ${seed}: a fault that spared the owner changed the epoch`);
     }
@@ -322,6 +397,11 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
     const ackedFast = [...acked].filter((t) => fast.has(t)).length;
     assert.ok(ackedFast > 50, `seed ${seed}: only ${ackedFast} acknowledged durable: false`);
     assert.equal(final[0]!.version, log.length, `seed ${seed}: one version per applied push`);
+    // What the next owner would recover from the directory is exactly the survivors' state.
+    const dir = journalDirOf(cluster.dataRoot);
+    const onDisk = await until(() => recoveredFromDisk(dir), 5000, 'a recovery of the journal');
+    assert.equal(onDisk.version, final[0]!.version, `seed ${seed}: the journal recovers another version`);
+    assert.deepEqual(onDisk.state, final[0]!.state, `seed ${seed}: the journal recovers another state`);
     assert.deepEqual(cluster.doubleOwners(), [], `seed ${seed}`);
     // Nothing but the harness ended a process: a SIGTERM ends one with 0, a SIGKILL by the signal.
     const crashed = cluster.members.filter((m) => m.proc.child.exitCode !== null && m.proc.child.exitCode !== 0);
@@ -336,6 +416,7 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
       const fell = epochs.findIndex((e, i) => i > 0 && e < epochs[i - 1]!);
       assert.equal(fell, -1, `seed ${seed}: ${m.name} saw epoch ${epochs[fell]} after ${epochs[fell - 1]}`);
     }
+    await checkBound(cluster, dir, seed);
     console.log(
       `# state failover seed ${seed}: faults ${JSON.stringify(faults)}, ${acked.size} acknowledged (${ackedFast} durable: false), ${log.length} applied, 0 lost (${lostInWindow} durable: false acknowledged by an owner to itself within ${KILL_WINDOW_MS} ms before it was killed), 0 duplicated`,
     );
@@ -360,4 +441,38 @@ export async function stateFailoverChaos(rounds: number): Promise<void> {
     [],
     `seed ${seed}: processes left running`,
   );
+}
+
+/** The journal as a new owner would recover it now; undefined when a file went away under the read (retry). */
+function recoveredFromDisk(dir: string): ReturnType<typeof recoveredState> | undefined {
+  try {
+    return recoveredState(dir);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Writes through the last owner, a group at a time, until it has compacted and the directory is within
+ * the bound (or fails after BOUND_WAIT_MS naming what is left over); then checks again that the directory
+ * recovers the owner's state.
+ */
+async function checkBound(cluster: Cluster, dir: string, seed: number): Promise<void> {
+  const owner = await cluster.waitSettled(0, 20_000);
+  const started = systemClock.now();
+  let why: string | undefined;
+  for (let group = 0; ; group++) {
+    const ids = Array.from({ length: BOUND_GROUP }, (_, i) => `bound-${group}-${i}`);
+    for (const id of ids) owner.proc.send(JSON.stringify({ op: 'push', path: 'log', value: id, id }));
+    await Promise.all(ids.map((id) => owner.proc.waitFor((l) => l.event === 'ack' && l.id === id)));
+    why = group * BOUND_GROUP < SNAPSHOT_EVERY ? 'no compaction yet' : beyondBound(dir, owner.epoch, SNAPSHOT_EVERY);
+    if (why === undefined) break;
+    if (systemClock.now() - started > BOUND_WAIT_MS) assert.fail(`seed ${seed}: the journal stays beyond its bound: ${why}`);
+  }
+  const id = `bound-get-${Math.random()}`;
+  owner.proc.send(JSON.stringify({ op: 'get', id }));
+  const now = await owner.proc.waitFor((l) => l.event === 'state' && l.id === id);
+  const onDisk = recoveredState(dir);
+  assert.equal(onDisk.version, now.version, `seed ${seed}: after the last compaction, the journal recovers another version`);
+  assert.deepEqual(onDisk.state, now.state, `seed ${seed}: after the last compaction, the journal recovers another state`);
 }
