@@ -14,13 +14,16 @@
  *                                                  it prints {"event":"paused","point":P} and stops
  *                                                  itself (SIGSTOP), right there: the harness then kills
  *                                                  it or lets a successor take over before SIGCONT.
+ *                                                  ("point":null disarms it.)
  *                                                  Points (each seen through the journal's file calls):
  *       snapshot-written   a snapshot's temp file is written and synced and the lease checked; it is not
  *                          named yet (before the rename)
  *       snapshot-deleting  a snapshot is named and durable; the files it covers are not deleted yet
  *                          (before the first deletion)
- *       rotation           a new part (not an epoch's first) was just created, empty; its begin record
- *                          and first group are not written yet
+ *       rotation           a group passed the lease check and goes into a new part (not an epoch's
+ *                          first), which is not created yet
+ *       rotation-created   that new part was just created, empty; its begin record and first group are
+ *                          not written yet
  *
  * Each answers {"event":"fault","kind":…,"role":…,"applied":true|false} (false: nothing to apply it to,
  * such as drop-link on a follower that is not connected, or an unknown pause point). Nothing here changes
@@ -36,7 +39,7 @@ import { parsePartName, parseSnapshotName, type JournalFs } from '../state/journ
 export const faultsEnabled = (): boolean => process.env.LEASEHOLD_FAULTS === '1';
 
 /** The moments of the owner's journal that `pause-at` can stop a process at (see the header). */
-export const PAUSE_POINTS = ['snapshot-written', 'snapshot-deleting', 'rotation'] as const;
+export const PAUSE_POINTS = ['snapshot-written', 'snapshot-deleting', 'rotation', 'rotation-created'] as const;
 export type PausePoint = (typeof PAUSE_POINTS)[number];
 
 export interface FaultKit {
@@ -92,9 +95,11 @@ export function createFaultKit(base: Clock = systemClock, hooks: Partial<PauseHo
       if (isSnapshot) snapshotNamed = true;
     }) as typeof nodeFs.renameSync,
     openSync: ((path: nodeFs.PathLike, flags: nodeFs.OpenMode = 'r', mode?: nodeFs.Mode) => {
-      const fd = nodeFs.openSync(path, flags, mode);
       const part = journalFile(path).part;
-      if (part && part.part > 0 && typeof flags === 'number' && (flags & nodeFs.constants.O_CREAT) !== 0) reached('rotation');
+      const rotation = part !== undefined && part.part > 0 && typeof flags === 'number' && (flags & nodeFs.constants.O_CREAT) !== 0;
+      if (rotation) reached('rotation');
+      const fd = nodeFs.openSync(path, flags, mode);
+      if (rotation) reached('rotation-created');
       return fd;
     }) as typeof nodeFs.openSync,
     unlink: ((path: nodeFs.PathLike, callback: nodeFs.NoParamCallback) => {
@@ -139,8 +144,8 @@ export function createFaultKit(base: Clock = systemClock, hooks: Partial<PauseHo
           stalledUntil = base.now() + ms;
           return true;
         case 'pause-at':
-          if (!PAUSE_POINTS.includes(point as PausePoint)) return false;
-          pauseAt = point as PausePoint;
+          if (point !== null && !PAUSE_POINTS.includes(point as PausePoint)) return false;
+          pauseAt = (point ?? undefined) as PausePoint | undefined;
           snapshotNamed = false;
           return true;
         default:

@@ -6,5 +6,5 @@ describe('shared state under failover', () => {
   it('keeps every acknowledged mutation exactly once through kills, stops and handovers', () => stateFailoverChaos(6));
 
   it('keeps it through owners killed or stopped mid-snapshot, mid-deletion and mid-rotation', () =>
-    stateFailoverChaos(6, { journalRoundsOnly: true }));
+    stateFailoverChaos(8, { journalRoundsOnly: true }));
 });

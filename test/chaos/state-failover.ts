@@ -178,6 +178,19 @@ export async function stateFailoverChaos(rounds: number, options: ChaosOptions =
       }
     }
   };
+  /** The ownership trail and the errors, for a failure message. */
+  const trail = () => {
+    const seen = new Set<unknown>();
+    return cluster.log
+      .filter(
+        (l) =>
+          ['role', 'lost', 'fault', 'paused'].includes(String(l.event)) ||
+          (l.event === 'error' && !seen.has(l.message) && seen.add(l.message)),
+      )
+      .slice(-20)
+      .map((l) => JSON.stringify(l).slice(0, 300))
+      .join('\n');
+  };
   /**
    * A journal round: the owner stops itself at `point`, then is killed there, or left stopped until a
    * successor took over, written to and woken; the successor is then killed, so that the next owner
@@ -188,7 +201,9 @@ export async function stateFailoverChaos(rounds: number, options: ChaosOptions =
     const epoch = owner.epoch;
     const mark = owner.proc.lines.length;
     assert.ok(await inject(owner, 'pause-at', 0, [], { point }), `seed ${seed}: pause-at ${point} refused`);
-    const paused = await owner.proc.waitFor((l) => l.event === 'paused' && owner.proc.lines.indexOf(l) >= mark, PAUSE_WAIT_MS);
+    const paused = await owner.proc
+      .waitFor((l) => l.event === 'paused' && owner.proc.lines.indexOf(l) >= mark, PAUSE_WAIT_MS)
+      .catch((err: Error) => assert.fail(`seed ${seed}: ${owner.name} never reached ${point}: ${err.message}\n${trail()}`));
     assert.equal(paused.point, point);
     assert.equal(owner.epoch, epoch, `seed ${seed}: the owner changed before it reached ${point}`);
     faults.journal[`${point}/${sig}`]!++;
@@ -200,14 +215,26 @@ export async function stateFailoverChaos(rounds: number, options: ChaosOptions =
       await owner.proc.exited;
       return epoch;
     }
-    await until(() => cluster.live().some((m) => m.role === 'owner' && m.epoch > epoch), ttl * 4, 'a successor');
+    // Whoever succeeds it stops at its own first snapshot, before naming it, and dies there: so the next
+    // owner's recovery has no snapshot past the deposed owner's history and walks back into its epoch,
+    // up to the fence its successor recorded and not past it, where the deposed owner wrote on waking.
+    const others = cluster.live().filter((m) => m !== owner);
+    const marks = new Map(others.map((m) => [m, m.proc.lines.length]));
+    for (const m of others) await inject(m, 'pause-at', 0, [], { point: 'snapshot-written' });
+    const pausedAt = (m: Member) => m.proc.lines.find((l, i) => i >= marks.get(m)! && l.event === 'paused');
+    const successor = await until(() => others.find((m) => pausedAt(m)), PAUSE_WAIT_MS, 'a successor stopped at its first snapshot').catch(
+      (err: Error) => assert.fail(`seed ${seed}: ${err.message} after ${owner.name} stopped at ${point}\n${trail()}`),
+    );
+    assert.ok(successor.epoch > epoch, `seed ${seed}: ${successor.name} reached a snapshot as owner of epoch ${successor.epoch}`);
+    for (const m of others) if (m !== successor) await inject(m, 'pause-at', 0, [], { point: null });
+    const woke = owner.proc.lines.length;
     write(owner, false);
     signal(owner, 'SIGCONT');
-    // Settled: the deposed owner follows its successor, and what it did on waking is done (its deletions run
-    // in the thread pool: give them a moment).
-    const successor = await cluster.waitSettled(epoch, 20_000);
-    await delay(200);
-    killedOwners.push({ m: successor, t: systemClock.now() });
+    // What it does on waking is done by the time it reports that it no longer owns (its deletions run in
+    // the thread pool: give them a moment).
+    await owner.proc.waitFor((l) => l.event === 'role' && l.role !== 'owner' && owner.proc.lines.indexOf(l) >= woke, ttl * 4);
+    await delay(100);
+    killedOwners.push({ m: successor, t: Number(pausedAt(successor)!.t) });
     signal(successor, 'SIGKILL');
     await successor.proc.exited;
     return successor.epoch;
