@@ -220,24 +220,30 @@ export async function stateFailoverChaos(rounds: number, options: ChaosOptions =
     // up to the fence its successor recorded and not past it, where the deposed owner wrote on waking.
     const others = cluster.live().filter((m) => m !== owner);
     const marks = new Map(others.map((m) => [m, m.proc.lines.length]));
-    for (const m of others) await inject(m, 'pause-at', 0, [], { point: 'snapshot-written' });
+    await Promise.all(others.map((m) => inject(m, 'pause-at', 0, [], { point: 'snapshot-written' })));
     const pausedAt = (m: Member) => m.proc.lines.find((l, i) => i >= marks.get(m)! && l.event === 'paused');
     const successor = await until(() => others.find((m) => pausedAt(m)), PAUSE_WAIT_MS, 'a successor stopped at its first snapshot').catch(
       (err: Error) => assert.fail(`seed ${seed}: ${err.message} after ${owner.name} stopped at ${point}\n${trail()}`),
     );
     assert.ok(successor.epoch > epoch, `seed ${seed}: ${successor.name} reached a snapshot as owner of epoch ${successor.epoch}`);
-    for (const m of others) if (m !== successor) await inject(m, 'pause-at', 0, [], { point: null });
+    // At once: the stopped successor's lease runs out after a ttl, and whoever owns next must not stop too.
+    await Promise.all(others.filter((m) => m !== successor && !pausedAt(m)).map((m) => inject(m, 'pause-at', 0, [], { point: null })));
     const woke = owner.proc.lines.length;
     write(owner, false);
     signal(owner, 'SIGCONT');
     // What it does on waking is done by the time it reports that it no longer owns (its deletions run in
     // the thread pool: give them a moment).
-    await owner.proc.waitFor((l) => l.event === 'role' && l.role !== 'owner' && owner.proc.lines.indexOf(l) >= woke, ttl * 4);
+    await owner.proc.waitFor((l) => l.event === 'role' && l.role !== 'owner' && owner.proc.lines.indexOf(l) >= woke, ttl * 8);
     await delay(100);
-    killedOwners.push({ m: successor, t: Number(pausedAt(successor)!.t) });
-    signal(successor, 'SIGKILL');
-    await successor.proc.exited;
-    return successor.epoch;
+    // The successor, and any other instance that came to own and stopped at its snapshot before it was
+    // disarmed (a slow machine: the successor's lease ran out meanwhile), die where they stopped.
+    const stopped = others.filter((m) => pausedAt(m));
+    for (const m of stopped) {
+      killedOwners.push({ m, t: Number(pausedAt(m)!.t) });
+      signal(m, 'SIGKILL');
+    }
+    await Promise.all(stopped.map((m) => m.proc.exited));
+    return Math.max(...stopped.map((m) => m.epoch));
   };
   try {
     for (let i = 0; i < MIN_LIVE; i++) start();
@@ -254,7 +260,7 @@ export async function stateFailoverChaos(rounds: number, options: ChaosOptions =
       if (journal) {
         const above = await journalRound(owner, journal.point, journal.sig);
         while (cluster.live().length < MIN_LIVE) void pump(start());
-        owner = await cluster.waitSettled(above, 20_000);
+        owner = await cluster.waitSettled(above, 20_000).catch((err: Error) => assert.fail(`seed ${seed}: ${err.message}`));
         continue;
       }
       const epoch = owner.epoch;
@@ -341,7 +347,9 @@ export async function stateFailoverChaos(rounds: number, options: ChaosOptions =
         }
       }
       while (cluster.live().length < MIN_LIVE) void pump(start());
-      owner = await cluster.waitSettled(ownerFault ? epoch : epoch - 1, 20_000);
+      owner = await cluster
+        .waitSettled(ownerFault ? epoch : epoch - 1, 20_000)
+        .catch((err: Error) => assert.fail(`seed ${seed}: ${err.message}`));
       if (!ownerFault) assert.equal(owner.epoch, epoch, `seed ${seed}: a fault that spared the owner changed the epoch`);
     }
     stop = true;
