@@ -198,14 +198,15 @@ export async function stateFailoverChaos(rounds: number, options: ChaosOptions =
    * cluster must settle above.
    */
   const journalRound = async (owner: Member, point: PausePoint, sig: 'SIGKILL' | 'SIGSTOP'): Promise<number> => {
-    const epoch = owner.epoch;
     const mark = owner.proc.lines.length;
     assert.ok(await inject(owner, 'pause-at', 0, [], { point }), `seed ${seed}: pause-at ${point} refused`);
     const paused = await owner.proc
       .waitFor((l) => l.event === 'paused' && owner.proc.lines.indexOf(l) >= mark, PAUSE_WAIT_MS)
       .catch((err: Error) => assert.fail(`seed ${seed}: ${owner.name} never reached ${point}: ${err.message}\n${trail()}`));
     assert.equal(paused.point, point);
-    assert.equal(owner.epoch, epoch, `seed ${seed}: the owner changed before it reached ${point}`);
+    // The epoch it held when it stopped (its role lines are all in before the paused line): on a loaded
+    // machine it may have lost and won the lease again meanwhile, or have been deposed inside a compaction.
+    const epoch = Math.max(...owner.ownedEpochs);
     faults.journal[`${point}/${sig}`]!++;
     note(`paused at ${point}`, owner);
     if (sig === 'SIGKILL') {
