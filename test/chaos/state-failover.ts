@@ -142,6 +142,8 @@ export async function stateFailoverChaos(rounds: number, options: ChaosOptions =
     deleteRecord: 0,
     truncateRecord: 0,
     neighbour: 0,
+    /** Journal rounds whose owner lost its lease before it reached the point. */
+    journalVoid: 0,
     journal: Object.fromEntries(JOURNAL_PAUSES.map(({ point, sig }) => [`${point}/${sig}`, 0])),
   };
   const MIN_LIVE = 5;
@@ -206,9 +208,16 @@ export async function stateFailoverChaos(rounds: number, options: ChaosOptions =
   const journalRound = async (owner: Member, point: PausePoint, sig: 'SIGKILL' | 'SIGSTOP'): Promise<number> => {
     const mark = owner.proc.lines.length;
     assert.ok(await inject(owner, 'pause-at', 0, [], { point }), `seed ${seed}: pause-at ${point} refused`);
+    // It stops at the point, or (a loaded machine) loses its lease first: then the round is void.
     const paused = await owner.proc
-      .waitFor((l) => l.event === 'paused' && owner.proc.lines.indexOf(l) >= mark, PAUSE_WAIT_MS)
+      .waitFor((l) => (l.event === 'paused' || l.event === 'lost') && owner.proc.lines.indexOf(l) >= mark, PAUSE_WAIT_MS)
       .catch((err: Error) => assert.fail(`seed ${seed}: ${owner.name} never reached ${point}: ${err.message}\n${trail()}`));
+    if (paused.event === 'lost') {
+      owner.proc.send(JSON.stringify({ op: 'fault', kind: 'pause-at', point: null, id: `disarm-${++faultId}` }));
+      faults.journalVoid++;
+      note(`lost its lease before ${point}`, owner);
+      return Number(paused.epoch);
+    }
     assert.equal(paused.point, point);
     // The epoch it held when it stopped (its role lines are all in before the paused line): on a loaded
     // machine it may have lost and won the lease again meanwhile, or have been deposed inside a compaction.
