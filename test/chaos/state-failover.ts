@@ -278,7 +278,9 @@ export async function stateFailoverChaos(rounds: number, options: ChaosOptions =
       if (journal) {
         const above = await journalRound(owner, journal.point, journal.sig);
         while (cluster.live().length < MIN_LIVE) void pump(start());
-        owner = await cluster.waitSettled(above, 20_000).catch((err: Error) => assert.fail(`seed ${seed}: ${err.message}`));
+        owner = await cluster
+          .waitSettled(above, 20_000)
+          .catch((err: Error) => assert.fail(`seed ${seed}: after ${journal.point}/${journal.sig}: ${err.message}\n${trail()}`));
         continue;
       }
       const epoch = owner.epoch;
