@@ -30,6 +30,12 @@ export function out(line: Record<string, unknown>): void {
   }
 }
 
+/** Prints one event line and everything pending before it, now (the process is about to stop). */
+function outNow(line: Record<string, unknown>): void {
+  out(line);
+  flushOut();
+}
+
 let pending = '';
 let flushing = false;
 function flushOut(): void {
@@ -45,7 +51,7 @@ export async function runInstance(values: CliValues): Promise<void> {
   const dataRoot = requireDataRoot(values);
   const ttlMs = intOption(values, 'ttl');
   const snapshotEvery = intOption(values, 'snapshot-every');
-  const faults = faultsEnabled() ? createFaultKit() : undefined;
+  const faults = faultsEnabled() ? createFaultKit(systemClock, { announce: outNow }) : undefined;
   const instance = join({
     ...(faults ? { clock: faults.clock, journalFs: faults.journalFs } : {}),
     dataRoot,
@@ -191,7 +197,7 @@ async function handleCommand(instance: Instance, line: string, faults: FaultKit 
         id,
         kind: c.kind,
         role: instance.role,
-        applied: faults.apply(instance, c.kind, typeof c.ms === 'number' && Number.isFinite(c.ms) ? c.ms : 0),
+        applied: faults.apply(instance, c.kind, typeof c.ms === 'number' && Number.isFinite(c.ms) ? c.ms : 0, c.point),
       });
   }
   return out({ event: 'error', id, code: 'EPROTOCOL', message: `unknown op ${JSON.stringify(cmd.op)}` });

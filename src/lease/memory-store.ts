@@ -12,7 +12,8 @@ import type { LeaseKey } from './key.js';
 import { LeaseKey as Key } from './key.js';
 import type { EpochClaim, LeaseRecord, NewestClaim } from './record.js';
 import type { HolderProcess } from './assess.js';
-import { RecordLeaseStore, type ReadResult, type RecordStorage, type Transaction } from './record-store.js';
+import { RecordLeaseStore } from './record-store.js';
+import type { ReadResult, RecordStorage, Transaction } from './record-storage.js';
 
 interface Slot {
   record?: LeaseRecord;

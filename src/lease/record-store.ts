@@ -23,45 +23,16 @@
 import type { Clock } from '../clock.js';
 import { debug, debugEnabled } from '../debug.js';
 import { LeaseholdError, abortError } from '../errors.js';
-import { assess, Observations, type HolderProcess, type Verdict } from './assess.js';
+import { assess, Observations, type Verdict } from './assess.js';
 import { HeldLease, type LeaseBackend } from './held-lease.js';
 import { LeaseKey } from './key.js';
 import { waitForHolderChange } from './observe.js';
-import { RECORD_FORMAT, type EpochClaim, type LeaseRecord, type Meta, type NewestClaim } from './record.js';
+import { RECORD_FORMAT, type EpochClaim, type LeaseRecord, type Meta } from './record.js';
 import type { AcquireOptions, FencingToken, Lease, LeaseState, LeaseStore, WaitOptions } from './store.js';
 import { DEFAULT_TTL_MS, resolveTiming, type LeaseTiming } from './timing.js';
 import { randomBytes } from 'node:crypto';
 import { currentProcess, type ProcessIdentity } from './process-identity.js';
-
-export interface ReadResult {
-  record?: LeaseRecord;
-  /** Present when the stored record cannot be parsed. */
-  corrupt?: { text: string; error: LeaseholdError };
-  /** The newest claimed epoch, read after the record. */
-  newest: NewestClaim;
-}
-
-export interface Transaction {
-  read(): Promise<ReadResult>;
-  /** Writes the record atomically; `durable` also flushes it to disk first (acquisitions). */
-  write(record: LeaseRecord, durable?: boolean): Promise<void>;
-  /** Exclusively claims `epoch`; false when it was already claimed. */
-  claimEpoch(epoch: number, claim: EpochClaim): Promise<boolean>;
-  /** Atomically replaces the claim of `epoch` (held by the caller), or recreates it if it was deleted. */
-  rewriteClaim(epoch: number, claim: EpochClaim): Promise<void>;
-  /** True when the mutex was taken from this transaction (it stalled past the lock's staleness). */
-  compromised(): boolean;
-}
-
-export interface RecordStorage {
-  read(key: LeaseKey): Promise<ReadResult>;
-  withMutex<T>(key: LeaseKey, fn: (tx: Transaction) => Promise<T>): Promise<T>;
-  keys(): Promise<LeaseKey[]>;
-  isProcessGone(holder: HolderProcess): boolean;
-  /** Calls `onChange` (maybe spuriously) when the key's record may have changed; returns a stop function. */
-  watch(key: LeaseKey, onChange: () => void): () => void;
-  close(): Promise<void>;
-}
+import type { ReadResult, RecordStorage, Transaction } from './record-storage.js';
 
 export interface RecordStoreOptions {
   clock: Clock;

@@ -2,13 +2,15 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join as joinPath } from 'node:path';
-import { openSync, closeSync } from 'node:fs';
-import { createFaultKit } from '../../src/cli/faults.js';
+import { openSync, closeSync, readdirSync } from 'node:fs';
+import { createFaultKit, PAUSE_POINTS, type PausePoint } from '../../src/cli/faults.js';
+import { Journal, parsePartName, parseSnapshotName } from '../../src/state/journal/index.js';
+import { SNAPSHOT_TEMP } from '../../src/state/journal/compaction.js';
 import { FakeClock } from '../../src/clock.js';
 import { join, type Instance } from '../../src/instance/instance.js';
 import { MemoryLeaseStore } from '../../src/lease/memory-store.js';
 import { Cluster } from '../integration/cluster.js';
-import { delay, tempRoot } from '../helpers.js';
+import { delay, tempRoot, withStateDir } from '../helpers.js';
 
 describe('fault kit', () => {
   it('clock-jump moves only the wall clock; disk-full fails journal writes with ENOSPC for its duration', async () => {
@@ -43,6 +45,65 @@ describe('fault kit', () => {
       closeSync(fd);
       await root.remove();
     }
+  });
+
+  it('pause-at stops the journal once, at exactly the named point; null disarms it; other points are refused', async () => {
+    /** What the directory held at each stop: snapshots, snapshot temp files, parts. */
+    const seen: { point: unknown; snapshots: number[]; temps: number; parts: string[] }[] = [];
+    let dir = '';
+    const kit = createFaultKit(new FakeClock(), {
+      announce: (line) => {
+        const names = readdirSync(dir);
+        seen.push({
+          point: line.point,
+          snapshots: names.flatMap((n) => parseSnapshotName(n) ?? []),
+          temps: names.filter((n) => SNAPSHOT_TEMP.test(n)).length,
+          parts: names.filter((n) => parsePartName(n)).map((n) => `${parsePartName(n)!.part}`),
+        });
+      },
+      stop: () => undefined,
+    });
+    const noInstance = {} as Instance;
+    assert.equal(kit.apply(noInstance, 'pause-at', 0, 'nowhere'), false);
+    assert.equal(kit.apply(noInstance, 'pause-at', 0), false);
+    await withStateDir('leasehold-pause-', async (d) => {
+      dir = d;
+      const { journal } = await Journal.open({ dir, epoch: 1, guard: () => undefined, fs: kit.journalFs });
+      let v = 0;
+      const append = () => journal.appendEntry({ t: 'm', v: ++v, e: 1, id: null, m: { op: 'set', path: 'n', value: v } });
+      const compactOnce = async (point: PausePoint | null) => {
+        assert.equal(kit.apply(noInstance, 'pause-at', 0, point), true);
+        await append();
+        const snapshot = journal.compact({ version: v, epoch: 1, state: { n: v }, dedup: {} });
+        await append(); // the rotation: this entry starts the next part
+        await snapshot;
+        await append();
+      };
+      for (const point of PAUSE_POINTS) await compactOnce(point);
+      // Disarmed: the next compaction stops nowhere.
+      kit.apply(noInstance, 'pause-at', 0, 'snapshot-written');
+      await compactOnce(null);
+      await journal.close();
+    });
+    assert.deepEqual(
+      seen.map((s) => s.point),
+      [...PAUSE_POINTS],
+      'one stop per arming, none once disarmed',
+    );
+    const at = Object.fromEntries(seen.map((s) => [s.point, s]));
+    // Written: the temp file is there, not yet named; the part before it still there.
+    assert.deepEqual(at['snapshot-written']!.snapshots, []);
+    assert.equal(at['snapshot-written']!.temps, 1);
+    // Deleting: named, the older snapshot and the covered part not deleted yet.
+    assert.deepEqual(at['snapshot-deleting']!.snapshots, [1, 4]);
+    assert.equal(at['snapshot-deleting']!.temps, 0);
+    // Rotation: the next part not created yet; once created, it is there.
+    const rotation = at['rotation']!.parts;
+    assert.deepEqual(
+      at['rotation-created']!.parts.length,
+      at['rotation']!.parts.length + 1,
+      `${rotation} then ${at['rotation-created']!.parts}`,
+    );
   });
 
   it('an owner whose journal cannot be written backs off instead of claiming epoch after epoch', async () => {

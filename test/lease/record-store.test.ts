@@ -5,7 +5,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
-import { RecordLeaseStore, type ReadResult, type RecordStorage, type Transaction } from '../../src/lease/record-store.js';
+import { RecordLeaseStore } from '../../src/lease/record-store.js';
+import type { ReadResult, RecordStorage, Transaction } from '../../src/lease/record-storage.js';
 import type { EpochClaim, LeaseRecord } from '../../src/lease/record.js';
 import { FakeClock } from '../../src/clock.js';
 import { LeaseholdError } from '../../src/errors.js';
