@@ -59,10 +59,8 @@ export interface JoinOptions<State = Json> {
   /** Largest value in one mutation. @default 256 KiB */
   maxValueBytes?: number;
   /**
-   * The owner writes a snapshot of the state after this many journal entries, and deletes what it covers.
-   * Also the most entries a new owner replays, and the most the disk holds beside two snapshots: an owner
-   * that reaches this many entries past its last durable snapshot while the next one is still being
-   * written holds further mutations (their acks come late) until it is durable.
+   * The owner writes a snapshot of the state after this many journal entries (sooner for a small state: a
+   * quarter of the last snapshot's size in entries), and deletes what it covers.
    * @default 10000
    */
   snapshotEvery?: number;

@@ -85,14 +85,6 @@ export class OwnerState {
   #snapshotStartedAt = -Infinity;
   readonly #clock: Clock;
   readonly #check: StateCheck | undefined;
-  /** Mutations held when the last snapshot became durable (they arrived while it was written). */
-  #heldAtSnapshot = 0;
-  /** The last snapshot failed (none since succeeded). */
-  #snapshotFailed = false;
-  /** Mutations held until a snapshot is durable (see {@link OwnerState.mutate}), in arrival order. */
-  readonly #held: (() => void)[] = [];
-  /** Held mutations let go but not yet applied (each applies on its own turn). */
-  #letGo = 0;
   /** The newest journal append: appends resolve in order, so awaiting it awaits every earlier one. */
   #lastAppend: Promise<void> = Promise.resolve();
   /** Called in version order for every commit, with the document as of that version (frozen). */
@@ -158,15 +150,14 @@ export class OwnerState {
     this.#committed.version = v;
     if (id) this.#committed.dedup.set(id[0], applied!);
     this.#startSnapshotIfDue(v, state);
-    this.#letHeldGo();
   }
 
   #startSnapshotIfDue(v: number, state: Doc): void {
     // At the end of what is written (the last commit of a group: commits run before the next group is
     // written), so that the next part starts right after the snapshot and every part before it can go.
     // Anywhere only as a last resort: a snapshot inside a group leaves that part on disk until the next.
-    // Early by the entries that arrived while the last one was written: those written, and those held.
-    const lead = (this.#journal.lead ?? 0) + this.#heldAtSnapshot;
+    // Early by the entries that arrived while the last one was written.
+    const lead = this.#journal.lead ?? 0;
     const due = v - this.#snapshotVersion + Math.min(lead, this.#compactEvery / 2);
     // Or when the entries since the last snapshot reach a fraction of its size: replaying them then costs
     // about what loading the snapshot does, so a takeover's time follows the state's size.
@@ -190,36 +181,11 @@ export class OwnerState {
           this.#snapshotVersion = snap.version;
           this.#charsAtSnapshot = chars;
           this.#compacting = false;
-          this.#snapshotFailed = false;
-          this.#heldAtSnapshot = this.#held.length;
-          this.#letHeldGo();
         },
         () => {
           this.#compacting = false; // not fatal: the journal still has everything; try again later
-          this.#snapshotFailed = true;
-          this.#letHeldGo();
         },
       );
-    }
-  }
-
-  /**
-   * True while a new version would put more than `compactEvery` entries past the newest durable snapshot
-   * and a snapshot is on its way (being written, or due at the commit of entries applied already). With
-   * the last snapshot failed (a full disk), nothing is held until one succeeds: availability first.
-   */
-  #mustHold(): boolean {
-    const last = this.#version + this.#letGo;
-    return (
-      !this.#snapshotFailed && last + 1 - this.#snapshotVersion > this.#compactEvery && (this.#compacting || this.#committed.version < last)
-    );
-  }
-
-  /** Lets held mutations go, in order, as long as each one's version stays within the bound. */
-  #letHeldGo(): void {
-    while (this.#held.length > 0 && (this.#failed !== undefined || !this.#mustHold())) {
-      this.#letGo++;
-      this.#held.shift()!();
     }
   }
 
@@ -256,13 +222,6 @@ export class OwnerState {
     if (this.#failed) throw steppingDown();
     // 1.
     let m = validateMutation(raw, this.#maxValueBytes);
-    // 1a. Recovery replays at most `compactEvery` entries and the disk holds at most that many: a flood that
-    // outruns the snapshot being written waits for it here (the senders' acks are late, nothing is lost).
-    if (this.#held.length > 0 || this.#mustHold()) {
-      await new Promise<void>((resolve) => this.#held.push(resolve));
-      this.#letGo--;
-      if (this.#failed) throw steppingDown();
-    }
     // 2.
     if (id) {
       const last = this.#dedup.get(id[0]);
@@ -306,7 +265,6 @@ export class OwnerState {
       (err: unknown) => {
         if (!this.#failed) {
           this.#failed = err;
-          this.#letHeldGo(); // each one refused: the next owner takes them
           this.onFailure(err);
         }
         throw err;

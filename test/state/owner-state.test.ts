@@ -177,53 +177,6 @@ describe('OwnerState', () => {
     await assert.rejects(again, /disk gone/);
   });
 
-  it('holds a flood that outruns its snapshot at snapshotEvery entries past the last durable one, in order', async () => {
-    const snapshots: { v: number; done: () => void; fail: (e: Error) => void }[] = [];
-    let written = 0;
-    const journal = {
-      get written() {
-        return written;
-      },
-      lead: 0,
-      append: async (v: number) => void (written = v),
-      compact: (snap: { version: number }) => new Promise<void>((done, fail) => snapshots.push({ v: snap.version, done, fail })),
-    } as unknown as Journal;
-    const owner = new OwnerState(journal, { entries: [] } as never, 1, { guard: () => undefined, maxValueBytes: 1024, compactEvery: 10 });
-    const acked: number[] = [];
-    const all = Array.from({ length: 35 }, (_, i) =>
-      owner.mutate({ op: 'push', path: 'log', value: i }, ['F', i + 1]).then((v) => void acked.push(v)),
-    );
-    await delay(20);
-    assert.deepEqual(
-      snapshots.map((s) => s.v),
-      [10],
-      'one snapshot on its way',
-    );
-    assert.equal(owner.version, 10, 'nothing applied past snapshotEvery entries while no snapshot is durable');
-    snapshots[0]!.done();
-    await delay(20);
-    assert.equal(owner.snapshotVersion, 10);
-    assert.equal(owner.version, 20, 'the next ten, up to the bound past the new snapshot');
-    assert.deepEqual(
-      snapshots.map((s) => s.v),
-      [10, 20],
-    );
-    snapshots[1]!.fail(new Error('ENOSPC')); // no snapshot on its way: availability first, nothing held
-    await Promise.all(all);
-    assert.ok(snapshots.length > 2, 'a snapshot tried again');
-    assert.equal(owner.version, 35);
-    assert.deepEqual(
-      acked,
-      Array.from({ length: 35 }, (_, i) => i + 1),
-      'acknowledged in order, each once',
-    );
-    assert.deepEqual(
-      (owner.state as { log: number[] }).log,
-      Array.from({ length: 35 }, (_, i) => i),
-      'applied in arrival order',
-    );
-  });
-
   it('snapshots a small state once the entries since its last snapshot reach a quarter of its size', async () => {
     const started: number[] = [];
     const run = async (snapshotBytes: number, recoveredBytes = 0) => {
@@ -281,25 +234,6 @@ describe('OwnerState', () => {
     await clock.advance(1000);
     await owner.mutate({ op: 'set', path: 'v', value }, ['F', ++seq]);
     assert.deepEqual(started, [first, seq], 'due at the first commit a second later');
-  });
-
-  it('refuses what it holds once its journal fails (the next owner takes it)', async () => {
-    let fail!: (e: Error) => void;
-    const journal = {
-      written: 0,
-      lead: 0,
-      append: () => new Promise<void>((_, reject) => (fail = reject)),
-      compact: () => new Promise<void>(() => undefined),
-    } as unknown as Journal;
-    const owner = new OwnerState(journal, { entries: [] } as never, 1, { guard: () => undefined, maxValueBytes: 1024, compactEvery: 1 });
-    const first = owner.mutate({ op: 'increment', path: 'n' }, ['F', 1]);
-    const held = owner.mutate({ op: 'increment', path: 'n' }, ['F', 2]);
-    await delay(10);
-    assert.equal(owner.version, 1, 'the second is held: its entry would pass the bound before the first is committed');
-    fail(new Error('EIO'));
-    await assert.rejects(first, /EIO/);
-    await assert.rejects(held, (e: LeaseholdError) => e.code === 'ELOST');
-    assert.equal(owner.version, 1);
   });
 
   it('durable: false acknowledges once applied; commits (and broadcasts) still follow in order', async () => {
