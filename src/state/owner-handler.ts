@@ -22,6 +22,7 @@
 import { join } from 'node:path';
 import { nextTurn, systemClock, type Clock } from '../clock.js';
 import { asLeaseholdError } from '../errors.js';
+import { debug } from '../debug.js';
 import type { Lease } from '../lease/store.js';
 import type { OwnerHandler, Peer } from '../transport/server.js';
 import { CloseCode } from '../transport/protocol.js';
@@ -68,6 +69,7 @@ export async function startOwnerState(p: {
 }): Promise<OwnerHandler & { close(): Promise<void>; readonly streams: SnapshotStreams }> {
   const { epoch, lease } = p;
   const shared = replicaOf(p.shared);
+  const started = systemClock.now();
   const { journal, recovered } = await Journal.open({
     dir: p.dir,
     ...(p.base !== undefined ? { base: p.base } : {}),
@@ -76,6 +78,7 @@ export async function startOwnerState(p: {
     ...(p.options.journalFs ? { fs: p.options.journalFs } : {}),
     ...(p.options.snapshotEvery !== undefined ? { partMaxEntries: p.options.snapshotEvery } : {}),
   });
+  const opened = systemClock.now();
   const owner = new OwnerState(journal, recovered, epoch, {
     guard: () => lease.check(),
     maxValueBytes: p.options.maxValueBytes,
@@ -84,6 +87,10 @@ export async function startOwnerState(p: {
     ...(p.clock ? { clock: p.clock } : {}),
     ...(p.options.snapshotEvery !== undefined ? { compactEvery: p.options.snapshotEvery } : {}),
   });
+  debug(
+    `epoch ${epoch}: journal opened in ${(opened - started).toFixed(1)} ms (snapshot ${recovered.snapshot?.version ?? 0}, ` +
+      `${recovered.entries.length} entries), replayed in ${(systemClock.now() - opened).toFixed(1)} ms`,
+  );
   await applyDefaults(owner, p.options.defaults, p.onError);
   const clock = p.clock ?? systemClock;
   const synced = new Set<Peer>();
