@@ -319,8 +319,9 @@ async function applyDefaults(
   defaults: { [k: string]: Json } | undefined,
   onError?: (err: unknown) => void,
 ): Promise<void> {
+  if (!defaults) return; // before the view: it is built for nothing at every takeover otherwise
   const root = view(owner.state);
-  if (!defaults || root === null || typeof root !== 'object' || Array.isArray(root)) return;
+  if (root === null || typeof root !== 'object' || Array.isArray(root)) return;
   const ops = Object.entries(defaults)
     .filter(([k]) => !Object.prototype.hasOwnProperty.call(root, k))
     .map(([k, value]) => ({ op: 'set' as const, path: k, value: structuredClone(value) }));
