@@ -1,6 +1,7 @@
 /**
- * Wide-object benchmarks (issue: costs that do not grow with uptime, big states). One key of an object of
- * 1 000 keys (the baseline) or of 1 000 000 keys is set, over and over:
+ * Wide-node benchmarks (issue: costs that do not grow with uptime, big states). One key of an object of
+ * 1 000 keys (the baseline) or of 1 000 000 keys is set, over and over; and, apart, an array of 1 000
+ * elements (the baseline) or of 1 000 000 elements is pushed onto, over and over (owner and follower rows):
  *  - owner CPU per mutation: OwnerState.mutate (validate, dedup, apply, freeze, serialize, journal append)
  *    over a real journal in a temp directory, `durable: false` mutations in groups of 1 000 as busy
  *    followers send them, each group's flush awaited; the process's CPU time (user + system, the journal's
@@ -41,7 +42,19 @@ function sets(count: number, from: number): Mutation[] {
   return Array.from({ length: count }, (_, i) => ({ op: 'set', path: `w.k${((from + i) * 7919) % 1000}`, value: from + i }));
 }
 
-async function ownerCpuPerMutation(dir: string, state: Json, round: number): Promise<number[]> {
+/** A state whose `log` holds `length` elements. */
+function longArrayState(length: number): Json {
+  return { log: Array.from({ length }, (_, i) => `entry-${i}`), other: { n: 0 } };
+}
+
+/** Pushes onto `log`. */
+function pushes(count: number, from: number): Mutation[] {
+  return Array.from({ length: count }, (_, i) => ({ op: 'push', path: 'log', value: `pushed-${from + i}` }));
+}
+
+type Mutations = (count: number, from: number) => Mutation[];
+
+async function ownerCpuPerMutation(dir: string, state: Json, round: number, make: Mutations): Promise<number[]> {
   const { journal, recovered } = await Journal.open({ dir, epoch: round + 1, guard: () => undefined });
   const owner = new OwnerState(journal, { ...recovered, snapshot: { version: 0, epoch: 1, state, dedup: {} }, entries: [] }, round + 1, {
     guard: () => undefined,
@@ -53,10 +66,10 @@ async function ownerCpuPerMutation(dir: string, state: Json, round: number): Pro
     await Promise.all(ms.map((m) => owner.mutate(m, ['B', ++seq], { durable: false })));
     await owner.mutate({ op: 'increment', path: 'other.n' }, ['B', ++seq]); // the group's flush
   };
-  await group(sets(GROUP, 0)); // warm-up (and the one conversion of a wide object)
+  await group(make(GROUP, 0)); // warm-up (and the one conversion of a wide node)
   const out: number[] = [];
   for (let g = 1; g <= GROUPS; g++) {
-    const ms = sets(GROUP, g * GROUP);
+    const ms = make(GROUP, g * GROUP);
     const c0 = process.cpuUsage();
     await group(ms);
     const c = process.cpuUsage(c0);
@@ -66,7 +79,7 @@ async function ownerCpuPerMutation(dir: string, state: Json, round: number): Pro
   return out;
 }
 
-function followerApplyPerChange(state: Json): number[] {
+function followerApplyPerChange(state: Json, make: Mutations): number[] {
   const s = new SharedState('bench');
   const replica = replicaOf(s);
   replica.snapshot(0, structuredClone(state));
@@ -74,11 +87,11 @@ function followerApplyPerChange(state: Json): number[] {
   const changes = (ms: Mutation[]) => {
     for (const m of ms) if (!replica.change(++v, JSON.parse(JSON.stringify(m)) as Json, ['B', v])) throw new Error('out of order');
   };
-  changes(sets(GROUP, 0)); // warm-up
+  changes(make(GROUP, 0)); // warm-up
   const out: number[] = [];
   for (let g = 1; g <= GROUPS; g++) {
     // Parsed beforehand: the follower's parse of a change frame does not depend on the state.
-    const ms = sets(GROUP, g * GROUP).map((m) => JSON.parse(JSON.stringify(m)) as Mutation);
+    const ms = make(GROUP, g * GROUP).map((m) => JSON.parse(JSON.stringify(m)) as Mutation);
     const t0 = systemClock.now();
     for (const m of ms) if (!replica.change(++v, m as unknown as Json, ['B', v])) throw new Error('out of order');
     out.push(((systemClock.now() - t0) * 1000) / GROUP);
@@ -106,6 +119,8 @@ function replay(state: Json): { first: number; perEntry: number } {
   return { first, perEntry: (rest * 1000) / (REPLAY - 1) };
 }
 
+const pushOnto = (n: number) => `a push onto ${n.toLocaleString('en')} elements`;
+
 export async function wideBench(): Promise<Row[]> {
   const root = await tempRoot('leasehold-bench-wide-');
   try {
@@ -113,25 +128,31 @@ export async function wideBench(): Promise<Row[]> {
     const follower = new Map<number, number[]>(WIDTHS.map((w) => [w, []]));
     const replayed = new Map<number, number[]>(WIDTHS.map((w) => [w, []]));
     const first = new Map<number, number[]>(WIDTHS.map((w) => [w, []]));
+    const arrayOwner = new Map<number, number[]>(WIDTHS.map((w) => [w, []]));
+    const arrayFollower = new Map<number, number[]>(WIDTHS.map((w) => [w, []]));
     const states = new Map(WIDTHS.map((w) => [w, wideState(w)]));
+    const arrays = new Map(WIDTHS.map((w) => [w, longArrayState(w)]));
     for (let round = 0; round < ROUNDS; round++)
       for (const width of WIDTHS) {
         const state = states.get(width)!;
-        owner.get(width)!.push(...(await ownerCpuPerMutation(`${root.dir}/owner-${width}-${round}`, structuredClone(state), round)));
-        follower.get(width)!.push(...followerApplyPerChange(state));
+        owner.get(width)!.push(...(await ownerCpuPerMutation(`${root.dir}/owner-${width}-${round}`, structuredClone(state), round, sets)));
+        follower.get(width)!.push(...followerApplyPerChange(state, sets));
         const r = replay(state);
         replayed.get(width)!.push(r.perEntry);
         first.get(width)!.push(r.first * 1000);
+        const array = arrays.get(width)!;
+        arrayOwner.get(width)!.push(...(await ownerCpuPerMutation(`${root.dir}/array-${width}-${round}`, structuredClone(array), round, pushes)));
+        arrayFollower.get(width)!.push(...followerApplyPerChange(array, pushes));
       }
     const [small, big] = WIDTHS;
-    const rows = (name: string, samples: Map<number, number[]>, target: boolean): Row[] => {
-      const base = `${name}, one key of ${small.toLocaleString('en')} keys (baseline)`;
+    const rows = (name: string, samples: Map<number, number[]>, target: boolean, of = (n: number) => `one key of ${n.toLocaleString('en')} keys`): Row[] => {
+      const base = `${name}, ${of(small)} (baseline)`;
       const p50 = percentile(samples.get(small)!, 50);
       return [
         summarize('wide', base, 'µs', samples.get(small)!),
-        summarize('wide', `${name}, one key of ${big.toLocaleString('en')} keys`, 'µs', samples.get(big)!, {
+        summarize('wide', `${name}, ${of(big)}`, 'µs', samples.get(big)!, {
           baseline: base,
-          ...(target ? { target: { value: 2 * p50, kind: 'max' as const, of: 'p50' as const, note: '2 × 1 000 keys' } } : {}),
+          ...(target ? { target: { value: 2 * p50, kind: 'max' as const, of: 'p50' as const, note: `2 × ${of(small)}` } } : {}),
         }),
       ];
     };
@@ -140,6 +161,8 @@ export async function wideBench(): Promise<Row[]> {
       ...rows('follower apply per change', follower, true),
       ...rows(`recovery replay per entry after the first (${REPLAY} entries)`, replayed, false),
       ...rows('recovery replay, the first entry into the object (it becomes wide)', first, false),
+      ...rows('owner CPU per mutation (durable: false, journal on disk)', arrayOwner, true, pushOnto),
+      ...rows('follower apply per change', arrayFollower, true, pushOnto),
     ];
   } finally {
     await root.remove();

@@ -6,14 +6,16 @@
  * changed; paths never touch `__proto__`, `constructor` or `prototype`; a value over `maxValueBytes`
  * is refused. The document it works on is a `Doc`: JSON in which an object wider than
  * WIDE_OBJECT_MIN_KEYS may be held as a WideObject, so that a change costs O(depth × log width)
- * (wide-object.ts); `view()` gives the plain JSON, with the key order plain objects would have. An array
- * stays an array: a change to a long one still copies it.
+ * (wide-object.ts), and an array longer than WIDE_ARRAY_MIN_LENGTH as a WideArray (wide-array.ts), so that
+ * pushing onto a long array, or changing one element of it, costs O(log length); `view()` gives the plain
+ * JSON, with the key order plain objects would have.
  *
  * Paths are dot-separated (`todos.3.done`); a segment that is a non-negative integer indexes an array.
  */
 import { LeaseholdError } from '../errors.js';
 import type { Json, Mutation } from './json.js';
 import { markHoldsWide, mayHoldWide, WIDE_OBJECT_MIN_KEYS, WIDE_OBJECT_PLAIN_BELOW, WideObject, type Doc } from './wide-object.js';
+import { WIDE_ARRAY_MIN_LENGTH, WIDE_ARRAY_PLAIN_BELOW, WideArray } from './wide-array.js';
 
 export type { Json, Mutation, Doc };
 
@@ -101,6 +103,7 @@ const own = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k)
 /** The child `seg` of a container node (undefined when there is none, or `node` is no container). */
 function childOf(node: Doc | undefined, seg: string): Doc | undefined {
   if (node instanceof WideObject) return node.get(seg);
+  if (node instanceof WideArray) return isIndex(seg) ? node.get(Number(seg)) : undefined;
   if (Array.isArray(node)) return isIndex(seg) ? node[Number(seg)] : undefined;
   if (node !== null && typeof node === 'object') return own(node, seg) ? node[seg] : undefined;
   return undefined;
@@ -108,21 +111,27 @@ function childOf(node: Doc | undefined, seg: string): Doc | undefined {
 
 /**
  * Returns `doc` with the key at the end of `parts` set to `leaf` (or deleted), copying the containers on
- * the path: a plain one in full (it is at most WIDE_OBJECT_MIN_KEYS wide, or an array), a WideObject
- * only along its trie. A plain object wider than that is made a WideObject as it is written into; a
- * WideObject narrowed below WIDE_OBJECT_PLAIN_BELOW by a delete becomes plain again.
+ * the path: a plain one in full (an object of at most WIDE_OBJECT_MIN_KEYS keys, an array of at most
+ * WIDE_ARRAY_MIN_LENGTH elements), a wide one only along its tree. A plain container wider than that is
+ * made wide as it is written into; a wide one that deletes narrow below half of that becomes plain again.
  */
 function edit(doc: Doc, parts: readonly string[], path: string, create: boolean, leaf: Leaf): Doc {
   if (parts.length === 0) throw bad(path, 'the root can only be replaced with set ""');
   const write = (node: Doc | undefined, i: number): Doc => {
     const seg = parts[i]!;
     const last = i === parts.length - 1;
-    if (Array.isArray(node)) {
+    if (node instanceof WideArray || Array.isArray(node)) {
       if (!isIndex(seg)) throw bad(path, `"${seg}" is not an array index`);
       const idx = Number(seg);
       if (idx > node.length) throw bad(path, `index ${idx} is past the end`);
+      const at = node instanceof WideArray ? node.get(idx) : node[idx];
+      const next = last ? leaf : write(at, i + 1);
+      if (next === undefined && idx === node.length) return node; // nothing there to delete
+      if (node instanceof WideArray || node.length >= WIDE_ARRAY_MIN_LENGTH) {
+        const wide = node instanceof WideArray ? node : WideArray.from(node);
+        return arrayOf(next === undefined ? wide.removeAt(idx) : idx === wide.length ? wide.push(next) : wide.set(idx, next));
+      }
       const copy = [...node];
-      const next = last ? leaf : write(node[idx], i + 1);
       if (next === undefined) copy.splice(idx, 1);
       else copy[idx] = next;
       if (mayHoldWide(node) || mayHoldWide(next)) markHoldsWide(copy);
@@ -222,16 +231,11 @@ export function apply(doc: Doc, m: Mutation): Doc {
       return apply(doc, { op: 'set', path: m.path, value: incremented(getAt(doc, m.path), m) });
     case 'push': {
       const cur = pushTarget(getAt(doc, m.path), m);
-      return setNode(doc, parts, m.path, [...(cur ?? []), m.value]);
+      return setNode(doc, parts, m.path, pushed(cur, m.value));
     }
     case 'remove-at': {
       const cur = removeAtTarget(getAt(doc, m.path), m);
-      return setNode(
-        doc,
-        parts,
-        m.path,
-        cur.filter((_, i) => i !== m.index),
-      );
+      return setNode(doc, parts, m.path, removed(cur, m.index));
     }
   }
 }
@@ -244,21 +248,48 @@ export function incremented(cur: Doc | undefined, m: { path: string; by?: number
   return next;
 }
 
+/** An array of the document, plain or wide. */
+type DocArray = Doc[] | WideArray;
+
 /** The array a push appends to (undefined: nothing there yet); EPROTOCOL when something else is there. */
-export function pushTarget<T extends Doc | undefined>(cur: T, m: { path: string }): (T & Doc[]) | undefined {
-  if (cur !== undefined && !Array.isArray(cur)) throw bad(m.path, 'push needs an array there');
-  return cur as (T & Doc[]) | undefined;
+export function pushTarget(cur: Doc | undefined, m: { path: string }): DocArray | undefined {
+  if (cur !== undefined && !Array.isArray(cur) && !(cur instanceof WideArray)) throw bad(m.path, 'push needs an array there');
+  return cur;
 }
 
 /** The array a remove-at removes from; EPROTOCOL when there is none or the index is out of range. */
-export function removeAtTarget<T extends Doc | undefined>(cur: T, m: { path: string; index: number }): T & Doc[] {
-  if (!Array.isArray(cur)) throw bad(m.path, 'remove-at needs an array there');
+export function removeAtTarget(cur: Doc | undefined, m: { path: string; index: number }): DocArray {
+  if (!Array.isArray(cur) && !(cur instanceof WideArray)) throw bad(m.path, 'remove-at needs an array there');
   if (m.index < 0 || m.index >= cur.length) throw bad(m.path, `index ${m.index} is out of range (length ${cur.length})`);
-  return cur as T & Doc[];
+  return cur;
 }
 
-/** `set` of a node built from the document's own nodes (an array that may hold WideObjects). */
-function setNode(doc: Doc, parts: readonly string[], path: string, node: Doc[]): Doc {
-  if (node.some(mayHoldWide)) markHoldsWide(node);
+/** `cur` with `value` (new, plain JSON) appended: a copy while short, along the tree once long. */
+function pushed(cur: DocArray | undefined, value: Doc): DocArray {
+  if (cur === undefined) return [value];
+  if (cur instanceof WideArray || cur.length >= WIDE_ARRAY_MIN_LENGTH) return (cur instanceof WideArray ? cur : WideArray.from(cur)).push(value);
+  const copy = [...cur, value];
+  if (mayHoldWide(cur)) markHoldsWide(copy);
+  return copy;
+}
+
+/** `cur` without element `index`. */
+function removed(cur: DocArray, index: number): DocArray {
+  if (cur instanceof WideArray) return arrayOf(cur.removeAt(index));
+  const copy = cur.filter((_, i) => i !== index);
+  if (mayHoldWide(cur)) markHoldsWide(copy);
+  return copy;
+}
+
+/** A WideArray, or the plain array it stands for once it is short again. */
+function arrayOf(a: WideArray): DocArray {
+  if (a.length >= WIDE_ARRAY_PLAIN_BELOW) return a;
+  const plain = a.toPlain();
+  if (plain.some(mayHoldWide)) markHoldsWide(plain);
+  return plain;
+}
+
+/** `set` of an array built from the document's own nodes (marked if it may hold wide nodes). */
+function setNode(doc: Doc, parts: readonly string[], path: string, node: DocArray): Doc {
   return parts.length === 0 ? node : edit(doc, parts, path, true, node);
 }

@@ -19,11 +19,12 @@
  */
 import { LeaseholdError } from '../errors.js';
 import { apply, validateMutation, type Doc, type Json, type Mutation } from './document.js';
-import { freezeChanged, freezeDeep, reduce, type Reducers } from './reducers.js';
+import { applyFrozen, freezeDeep, reduce, type Reducers } from './reducers.js';
 import type { Log, Recovered } from './journal/index.js';
 import { fromStored, recordApplied, wasApplied, type Applied } from './dedup.js';
 import { applyInPlace } from './replay.js';
 import { WideObject, view } from './wide-object.js';
+import { WideArray } from './wide-array.js';
 import type { StateCheck } from './schema.js';
 import { systemClock, type Clock } from '../clock.js';
 
@@ -123,7 +124,7 @@ export class OwnerState {
     // A new owner rebuilds the exact state from disk before it serves. The recovered document is its own
     // until then, so the entries change it in place (replay.ts); a frozen one (given, not read from disk)
     // takes the copy-on-write way.
-    const inPlace = !Object.isFrozen(this.#state) && !(this.#state instanceof WideObject);
+    const inPlace = !Object.isFrozen(this.#state) && !(this.#state instanceof WideObject) && !(this.#state instanceof WideArray);
     for (const e of recovered.entries) {
       this.#state = inPlace ? applyInPlace(this.#state as Json, e.m as Mutation) : apply(this.#state, e.m as Mutation);
       this.#version = e.v;
@@ -173,7 +174,7 @@ export class OwnerState {
       this.#compacting = true;
       this.#snapshotStartedAt = this.#clock.now();
       const chars = this.#committedChars;
-      // The snapshot writer walks WideObjects itself (json-slices.ts); any other JSON.stringify of the
+      // The snapshot writer walks wide nodes itself (json-slices.ts); any other JSON.stringify of the
       // state gets their plain view through toJSON.
       const snap = { version: v, epoch: this.#epoch, state: state as Json, dedup: Object.fromEntries(this.#committed.dedup) };
       this.#journal.compact(snap).then(
@@ -236,7 +237,7 @@ export class OwnerState {
       // Even an action that changes nothing gets a version (an empty batch): its id is then applied once.
       m = reduce(this.#reducers, this.#state, m, this.#maxValueBytes);
     }
-    const state = freezeChanged(apply(this.#state, m), m);
+    const state = applyFrozen(this.#state, m);
     // 3a. The app's schema, on the state this would produce (ESCHEMA: nothing applied).
     this.#check?.(view(state));
     const v = this.#version + 1;

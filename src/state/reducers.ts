@@ -12,11 +12,12 @@
  * something that is not a JSON object is rejected to the sender with EREDUCER, and nothing changes.
  * Not guaranteed: that a reducer is pure or deterministic (it runs once, on whichever instance owns).
  * Cost: the reducer gets the document's plain view (wide-object.ts), so a dispatch pays O(width) for each
- * wide object changed since the last one was viewed, and the result is checked in full (`checkJson`).
+ * wide object or long array changed since the last one was viewed, and the result is checked in full (`checkJson`).
  */
 import { LeaseholdError } from '../errors.js';
-import { checkJson, FORBIDDEN_KEYS, parsePath, validateMutation, type Doc, type Json, type Mutation } from './document.js';
+import { apply, checkJson, FORBIDDEN_KEYS, parsePath, validateMutation, type Doc, type Json, type Mutation } from './document.js';
 import { view, WideObject } from './wide-object.js';
+import { WideArray } from './wide-array.js';
 
 /** `State` is the app's own type for the state (a promise of the app's, not checked: the result must be JSON). */
 export type Reducer<State = Json> = (state: State, payload: Json | undefined) => State;
@@ -46,46 +47,47 @@ export function diff(a: Json, b: Json, path = '', out: Mutation[] = []): Mutatio
   return out;
 }
 
-/** A WideObject never changes; it is "frozen" when its values all are (deeply). */
-const isFrozen = (v: object) => (v instanceof WideObject ? v.frozen : Object.isFrozen(v));
-const freezeOne = (v: object) => (v instanceof WideObject ? (v.frozen = true) : Object.freeze(v));
+/** A WideObject or WideArray never changes; it is "frozen" when its values all are (deeply). */
+const isFrozen = (v: object) => (v instanceof WideObject || v instanceof WideArray ? v.frozen : Object.isFrozen(v));
+const freezeOne = (v: object) => (v instanceof WideObject || v instanceof WideArray ? (v.frozen = true) : Object.freeze(v));
 
 /** Freezes `v` and everything under it that is not frozen yet (already-frozen subtrees are skipped). */
 export function freezeDeep(v: Doc): Doc {
   if (v !== null && typeof v === 'object' && !isFrozen(v)) {
     freezeOne(v);
-    if (v instanceof WideObject) v.forEachValue(freezeDeep);
+    if (v instanceof WideObject || v instanceof WideArray) v.forEachValue(freezeDeep);
     else for (const x of Array.isArray(v) ? v : Object.values(v)) freezeDeep(x);
   }
   return v;
 }
 
 /**
- * Freezes what `apply(doc, m)` created, in a document whose other nodes are frozen already: the new values
- * at each changed path (deeply), then the copied nodes along those paths. The same result as `freezeDeep`,
- * without visiting the siblings of every copied node (a mutation of one key of a 1 000-key object would
- * otherwise check 1 000). The values go first: `freezeDeep` skips a frozen node as wholly frozen, and a
- * path of one operation may run through the new value of another (in a batch). A WideObject on a path is
- * immutable already: it is marked as wholly frozen, as a plain node is frozen.
+ * `apply(doc, m)` on a deeply frozen document, with the result deeply frozen too: after each operation
+ * (of a batch, one at a time), what it created is frozen: the value it carried (deeply: `apply` puts it
+ * into the document as it is), the copied nodes along its path, and the node at the end of its path (an
+ * array pushed onto or removed from, shallowly: its other elements are old). The same result as
+ * `freezeDeep`, without visiting the siblings of every copied node (a mutation of one key of a 1 000-key
+ * object would otherwise check 1 000, a push onto a long array every element). One operation at a time,
+ * because a later one can move what an earlier one created (a `remove-at` shifts the elements after it).
+ * A wide node (WideObject, WideArray) is immutable already: it is marked as wholly frozen, as a plain node
+ * is frozen. Throws as `apply` does, leaving `doc` as it was.
  */
-export function freezeChanged(doc: Doc, m: Mutation): Doc {
-  const ops = m.op === 'batch' ? m.ops : [m];
-  if (ops.some((op) => op.op === 'dispatch' || op.op === 'batch')) return freezeDeep(doc);
-  const walk = (path: string, freezeOnTheWay: boolean): Doc | undefined => {
-    let node: Doc | undefined = doc;
-    for (const seg of parsePath(path)) {
-      if (node === null || typeof node !== 'object') return undefined;
-      if (freezeOnTheWay && !isFrozen(node)) freezeOne(node);
-      node = node instanceof WideObject ? node.get(seg) : (node as Record<string, Doc>)[seg];
-    }
-    return node;
-  };
-  for (const op of ops) {
-    const value = walk((op as { path: string }).path, false);
-    if (value !== undefined) freezeDeep(value);
+export function applyFrozen(doc: Doc, m: Mutation): Doc {
+  if (m.op === 'batch') {
+    for (const op of m.ops) doc = applyFrozen(doc, op);
+    return doc;
   }
-  for (const op of ops) walk((op as { path: string }).path, true);
-  return freezeDeep(doc); // the root: frozen on the way already, unless no path ran through it
+  const next = apply(doc, m);
+  if (m.op === 'dispatch') return freezeDeep(next); // (apply refuses it: resolved by `reduce` first)
+  if (m.op === 'set' || m.op === 'push') freezeDeep(m.value as Doc);
+  let node: Doc | undefined = next;
+  for (const seg of parsePath(m.path)) {
+    if (node === null || typeof node !== 'object') break;
+    if (!isFrozen(node)) freezeOne(node);
+    node = node instanceof WideObject ? node.get(seg) : node instanceof WideArray ? node.get(Number(seg)) : (node as Record<string, Doc>)[seg];
+  }
+  if (node !== null && typeof node === 'object' && !isFrozen(node)) freezeOne(node);
+  return freezeDeep(next); // the root: frozen on the way already, unless the path was the root
 }
 
 /** Runs the reducer for `action` on `state`; returns the batch that makes the change (empty: no change). */

@@ -27,8 +27,8 @@
 import type { ElementAt, Path, PathTo, SetValue, ValueAt } from './paths.js';
 import { LeaseholdError } from '../errors.js';
 import { Waiters } from '../events.js';
-import { apply, getAt, type Doc, type Json, type Mutation } from './document.js';
-import { freezeChanged, freezeDeep } from './reducers.js';
+import { getAt, type Doc, type Json, type Mutation } from './document.js';
+import { applyFrozen, freezeDeep } from './reducers.js';
 import { view } from './wide-object.js';
 
 export interface Change {
@@ -351,7 +351,7 @@ export class SharedState<State = Json> {
     this.#confirm(version);
     if (version <= this.#version) return true; // already have it
     if (version !== this.#version + 1) return false;
-    this.#state = result !== undefined ? result : freezeChanged(apply(this.#state, m as Mutation), m as Mutation);
+    this.#state = result !== undefined ? result : applyFrozen(this.#state, m as Mutation);
     this.#version = version;
     this.#lastId = id;
     this.#tell({ version, mutation: m, id });

@@ -22,6 +22,7 @@
  * are not part of the document (a snapshot holds only the order they give).
  */
 import type { Json } from './json.js';
+import { WideArray } from './wide-array.js';
 
 /**
  * A plain object with more keys than this becomes a WideObject when it is first written into. Copying a
@@ -36,8 +37,11 @@ export const WIDE_OBJECT_MIN_KEYS = 64;
  */
 export const WIDE_OBJECT_PLAIN_BELOW = WIDE_OBJECT_MIN_KEYS / 2;
 
-/** A node of the document as held in memory: JSON, but where any object may be a WideObject. */
-export type Doc = null | boolean | number | string | Doc[] | { [k: string]: Doc } | WideObject;
+/**
+ * A node of the document as held in memory: JSON, but where any object may be a WideObject and any array
+ * a WideArray (wide-array.ts).
+ */
+export type Doc = null | boolean | number | string | Doc[] | { [k: string]: Doc } | WideObject | WideArray;
 
 const BITS = 5;
 const MASK = (1 << BITS) - 1;
@@ -227,7 +231,7 @@ export class WideObject {
   /** The stamp the next new key gets (above every stamp held). */
   readonly #nextStamp: number;
   /**
-   * Every value is known to be deeply frozen (set by reducers.ts `freezeDeep` / `freezeChanged`): the
+   * Every value is known to be deeply frozen (set by reducers.ts `freezeDeep` / `applyFrozen`): the
    * WideObject's counterpart of Object.isFrozen on a plain node, kept here because a WeakSet of every
    * version would cost more than the change itself.
    */
@@ -338,16 +342,16 @@ export class WideObject {
   }
 }
 
-/** Plain containers of the document that hold a WideObject at some depth (the others are their own view). */
+/** Plain containers of the document that hold a wide node at some depth (the others are their own view). */
 const holdsWide = new WeakSet<object>();
 const views = new WeakMap<object, Json>();
 
-/** Whether `node` is or may hold a WideObject (so that its view is not itself). */
+/** Whether `node` is or may hold a WideObject or a WideArray (so that its view is not itself). */
 export function mayHoldWide(node: Doc | undefined): boolean {
-  return node instanceof WideObject || (node !== null && typeof node === 'object' && holdsWide.has(node));
+  return node instanceof WideObject || node instanceof WideArray || (node !== null && typeof node === 'object' && holdsWide.has(node));
 }
 
-/** Records that the plain container `node` (new, of the document) holds a WideObject at some depth. */
+/** Records that the plain container `node` (new, of the document) holds a wide node at some depth. */
 export function markHoldsWide(node: Doc[] | { [k: string]: Doc }): void {
   holdsWide.add(node);
 }
@@ -359,7 +363,11 @@ export function view(node: Doc): Json {
   if (known !== undefined) return known;
   let v: Json;
   if (Array.isArray(node)) v = node.map(view);
-  else {
+  else if (node instanceof WideArray) {
+    const a: Json[] = [];
+    for (const c of node.chunks()) for (const x of c) a.push(view(x));
+    v = a;
+  } else {
     const o: { [k: string]: Json } = {};
     if (node instanceof WideObject) for (const e of node.entries()) o[e.key] = view(e.value);
     else for (const k of Object.keys(node)) o[k] = view(node[k]!);

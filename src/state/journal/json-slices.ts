@@ -8,6 +8,7 @@
  */
 import { nextTurn, type Clock } from '../../clock.js';
 import { WideObject, type Doc, type Entry } from '../wide-object.js';
+import { WideArray } from '../wide-array.js';
 
 /**
  * A plain subtree that weighs at most this much (a value weighs 1, a string 1 more per 32 characters) is
@@ -16,11 +17,11 @@ import { WideObject, type Doc, type Entry } from '../wide-object.js';
  */
 const SMALL_WEIGHT = 2048;
 
-/** What is left of `budget` after weighing `v`; negative: over it, or it holds a WideObject. */
+/** What is left of `budget` after weighing `v`; negative: over it, or it holds a wide node. */
 function countDown(v: Doc | undefined, budget: number): number {
   if (typeof v === 'string') return budget - 1 - (v.length >> 5);
   if (typeof v !== 'object' || v === null) return budget - 1;
-  if (v instanceof WideObject) return -1;
+  if (v instanceof WideObject || v instanceof WideArray) return -1;
   budget -= 1;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length && budget >= 0; i++) budget = countDown(v[i], budget);
@@ -56,6 +57,17 @@ function* pieces(value: Doc, runChars: number): Generator<string> {
   }
   if (Array.isArray(value)) {
     yield* members(runChars, value.length, undefined, (i) => value[i] ?? null);
+    return;
+  }
+  if (value instanceof WideArray) {
+    // In order, a chunk at a time (a lookup per element would cost O(log length) each).
+    const elements: Doc[] = [];
+    let chunks = 0;
+    for (const c of value.chunks()) {
+      for (const x of c) elements.push(x);
+      if (++chunks % 128 === 0) yield '';
+    }
+    yield* members(runChars, elements.length, undefined, (i) => elements[i]!);
     return;
   }
   const keys = Object.keys(value);

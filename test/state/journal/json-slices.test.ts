@@ -5,6 +5,7 @@ import { serializeInSlices } from '../../../src/state/journal/json-slices.js';
 import { apply, type Doc, type Json, type Mutation } from '../../../src/state/document.js';
 import { view, WideObject, WIDE_OBJECT_MIN_KEYS } from '../../../src/state/wide-object.js';
 import { systemClock } from '../../../src/clock.js';
+import { WideArray, WIDE_ARRAY_MIN_LENGTH } from '../../../src/state/wide-array.js';
 
 async function text(value: Doc, chunkChars: number): Promise<{ text: string; chunks: number }> {
   const chunks: string[] = [];
@@ -44,5 +45,24 @@ describe('json-slices', () => {
     const out = await text(doc, 4096);
     assert.equal(out.text, JSON.stringify(view(doc)));
     assert.deepEqual(JSON.parse(out.text), view(doc));
+  });
+
+  it('walks wide arrays (long, holding wide objects and long strings) in order', async () => {
+    const wide: Record<string, Json> = Object.fromEntries(Array.from({ length: 2 * WIDE_OBJECT_MIN_KEYS }, (_, i) => [`k${i}`, i]));
+    const long = Array.from({ length: 50 * WIDE_ARRAY_MIN_LENGTH }, (_, i): Json => (i % 1000 === 0 ? wide : i % 3 === 0 ? 'x'.repeat(i % 100) : i));
+    let doc: Doc = { log: long, s: 1 };
+    const ms: Mutation[] = [
+      { op: 'push', path: 'log', value: 'pushed' },
+      { op: 'set', path: 'log.1000.k1', value: 'changed in a wide object in a wide array' },
+      { op: 'remove-at', path: 'log', index: 5 },
+      { op: 'delete', path: 'log.7' },
+    ];
+    for (const m of ms) doc = apply(doc, m);
+    const log = (doc as Record<string, Doc>).log as WideArray;
+    assert.ok(log instanceof WideArray && log.get(998) instanceof WideObject);
+    const out = await text(doc, 4096);
+    assert.equal(out.text, JSON.stringify(view(doc)));
+    assert.deepEqual(JSON.parse(out.text), view(doc));
+    assert.ok(out.chunks > 10);
   });
 });
