@@ -9,8 +9,9 @@
  *  - follower apply time: SharedState.change (apply, freeze) of the same changes   target ≤ 2 × 1 000 keys
  *  - recovery's replay (CPU time of the apply OwnerState's constructor runs per entry): the first
  *    entry into the object, which makes it wide, and each entry after it (REPLAY entries), timed apart
- * The two widths alternate, round after round, so that the machine's load falls on both alike. No
- * snapshot is written while mutating (compaction of a large state is measured in bench/journal.ts).
+ * The two widths alternate, round after round, so that the machine's load falls on both alike. The owner
+ * starts from the state's snapshot on disk, and writes no snapshot while mutating (compaction of a large
+ * state is measured in bench/journal.ts).
  * WIDE_BENCH_ROUNDS, WIDE_BENCH_GROUP and WIDE_BENCH_REPLAY make it shorter (to measure an older build).
  */
 import { Journal } from '../src/state/journal/index.js';
@@ -19,6 +20,7 @@ import { replicaOf, SharedState } from '../src/state/shared-state.js';
 import { apply, type Doc, type Json, type Mutation } from '../src/state/document.js';
 import { systemClock } from '../src/clock.js';
 import { tempRoot } from '../test/helpers.js';
+import { cpSync } from 'node:fs';
 import { percentile, summarize, type Row } from './stats.js';
 
 const WIDTHS = [1000, 1_000_000] as const;
@@ -54,9 +56,22 @@ function pushes(count: number, from: number): Mutation[] {
 
 type Mutations = (count: number, from: number) => Mutation[];
 
-async function ownerCpuPerMutation(dir: string, state: Json, round: number, make: Mutations): Promise<number[]> {
-  const { journal, recovered } = await Journal.open({ dir, epoch: round + 1, guard: () => undefined });
-  const owner = new OwnerState(journal, { ...recovered, snapshot: { version: 0, epoch: 1, state, dedup: {} }, entries: [] }, round + 1, {
+/**
+ * A journal directory holding `state` as its snapshot, as an owner finds it on disk: the owner then knows
+ * the snapshot's size, and takes no snapshot by bytes (owner-state.ts) within the few thousand entries
+ * measured here. Written once per state, copied for each round.
+ */
+async function snapshotDir(dir: string, state: Json): Promise<string> {
+  const { journal } = await Journal.open({ dir, epoch: 1, guard: () => undefined });
+  await journal.compact({ version: 0, epoch: 1, state, dedup: {} });
+  await journal.close();
+  return dir;
+}
+
+async function ownerCpuPerMutation(template: string, dir: string, round: number, make: Mutations): Promise<number[]> {
+  cpSync(template, dir, { recursive: true });
+  const { journal, recovered } = await Journal.open({ dir, epoch: round + 2, guard: () => undefined });
+  const owner = new OwnerState(journal, recovered, round + 2, {
     guard: () => undefined,
     maxValueBytes: 1024,
     compactEvery: Number.MAX_SAFE_INTEGER,
@@ -132,16 +147,21 @@ export async function wideBench(): Promise<Row[]> {
     const arrayFollower = new Map<number, number[]>(WIDTHS.map((w) => [w, []]));
     const states = new Map(WIDTHS.map((w) => [w, wideState(w)]));
     const arrays = new Map(WIDTHS.map((w) => [w, longArrayState(w)]));
+    const templates = new Map<Json, string>();
+    for (const w of WIDTHS) {
+      templates.set(states.get(w)!, await snapshotDir(`${root.dir}/object-${w}`, states.get(w)!));
+      templates.set(arrays.get(w)!, await snapshotDir(`${root.dir}/array-${w}`, arrays.get(w)!));
+    }
     for (let round = 0; round < ROUNDS; round++)
       for (const width of WIDTHS) {
         const state = states.get(width)!;
-        owner.get(width)!.push(...(await ownerCpuPerMutation(`${root.dir}/owner-${width}-${round}`, structuredClone(state), round, sets)));
+        owner.get(width)!.push(...(await ownerCpuPerMutation(templates.get(state)!, `${root.dir}/owner-${width}-${round}`, round, sets)));
         follower.get(width)!.push(...followerApplyPerChange(state, sets));
         const r = replay(state);
         replayed.get(width)!.push(r.perEntry);
         first.get(width)!.push(r.first * 1000);
         const array = arrays.get(width)!;
-        arrayOwner.get(width)!.push(...(await ownerCpuPerMutation(`${root.dir}/array-${width}-${round}`, structuredClone(array), round, pushes)));
+        arrayOwner.get(width)!.push(...(await ownerCpuPerMutation(templates.get(array)!, `${root.dir}/owner-array-${width}-${round}`, round, pushes)));
         arrayFollower.get(width)!.push(...followerApplyPerChange(array, pushes));
       }
     const [small, big] = WIDTHS;
