@@ -6,7 +6,7 @@
  * changed; paths never touch `__proto__`, `constructor` or `prototype`; a value over `maxValueBytes`
  * is refused. The document it works on is a `Doc`: JSON in which an object wider than
  * WIDE_OBJECT_MIN_KEYS may be held as a WideObject, so that a change costs O(depth × log width)
- * (wide-object.ts), and an array longer than WIDE_ARRAY_MIN_LENGTH as a WideArray (wide-array.ts), so that
+ * (wide-object.ts), and an array of WIDE_ARRAY_MIN_LENGTH elements or more as a WideArray (wide-array.ts), so that
  * pushing onto a long array, or changing one element of it, costs O(log length); `view()` gives the plain
  * JSON, with the key order plain objects would have.
  *
@@ -111,7 +111,7 @@ function childOf(node: Doc | undefined, seg: string): Doc | undefined {
 
 /**
  * Returns `doc` with the key at the end of `parts` set to `leaf` (or deleted), copying the containers on
- * the path: a plain one in full (an object of at most WIDE_OBJECT_MIN_KEYS keys, an array of at most
+ * the path: a plain one in full (an object of at most WIDE_OBJECT_MIN_KEYS keys, an array of fewer than
  * WIDE_ARRAY_MIN_LENGTH elements), a wide one only along its tree. A plain container wider than that is
  * made wide as it is written into; a wide one that deletes narrow below half of that becomes plain again.
  */
