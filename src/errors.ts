@@ -18,6 +18,8 @@
  * | EFULL           | too many mutations are waiting for an owner (`maxPendingMutations`) | wait for `whenConnected()`, or raise the limit  |
  * | EREDUCER        | a dispatched action's reducer is missing, threw, or returned a non-object | fix the reducer; the state is unchanged |
  * | ESCHEMA         | the state a mutation would produce fails the app's `schema` (`err.field`: the path) | fix the mutation; the state is unchanged |
+ * | ENOHANDLER      | a request named no handler registered on the owner                | register it with `handle()` on every instance   |
+ * | EHANDLER        | a request's handler threw without a code of its own, or replied with something that is not JSON within the limit | fix the handler |
  *
  * Over the wire only `{code, message}` travels; causes and paths stay in the process.
  */
@@ -38,6 +40,8 @@ export const ErrorCodes = [
   'EFULL',
   'EREDUCER',
   'ESCHEMA',
+  'ENOHANDLER',
+  'EHANDLER',
 ] as const;
 
 export type ErrorCode = (typeof ErrorCodes)[number];

@@ -12,6 +12,8 @@ export { FileLeaseStore, type FileLeaseStoreOptions, type LeaseFs } from './leas
 export { DEFAULT_TTL_MS, MIN_TTL_MS } from './lease/timing.js';
 export { join, Instance, toHolder, type Holder, type InstanceEvent, type Role } from './instance/instance.js';
 export { SharedState, type Change } from './state/shared-state.js';
+export { RequestError, type RequestOptions } from './requests/requester.js';
+export type { RequestContext, RequestHandler } from './requests/handlers.js';
 export type { Json, Mutation } from './state/document.js';
 export type { Reducer, Reducers } from './state/reducers.js';
 export type { JoinOptions } from './config.js';

@@ -13,7 +13,7 @@ import { join, type Instance } from '../instance/instance.js';
 import type { TransportKind } from '../transport/endpoint.js';
 import { intOption, requireDataRoot, type CliValues } from './main.js';
 import { asLeaseholdError, LeaseholdError } from '../errors.js';
-import type { Mutation } from '../state/document.js';
+import type { Json, Mutation } from '../state/document.js';
 import { syncedOrFailed } from './synced.js';
 import { createFaultKit, faultsEnabled, type FaultKit } from './faults.js';
 
@@ -185,6 +185,29 @@ async function handleCommand(instance: Instance, line: string, faults: FaultKit 
         return out({ event: 'error', id, code: e.code, message: e.message });
       }
     }
+    case 'handle': {
+      // A test handler: after `delayMs`, replies with who ran it and what it got, or fails with `fail`.
+      const name = String(c.name);
+      const delayMs = typeof c.delayMs === 'number' && c.delayMs > 0 ? c.delayMs : 0;
+      const failWith = typeof c.fail === 'string' ? c.fail : undefined;
+      instance.handle(name, async (payload, context) => {
+        out({ event: 'handling', name, requestId: context.id, from: context.from });
+        if (delayMs > 0) await new Promise<void>((r) => systemClock.setTimeout(() => r(), delayMs));
+        if (failWith) throw Object.assign(new Error(`${name} failed as told`), { code: failWith });
+        return { by: instance.name, pid: process.pid, payload: payload ?? null, requestId: context.id };
+      });
+      return out({ event: 'handler', id, name });
+    }
+    case 'request':
+      try {
+        const value = await instance.request(String(c.name), c.payload as Json | undefined, {
+          ...(typeof c.timeoutMs === 'number' ? { timeoutMs: c.timeoutMs } : {}),
+        });
+        return out({ event: 'reply', id, value: value ?? null });
+      } catch (err) {
+        const e = err as { code?: unknown; message?: unknown };
+        return out({ event: 'error', id, code: String(e.code ?? 'EHANDLER'), message: String(e.message ?? err) });
+      }
     case 'status':
       return out({ ...roleLine(instance), event: 'status', id, instances: instance.instances });
     case 'close':

@@ -17,6 +17,8 @@ const COMMANDS: Record<string, string> = {
     prints the value at PATH (the whole state without PATH); exit 3 when nothing is there`,
   set: `leasehold set PATH JSON --data-root DIR ${KEY_FLAGS} [--timeout MS] [--json]
     commits one set and prints its version (a string value is quoted JSON: '"text"')`,
+  call: `leasehold call NAME [JSON] --data-root DIR ${KEY_FLAGS} [--timeout MS] [--json]
+    sends a request to the owner's handler NAME and prints its reply (exit 1 with its code on failure)`,
   ps: `leasehold ps --data-root DIR ${KEY_FLAGS} [--timeout MS] [--json]
     lists the running instances: role, pid, since, instance id, name`,
   status: `leasehold status --data-root DIR ${KEY_FLAGS} [--json]
@@ -117,6 +119,8 @@ export async function main(argv: string[]): Promise<void> {
         return await (await import('./oneshot.js')).runGet(parsed.values, args);
       case 'set':
         return await (await import('./oneshot.js')).runSet(parsed.values, args);
+      case 'call':
+        return await (await import('./oneshot.js')).runCall(parsed.values, args);
       case 'ps':
         return await (await import('./oneshot.js')).runPs(parsed.values, args);
       case 'instance':

@@ -1,5 +1,6 @@
 /**
- * One-shot commands, like etcdctl's: `leasehold get [PATH]`, `leasehold set PATH JSON`, `leasehold ps`.
+ * One-shot commands, like etcdctl's: `leasehold get [PATH]`, `leasehold set PATH JSON`,
+ * `leasehold call NAME [JSON]`, `leasehold ps`.
  *
  * Each joins the data root as an instance of its own (named `leasehold <command>`), does its one thing and
  * leaves with a graceful close, so it works whether or not an owner runs at that moment: with none, the
@@ -8,6 +9,8 @@
  *
  * Guarantees: `get` prints the state as committed by the owner it synced with (never a replica that has not
  * synced yet); `set` exits 0 only once its mutation is committed (applied and flushed by the owner);
+ * `call` prints the reply of the owner's handler (with no owner running, this command's own instance owns
+ * and has no handler: ENOHANDLER);
  * `ps` lists the instances the owner knows, this command's own instance left out.
  * Not guaranteed: that the answer is still true when printed (others keep writing).
  *
@@ -83,6 +86,15 @@ function checkPath(path: string): void {
   } catch (err) {
     fail((err as Error).message);
   }
+}
+
+/** `leasehold call NAME [JSON]`: the reply of the owner's handler NAME, as JSON (`null` for none). */
+export async function runCall(values: CliValues, args: string[]): Promise<void> {
+  if (args.length < 1 || args.length > 2) fail('call takes NAME and at most one JSON payload');
+  const [name, text] = args as [string, string | undefined];
+  const payload = text === undefined ? undefined : parseJsonArg(text, 'the payload');
+  const value = await withInstance(values, 'call', (instance, signal) => instance.request(name, payload, { signal }));
+  process.stdout.write(JSON.stringify(values.json ? { name, value: value ?? null } : (value ?? null)) + '\n');
 }
 
 /** `leasehold get [PATH]`: the value at PATH (the whole state without one) as JSON. */

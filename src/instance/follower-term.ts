@@ -17,6 +17,8 @@
  */
 import { nextTurn, sleep, type Clock } from '../clock.js';
 import { debug } from '../debug.js';
+import type { Requester, RequestRoute } from '../requests/requester.js';
+import type { ReplyBody } from '../requests/handlers.js';
 import type { Timing } from '../config.js';
 import type { LeaseKey } from '../lease/key.js';
 import type { LeaseRecord } from '../lease/record.js';
@@ -24,7 +26,7 @@ import { observe, waitForHolderChange } from '../lease/observe.js';
 import type { LeaseStore } from '../lease/store.js';
 import { FollowerLink, type LinkClose, type LinkOptions } from '../transport/client.js';
 import type { InstanceInfo } from '../transport/protocol.js';
-import type { StandbyRequest, Successor } from '../transport/codec/to-follower.js';
+import type { Reply, StandbyRequest, Successor } from '../transport/codec/to-follower.js';
 import { FollowerStateHandler } from '../state/follower-handler.js';
 import { prefetch as prefetchJournal } from '../state/journal/index.js';
 import { MutationBatcher } from '../state/mutation-batcher.js';
@@ -51,6 +53,8 @@ export interface FollowerContext {
   /** Aborted when the instance closes. */
   readonly stop: AbortSignal;
   readonly replica: Replica;
+  /** This instance's requests to the owner: sent over the link while connected. */
+  readonly requests: Requester;
   /** The journal directory, read once in advance by a designated successor. */
   readonly stateDir: string;
   /** The instance's listener (opened if needed): where this instance would serve as the successor. */
@@ -115,12 +119,20 @@ export class FollowerTerm {
     this.#link = link;
     const handler = new FollowerStateHandler(link, ctx.replica, (m) => this.#onControl(link, m));
     const closed = new Promise<LinkClose>((resolve) =>
-      link.attach({ onMessage: (m) => handler.onMessage(m), onPresence: (instances) => ctx.presence(instances), onClose: resolve }),
+      link.attach({
+        onMessage: (m) => (m.t === 'reply' ? ctx.requests.onReply(m.id, replyBody(m)) : handler.onMessage(m)),
+        onPresence: (instances) => ctx.presence(instances),
+        onClose: resolve,
+      }),
     );
     // Catch up from our version, then send again everything not yet acknowledged.
     link.send(handler.syncRequest());
     const batcher = new MutationBatcher(link);
     ctx.replica.setRoute({ send: (seq, m, durable) => batcher.send(seq, m, durable) });
+    const requestRoute: RequestRoute = {
+      send: (id, name, payload) => link.send({ t: 'request', epoch: link.epoch, id, name, ...(payload !== undefined ? { payload } : {}) }),
+    };
+    ctx.requests.setRoute(requestRoute);
     debug(`connected to epoch ${link.epoch}`);
     ctx.connected(link, ready ? 'handover' : 'record');
     // 4. stay
@@ -147,6 +159,7 @@ export class FollowerTerm {
     this.#link = undefined;
     handler.leave();
     ctx.replica.setRoute(undefined);
+    ctx.requests.leave(requestRoute);
     const why: LinkClose['why'] = typeof outcome === 'string' ? 'closed' : outcome.why;
     const standby = this.#standby;
     this.#standby = undefined;
@@ -266,4 +279,9 @@ export class FollowerTerm {
       signal: stop,
     }).catch(() => undefined); // timed out, stopping, or unreadable: contend again
   }
+}
+
+/** A reply frame's outcome (decoded: a code comes with a message and no value). */
+function replyBody(m: Reply): ReplyBody {
+  return m.code !== undefined ? { code: m.code, message: m.message ?? '' } : m.value !== undefined ? { value: m.value } : {};
 }

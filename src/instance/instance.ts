@@ -38,6 +38,8 @@ import { Listener } from './listener.js';
 import { awaitRelease } from './handover.js';
 import { FollowerTerm, type FollowerContext, type FollowerOutcome } from './follower-term.js';
 import { OwnerTerm, type OwnerContext } from './owner-term.js';
+import { Handlers, type RequestHandler } from '../requests/handlers.js';
+import { Requester, type RequestOptions } from '../requests/requester.js';
 
 /** What follows a term: a holder to follow (over a link already welcomed), or nothing (contend). */
 type Next = { record: LeaseRecord; link?: FollowerLink } | undefined;
@@ -62,6 +64,8 @@ export class Instance<State = Json> {
   readonly #whenConnected = new Waiters<void>();
   readonly #stop = new AbortController();
   readonly #stateOptions: StateOptions;
+  readonly #handlers: Handlers;
+  readonly #requests: Requester;
   #role: Role = 'starting';
   #epoch = 0;
   /** The epoch of the last role-change event. */
@@ -97,6 +101,8 @@ export class Instance<State = Json> {
       ...(this.#opts.check ? { check: this.#opts.check } : {}),
       ...(options.journalFs ? { journalFs: options.journalFs } : {}),
     };
+    this.#handlers = new Handlers(this.#opts.maxValueBytes);
+    this.#requests = new Requester(this.#opts.clock, this.#opts.maxValueBytes);
     this.#ownsStore = options.store === undefined;
     this.#store = options.store ?? new FileLeaseStore({ dataRoot: this.#opts.dataRoot, clock: this.#opts.clock });
     // Serving goes on after an accept error (the unauthenticated connections were dropped to free
@@ -165,6 +171,24 @@ export class Instance<State = Json> {
     if (this.#role === 'closed') return Promise.reject(closedError());
     if (this.#failure) return Promise.reject(this.#failure);
     return this.#whenConnected.wait(options.signal);
+  }
+
+  /**
+   * Registers the handler of requests named `name` (register it on every instance: it runs on whichever
+   * owns when a request arrives). Returns what unregisters it. See requests/handlers.ts.
+   */
+  handle(name: string, fn: RequestHandler): () => void {
+    return this.#handlers.register(name, fn);
+  }
+
+  /**
+   * Runs the owner's handler `name` with `payload` and resolves with its reply. Waits while there is no
+   * owner, and is sent again to the next owner if the one it was sent to fails first: at least once (see
+   * requests/requester.ts). Rejects with ENOHANDLER, EHANDLER, the handler's own code (a RequestError),
+   * ETIMEOUT (`timeoutMs`), EABORTED (`signal`), ECLOSED, or EPROTOCOL (a bad name or payload, at once).
+   */
+  request(name: string, payload?: Json, options: RequestOptions = {}): Promise<Json | undefined> {
+    return this.#requests.request(name, payload, options);
   }
 
   /** For internals.ts (tests and fault injection): this role's resources. */
@@ -277,6 +301,8 @@ export class Instance<State = Json> {
       stateDir: this.#stateDir,
       stateOptions: this.#stateOptions,
       state: this.state as unknown as SharedState, // the wire carries Json, whatever State the app declared
+      handlers: this.#handlers,
+      requests: this.#requests,
       lastEndpoint: this.#lastEndpoint,
       serving: (record, instances) => {
         this.#instances = instances;
@@ -294,6 +320,7 @@ export class Instance<State = Json> {
     return {
       ...this.#base(),
       replica: replicaOf(this.state),
+      requests: this.#requests,
       stateDir: this.#stateDir,
       listen: async () => ({ endpoint: (await this.#listener.listen()).endpoint, secret: this.#listener.secret }),
       connected: (link, via) => {
@@ -406,6 +433,7 @@ export class Instance<State = Json> {
     // And a listener that contending opened while this close was under way (close() during start-up).
     await this.#listener.close();
     replicaOf(this.state).close();
+    this.#requests.close();
     if (this.#ownsStore) await this.#store.close().catch(() => undefined);
     this.#role = 'closed';
     this.#whenOwner.rejectAll(closedError());

@@ -22,7 +22,10 @@ import type { LeaseRecord } from '../lease/record.js';
 import type { Lease } from '../lease/store.js';
 import { removeStaleSocket, socketPathOf } from '../transport/endpoint.js';
 import type { InstanceInfo } from '../transport/protocol.js';
-import type { OwnerHandler, OwnerServer } from '../transport/server.js';
+import type { OwnerHandler, OwnerServer, Peer } from '../transport/server.js';
+import type { Request } from '../transport/codec/to-owner.js';
+import type { Handlers } from '../requests/handlers.js';
+import type { Requester, RequestRoute } from '../requests/requester.js';
 import { startOwnerState, type StateOptions } from '../state/owner-handler.js';
 import type { SharedState } from '../state/shared-state.js';
 import { OwnerHandover } from './handover.js';
@@ -49,6 +52,9 @@ export interface OwnerContext {
   /** Aborted when the instance closes. */
   readonly stop: AbortSignal;
   readonly state: SharedState;
+  /** The app's request handlers, run here while this term serves, and this instance's own requests. */
+  readonly handlers: Handlers;
+  readonly requests: Requester;
   /** The endpoint of the previous owner this instance followed (its socket file may be left behind). */
   readonly lastEndpoint: string | undefined;
   /** Serving: the instance reports its role. */
@@ -99,7 +105,7 @@ export class OwnerTerm {
       server.serve(
         lease.epoch,
         () => lease.check(),
-        withHandover(this.#ownerState, handover),
+        withHandover(this.#ownerState, handover, (peer, request) => this.#onRequest(peer, request)),
         () => lease.record,
       );
       this.#handover = handover;
@@ -119,12 +125,21 @@ export class OwnerTerm {
       ctx.stop.addEventListener('abort', () => resolve(), { once: true });
     });
     ctx.serving(lease.record, server.instances());
+    // This instance's own requests run here, as long as the lease holds when their reply is ready.
+    const local: RequestRoute = {
+      send: (id, name, payload) =>
+        void ctx.handlers.run(name, payload, { id: `${ctx.instanceId}:${id}`, from: ctx.instanceId }).then((body) => {
+          if (this.#holds()) ctx.requests.onReply(id, body); // else it stays pending for the next owner
+        }),
+    };
+    ctx.requests.setRoute(local);
     const handover = this.#handover;
     server.onPresence = (instances) => {
       ctx.presence(instances);
       handover.designate();
     };
     await deposed;
+    ctx.requests.leave(local);
     server.onPresence = undefined;
     if (ctx.stop.aborted) return { kind: 'closed' }; // close() hands over
     // 3. lost (expired, superseded, clock jump, I/O) or deposed: stop serving at once
@@ -137,6 +152,23 @@ export class OwnerTerm {
         ? lease.lost.reason
         : new LeaseholdError('ELOST', `lease ${ctx.key} lost`, { reason: 'expired' });
     return { kind: 'lost', error };
+  }
+
+  /** A follower's request: run the handler, reply if this term still holds its lease. */
+  #onRequest(peer: Peer, request: Request): void {
+    const from = peer.info.instanceId;
+    void this.#ctx.handlers.run(request.name, request.payload, { id: `${from}:${request.id}`, from }).then((body) => {
+      if (this.#holds()) peer.send({ t: 'reply', epoch: this.lease.epoch, id: request.id, ...body });
+    });
+  }
+
+  #holds(): boolean {
+    try {
+      this.lease.check();
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Releases after `lost` was reported. */
@@ -163,8 +195,8 @@ export class OwnerTerm {
   }
 }
 
-/** The owner's handler with the handover's messages routed to it. */
-function withHandover(state: OwnerHandler, handover: OwnerHandover): OwnerHandler {
+/** The owner's handler with the handover's messages routed to it, and requests to `onRequest`. */
+function withHandover(state: OwnerHandler, handover: OwnerHandover, onRequest: (peer: Peer, request: Request) => void): OwnerHandler {
   return {
     onJoin(peer, hello) {
       handover.onJoin(peer);
@@ -172,6 +204,7 @@ function withHandover(state: OwnerHandler, handover: OwnerHandover): OwnerHandle
     },
     onMessage(peer, message) {
       if (message.t === 'standby') handover.onStandby(peer, message);
+      else if (message.t === 'request') onRequest(peer, message);
       else state.onMessage(peer, message);
     },
     onLeave(peer) {

@@ -14,7 +14,7 @@ import { ErrorCodes, LeaseholdError, type ErrorCode } from '../errors.js';
 import type { FollowerLink } from '../transport/client.js';
 import { unreachable } from '../transport/codec/fields.js';
 import type { Sync } from '../transport/codec/to-owner.js';
-import type { BatchItem, LinkMessage, StandbyRequest, Successor } from '../transport/codec/to-follower.js';
+import type { BatchItem, LinkMessage, Reply, StandbyRequest, Successor } from '../transport/codec/to-follower.js';
 import type { Replica } from './shared-state.js';
 import { SnapshotAssembly } from './snapshot-assembly.js';
 
@@ -46,7 +46,8 @@ export class FollowerStateHandler {
     return at !== undefined ? { t: 'sync', epoch: link.epoch, since, at } : { t: 'sync', epoch: link.epoch, since };
   }
 
-  onMessage(m: LinkMessage | BatchItem): void {
+  /** Every message of the link but replies to requests (requests/requester.ts). */
+  onMessage(m: Exclude<LinkMessage, Reply> | BatchItem): void {
     if (this.#left) return;
     const link = this.#link;
     const state = this.#replica;

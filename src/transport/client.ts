@@ -107,6 +107,7 @@ export class FollowerLink {
         case 'nack':
         case 'synced':
         case 'batch':
+        case 'reply':
           return this.#emit((h) => h.onMessage(msg));
         default:
           return unreachable(msg);

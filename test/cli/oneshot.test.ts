@@ -119,6 +119,26 @@ describe('one-shot commands', () => {
     assert.equal(cluster.owners().length, 1, 'the commands never took ownership from the running owner');
   });
 
+  it("call prints the owner's reply; with no owner running (no handler) it exits 1 with ENOHANDLER", async () => {
+    cluster = await Cluster.create(['--ttl', '2000']);
+    const r = ['--data-root', cluster.dataRoot];
+    const alone = await cli(['call', 'echo', '{"a":1}', ...r]);
+    assert.equal(alone.status, 1);
+    assert.match(alone.stderr, /ENOHANDLER/);
+    const owner = cluster.start();
+    await owner.proc.waitFor((l) => l.event === 'role' && l.role === 'owner');
+    owner.proc.send(JSON.stringify({ op: 'handle', name: 'echo', id: 'h' }));
+    await owner.proc.waitFor((l) => l.event === 'handler');
+    const call = await cli(['call', 'echo', '{"a":1}', ...r]);
+    assert.equal(call.status, 0, call.stderr);
+    const reply = JSON.parse(call.stdout) as { by: string; payload: unknown };
+    assert.deepEqual([reply.by, reply.payload], [owner.name, { a: 1 }]);
+    const json = lines((await cli(['call', 'echo', '--json', ...r])).stdout)[0] as { name: string; value: { payload: unknown } };
+    assert.deepEqual([json.name, json.value.payload], ['echo', null]);
+    assert.equal((await cli(['call', ...r])).status, 2, 'a NAME is required');
+    assert.equal((await cli(['call', 'echo', '{bad', ...r])).status, 2, 'the payload must be JSON');
+  });
+
   it('a command that gets no answer in --timeout exits 1 with ETIMEOUT', async () => {
     cluster = await Cluster.create(['--ttl', '10000']);
     const owner = cluster.start();
@@ -138,7 +158,7 @@ describe('--help and --version', () => {
   it('every command has its own help, listing the flags it accepts', async () => {
     const all = await cli(['--help']);
     assert.equal(all.status, 0);
-    for (const command of ['instance', 'get', 'set', 'ps', 'status', 'watch', 'repair', 'demo']) {
+    for (const command of ['instance', 'get', 'set', 'call', 'ps', 'status', 'watch', 'repair', 'demo']) {
       assert.match(all.stdout, new RegExp(`leasehold ${command}\\b`), command);
       const one = await cli([command, '--help']);
       assert.equal(one.status, 0, command);

@@ -23,6 +23,9 @@
  *   {"t":"synced","epoch":E,"v":V}                      the answer to sync is complete
  *   {"t":"batch","epoch":E,"items":[…]}                 `changes`, `acks` and `nack` messages of one group
  *                      commit, in order, each of the batch's epoch
+ *   {"t":"reply","epoch":E,"id":N,"value":…}            the handler's answer to the follower's request N
+ *   {"t":"reply","epoch":E,"id":N,"code":"E…","message":"…"}   its failure (ENOHANDLER, EHANDLER, or the
+ *                      handler's own code)
  *
  * The answer to `sync`, in this order: either the changes after `since`, or a snapshot (`snapshot-part`…,
  * `snapshot-end`) then the changes committed after its version while it was sent; then `synced` with the
@@ -129,8 +132,30 @@ export interface Batch {
   items: BatchItem[];
 }
 
+/** The answer to a request: `value`, or `code` and `message`. */
+export interface Reply {
+  t: 'reply';
+  epoch: number;
+  id: number;
+  value?: Json;
+  code?: string;
+  message?: string;
+}
+
 export type ToFollower =
-  Welcome | Presence | StandbyRequest | Successor | Leaving | SnapshotPart | SnapshotEnd | Changes | Acks | Nack | Synced | Batch;
+  | Welcome
+  | Presence
+  | StandbyRequest
+  | Successor
+  | Leaving
+  | SnapshotPart
+  | SnapshotEnd
+  | Changes
+  | Acks
+  | Nack
+  | Synced
+  | Batch
+  | Reply;
 /** What a link passes on after its welcome (it handles presence and leaving itself). */
 export type LinkMessage = Exclude<ToFollower, Welcome | Presence | Leaving>;
 
@@ -193,6 +218,14 @@ const shapes: Shapes<ToFollower> = {
   'snapshot-end': { t: is.oneOf('snapshot-end'), epoch: is.int(1), v: is.int(0), parts: is.int(1), chars: is.int(1) },
   synced: { t: is.oneOf('synced'), epoch: is.int(1), v: is.int(0) },
   batch: { t: is.oneOf('batch'), epoch: is.int(1), items: is.arrayOf(batchItem, MAX_ITEMS) },
+  reply: {
+    t: is.oneOf('reply'),
+    epoch: is.int(1),
+    id: is.int(1),
+    value: is.json(),
+    code: is.optional(is.nonEmptyStr(32)),
+    message: is.optional(is.str(512)),
+  },
 };
 
 /** What the shapes cannot say: the relations between a message's fields. */
@@ -204,6 +237,14 @@ function rule(m: ToFollower): string | undefined {
       return m.seqs.length === m.vs.length ? undefined : 'as many versions as acks';
     case 'batch':
       return m.items.every((i) => i.epoch === m.epoch) ? undefined : "every item of the batch's epoch";
+    case 'reply':
+      return m.code === undefined
+        ? m.message === undefined
+          ? undefined
+          : 'a message only with a code'
+        : m.value === undefined && m.message !== undefined
+          ? undefined
+          : 'a code with a message and no value';
     default:
       return undefined;
   }

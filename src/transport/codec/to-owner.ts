@@ -11,6 +11,8 @@
  *   {"t":"mutate","epoch":E,"seq":N,"m":{op,path,…}}     N rises by one per mutation; with "durable":false
  *                                                the owner acks once applied, before its journal flush
  *   {"t":"mutates","epoch":E,"items":[{"seq":N,"m":…},…]}  several mutations (≤ MAX_MUTATES), in order
+ *   {"t":"request","epoch":E,"id":N,"name":…,"payload":…}  run the owner's handler `name` (requests/);
+ *                                                N: the request's id, the same each time it is sent again
  *
  * Every frame but hello carries the epoch of the owner it is meant for. A mutation's `m` is any JSON here:
  * the owner validates it as a mutation (state/document.ts) and refuses a bad one with a `nack`.
@@ -22,6 +24,8 @@ import { decodeFrame, is, isId, type DecodeError, type Id, type Shapes, type ToO
 
 /** The most mutations in one `mutates` frame. */
 export const MAX_MUTATES = 1000;
+/** The longest request name. */
+export const MAX_REQUEST_NAME = 128;
 
 export interface Hello {
   t: 'hello';
@@ -58,11 +62,19 @@ export interface Mutates {
   items: MutateItem[];
 }
 
-export type ToOwner = Hello | Standby | Sync | Mutate | Mutates;
+export interface Request {
+  t: 'request';
+  epoch: number;
+  id: number;
+  name: string;
+  payload?: Json;
+}
+
+export type ToOwner = Hello | Standby | Sync | Mutate | Mutates | Request;
 /** What the state layer serves (the transport handles hello and standby). */
 export type StateToOwner = Sync | Mutate | Mutates;
 /** What a follower may send once its hello was welcomed. */
-export type Joined = Standby | StateToOwner;
+export type Joined = Standby | StateToOwner | Request;
 
 const notDurable = (v: unknown) => v === undefined || v === false;
 const item = is.object({ seq: is.int(1), m: is.json(), durable: notDurable });
@@ -81,6 +93,7 @@ const shapes: Shapes<ToOwner> = {
   sync: { t: is.oneOf('sync'), epoch: is.int(1), since: is.int(0), at: is.optional(isId) },
   mutate: { t: is.oneOf('mutate'), epoch: is.int(1), seq: is.int(1), m: is.json(), durable: notDurable },
   mutates: { t: is.oneOf('mutates'), epoch: is.int(1), items: is.arrayOf(item, MAX_MUTATES) },
+  request: { t: is.oneOf('request'), epoch: is.int(1), id: is.int(1), name: is.nonEmptyStr(MAX_REQUEST_NAME), payload: is.json() },
 };
 
 /** One frame from a follower, or why it is refused (close 4000). Never throws. */

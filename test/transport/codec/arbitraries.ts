@@ -69,6 +69,7 @@ export const toOwner: fc.Arbitrary<ToOwner> = fc.oneof(
   record({ t: fc.constant('sync' as const), epoch, since: nat, at: id }, { requiredKeys: ['t', 'epoch', 'since'] }),
   fc.tuple(epoch, mutateItem).map(([e, item]) => ({ t: 'mutate' as const, epoch: e, ...item })),
   record({ t: fc.constant('mutates' as const), epoch, items: fc.array(mutateItem, { maxLength: 5 }) }),
+  record({ t: fc.constant('request' as const), epoch, id: pos, name: nonEmpty(128), payload: json }, { requiredKeys: ['t', 'epoch', 'id', 'name'] }),
 );
 
 /** Changes with as many ids as mutations. */
@@ -110,6 +111,8 @@ export const toFollower: fc.Arbitrary<ToFollower> = fc.oneof(
   epoch.chain((e) =>
     record({ t: fc.constant('batch' as const), epoch: fc.constant(e), items: fc.array(batchItemOf(e), { maxLength: 4 }) }),
   ),
+  record({ t: fc.constant('reply' as const), epoch, id: pos, value: json }, { requiredKeys: ['t', 'epoch', 'id'] }),
+  record({ t: fc.constant('reply' as const), epoch, id: pos, code: nonEmpty(32), message: str(512) }),
 );
 
 /** Hostile input: any text, any bytes, any JSON, and valid messages with one field's value replaced. */

@@ -81,6 +81,11 @@ describe('codec: owner → follower', () => {
     ['a message only followers send', { t: 'sync', epoch: 1, since: 0 }],
     ['a per-item ack', { t: 'ack', epoch: 1, seq: 1, v: 1 }],
     ['a per-item change', { t: 'change', epoch: 1, v: 1, m: {}, id: null }],
+    ['a reply with a code and a value', { t: 'reply', epoch: 1, id: 1, value: 1, code: 'EHANDLER', message: 'm' }],
+    ['a reply with a code and no message', { t: 'reply', epoch: 1, id: 1, code: 'EHANDLER' }],
+    ['a reply with a message and no code', { t: 'reply', epoch: 1, id: 1, message: 'm' }],
+    ['a reply to request 0', { t: 'reply', epoch: 1, id: 0, value: 1 }],
+    ['a reply with a long code', { t: 'reply', epoch: 1, id: 1, code: 'E'.repeat(33), message: 'm' }],
   ];
   for (const [name, m] of bad) it(`refuses ${name}`, () => assert.ok(Buffer.byteLength(reason(JSON.stringify(m))) <= 100));
 

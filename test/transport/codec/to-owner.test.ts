@@ -62,6 +62,10 @@ describe('codec: follower → owner', () => {
       'more than MAX_MUTATES items',
       JSON.stringify({ t: 'mutates', epoch: 1, items: Array.from({ length: MAX_MUTATES + 1 }, (_, i) => ({ seq: i + 1, m: 1 })) }),
     ],
+    ['a request without a name', JSON.stringify({ t: 'request', epoch: 1, id: 1, name: '' })],
+    ['a request with a long name', JSON.stringify({ t: 'request', epoch: 1, id: 1, name: 'x'.repeat(129) })],
+    ['request 0', JSON.stringify({ t: 'request', epoch: 1, id: 0, name: 'x' })],
+    ['a request before any epoch', JSON.stringify({ t: 'request', epoch: 0, id: 1, name: 'x' })],
     ['nesting deeper than any stack', `{"t":"mutate","epoch":1,"seq":1,"m":${'['.repeat(200_000)}${']'.repeat(200_000)},"x":1}`],
   ];
   for (const [name, text] of bad)
