@@ -14,6 +14,7 @@ export { join, Instance, toHolder, type Holder, type InstanceEvent, type Role } 
 export { SharedState, type Change } from './state/shared-state.js';
 export { RequestError, type RequestOptions } from './requests/requester.js';
 export type { RequestContext, RequestHandler } from './requests/handlers.js';
+export { forwardLaunch, handleLaunches, LAUNCH_REQUEST, type Launch, type LaunchAnswer, type LaunchHandler } from './requests/launch.js';
 export type { Json, Mutation } from './state/document.js';
 export type { Reducer, Reducers } from './state/reducers.js';
 export type { JoinOptions } from './config.js';

@@ -30,6 +30,7 @@ import { relative, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { App, IpcMain, IpcMainInvokeEvent, Shell, WebContents } from 'electron';
 import { join, type Instance } from '../instance/instance.js';
+import { forwardLaunch, handleLaunches, type LaunchHandler } from '../requests/launch.js';
 import type { JoinOptions } from '../config.js';
 import { LeaseholdError } from '../errors.js';
 import type { Json } from '../state/document.js';
@@ -37,7 +38,7 @@ import { RendererBridge, type BridgeConnection, type RendererBridgeOptions } fro
 import { EVENT_CHANNEL, REQUEST_CHANNEL, type BridgeReply } from './renderer-api.js';
 import { createSessionDir, sweepSessionDirs, type SessionDir } from './session-data.js';
 
-export type AppLike = Pick<App, 'whenReady' | 'isReady' | 'getPath' | 'setPath' | 'getAppPath' | 'on' | 'quit'>;
+export type AppLike = Pick<App, 'whenReady' | 'isReady' | 'getPath' | 'setPath' | 'getAppPath' | 'on' | 'quit' | 'exit'>;
 export type IpcMainLike = Pick<IpcMain, 'handle' | 'removeHandler'>;
 export type ShellLike = Pick<Shell, 'openExternal'>;
 export type WebContentsLike = Pick<WebContents, 'id' | 'send' | 'on' | 'once' | 'isDestroyed' | 'setWindowOpenHandler' | 'session'>;
@@ -62,6 +63,15 @@ export interface AppCoordinatorOptions<State = Json>
   openExternalLinks?: boolean;
   /** Which permission requests (camera, notifications, …) of attached windows to grant. @default none */
   allowPermission?: (permission: string, requestingUrl: string) => boolean;
+  /**
+   * What this launch does when another instance of the app already owns: `stay` (a follower with its own
+   * windows) or `forward` (hand argv, cwd and `launchPayload` to the owner's `onLaunch` handler, then exit
+   * with its status: the single-instance pattern, with a reply). A function chooses per launch from argv.
+   * @default 'stay'
+   */
+  secondLaunch?: 'stay' | 'forward' | ((argv: readonly string[]) => 'stay' | 'forward');
+  /** Sent with a forwarded launch (a deep link or file the app parsed from argv). */
+  launchPayload?: Json;
   /** @default electron's ipcMain */
   ipcMain?: IpcMainLike;
   /** @default electron's shell */
@@ -79,6 +89,15 @@ export interface AppCoordinator<State = Json> {
   attach(webContents: WebContentsLike): () => void;
   /** Hands over and leaves (what quitting does). Idempotent. Before ready it resolves at once: nothing joined. */
   close(): Promise<void>;
+  /**
+   * Resolves true when this process stays (it owns, or `secondLaunch` is `stay`), false when it forwarded
+   * its launch to the owner and exits with the owner's status (`app.exit`): create windows only when true.
+   * A forward that fails (no `onLaunch` on the owner, no answer) stays, with the error in `launchError`.
+   */
+  readonly primary: Promise<boolean>;
+  readonly launchError: unknown;
+  /** The owner's answer to launches forwarded to it (register it on every launch: any may come to own). */
+  onLaunch(fn: LaunchHandler): () => void;
 }
 
 /** A file: URL inside `dir`. */
@@ -101,6 +120,8 @@ export function createAppCoordinator<State = Json>(app: AppLike, options: AppCoo
     trustPage: givenTrust,
     openExternalLinks = false,
     allowPermission = () => false,
+    secondLaunch = 'stay',
+    launchPayload,
     ...joinOptions
   } = options;
   if (sessionData !== 'per-instance' && sessionData !== 'shared')
@@ -136,9 +157,11 @@ export function createAppCoordinator<State = Json>(app: AppLike, options: AppCoo
   let closing: Promise<void> | undefined;
   let quitting = false;
 
+  const launchHandlers: LaunchHandler[] = [];
   const ready = app.whenReady().then(() => {
     if (closing) throw new LeaseholdError('ECLOSED', 'the coordinator was closed before the app was ready');
     instance = join<State>({ ...joinOptions, dataRoot });
+    for (const fn of launchHandlers) handleLaunches(instance, fn);
     bridge = new RendererBridge(instance, { commands, coalesceMs });
     for (const { wc } of attached.values()) subscribe(wc);
     if (session) void sweepSessionDirs(dataRoot, session.path);
@@ -146,6 +169,28 @@ export function createAppCoordinator<State = Json>(app: AppLike, options: AppCoo
   });
   // Rejected only after close(): not an error for an app that never awaits it.
   ready.catch(() => undefined);
+
+  // The second launch: forward to an owner and exit with its status, or stay.
+  let launchError: unknown;
+  const mode = typeof secondLaunch === 'function' ? secondLaunch(process.argv) : secondLaunch;
+  const primary = ready.then(
+    async (inst) => {
+      if (mode !== 'forward') return true;
+      let answer;
+      try {
+        answer = await forwardLaunch(inst, { argv: process.argv, cwd: process.cwd(), ...(launchPayload !== undefined ? { payload: launchPayload } : {}) });
+      } catch (err) {
+        launchError = err;
+        return true;
+      }
+      if (!answer.forwarded) return true;
+      await close();
+      session?.remove();
+      app.exit(answer.status);
+      return false;
+    },
+    () => false,
+  );
 
   // 2. Who may call.
   const refuse = (message: string): BridgeReply => ({ ok: false, error: { code: 'EPROTOCOL', message } });
@@ -230,6 +275,19 @@ export function createAppCoordinator<State = Json>(app: AppLike, options: AppCoo
 
   return {
     ready,
+    primary,
+    get launchError() {
+      return launchError;
+    },
+    onLaunch(fn) {
+      launchHandlers.push(fn);
+      const off = instance ? handleLaunches(instance, fn) : undefined;
+      return () => {
+        const i = launchHandlers.indexOf(fn);
+        if (i >= 0) launchHandlers.splice(i, 1);
+        off?.();
+      };
+    },
     get instance() {
       return instance;
     },

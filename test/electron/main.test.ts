@@ -25,6 +25,8 @@ import { deadPid, tempRoot, until } from '../helpers.js';
 /** Electron's app: `ready` once; setPath only before it; `quit()` emits before-quit, then (unless prevented) quit. */
 class FakeApp extends EventEmitter {
   quits = 0;
+  /** app.exit(code): exits at once, without before-quit or will-quit (Electron's docs). */
+  exitCode: number | undefined;
   readonly paths = new Map<string, string>();
   readonly setPathCalls: { name: string; path: string; beforeReady: boolean }[] = [];
   readonly ready: Promise<void>;
@@ -60,6 +62,9 @@ class FakeApp extends EventEmitter {
   becomeReady() {
     this.#isReady = true;
     this.#resolve();
+  }
+  exit(code = 0) {
+    this.exitCode = code;
   }
   quit() {
     this.quits++;
@@ -143,6 +148,46 @@ class FakeWebContents extends EventEmitter {
 
 const APP_DIR = '/opt/example-app/resources/app.asar';
 const PAGE = pathToFileURL(`${APP_DIR}/renderer/index.html`).href;
+
+describe('createAppCoordinator: the second launch', () => {
+  it("forwards a launch to the owner's onLaunch and exits with its status; alone, or with 'stay', it stays", async () => {
+    const root = await tempRoot();
+    const apps: FakeApp[] = [];
+    const coordinator = (options: AppCoordinatorOptions) => {
+      const app = new FakeApp(root.dir, APP_DIR);
+      apps.push(app);
+      const c = createAppCoordinator(app as unknown as AppLike, { ipcMain: new FakeIpc() as unknown as IpcMainLike, ttlMs: 2000, ...options });
+      app.becomeReady();
+      return { app, c };
+    };
+    const first = coordinator({ name: 'first', secondLaunch: 'forward' });
+    const launches: unknown[] = [];
+    first.c.onLaunch((launch) => {
+      launches.push(launch);
+      return { status: 5 };
+    });
+    try {
+      assert.equal(await first.c.primary, true, 'nobody else runs: this launch is the app');
+      const second = coordinator({ name: 'second', secondLaunch: (argv) => (argv.length > 0 ? 'forward' : 'stay'), launchPayload: { open: 'x.md' } });
+      second.c.onLaunch(() => 0);
+      assert.equal(await second.c.primary, false, 'forwarded');
+      assert.equal(second.app.exitCode, 5, "it exits with the owner's status");
+      assert.equal(second.app.quits, 0, 'by app.exit, not quit');
+      assert.equal(second.c.instance?.role, 'closed');
+      assert.deepEqual(launches, [{ argv: process.argv, cwd: process.cwd(), payload: { open: 'x.md' } }]);
+      assert.equal(second.c.sessionDataPath !== undefined && existsSync(second.c.sessionDataPath), false, 'its session directory went');
+      const third = coordinator({ name: 'third' }); // 'stay', the default
+      assert.equal(await third.c.primary, true);
+      await (await third.c.ready).whenConnected();
+      assert.equal(third.c.instance?.role, 'follower');
+      assert.equal(third.app.exitCode, undefined);
+      await third.c.close();
+    } finally {
+      await first.c.close();
+      await root.remove();
+    }
+  });
+});
 
 describe('createAppCoordinator', () => {
   it('joins in userData when ready, serves attached windows only, and hands over on quit', async () => {
