@@ -10,7 +10,9 @@
  *     names someone else (a backstop read every renew interval: a deposed owner may keep its socket;
  *     notifications would wake every follower at every step of every lease transaction).
  *  5. Leave: the route first (before any await), then, by why the link ended: the successor (standby
- *     link, else its record), this instance as the named successor, the ttl for a hung owner, or contend.
+ *     link, else its record), this instance as the named successor, after a crash (the owner's process
+ *     gone) the designated successor over the standby link (for at most handoverTimeoutMs: a successor
+ *     that died too fails the link at once), the ttl for a hung owner, or contend.
  *
  * Not guaranteed: that a follower of a stopped (SIGSTOP) owner notices before its heartbeat fails (two
  * heartbeat intervals).
@@ -23,6 +25,7 @@ import type { Timing } from '../config.js';
 import type { LeaseKey } from '../lease/key.js';
 import type { LeaseRecord } from '../lease/record.js';
 import { observe, waitForHolderChange } from '../lease/observe.js';
+import { isProcessGone } from '../lease/process-identity.js';
 import type { LeaseStore } from '../lease/store.js';
 import { FollowerLink, type LinkClose, type LinkOptions } from '../transport/client.js';
 import type { InstanceInfo } from '../transport/protocol.js';
@@ -43,6 +46,9 @@ export type FollowerOutcome =
   | { kind: 'succeed'; from: LeaseRecord };
 
 /** What a follower term needs of its instance. */
+/** How long a broken link's owner may still be exiting (its sockets closed, not yet a zombie). */
+const OWNER_EXIT_MS = 30;
+
 export interface FollowerContext {
   readonly instanceId: string;
   readonly name: string;
@@ -167,10 +173,25 @@ export class FollowerTerm {
       `left epoch ${link.epoch}: ${typeof outcome === 'string' ? outcome : outcome.why === 'leaving' ? `leaving, successor ${outcome.successor ?? '-'}` : outcome.why}`,
     );
     ctx.disconnected(link.epoch, why);
-    // The standby link serves a graceful handover only; otherwise the record decides where to go.
+    // The standby link serves a graceful handover, and a crash: an owner whose process is gone leaves its
+    // designated successor (listening, its journal read in advance) to take over first, and the others
+    // are welcomed over their standby links instead of contending for the lease and connecting anew.
+    // Otherwise the record decides where to go.
     const handover = typeof outcome === 'object' && outcome.why === 'leaving' && outcome.successor !== ctx.instanceId;
-    if (!handover || ctx.stop.aborted) standby?.cancel();
+    const crashed = typeof outcome === 'object' && outcome.why === 'broken' && standby !== undefined && (await this.#gone(record));
+    if ((!handover && !crashed) || ctx.stop.aborted) standby?.cancel();
     if (ctx.stop.aborted || typeof outcome !== 'object') return { kind: 'contend' };
+    if (crashed) {
+      const viaStandby = await standby.take(standby.instanceId, record, {
+        clock: ctx.clock,
+        timeoutMs: ctx.timing.handoverTimeoutMs,
+        signal: ctx.stop,
+        inspect: () => ctx.store.inspect(ctx.key).catch(() => undefined),
+      });
+      debug(`owner of epoch ${link.epoch} gone: ${viaStandby ? `following its successor, epoch ${viaStandby.record.epoch}` : 'its successor did not serve'}`);
+      if (viaStandby) return { kind: 'follow', ...viaStandby } satisfies Followed & { kind: 'follow' };
+      return { kind: 'contend' };
+    }
     if (outcome.why === 'leaving') {
       // The chosen successor: the owner announces after its release, so contend at once.
       if (outcome.successor === ctx.instanceId) return { kind: 'succeed', from: record };
@@ -190,6 +211,19 @@ export class FollowerTerm {
     // fails with ECONFLICT and reconnects to it. Waiting for a record change alone would wait forever.
     if (outcome.why === 'hung') await this.#waitRecordChange(ctx.timing.renewIntervalMs, ctx.timing.ttlMs + ctx.timing.renewIntervalMs);
     return { kind: 'contend' };
+  }
+
+  /**
+   * Whether the holder's process is gone (same host only). Its sockets close while it exits, a moment
+   * before it is a zombie: look again for up to OWNER_EXIT_MS.
+   */
+  async #gone(holder: LeaseRecord): Promise<boolean> {
+    const until = this.#ctx.clock.now() + OWNER_EXIT_MS;
+    for (;;) {
+      if (isProcessGone(holder)) return true;
+      if (this.#ctx.clock.now() >= until || this.#ctx.stop.aborted) return false;
+      await sleep(this.#ctx.clock, 2).catch(() => undefined);
+    }
   }
 
   #onControl(link: FollowerLink, m: StandbyRequest | Successor): void {

@@ -26,6 +26,9 @@ for (const transport of ['tcp', 'ipc'] as const) {
       assert.equal(cluster.live().filter((m) => m.role === 'follower').length, 4);
       const presence = await owner.proc.waitFor((l) => l.event === 'presence' && (l.instances as unknown[]).length === 5);
       assert.equal((presence.instances as { role: string }[]).filter((i) => i.role === 'owner').length, 1);
+      // The owner designates its successor designateAfterMs (50 ms) after it serves, and the others connect
+      // to it in advance: well within this.
+      await delay(500);
 
       owner.proc.child.kill('SIGKILL');
       await owner.proc.exited;
@@ -34,6 +37,11 @@ for (const transport of ['tcp', 'ipc'] as const) {
       assert.equal(next.epoch, owner.epoch + 1);
       assert.equal(cluster.live().length, 4);
       assert.deepEqual(cluster.doubleOwners(), []);
+      // The designated successor took over, and the others were welcomed over their standby links to it
+      // (designated long before the kill).
+      const followers = cluster.live().filter((m) => m !== next);
+      const vias = followers.map((m) => m.proc.lines.find((l) => l.event === 'connected' && l.epoch === next.epoch)?.via);
+      assert.deepEqual(vias, ['handover', 'handover', 'handover'], 'each follower reached the successor over its standby link');
     });
 
     it('SIGTERM on the owner hands over gracefully and the process exits 0', async () => {
