@@ -5,10 +5,11 @@
  * until a reply arrives, it times out, its signal aborts, or the instance closes.
  *
  * Guarantees: at least once. A request is answered by exactly one reply (the first to arrive); it is sent
- * again only to a new owner (a new route), never twice to one, in the order the requests were made, with
- * the same id (so a handler can recognise a repeat: handlers.ts). Not guaranteed: at most once (an owner
- * that ran the handler and failed before its reply arrived runs it again on its successor's turn), or an
- * order between requests and mutations.
+ * again only over a new route (a new owner, or a new link to the same one after the old link broke: its
+ * reply may have been lost with it), never twice over one, in the order the requests were made, with the
+ * same id (so a handler can recognise a repeat: handlers.ts). Not guaranteed: at most once (an owner that
+ * ran the handler and failed, or whose link broke, before its reply arrived runs it again), or an order
+ * between requests and mutations.
  */
 import type { Clock, Timer } from '../clock.js';
 import { LeaseholdError } from '../errors.js';

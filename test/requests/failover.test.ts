@@ -31,6 +31,28 @@ async function threeWithHandlers(handlers: Record<string, unknown>[]): Promise<{
 }
 
 describe('requests to the owner', () => {
+  it('are sent again over a new link when the link to the owner broke while its handler ran (at least once)', async () => {
+    const previous = process.env.LEASEHOLD_FAULTS;
+    process.env.LEASEHOLD_FAULTS = '1'; // the instances take `fault` commands
+    try {
+      const { owner, followers } = await threeWithHandlers([{ name: 'slow', delayMs: 500 }]);
+      const f = followers[0]!;
+      const id = `r${++n}`;
+      f.proc.send(JSON.stringify({ op: 'request', id, name: 'slow' }));
+      const first = await owner.proc.waitFor((l) => l.event === 'handling' && l.from !== undefined);
+      f.proc.send(JSON.stringify({ op: 'fault', kind: 'drop-link', id: 'drop' }));
+      assert.equal((await f.proc.waitFor((l) => l.event === 'fault' && l.id === 'drop')).applied, true);
+      const answer = await f.proc.waitFor((l) => l.id === id && (l.event === 'reply' || l.event === 'error'), 20_000);
+      assert.equal(answer.event, 'reply', JSON.stringify(answer));
+      assert.equal((answer.value as { by: string }).by, owner.name, 'the same owner');
+      const ran = owner.proc.lines.filter((l) => l.event === 'handling' && l.requestId === first.requestId).length;
+      assert.equal(ran, 2, 'run again under the same id after the reconnection');
+    } finally {
+      if (previous === undefined) delete process.env.LEASEHOLD_FAULTS;
+      else process.env.LEASEHOLD_FAULTS = previous;
+    }
+  });
+
   it('are answered by the owner: from a follower, from the owner itself, with coded failures and a timeout', async () => {
     const { owner, followers } = await threeWithHandlers([
       { name: 'echo' },
