@@ -1,6 +1,7 @@
 /**
  * One term as the owner: the lease of one epoch, the server that serves it, the owner's state and the
- * handover (handover.ts), owned together and ended together.
+ * handover (handover.ts), owned together and ended together; requests (requests/) run here, the
+ * followers' and this instance's own, each reply sent only while the lease check passes.
  *
  *  1. Rebuild the exact state from disk (startOwnerState), then serve under the lease's guard.
  *  2. Serve until the lease is lost (expired, superseded, clock jump, I/O), the server finds itself
