@@ -6,6 +6,7 @@
  *    (long-lived followers: the same 8 processes run 6 times; the first run is reported apart), beside a
  *    raw ws server in another process that answers every message, pipelined on 8 connections
  *  - a follower joining a state of 100 000 keys is synced         target ≤ 500 ms
+ *  - follower → owner's request handler → reply (a small payload)  no target: beside the ws round trip
  * The round-trip targets are judged against raw ws baselines that cross processes as a mutation does (a
  * ws echo server in a child process; for the durable one, a server that fdatasyncs each message before it
  * answers). The in-process ping-pong and the bare fdatasync are printed too, and each target's note gives
@@ -55,6 +56,12 @@ export async function stateBench(): Promise<Row[]> {
     };
     const rtt = await rounds(true);
     const fast = await rounds(false);
+    const requests: number[] = [];
+    for (let i = 0; i < 1100; i++) {
+      const t0 = systemClock.now();
+      await f.request('echo', { i });
+      if (i >= 100) requests.push(systemClock.now() - t0);
+    }
     await f.close();
 
     // 8 followers pipelining. The same 8 processes do every run, as an app's followers live on: the first
@@ -115,6 +122,9 @@ export async function stateBench(): Promise<Row[]> {
           of: 'p50',
           note: `2 × ws across processes; 2 × in-process ws = ${(2 * wsP50).toFixed(2)}`,
         },
+      }),
+      summarize('state', "follower → owner's request handler → reply", 'ms', requests, {
+        baseline: 'raw ws round trip, across processes (baseline)',
       }),
       summarize('state', 'follower → owner → durable ack', 'ms', rtt, {
         baseline: 'raw ws round trip + fdatasync, across processes (baseline)',
