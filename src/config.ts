@@ -31,6 +31,11 @@ export interface JoinOptions<State = Json> {
   key?: string | LeaseKey;
   /** This instance's display name (status, presence). @default `<script> <pid>` */
   name?: string;
+  /**
+   * The app's version, as this instance runs it (presence, `leasehold ps`); at most 64 characters.
+   * @default '' (unknown); in Electron, `app.getVersion()`
+   */
+  appVersion?: string;
   /** Lease ttl: a hung owner is replaced after this. @default 5000 */
   ttlMs?: number;
   /** @default ttlMs / 3 */
@@ -210,6 +215,7 @@ export interface ResolvedJoinOptions {
   dataRoot: string;
   key: LeaseKey;
   name: string;
+  appVersion: string;
   timing: Timing;
   transport: TransportKind;
   maxPayload: number;
@@ -273,10 +279,14 @@ export function resolveJoinOptions(options: JoinOptions): ResolvedJoinOptions {
   const name = options.name ?? `${script} ${process.pid}`;
   if (typeof name !== 'string' || name.length > 128)
     throw new LeaseholdError('EINVALIDCONFIG', 'name is a string of at most 128 characters', { field: 'name' });
+  const appVersion = options.appVersion ?? '';
+  if (typeof appVersion !== 'string' || appVersion.length > 64)
+    throw new LeaseholdError('EINVALIDCONFIG', 'appVersion is a string of at most 64 characters', { field: 'appVersion' });
   return {
     dataRoot: options.dataRoot,
     key,
     name,
+    appVersion,
     timing,
     transport,
     maxPayload,

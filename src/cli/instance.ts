@@ -58,6 +58,7 @@ export async function runInstance(values: CliValues): Promise<void> {
     ...(values.key ? { key: values.key } : {}),
     ...(values.app ? { app: values.app } : {}),
     ...(values.name ? { name: values.name } : {}),
+    ...(values['app-version'] ? { appVersion: values['app-version'] } : {}),
     ...(values.transport ? { transport: values.transport as TransportKind } : {}),
     ...(ttlMs !== undefined ? { ttlMs } : {}),
     ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),

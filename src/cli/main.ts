@@ -11,7 +11,7 @@ import { LeaseholdError } from '../errors.js';
 const KEY_FLAGS = '[--key K | --app A]';
 /** Each command's synopsis: every flag it accepts (`leasehold <command> --help` prints it). */
 const COMMANDS: Record<string, string> = {
-  instance: `leasehold instance --data-root DIR ${KEY_FLAGS} [--name NAME] [--transport tcp|ipc] [--ttl MS] [--snapshot-every N]
+  instance: `leasehold instance --data-root DIR ${KEY_FLAGS} [--name NAME] [--app-version V] [--transport tcp|ipc] [--ttl MS] [--snapshot-every N]
     joins and stays: JSON event lines on stdout, JSON commands on stdin (docs/cli.md)`,
   get: `leasehold get [PATH] --data-root DIR ${KEY_FLAGS} [--timeout MS] [--json]
     prints the value at PATH (the whole state without PATH); exit 3 when nothing is there`,
@@ -20,7 +20,7 @@ const COMMANDS: Record<string, string> = {
   call: `leasehold call NAME [JSON] --data-root DIR ${KEY_FLAGS} [--timeout MS] [--json]
     sends a request to the owner's handler NAME and prints its reply (exit 1 with its code on failure)`,
   ps: `leasehold ps --data-root DIR ${KEY_FLAGS} [--timeout MS] [--json]
-    lists the running instances: role, pid, since, instance id, name`,
+    lists the running instances: role, pid, app version, since, instance id, name`,
   status: `leasehold status --data-root DIR ${KEY_FLAGS} [--json]
     who holds the lease (exit 0), or why it is free (exit 3)`,
   watch: `leasehold watch --data-root DIR ${KEY_FLAGS} [--json]
@@ -44,6 +44,7 @@ export const commonOptions = {
   key: { type: 'string' },
   app: { type: 'string' },
   name: { type: 'string' },
+  'app-version': { type: 'string' },
   transport: { type: 'string' },
   ttl: { type: 'string' },
   'snapshot-every': { type: 'string' },

@@ -126,7 +126,7 @@ export async function runSet(values: CliValues, args: string[]): Promise<void> {
   process.stdout.write((values.json ? JSON.stringify({ path, version }) : String(version)) + '\n');
 }
 
-/** `leasehold ps`: every instance the owner knows (name, pid, role, since), this command's own left out. */
+/** `leasehold ps`: every instance the owner knows (name, pid, role, app version, since), this command's own left out. */
 export async function runPs(values: CliValues, args: string[]): Promise<void> {
   if (args.length > 0) fail('ps takes no arguments');
   const rows = await withInstance(values, 'ps', async (instance) => {
@@ -139,8 +139,8 @@ export async function runPs(values: CliValues, args: string[]): Promise<void> {
     return;
   }
   const table = [
-    ['ROLE', 'PID', 'SINCE', 'INSTANCE', 'NAME'],
-    ...rows.map((r) => [r.role, String(r.pid), new Date(r.since).toISOString(), r.instanceId, r.name]),
+    ['ROLE', 'PID', 'VERSION', 'SINCE', 'INSTANCE', 'NAME'],
+    ...rows.map((r) => [r.role, String(r.pid), r.appVersion || '-', new Date(r.since).toISOString(), r.instanceId, r.name]),
   ];
   const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
   for (const row of table)

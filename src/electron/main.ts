@@ -38,7 +38,7 @@ import { RendererBridge, type BridgeConnection, type RendererBridgeOptions } fro
 import { EVENT_CHANNEL, REQUEST_CHANNEL, type BridgeReply } from './renderer-api.js';
 import { createSessionDir, sweepSessionDirs, type SessionDir } from './session-data.js';
 
-export type AppLike = Pick<App, 'whenReady' | 'isReady' | 'getPath' | 'setPath' | 'getAppPath' | 'on' | 'quit' | 'exit'>;
+export type AppLike = Pick<App, 'whenReady' | 'isReady' | 'getPath' | 'setPath' | 'getAppPath' | 'getVersion' | 'on' | 'quit' | 'exit'>;
 export type IpcMainLike = Pick<IpcMain, 'handle' | 'removeHandler'>;
 export type ShellLike = Pick<Shell, 'openExternal'>;
 export type WebContentsLike = Pick<WebContents, 'id' | 'send' | 'on' | 'once' | 'isDestroyed' | 'setWindowOpenHandler' | 'session'>;
@@ -160,7 +160,7 @@ export function createAppCoordinator<State = Json>(app: AppLike, options: AppCoo
   const launchHandlers: LaunchHandler[] = [];
   const ready = app.whenReady().then(() => {
     if (closing) throw new LeaseholdError('ECLOSED', 'the coordinator was closed before the app was ready');
-    instance = join<State>({ ...joinOptions, dataRoot });
+    instance = join<State>({ appVersion: app.getVersion(), ...joinOptions, dataRoot });
     for (const fn of launchHandlers) handleLaunches(instance, fn);
     bridge = new RendererBridge(instance, { commands, coalesceMs });
     for (const { wc } of attached.values()) subscribe(wc);

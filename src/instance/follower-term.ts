@@ -52,6 +52,7 @@ const OWNER_EXIT_MS = 30;
 export interface FollowerContext {
   readonly instanceId: string;
   readonly name: string;
+  readonly appVersion: string;
   readonly key: LeaseKey;
   readonly store: LeaseStore;
   readonly clock: Clock;
@@ -264,6 +265,7 @@ export class FollowerTerm {
       secret,
       instanceId: ctx.instanceId,
       name: ctx.name,
+      appVersion: ctx.appVersion,
       minEpoch,
       clock: ctx.clock,
       heartbeatIntervalMs: ctx.timing.heartbeatIntervalMs,

@@ -285,6 +285,7 @@ export class Instance<State = Json> {
     return {
       instanceId: this.instanceId,
       name: this.name,
+      appVersion: this.#opts.appVersion,
       key: this.key,
       store: this.#store,
       clock,

@@ -22,6 +22,7 @@ export class Listener {
       root,
       instanceId,
       name: opts.name,
+      appVersion: opts.appVersion,
       clock: opts.clock,
       maxPayload: opts.maxPayload,
       heartbeatIntervalMs: t.heartbeatIntervalMs,

@@ -24,6 +24,8 @@ export interface LinkOptions {
   secret: string;
   instanceId: string;
   name: string;
+  /** The app's version this instance runs. @default '' */
+  appVersion?: string;
   /** The highest epoch this follower has seen: an owner below it is refused. */
   minEpoch: number;
   clock: Clock;
@@ -187,6 +189,7 @@ export class FollowerLink {
             instanceId: opts.instanceId,
             name: opts.name,
             pid: process.pid,
+            ...(opts.appVersion ? { appVersion: opts.appVersion } : {}),
           }),
         );
       });

@@ -32,7 +32,7 @@ export interface PeerSocket {
 }
 
 export class PeerImpl implements Peer {
-  info: InstanceInfo = { instanceId: '?', name: '', pid: 0, role: 'follower', since: 0 };
+  info: InstanceInfo = { instanceId: '?', name: '', pid: 0, role: 'follower', since: 0, appVersion: '' };
   joined = false;
   alive = true;
   constructor(readonly ws: PeerSocket) {}

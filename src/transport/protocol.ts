@@ -66,4 +66,6 @@ export interface InstanceInfo {
   role: 'owner' | 'follower';
   /** Wall-clock ms when it joined this owner (for display). */
   since: number;
+  /** The app's version it runs ('' when not given). */
+  appVersion: string;
 }

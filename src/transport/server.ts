@@ -65,6 +65,8 @@ export interface OwnerServerOptions {
   root: string;
   instanceId: string;
   name: string;
+  /** The app's version this instance runs (presence). @default '' */
+  appVersion?: string;
   secret: string;
   clock: Clock;
   /** Largest frame accepted from a follower. @default 1 MiB */
@@ -142,6 +144,7 @@ export class OwnerServer {
       maxUnauthenticated: ADMISSION_DEFAULTS.maxUnauthenticated,
       authTimeoutMs: ADMISSION_DEFAULTS.authTimeoutMs,
       presenceCoalesceMs: PRESENCE_COALESCE_MS,
+      appVersion: '',
       ...rest,
     };
     const http = createServer();
@@ -191,6 +194,7 @@ export class OwnerServer {
       pid: process.pid,
       role: 'owner',
       since: this.#since,
+      appVersion: this.#opts.appVersion,
     };
     return [self, ...[...this.#peers.values()].filter((p) => p.joined).map((p) => p.info)];
   }
@@ -287,7 +291,14 @@ export class OwnerServer {
     // presence) would act in its name, and its mutations' sequence numbers would shadow the real ones.
     for (const p of this.#peers.values())
       if (p.joined && p.info.instanceId === hello.instanceId) return peer.close(CloseCode.DUPLICATE, 'this instance is already connected');
-    peer.info = { instanceId: hello.instanceId, name: hello.name, pid: hello.pid, role: 'follower', since: this.#opts.clock.wallNow() };
+    peer.info = {
+      instanceId: hello.instanceId,
+      name: hello.name,
+      pid: hello.pid,
+      role: 'follower',
+      since: this.#opts.clock.wallNow(),
+      appVersion: hello.appVersion ?? '',
+    };
     peer.joined = true;
     const welcome: toFollower.Welcome = {
       t: 'welcome',

@@ -85,9 +85,9 @@ describe('one-shot commands', () => {
 
   it('with an owner and a follower running: set reaches both, get reads it, ps lists them and not itself', async () => {
     cluster = await Cluster.create(['--ttl', '2000']);
-    const owner = cluster.start();
+    const owner = cluster.start(['--app-version', '2.0.0']);
     await owner.proc.waitFor((l) => l.event === 'role' && l.role === 'owner');
-    const follower = cluster.start();
+    const follower = cluster.start(['--app-version', '1.9.1']);
     await follower.proc.waitFor((l) => l.event === 'connected');
     const r = ['--data-root', cluster.dataRoot];
 
@@ -101,10 +101,10 @@ describe('one-shot commands', () => {
     assert.equal(ps.status, 0, ps.stderr);
     const rows = lines(ps.stdout);
     assert.deepEqual(
-      rows.map((x) => [x.name, x.role, x.pid]).sort(),
+      rows.map((x) => [x.name, x.role, x.pid, x.appVersion]).sort(),
       [
-        [owner.name, 'owner', owner.proc.pid],
-        [follower.name, 'follower', follower.proc.pid],
+        [owner.name, 'owner', owner.proc.pid, '2.0.0'],
+        [follower.name, 'follower', follower.proc.pid, '1.9.1'],
       ].sort(),
       'both instances, and not the command itself',
     );
@@ -113,7 +113,8 @@ describe('one-shot commands', () => {
       'since is an ISO time',
     );
     const table = await cli(['ps', ...r]);
-    assert.match(table.stdout.split('\n')[0]!, /^ROLE +PID +SINCE +INSTANCE +NAME$/);
+    assert.match(table.stdout.split('\n')[0]!, /^ROLE +PID +VERSION +SINCE +INSTANCE +NAME$/);
+    assert.match(table.stdout, /\bowner +\d+ +2\.0\.0 /);
     assert.equal(table.stdout.trim().split('\n').length, 3);
     assert.deepEqual(cluster.doubleOwners(), []);
     assert.equal(cluster.owners().length, 1, 'the commands never took ownership from the running owner');

@@ -59,6 +59,10 @@ class FakeApp extends EventEmitter {
   getAppPath() {
     return this.appPath;
   }
+  /** Electron's: the version in the app's package.json. */
+  getVersion() {
+    return '1.2.3';
+  }
   becomeReady() {
     this.#isReady = true;
     this.#resolve();
@@ -211,6 +215,15 @@ describe('createAppCoordinator', () => {
       await instance.whenConnected();
       assert.equal(instance.role, 'follower');
       assert.equal(instance.holder?.name, 'already running');
+      // Its presence carries the app's version (app.getVersion()); the other instance gave none.
+      await until(() => instance.instances.length === 2, 2000, 'presence of both');
+      assert.deepEqual(
+        instance.instances.map((i) => [i.name, i.appVersion]),
+        [
+          ['already running', ''],
+          ['the app', '1.2.3'],
+        ],
+      );
 
       // Two windows of this process: both get the status and the state, and see each other's changes.
       const second = new FakeWebContents();

@@ -15,7 +15,7 @@ const timing = { designateAfterMs: 50, handoverLingerMs: 100 };
 function fakePeer(id: string, log: string[]): Peer & { gone: boolean } {
   return {
     gone: false,
-    info: { instanceId: id, name: id, pid: 1, role: 'follower', since: 0 } satisfies InstanceInfo,
+    info: { instanceId: id, name: id, pid: 1, role: 'follower', since: 0, appVersion: '' } satisfies InstanceInfo,
     bufferedAmount: 0,
     send: (m) => void log.push(`${id}<${m.t}${m.t === 'successor' ? `:${(m as { instanceId: string }).instanceId}` : ''}`),
     sendRaw: () => undefined,

@@ -165,6 +165,7 @@ const instanceInfo = is.object({
   pid: is.int(0),
   role: is.oneOf('owner', 'follower'),
   since: is.number(),
+  appVersion: is.str(64),
 });
 
 const itemShapes: Shapes<BatchItem> = {

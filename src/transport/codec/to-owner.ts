@@ -2,8 +2,9 @@
  * Follower → owner: every frame a follower sends, as one typed union, with the one decoder the owner runs on
  * each frame and the encoders a follower sends with (see protocol.ts for the connection and close codes).
  *
- *   {"t":"hello","v":1,"epoch":E,"instanceId":…,"name":…,"pid":P}   the first frame; v: PROTOCOL_VERSION,
- *                                                E: the highest epoch this follower has seen
+ *   {"t":"hello","v":1,"epoch":E,"instanceId":…,"name":…,"pid":P,"appVersion":…}   the first frame;
+ *                                                v: PROTOCOL_VERSION, E: the highest epoch this follower
+ *                                                has seen, appVersion (optional): the app's version
  *   {"t":"standby","epoch":E,"endpoint":…,"secret":…}   the designated successor: where it will serve
  *   {"t":"sync","epoch":E,"since":V,"at":[id,seq]|null}  send me what I lack after V; `at` (absent when
  *                                                not known): the id of the replica's change V, so that an
@@ -34,6 +35,8 @@ export interface Hello {
   instanceId: string;
   name: string;
   pid: number;
+  /** The app's version the follower runs (absent: unknown). */
+  appVersion?: string;
 }
 export interface Standby {
   t: 'standby';
@@ -88,6 +91,7 @@ const shapes: Shapes<ToOwner> = {
     instanceId: is.nonEmptyStr(64),
     name: is.str(128),
     pid: is.int(0),
+    appVersion: is.optional(is.str(64)),
   },
   standby: { t: is.oneOf('standby'), epoch: is.int(1), endpoint: is.nonEmptyStr(1024), secret: is.nonEmptyStr(256) },
   sync: { t: is.oneOf('sync'), epoch: is.int(1), since: is.int(0), at: is.optional(isId) },

@@ -38,6 +38,7 @@ const instance: fc.Arbitrary<InstanceInfo> = record({
   pid: nat,
   role: fc.constantFrom('owner' as const, 'follower' as const),
   since: finite,
+  appVersion: str(64),
 });
 
 const holder: fc.Arbitrary<LeaseRecord> = record({
@@ -64,7 +65,10 @@ export const mutateItem: fc.Arbitrary<MutateItem> = record(
 );
 
 export const toOwner: fc.Arbitrary<ToOwner> = fc.oneof(
-  record({ t: fc.constant('hello' as const), v: nat, epoch: nat, instanceId: nonEmpty(64), name: str(128), pid: nat }),
+  record(
+    { t: fc.constant('hello' as const), v: nat, epoch: nat, instanceId: nonEmpty(64), name: str(128), pid: nat, appVersion: str(64) },
+    { requiredKeys: ['t', 'v', 'epoch', 'instanceId', 'name', 'pid'] },
+  ),
   record({ t: fc.constant('standby' as const), epoch, endpoint: nonEmpty(1024), secret: nonEmpty(256) }),
   record({ t: fc.constant('sync' as const), epoch, since: nat, at: id }, { requiredKeys: ['t', 'epoch', 'since'] }),
   fc.tuple(epoch, mutateItem).map(([e, item]) => ({ t: 'mutate' as const, epoch: e, ...item })),
