@@ -6,11 +6,12 @@
  *   waiting ──designateAfterMs after serve(), at a presence change──▶ requested(id) ──`standby` from id──▶
  *   standing-by(id, endpoint, secret) ──close()──▶ leaving ──▶ left
  *        ▲                       │                          │
- *        └── the longest-connected follower changed (it left) ┘
+ *        └── the choice changed (it left, or a newer app version joined) ┘
  *
- *  1. Designate: the longest-connected follower is asked to listen (`standby-request`); not in the first
- *     designateAfterMs of serving, when a failover's welcomes still run on the same cores (a handover in
- *     that window falls back to the record: slower, still correct).
+ *  1. Designate: the follower running the newest app version (app-version.ts), the longest-connected of
+ *     those, is asked to listen (`standby-request`); not in the first designateAfterMs of serving, when a
+ *     failover's welcomes still run on the same cores (a handover in that window falls back to the record:
+ *     slower, still correct).
  *  2. Relay: once it says where (`standby`), the others are told (`successor`), now and at their join, and
  *     connect to it in advance; it holds those sockets unread.
  *  3. Leave (close()): stop taking messages; commit what the journal holds; release while the followers
@@ -28,6 +29,7 @@
  * its record and contend, as after a crash.
  */
 import { sleep, type Clock, type Timer } from '../clock.js';
+import { newest } from './app-version.js';
 import { debug } from '../debug.js';
 import type { Timing } from '../config.js';
 import type { LeaseKey } from '../lease/key.js';
@@ -83,7 +85,8 @@ export class OwnerHandover {
       }, wait);
       return;
     }
-    const first = this.#server.peers()[0];
+    // The newest app version present (an auto-update in progress), the longest-connected among those.
+    const first = newest(this.#server.peers(), (p) => p.info.appVersion);
     if (first?.info.instanceId === this.#designated) return;
     this.#designated = first?.info.instanceId;
     this.#standby = undefined;
@@ -116,7 +119,7 @@ export class OwnerHandover {
     if (this.#phase === 'leaving' || this.#phase === 'left') return;
     this.#designating?.cancel();
     const server = this.#server;
-    const successor = (this.#standby ? this.#designated : undefined) ?? server.peers()[0]?.info.instanceId ?? null;
+    const successor = (this.#standby ? this.#designated : undefined) ?? newest(server.peers(), (p) => p.info.appVersion)?.info.instanceId ?? null;
     this.#phase = 'leaving';
     debug(`closing: handing epoch ${this.#epoch} over to ${successor ?? 'nobody'}`);
     server.freeze();

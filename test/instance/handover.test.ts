@@ -12,10 +12,10 @@ import type { OwnerServer, Peer } from '../../src/transport/server.js';
 
 const timing = { designateAfterMs: 50, handoverLingerMs: 100 };
 
-function fakePeer(id: string, log: string[]): Peer & { gone: boolean } {
+function fakePeer(id: string, log: string[], appVersion = ''): Peer & { gone: boolean } {
   return {
     gone: false,
-    info: { instanceId: id, name: id, pid: 1, role: 'follower', since: 0, appVersion: '' } satisfies InstanceInfo,
+    info: { instanceId: id, name: id, pid: 1, role: 'follower', since: 0, appVersion } satisfies InstanceInfo,
     bufferedAmount: 0,
     send: (m) => void log.push(`${id}<${m.t}${m.t === 'successor' ? `:${(m as { instanceId: string }).instanceId}` : ''}`),
     sendRaw: () => undefined,
@@ -24,9 +24,9 @@ function fakePeer(id: string, log: string[]): Peer & { gone: boolean } {
   };
 }
 
-function fakeServer(ids: string[]) {
+function fakeServer(ids: string[], versions: string[] = []) {
   const log: string[] = [];
-  const peers = ids.map((id) => fakePeer(id, log));
+  const peers = ids.map((id, i) => fakePeer(id, log, versions[i]));
   let state: OwnerServer['state'] = 'serving';
   const server = {
     get state() {
@@ -42,6 +42,21 @@ function fakeServer(ids: string[]) {
 const standby = (p: Peer): Standby => ({ t: 'standby', epoch: 3, endpoint: `ws://${p.info.instanceId}`, secret: 's' });
 
 describe('OwnerHandover', () => {
+  it('designates the follower running the newest app version, and again when a newer one joins', async () => {
+    const clock = new FakeClock();
+    const { server, peers, log } = fakeServer(['a', 'b', 'c'], ['1.9.0', '1.10.0', '1.10.0']);
+    const h = new OwnerHandover(server, 3, clock, timing);
+    h.designate();
+    await clock.advance(50);
+    assert.deepEqual(log, ['b<standby-request'], 'the newest version, the longest-connected of those');
+    // An update's first instance joins (presence changes): it is designated instead.
+    peers.push(fakePeer('d', log, '2.0.0-beta.1'));
+    h.designate();
+    assert.deepEqual(log.slice(1), ['d<standby-request']);
+    h.designate(); // the same choice: nothing new is sent
+    assert.equal(log.length, 2);
+  });
+
   it('designates the longest-connected follower only designateAfterMs after serving, then relays where it stands by', async () => {
     const clock = new FakeClock();
     const { server, peers, log } = fakeServer(['a', 'b', 'c']);

@@ -64,6 +64,21 @@ for (const transport of ['tcp', 'ipc'] as const) {
 }
 
 describe('instances', () => {
+  it('during an update, the owner hands over to an instance of the newest app version present', async () => {
+    cluster = await Cluster.create(['--ttl', '2000']);
+    const owner = cluster.start(['--app-version', '1.4.0']);
+    await cluster.waitSettled();
+    cluster.start(['--app-version', '1.4.0']);
+    const updated = cluster.start(['--app-version', '1.5.0']);
+    cluster.start(['--app-version', '1.4.0']);
+    await cluster.waitSettled(0, 15_000);
+    await delay(500); // designation follows each presence change within designateAfterMs
+    owner.proc.child.kill('SIGTERM');
+    assert.equal(await owner.proc.exited, 0);
+    const next = await cluster.waitSettled(owner.epoch);
+    assert.equal(next, updated, 'the 1.5.0 instance owns, though two 1.4.0 followers joined before it');
+  });
+
   it('closing stdin hands over too', async () => {
     cluster = await Cluster.create();
     const a = cluster.start();
