@@ -157,11 +157,12 @@ export function createAppCoordinator<State = Json>(app: AppLike, options: AppCoo
   let closing: Promise<void> | undefined;
   let quitting = false;
 
-  const launchHandlers: LaunchHandler[] = [];
+  /** onLaunch's handlers, each with what unregisters it from the instance once joined. */
+  const launchHandlers = new Map<LaunchHandler, (() => void) | undefined>();
   const ready = app.whenReady().then(() => {
     if (closing) throw new LeaseholdError('ECLOSED', 'the coordinator was closed before the app was ready');
     instance = join<State>({ appVersion: app.getVersion(), ...joinOptions, dataRoot });
-    for (const fn of launchHandlers) handleLaunches(instance, fn);
+    for (const fn of launchHandlers.keys()) launchHandlers.set(fn, handleLaunches(instance, fn));
     bridge = new RendererBridge(instance, { commands, coalesceMs });
     for (const { wc } of attached.values()) subscribe(wc);
     if (session) void sweepSessionDirs(dataRoot, session.path);
@@ -280,12 +281,10 @@ export function createAppCoordinator<State = Json>(app: AppLike, options: AppCoo
       return launchError;
     },
     onLaunch(fn) {
-      launchHandlers.push(fn);
-      const off = instance ? handleLaunches(instance, fn) : undefined;
+      launchHandlers.set(fn, instance ? handleLaunches(instance, fn) : undefined);
       return () => {
-        const i = launchHandlers.indexOf(fn);
-        if (i >= 0) launchHandlers.splice(i, 1);
-        off?.();
+        launchHandlers.get(fn)?.();
+        launchHandlers.delete(fn);
       };
     },
     get instance() {

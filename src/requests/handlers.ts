@@ -8,8 +8,9 @@
  * as EHANDLER. A request naming no handler gets ENOHANDLER.
  *
  * Not guaranteed: that a handler runs once per request. Delivery is at least once (requester.ts): a request
- * whose owner fails before its reply arrives runs again on the next owner, with the same `RequestContext.id`,
- * which a handler with effects outside the shared state can use to recognise a repeat.
+ * whose owner fails, or whose link breaks, before its reply arrives runs again (on the next owner, or on the
+ * same one over the new link), with the same `RequestContext.id`, which a handler with effects outside the
+ * shared state can use to recognise a repeat.
  */
 import { checkJson } from '../state/document.js';
 import type { Json } from '../state/json.js';

@@ -166,6 +166,12 @@ describe('createAppCoordinator: the second launch', () => {
     };
     const first = coordinator({ name: 'first', secondLaunch: 'forward' });
     const launches: unknown[] = [];
+    // Registered before ready and unregistered after: it no longer answers.
+    const off = first.c.onLaunch(() => 9);
+    const joined = await first.c.ready;
+    await joined.whenOwner();
+    off();
+    await assert.rejects(joined.request('leasehold:launch', { argv: [], cwd: '/' }), (e: { code?: string }) => e.code === 'ENOHANDLER');
     first.c.onLaunch((launch) => {
       launches.push(launch);
       return { status: 5 };
