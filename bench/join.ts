@@ -57,7 +57,7 @@ export async function joinBench(): Promise<Row[]> {
       fs: nodeFs,
       clock: systemClock,
       guard: () => undefined,
-      snapshot: { version: 1, epoch: 0, state, dedup: {} },
+      snapshot: { version: 1, epoch: 0, stateVersion: 0, state, dedup: {} },
     });
     state = undefined;
 

@@ -63,7 +63,7 @@ type Mutations = (count: number, from: number) => Mutation[];
  */
 async function snapshotDir(dir: string, state: Json): Promise<string> {
   const { journal } = await Journal.open({ dir, epoch: 1, guard: () => undefined });
-  await journal.compact({ version: 0, epoch: 1, state, dedup: {} });
+  await journal.compact({ version: 0, epoch: 1, stateVersion: 0, state, dedup: {} });
   await journal.close();
   return dir;
 }

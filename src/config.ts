@@ -13,6 +13,7 @@ import { LeaseholdError } from './errors.js';
 import { checkJson, splitPath, type Json } from './state/document.js';
 import { compileSchema, type StateCheck } from './state/schema.js';
 import type { Reducers } from './state/reducers.js';
+import { resolveVersioning, type Migrations, type StateVersioning } from './state/migrations.js';
 import type { JournalFs } from './state/journal/index.js';
 import { LeaseKey } from './lease/key.js';
 import type { LeaseStore } from './lease/store.js';
@@ -86,6 +87,21 @@ export interface JoinOptions<State = Json> {
    * dependency). Costs O(state) per mutation. @default none
    */
   schema?: object;
+  /**
+   * The version of the state's shape this code reads and writes (a non-negative integer). The state on disk
+   * records the version that last shaped it: an older one is migrated by the new owner (`migrations`), a
+   * newer one is left untouched and this instance stops with EOUTDATED (state/migrations.ts). Without one,
+   * the state's version is not checked at all: declare it from the first release on to be protected.
+   * @default the highest key of `migrations`, else none
+   */
+  stateVersion?: number;
+  /**
+   * Migrations by the state version each produces: `{ 2: (s) => { s.theme = s.dark ? 'dark' : 'light' } }`.
+   * Each gets a mutable copy of the state as the version before left it, and changes it in place or returns
+   * the next state. A new owner runs those above the stored version, in order, once, and journals the
+   * result before it serves; never on a new data root. @default none
+   */
+  migrations?: Migrations;
   /** Injected clock (tests). @default the system clock */
   clock?: Clock;
   /** Injected lease store (tests). @default a FileLeaseStore on dataRoot */
@@ -227,6 +243,7 @@ export interface ResolvedJoinOptions {
   reducers: Reducers;
   defaults: { [k: string]: Json } | undefined;
   check: StateCheck | undefined;
+  versioning: StateVersioning;
   clock: Clock;
 }
 
@@ -275,6 +292,7 @@ export function resolveJoinOptions(options: JoinOptions): ResolvedJoinOptions {
       throw new LeaseholdError('EINVALIDCONFIG', `defaults must be plain JSON: ${(cause as Error).message}`, { field: 'defaults', cause });
     }
   const check = options.schema === undefined ? undefined : compileSchema(options.schema);
+  const versioning = resolveVersioning(options.stateVersion, options.migrations);
   const script = process.argv[1] ? basename(process.argv[1]) : 'node';
   const name = options.name ?? `${script} ${process.pid}`;
   if (typeof name !== 'string' || name.length > 128)
@@ -298,6 +316,7 @@ export function resolveJoinOptions(options: JoinOptions): ResolvedJoinOptions {
     reducers,
     defaults: defaults as { [k: string]: Json } | undefined,
     check,
+    versioning,
     clock: options.clock ?? systemClock,
   };
 }

@@ -20,6 +20,8 @@
  * | ESCHEMA         | the state a mutation would produce fails the app's `schema` (`err.field`: the path) | fix the mutation; the state is unchanged |
  * | ENOHANDLER      | a request named no handler registered on the owner                | register it with `handle()` on every instance   |
  * | EHANDLER        | a request's handler threw without a code of its own, or replied with something that is not JSON within the limit | fix the handler |
+ * | EOUTDATED       | this instance's code is older than the shared state (`err.field`: 'stateVersion') or than the owner's protocol ('protocol'); the instance stops (role `failed`) | restart the app to update it |
+ * | EMIGRATION      | a migration threw or returned something that is not JSON (`err.field`: the version it migrates to); the stored state is unchanged and this instance stops | fix the migration |
  *
  * Over the wire only `{code, message}` travels; causes and paths stay in the process.
  */
@@ -42,6 +44,8 @@ export const ErrorCodes = [
   'ESCHEMA',
   'ENOHANDLER',
   'EHANDLER',
+  'EOUTDATED',
+  'EMIGRATION',
 ] as const;
 
 export type ErrorCode = (typeof ErrorCodes)[number];

@@ -51,6 +51,7 @@ export async function runInstance(values: CliValues): Promise<void> {
   const dataRoot = requireDataRoot(values);
   const ttlMs = intOption(values, 'ttl');
   const snapshotEvery = intOption(values, 'snapshot-every');
+  const stateVersion = intOption(values, 'state-version');
   const faults = faultsEnabled() ? createFaultKit(systemClock, { announce: outNow }) : undefined;
   const instance = join({
     ...(faults ? { clock: faults.clock, journalFs: faults.journalFs } : {}),
@@ -62,6 +63,7 @@ export async function runInstance(values: CliValues): Promise<void> {
     ...(values.transport ? { transport: values.transport as TransportKind } : {}),
     ...(ttlMs !== undefined ? { ttlMs } : {}),
     ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
+    ...(stateVersion !== undefined ? { stateVersion } : {}),
   });
   attachOutput(instance);
   let exiting = false;
@@ -106,6 +108,7 @@ function errorFields(e: LeaseholdError): Record<string, unknown> {
     message: e.message,
     ...(e.path !== undefined ? { path: e.path } : {}),
     ...(e.offset !== undefined ? { offset: e.offset } : {}),
+    ...(e.field !== undefined ? { field: e.field } : {}),
   };
 }
 

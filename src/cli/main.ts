@@ -11,7 +11,7 @@ import { LeaseholdError } from '../errors.js';
 const KEY_FLAGS = '[--key K | --app A]';
 /** Each command's synopsis: every flag it accepts (`leasehold <command> --help` prints it). */
 const COMMANDS: Record<string, string> = {
-  instance: `leasehold instance --data-root DIR ${KEY_FLAGS} [--name NAME] [--app-version V] [--transport tcp|ipc] [--ttl MS] [--snapshot-every N]
+  instance: `leasehold instance --data-root DIR ${KEY_FLAGS} [--name NAME] [--app-version V] [--state-version N] [--transport tcp|ipc] [--ttl MS] [--snapshot-every N]
     joins and stays: JSON event lines on stdout, JSON commands on stdin (docs/cli.md)`,
   get: `leasehold get [PATH] --data-root DIR ${KEY_FLAGS} [--timeout MS] [--json]
     prints the value at PATH (the whole state without PATH); exit 3 when nothing is there`,
@@ -45,6 +45,7 @@ export const commonOptions = {
   app: { type: 'string' },
   name: { type: 'string' },
   'app-version': { type: 'string' },
+  'state-version': { type: 'string' },
   transport: { type: 'string' },
   ttl: { type: 'string' },
   'snapshot-every': { type: 'string' },
@@ -89,7 +90,10 @@ export function requireDataRoot(values: CliValues): string {
   return dir;
 }
 
-export function intOption(values: CliValues, name: 'ttl' | 'instances' | 'rounds' | 'snapshot-every' | 'timeout'): number | undefined {
+export function intOption(
+  values: CliValues,
+  name: 'ttl' | 'instances' | 'rounds' | 'snapshot-every' | 'timeout' | 'state-version',
+): number | undefined {
   const v = values[name];
   if (v === undefined) return undefined;
   const n = Number(v);

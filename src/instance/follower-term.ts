@@ -19,6 +19,7 @@
  */
 import { nextTurn, sleep, type Clock } from '../clock.js';
 import { debug } from '../debug.js';
+import { isLeaseholdError, type LeaseholdError } from '../errors.js';
 import type { Requester, RequestRoute } from '../requests/requester.js';
 import type { ReplyBody } from '../requests/handlers.js';
 import type { Timing } from '../config.js';
@@ -43,7 +44,9 @@ export type FollowerOutcome =
   /** The owner handed over to another instance: follow it (over `link` when already welcomed). */
   | { kind: 'follow'; record: LeaseRecord; link?: FollowerLink }
   /** The owner handed over to this instance: contend at once (its record may still be `from`'s). */
-  | { kind: 'succeed'; from: LeaseRecord };
+  | { kind: 'succeed'; from: LeaseRecord }
+  /** The owner's state or protocol is newer than this code (EOUTDATED): the instance stops. */
+  | { kind: 'stopped'; error: LeaseholdError };
 
 /** What a follower term needs of its instance. */
 /** How long a broken link's owner may still be exiting (its sockets closed, not yet a zombie). */
@@ -53,6 +56,8 @@ export interface FollowerContext {
   readonly instanceId: string;
   readonly name: string;
   readonly appVersion: string;
+  /** The state version this code knows (state/migrations.ts); undefined: any. */
+  readonly stateVersion: number | undefined;
   readonly key: LeaseKey;
   readonly store: LeaseStore;
   readonly clock: Clock;
@@ -113,7 +118,8 @@ export class FollowerTerm {
     let link: FollowerLink;
     try {
       link = ready ?? (await FollowerLink.connect(this.#linkOptions(endpoint, secret, record.epoch)));
-    } catch {
+    } catch (err) {
+      if (isLeaseholdError(err, 'EOUTDATED')) return { kind: 'stopped', error: err };
       await this.#waitRecordChange(ctx.timing.reconnectPollMs, ctx.timing.reconnectWaitMs);
       return { kind: 'contend' };
     }
@@ -266,6 +272,7 @@ export class FollowerTerm {
       instanceId: ctx.instanceId,
       name: ctx.name,
       appVersion: ctx.appVersion,
+      stateVersion: ctx.stateVersion,
       minEpoch,
       clock: ctx.clock,
       heartbeatIntervalMs: ctx.timing.heartbeatIntervalMs,

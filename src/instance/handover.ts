@@ -4,7 +4,7 @@
  * Owner side (OwnerHandover), one state machine per term:
  *
  *   waiting ──designateAfterMs after serve(), at a presence change──▶ requested(id) ──`standby` from id──▶
- *   standing-by(id, endpoint, secret) ──close()──▶ leaving ──▶ left
+ *   standing-by(id, endpoint, secret) ──close(), or id runs a newer app version (step down)──▶ leaving ──▶ left
  *        ▲                       │                          │
  *        └── the choice changed (it left, or a newer app version joined) ┘
  *
@@ -13,7 +13,10 @@
  *     failover's welcomes still run on the same cores (a handover in that window falls back to the record:
  *     slower, still correct).
  *  2. Relay: once it says where (`standby`), the others are told (`successor`), now and at their join, and
- *     connect to it in advance; it holds those sockets unread.
+ *     connect to it in advance; it holds those sockets unread. A successor that runs a newer app version
+ *     than this owner (an update was installed and launched) makes this owner step down (`onNewer`): it
+ *     leaves as in 3 and then follows, so that the newest version present owns, as client-go's leader
+ *     election hands over to a preferred holder.
  *  3. Leave (close()): stop taking messages; commit what the journal holds; release while the followers
  *     are quiet; tell `leaving` to the successor alone, so it acquires on a quiet machine; wait up to
  *     handoverLingerMs for the others to leave by themselves (its welcome on their standby link tells them);
@@ -29,7 +32,7 @@
  * its record and contend, as after a crash.
  */
 import { sleep, type Clock, type Timer } from '../clock.js';
-import { newest } from './app-version.js';
+import { compareAppVersions, newest } from './app-version.js';
 import { debug } from '../debug.js';
 import type { Timing } from '../config.js';
 import type { LeaseKey } from '../lease/key.js';
@@ -56,14 +59,24 @@ export class OwnerHandover {
   #designated: string | undefined;
   #standby: { instanceId: string; endpoint: string; secret: string } | undefined;
   #onLeave: (() => void) | undefined;
+  readonly #ownVersion: string;
+  /** Called once a successor of a newer app version than this owner's stands by: step down. */
+  onNewer: (() => void) | undefined;
 
-  /** Created when `server` starts serving `epoch`. */
-  constructor(server: OwnerServer, epoch: number, clock: Clock, timing: Pick<Timing, 'designateAfterMs' | 'handoverLingerMs'>) {
+  /** Created when `server` starts serving `epoch`; `ownVersion` is the app version this owner runs. */
+  constructor(
+    server: OwnerServer,
+    epoch: number,
+    clock: Clock,
+    timing: Pick<Timing, 'designateAfterMs' | 'handoverLingerMs'>,
+    ownVersion = '',
+  ) {
     this.#server = server;
     this.#epoch = epoch;
     this.#clock = clock;
     this.#timing = timing;
     this.#servingSince = clock.now();
+    this.#ownVersion = ownVersion;
   }
 
   get phase(): Phase {
@@ -100,6 +113,10 @@ export class OwnerHandover {
     this.#standby = { instanceId: peer.info.instanceId, endpoint: msg.endpoint, secret: msg.secret };
     this.#phase = 'standing-by';
     for (const p of this.#server.peers()) if (p !== peer) p.send({ t: 'successor', epoch: this.#epoch, ...this.#standby });
+    if (compareAppVersions(peer.info.appVersion, this.#ownVersion) > 0) {
+      debug(`successor ${peer.info.instanceId} runs ${peer.info.appVersion}, newer than ${this.#ownVersion || '(none)'}: stepping down`);
+      this.onNewer?.();
+    }
   }
 
   /** A follower finished its hello: tell it where the successor stands by, if one does. */

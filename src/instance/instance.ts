@@ -4,9 +4,12 @@
  * returns a typed outcome, and this loop decides what comes next.
  *
  *   starting ──acquire ok──▶ owner ──lease lost / deposed──▶ (contend again)
+ *      │                       ├──a successor of a newer app version stands by: hand over──▶ follower of it
  *      │                       │
- *      │                       └──journal damaged (ECORRUPT)──▶ failed ──file repaired──▶ (contend again)
+ *      │                       ├──journal damaged (ECORRUPT)──▶ failed ──file repaired──▶ (contend again)
+ *      │                       └──state newer than this code (EOUTDATED), a migration fails (EMIGRATION)──▶ failed
  *      └──ECONFLICT──▶ follower (connected to the holder's endpoint) ──owner gone──▶ (contend again)
+ *                         └──the owner's state or protocol is newer (EOUTDATED)──▶ failed (until close)
  *                              any state ──close()──▶ closed
  *
  * Contending (contend.ts, steps 0–2): a damaged journal → failed; acquired → an owner term; ECONFLICT → a
@@ -28,14 +31,14 @@ import { newInstanceId } from '../lease/record-store.js';
 import type { Lease, LeaseStore } from '../lease/store.js';
 import type { FollowerLink } from '../transport/client.js';
 import type { InstanceInfo } from '../transport/protocol.js';
-import { replicaOf, SharedState } from '../state/shared-state.js';
+import { replicaOf, SharedState, type Replica } from '../state/shared-state.js';
 import { stateDir, type StateOptions } from '../state/owner-handler.js';
 import { damageError, markDamaged, untilRepaired, type Damage } from '../state/damage.js';
 import { Contender } from './contend.js';
 import type { Json } from '../state/document.js';
 import type { OwnerServer } from '../transport/server.js';
 import { Listener } from './listener.js';
-import { awaitRelease } from './handover.js';
+import { awaitRelease, awaitSuccessor } from './handover.js';
 import { FollowerTerm, type FollowerContext, type FollowerOutcome } from './follower-term.js';
 import { OwnerTerm, type OwnerContext } from './owner-term.js';
 import { Handlers, type RequestHandler } from '../requests/handlers.js';
@@ -99,6 +102,7 @@ export class Instance<State = Json> {
       reducers: this.#opts.reducers,
       ...(this.#opts.defaults ? { defaults: this.#opts.defaults } : {}),
       ...(this.#opts.check ? { check: this.#opts.check } : {}),
+      versioning: this.#opts.versioning,
       ...(options.journalFs ? { journalFs: options.journalFs } : {}),
     };
     this.#handlers = new Handlers(this.#opts.maxValueBytes);
@@ -138,7 +142,10 @@ export class Instance<State = Json> {
   get instances(): InstanceInfo[] {
     return this.#instances;
   }
-  /** While the role is `failed`: ECORRUPT naming the damaged file (`path`) and where (`offset`). */
+  /**
+   * While the role is `failed`: ECORRUPT naming the damaged file (`path`) and where (`offset`); or, until
+   * close, EOUTDATED (restart the app to update it) or EMIGRATION (a migration failed).
+   */
   get failure(): LeaseholdError | undefined {
     return this.#failure;
   }
@@ -156,7 +163,7 @@ export class Instance<State = Json> {
 
   /**
    * Resolves when this instance owns (at once if it does). Rejects ECLOSED if it closes first, and with
-   * `failure` (ECORRUPT) when, or while, its role is `failed`.
+   * `failure` (ECORRUPT, EOUTDATED, EMIGRATION) when, or while, its role is `failed`.
    */
   whenOwner(options: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.#role === 'owner') return Promise.resolve();
@@ -237,23 +244,39 @@ export class Instance<State = Json> {
         // An owner that could not start serving (its journal cannot be written: a full disk) released at
         // once; back off before contending again instead of claiming epoch after epoch in a tight loop. (A
         // damaged journal is step 0 on the next round.)
-        if (await this.#own(c.lease, c.server)) backoffMs = 0;
+        const owned = await this.#own(c.lease, c.server);
+        next = owned.next;
+        if (owned.started) backoffMs = 0;
         else await backOff();
       }
     }
   }
 
-  /** An owner term; false when serving could not even start. */
-  async #own(lease: Lease, server: OwnerServer): Promise<boolean> {
+  /**
+   * An owner term; `started` false when serving could not even start, and `next` the new owner to follow
+   * when this one stepped down to a newer app version.
+   */
+  async #own(lease: Lease, server: OwnerServer): Promise<{ started: boolean; next?: Next }> {
     const term = (this.#owner = new OwnerTerm(this.#ownerContext(), lease, server));
     const outcome = await term.run();
-    if (outcome.kind === 'closed') return true; // close() hands over
+    if (outcome.kind === 'closed') return { started: true }; // close() hands over
     this.#owner = undefined;
     this.#listener.forget(server);
-    if (outcome.kind === 'not-started') return false;
+    if (outcome.kind === 'not-started') return { started: false };
+    if (outcome.kind === 'stopped') {
+      this.#epoch = Math.max(this.#epoch, lease.epoch);
+      await this.#stopped(outcome.error);
+      return { started: true };
+    }
+    if (outcome.kind === 'stepped-down') {
+      // The successor acquires as soon as it is told: follow it once its record is there.
+      const record = await awaitSuccessor({ ...this.#base(), signal: this.#stop.signal }, outcome.record);
+      debug(record ? `stepped down: following epoch ${record.epoch}` : 'stepped down: no successor record, contending');
+      return { started: true, next: record ? { record } : undefined };
+    }
     this.#events.emit({ type: 'lost', epoch: lease.epoch, reason: outcome.error.reason ?? 'expired', error: outcome.error });
     await term.release();
-    return true;
+    return { started: true };
   }
 
   /** A follower term of `record`'s holder (over `ready` when a standby link to it is already welcomed). */
@@ -272,6 +295,10 @@ export class Instance<State = Json> {
       this.#follower = undefined;
     }
     if (outcome.kind === 'follow') return outcome;
+    if (outcome.kind === 'stopped') {
+      await this.#stopped(outcome.error);
+      return undefined;
+    }
     // The chosen successor: the owner announces after its release, so contend at once. (An owner that
     // had not released yet makes the acquisition fail with its record: then wait for the release.)
     if (outcome.kind === 'succeed') this.#handedOverBy = outcome.from;
@@ -286,6 +313,7 @@ export class Instance<State = Json> {
       instanceId: this.instanceId,
       name: this.name,
       appVersion: this.#opts.appVersion,
+      stateVersion: this.#opts.versioning.stateVersion,
       key: this.key,
       store: this.#store,
       clock,
@@ -349,19 +377,9 @@ export class Instance<State = Json> {
     // Found at once from the marker, inside join(): report it after the caller has subscribed.
     await nextTurn();
     if (this.#stop.signal.aborted) return;
-    this.#listener.closeIdle();
-    const error = damageError(damage);
-    const replica = replicaOf(this.state);
-    this.#failure = error;
-    replica.refuse(error);
     this.#epoch = Math.max(this.#epoch, damage.epoch);
     debug(`failed: ${damage.path} damaged at offset ${damage.offset}`);
-    this.#events.emit({ type: 'error', error });
-    const previous = this.#role;
-    this.#role = 'failed';
-    this.#events.emit({ type: 'role-change', role: 'failed', previous, epoch: this.#epoch, error });
-    this.#whenOwner.rejectAll(error);
-    this.#whenConnected.rejectAll(error);
+    const replica = this.#reportFailure(damageError(damage));
     await untilRepaired(damage, this.#opts.clock, this.#stop.signal);
     this.#damage = undefined;
     this.#failure = undefined;
@@ -370,6 +388,36 @@ export class Instance<State = Json> {
       debug(`${damage.path} changed: contending again`);
       this.#role = 'starting';
     }
+  }
+
+  /**
+   * This code cannot serve or follow the shared state (EOUTDATED: it is newer; EMIGRATION: a migration
+   * failed): reported as `#failed` reports damage, then nothing more until close (a restart with other
+   * code is the way out).
+   */
+  async #stopped(error: LeaseholdError): Promise<void> {
+    if (this.#stop.signal.aborted) return;
+    debug(`stopped: ${error.code} ${error.message}`);
+    this.#reportFailure(error);
+    await new Promise<void>((resolve) => {
+      if (this.#stop.signal.aborted) resolve();
+      else this.#stop.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+
+  /** Role `failed` for `error`: the replica refuses mutations with it, an `error` event, waiters rejected. */
+  #reportFailure(error: LeaseholdError): Replica {
+    this.#listener.closeIdle();
+    const replica = replicaOf(this.state);
+    this.#failure = error;
+    replica.refuse(error);
+    this.#events.emit({ type: 'error', error });
+    const previous = this.#role;
+    this.#role = 'failed';
+    this.#events.emit({ type: 'role-change', role: 'failed', previous, epoch: this.#epoch, error });
+    this.#whenOwner.rejectAll(error);
+    this.#whenConnected.rejectAll(error);
+    return replica;
   }
 
   get #stateDir(): string {

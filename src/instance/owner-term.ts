@@ -8,6 +8,8 @@
  *     deposed (its guard failed), or the instance closes.
  *  3. Lost or deposed: stop serving at once, report `lost`, release. Closing: `handOver()` leaves
  *     gracefully (handover.ts, step 3).
+ *  4. A designated successor of a newer app version stands by (an update was launched): leave as on
+ *     close, and end the term `stepped-down` so that the instance follows the new owner.
  *
  * Guarantees: one serving owner per epoch (the server checks the lease before every connection and every
  * message; the state checks it before every write and ack). A journal found damaged (ECORRUPT) is marked
@@ -35,14 +37,20 @@ import { OwnerHandover } from './handover.js';
 export type OwnerOutcome =
   /** Serving never started (the journal could not be opened): the lease was released; back off. */
   | { kind: 'not-started' }
+  /** This code cannot serve the stored state (EOUTDATED, EMIGRATION): released; the instance stops. */
+  | { kind: 'stopped'; error: LeaseholdError }
   /** The lease was lost or the server deposed: it stopped serving and released; contend again. */
   | { kind: 'lost'; error: LeaseholdError }
   /** The instance is closing: `handOver()` ends the term. */
-  | { kind: 'closed' };
+  | { kind: 'closed' }
+  /** A successor of a newer app version stood by: this owner handed over to it (released); follow it. */
+  | { kind: 'stepped-down'; record: LeaseRecord };
 
 /** What an owner term needs of its instance. */
 export interface OwnerContext {
   readonly instanceId: string;
+  /** The app version this instance runs: a successor of a newer one makes this owner step down. */
+  readonly appVersion: string;
   readonly key: LeaseKey;
   /** The data root (the journal's trusted base) and the state directory under it. */
   readonly root: string;
@@ -70,7 +78,7 @@ export class OwnerTerm {
   readonly lease: Lease;
   readonly server: OwnerServer;
   readonly #ctx: OwnerContext;
-  #ownerState: (OwnerHandler & { close(): Promise<void> }) | undefined;
+  #ownerState: (OwnerHandler & { close(): Promise<void>; readonly stateVersion: number }) | undefined;
   #handover: OwnerHandover | undefined;
 
   constructor(ctx: OwnerContext, lease: Lease, server: OwnerServer) {
@@ -102,25 +110,33 @@ export class OwnerTerm {
         clock: ctx.clock,
         onError: (err) => ctx.error(err, 'the defaults'),
       });
-      const handover = new OwnerHandover(server, lease.epoch, ctx.clock, ctx.timing);
+      const handover = new OwnerHandover(server, lease.epoch, ctx.clock, ctx.timing, ctx.appVersion);
       server.serve(
         lease.epoch,
         () => lease.check(),
         withHandover(this.#ownerState, handover, (peer, request) => this.#onRequest(peer, request)),
         () => lease.record,
+        this.#ownerState.stateVersion,
       );
       this.#handover = handover;
       debug(`serving epoch ${lease.epoch} (state version ${ctx.state.version})`);
     } catch (err) {
       // Damage is left for the others to read before the release lets them acquire.
       if (isLeaseholdError(err, 'ECORRUPT')) ctx.damaged(err, lease.epoch);
-      else ctx.error(err, 'cannot start serving');
+      else if (!isLeaseholdError(err, 'EOUTDATED') && !isLeaseholdError(err, 'EMIGRATION')) ctx.error(err, 'cannot start serving');
       await lease.release().catch(() => undefined);
       await server.close();
+      // A state this code cannot serve (newer, or its migration fails) stays so: no point contending again.
+      if (isLeaseholdError(err, 'EOUTDATED') || isLeaseholdError(err, 'EMIGRATION')) return { kind: 'stopped', error: err };
       return { kind: 'not-started' };
     }
     // 2. serve
+    let steppingDown = false;
     const deposed = new Promise<void>((resolve) => {
+      this.#handover!.onNewer = () => {
+        steppingDown = true;
+        resolve();
+      };
       server.onDeposed = () => resolve();
       lease.lost.addEventListener('abort', () => resolve(), { once: true });
       ctx.stop.addEventListener('abort', () => resolve(), { once: true });
@@ -143,6 +159,12 @@ export class OwnerTerm {
     ctx.requests.leave(local);
     server.onPresence = undefined;
     if (ctx.stop.aborted) return { kind: 'closed' }; // close() hands over
+    if (steppingDown && !lease.lost.aborted && server.state === 'serving') {
+      // 4. step down to a newer version: leave as close() does, then the instance follows the successor
+      const record = lease.record;
+      await this.handOver();
+      return { kind: 'stepped-down', record };
+    }
     // 3. lost (expired, superseded, clock jump, I/O) or deposed: stop serving at once
     handover.cancel();
     await server.close();

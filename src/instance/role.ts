@@ -7,7 +7,10 @@ import { redactRecord, type LeaseRecord } from '../lease/record.js';
 import type { LinkClose } from '../transport/client.js';
 import type { InstanceInfo } from '../transport/protocol.js';
 
-/** `failed`: the journal is damaged; this instance does not contend until it is repaired (see `failure`). */
+/**
+ * `failed`: the journal is damaged, and this instance does not contend until it is repaired; or this code
+ * cannot serve or follow the shared state (EOUTDATED, EMIGRATION) and stays so until close (see `failure`).
+ */
 export type Role = 'starting' | 'owner' | 'follower' | 'failed' | 'closed';
 
 /** The owner's record as instances may show it: no secrets. */

@@ -36,6 +36,7 @@ import { roomFor, SnapshotStreams } from './snapshot-stream.js';
 import type { Reducers } from './reducers.js';
 import type { Json } from './document.js';
 import type { StateCheck } from './schema.js';
+import { isOutdated, outdatedState, type StateVersioning } from './migrations.js';
 import { view } from './wide-object.js';
 
 export interface StateOptions {
@@ -50,6 +51,8 @@ export interface StateOptions {
   defaults?: { [k: string]: Json };
   /** The app's schema, compiled (schema.ts). */
   check?: StateCheck;
+  /** The code's state version and migrations (migrations.ts). @default none: any stored version is served */
+  versioning?: StateVersioning;
   /** The journal's file operations (fault injection). @default node:fs */
   journalFs?: JournalFs;
 }
@@ -66,10 +69,11 @@ export async function startOwnerState(p: {
   clock?: Clock;
   /** Reports what goes wrong without stopping the owner (defaults the schema refuses). */
   onError?: (err: unknown) => void;
-}): Promise<OwnerHandler & { close(): Promise<void>; readonly streams: SnapshotStreams }> {
+}): Promise<OwnerHandler & { close(): Promise<void>; readonly streams: SnapshotStreams; readonly stateVersion: number }> {
   const { epoch, lease } = p;
   const shared = replicaOf(p.shared);
   const started = systemClock.now();
+  const versioning = p.options.versioning ?? { stateVersion: undefined, migrations: [] };
   const { journal, recovered } = await Journal.open({
     dir: p.dir,
     ...(p.base !== undefined ? { base: p.base } : {}),
@@ -77,6 +81,11 @@ export async function startOwnerState(p: {
     guard: () => lease.check(),
     ...(p.options.journalFs ? { fs: p.options.journalFs } : {}),
     ...(p.options.snapshotEvery !== undefined ? { partMaxEntries: p.options.snapshotEvery } : {}),
+    // A state newer than this code is left exactly as it is: not even a torn tail is cut.
+    accept: (r) => {
+      const own = versioning.stateVersion;
+      if (isOutdated(r.stateVersion, own)) throw outdatedState(r.stateVersion, own, `the state in ${p.dir}`);
+    },
   });
   const opened = systemClock.now();
   const owner = new OwnerState(journal, recovered, epoch, {
@@ -91,6 +100,12 @@ export async function startOwnerState(p: {
     `epoch ${epoch}: journal opened in ${(opened - started).toFixed(1)} ms (snapshot ${recovered.snapshot?.version ?? 0}, ` +
       `${recovered.entries.length} entries), replayed in ${(systemClock.now() - opened).toFixed(1)} ms`,
   );
+  try {
+    await owner.migrate(versioning);
+  } catch (err) {
+    await journal.close().catch(() => undefined);
+    throw err;
+  }
   await applyDefaults(owner, p.options.defaults, p.onError);
   const clock = p.clock ?? systemClock;
   const synced = new Set<Peer>();
@@ -306,6 +321,7 @@ export async function startOwnerState(p: {
       await journal.close();
     },
     streams,
+    stateVersion: owner.stateVersion, // migrations run only before serving: fixed from here on
   };
 }
 

@@ -26,6 +26,7 @@ import { applyInPlace } from './replay.js';
 import { WideObject, view } from './wide-object.js';
 import { WideArray } from './wide-array.js';
 import type { StateCheck } from './schema.js';
+import { runMigrations, type StateVersioning } from './migrations.js';
 import { systemClock, type Clock } from '../clock.js';
 
 /**
@@ -63,6 +64,10 @@ export class OwnerState {
   /** The document as held (wide objects as WideObjects: wide-object.ts); never modified, deeply frozen. */
   #state: Doc;
   #version: number;
+  /** The version of the state's shape (state/migrations.ts). */
+  #stateVersion: number;
+  /** Set when the state's version changed without an entry saying so yet: the next entry says it. */
+  #stateVersionUnwritten = false;
   readonly #dedup: Map<string, Applied>;
   readonly #journal: Log;
   readonly #guard: () => void;
@@ -120,6 +125,7 @@ export class OwnerState {
     this.#recentMax = options.recentMax ?? 10_000;
     this.#state = recovered.snapshot?.state ?? {};
     this.#version = recovered.snapshot?.version ?? 0;
+    this.#stateVersion = recovered.stateVersion ?? recovered.snapshot?.stateVersion ?? 0;
     this.#dedup = new Map(Object.entries(recovered.snapshot?.dedup ?? {}).map(([k, x]) => [k, fromStored(x)]));
     // A new owner rebuilds the exact state from disk before it serves. The recovered document is its own
     // until then, so the entries change it in place (replay.ts); a frozen one (given, not read from disk)
@@ -176,7 +182,13 @@ export class OwnerState {
       const chars = this.#committedChars;
       // The snapshot writer walks wide nodes itself (json-slices.ts); any other JSON.stringify of the
       // state gets their plain view through toJSON.
-      const snap = { version: v, epoch: this.#epoch, state: state as Json, dedup: Object.fromEntries(this.#committed.dedup) };
+      const snap = {
+        version: v,
+        epoch: this.#epoch,
+        stateVersion: this.#stateVersion,
+        state: state as Json,
+        dedup: Object.fromEntries(this.#committed.dedup),
+      };
       this.#journal.compact(snap).then(
         () => {
           this.#snapshotVersion = snap.version;
@@ -196,6 +208,66 @@ export class OwnerState {
   }
   get version(): number {
     return this.#version;
+  }
+  /** The version of the state's shape (state/migrations.ts). */
+  get stateVersion(): number {
+    return this.#stateVersion;
+  }
+
+  /** `"s":N,` for the entry being written when the state's version changed since the last one; else ''. */
+  #stateVersionField(): string {
+    if (!this.#stateVersionUnwritten) return '';
+    this.#stateVersionUnwritten = false;
+    return `"s":${this.#stateVersion},`;
+  }
+
+  /**
+   * Brings the state to the code's version before this owner serves (state/migrations.ts). On a data root
+   * with no state yet the version is only recorded (in the first entry written); otherwise the pending
+   * migrations run and their result is journaled as one durable entry, which resolves once it is; a
+   * migration that fails, or a result the schema refuses, throws EMIGRATION with nothing applied or
+   * written. A stored version above the code's never reaches this: the journal's `accept` refuses it.
+   */
+  async migrate(versioning: StateVersioning): Promise<void> {
+    const to = versioning.stateVersion;
+    if (this.#failed) throw steppingDown();
+    if (to === undefined || this.#stateVersion >= to) return;
+    if (this.#version === 0) {
+      this.#stateVersion = to;
+      this.#stateVersionUnwritten = true;
+      return;
+    }
+    const m: Mutation = { op: 'set', path: '', value: runMigrations(view(this.#state), this.#stateVersion, versioning) };
+    const state = applyFrozen(this.#state, m);
+    try {
+      this.#check?.(view(state));
+    } catch (cause) {
+      throw new LeaseholdError('EMIGRATION', `the state after the migrations to ${to} fails the schema: ${(cause as Error).message}`, {
+        field: String(to),
+        cause,
+      });
+    }
+    const v = this.#version + 1;
+    this.#state = state;
+    this.#version = v;
+    this.#stateVersion = to;
+    this.#stateVersionUnwritten = true;
+    const entry = `{"t":"m","v":${v},"e":${this.#epoch},"id":null,${this.#stateVersionField()}"m":${JSON.stringify(m)}}`;
+    const appended = this.#journal.append(v, entry, true);
+    this.#lastAppend = appended;
+    try {
+      await appended;
+    } catch (err) {
+      if (!this.#failed) {
+        this.#failed = err;
+        this.onFailure(err);
+      }
+      throw err;
+    }
+    this.#commit(v, state, null, undefined, entry.length);
+    // Followers behind it resynchronize from a snapshot rather than get the whole state as one change.
+    this.#recent.length = 0;
+    this.#guard();
   }
 
   /**
@@ -247,7 +319,7 @@ export class OwnerState {
     if (id) this.#dedup.set(id[0], applied!);
     // 4. (The mutation is serialized once, for the journal entry and for the followers' change.)
     const json = JSON.stringify(m);
-    const entry = `{"t":"m","v":${v},"e":${this.#epoch},"id":${JSON.stringify(id)},"m":${json}}`;
+    const entry = `{"t":"m","v":${v},"e":${this.#epoch},"id":${JSON.stringify(id)},${this.#stateVersionField()}"m":${json}}`;
     const durable = options.durable !== false;
     const appended = this.#journal.append(v, entry, durable);
     this.#lastAppend = appended;

@@ -14,7 +14,8 @@ const { WebSocket } = wsLib;
 type WebSocket = WsSocket;
 import type { Clock, Timer } from '../clock.js';
 import { LeaseholdError } from '../errors.js';
-import { CloseCode, PROTOCOL_VERSION, type InstanceInfo } from './protocol.js';
+import { CloseCode, PROTOCOL_VERSION, helloVersion, refusedBy, versionRefusal, type InstanceInfo } from './protocol.js';
+import { isOutdated, outdatedState } from '../state/migrations.js';
 import { DecodeError, unreachable, type ToOwnerFrame } from './codec/fields.js';
 import * as toOwner from './codec/to-owner.js';
 import * as toFollower from './codec/to-follower.js';
@@ -40,6 +41,25 @@ export interface LinkOptions {
   welcomeTimeoutMs?: number | null;
   /** Largest frame accepted from the owner (snapshots can be large). @default 256 MiB */
   maxPayload?: number;
+  /** The state version this instance's code knows (state/migrations.ts): a newer owner's is EOUTDATED. @default any */
+  stateVersion?: number | undefined;
+}
+
+/**
+ * An owner of another protocol version: EOUTDATED when it is newer (this instance must be restarted to
+ * update), EPROTOCOL when it is older (it is to be waited out).
+ */
+function otherVersion(endpoint: string, theirs: number | undefined): LeaseholdError {
+  if (theirs !== undefined && theirs > PROTOCOL_VERSION)
+    return new LeaseholdError(
+      'EOUTDATED',
+      `the owner at ${endpoint} speaks protocol ${theirs}, newer than this app's ${PROTOCOL_VERSION}: restart the app to update it`,
+      { field: 'protocol' },
+    );
+  return new LeaseholdError(
+    'EPROTOCOL',
+    `the owner at ${endpoint} speaks protocol ${theirs ?? 'unknown'}, not this app's ${PROTOCOL_VERSION}: waiting for it to leave`,
+  );
 }
 
 export type LinkClose =
@@ -174,10 +194,9 @@ export class FollowerLink {
       );
       ws.on('close', (code, reason) =>
         fail(
-          new LeaseholdError(
-            'EPROTOCOL',
-            `the owner at ${opts.endpoint} refused the connection: ${code} ${reason.toString() || ''}`.trim(),
-          ),
+          code === CloseCode.VERSION
+            ? otherVersion(opts.endpoint, refusedBy(reason.toString()))
+            : new LeaseholdError('EPROTOCOL', `the owner at ${opts.endpoint} refused the connection: ${code} ${reason.toString() || ''}`.trim()),
         ),
       );
       ws.on('open', () => {
@@ -195,17 +214,22 @@ export class FollowerLink {
       });
       ws.once('message', (data) => {
         if (settled) return;
-        const welcome = toFollower.decode(data.toString());
+        const text = data.toString();
+        const welcome = toFollower.decode(text);
+        // Another version's welcome need not decode as ours: its version is all that is read of it.
+        const v = welcome instanceof DecodeError ? helloVersion(text) : welcome.t === 'welcome' ? welcome.v : undefined;
+        if (v !== undefined && v !== PROTOCOL_VERSION) {
+          ws.close(CloseCode.VERSION, versionRefusal());
+          return fail(otherVersion(opts.endpoint, v));
+        }
         if (welcome instanceof DecodeError || welcome.t !== 'welcome') {
           ws.close(CloseCode.PROTOCOL, 'expected welcome');
           const why = welcome instanceof DecodeError ? welcome.reason : `"${welcome.t}" first`;
           return fail(new LeaseholdError('EPROTOCOL', `the owner at ${opts.endpoint} sent no welcome: ${why}`));
         }
-        if (welcome.v !== PROTOCOL_VERSION) {
-          ws.close(CloseCode.VERSION, `protocol ${welcome.v} is not this follower's (${PROTOCOL_VERSION})`);
-          return fail(
-            new LeaseholdError('EPROTOCOL', `the owner at ${opts.endpoint} speaks protocol ${welcome.v}, not ${PROTOCOL_VERSION}`),
-          );
+        if (isOutdated(welcome.sv, opts.stateVersion)) {
+          ws.close(CloseCode.GOING_AWAY, 'outdated');
+          return fail(outdatedState(welcome.sv, opts.stateVersion, `the owner at ${opts.endpoint}`));
         }
         if (welcome.epoch < opts.minEpoch) {
           ws.close(CloseCode.STALE_EPOCH, `epoch ${welcome.epoch} is older than ${opts.minEpoch}`);

@@ -13,11 +13,12 @@
  *                                                             loopback listener    → HTTP 403, no socket
  *                                                          2. secret wrong/missing → HTTP 401, no socket
  *                                                          3. not serving (deposed) → close 4003
- *   {"t":"hello","v":1,"epoch":E,"instanceId":…}  ───────▶  4. v ≠ PROTOCOL_VERSION → close 4002
+ *   {"t":"hello","v":1,"epoch":E,"instanceId":…}  ───────▶  4. v ≠ PROTOCOL_VERSION → close 4002 "protocol 1"
  *                                                          5. E > owner's epoch    → close 4004
  *                                                          6. instanceId connected → close 4007
- *   ◀───── {"t":"welcome","v":1,"epoch":E',"ownerId":…,"instances":[…],"maxPayload":N,"holder":{…}}
- *          (a follower refuses a welcome of another version with 4002, of an epoch below E with 4004)
+ *   ◀───── {"t":"welcome","v":1,"epoch":E',"ownerId":…,"instances":[…],"maxPayload":N,"sv":S,"holder":{…}}
+ *          (a follower refuses a welcome of another version with 4002, of an epoch below E with 4004,
+ *          and stops with EOUTDATED when the state's version S is newer than its code's)
  *   ◀───── {"t":"presence","epoch":E',"instances":[…]}        (whenever instances join or leave)
  *   ◀───── {"t":"standby-request","epoch":E'}                 (to the designated successor only)
  *   {"t":"standby","epoch":E',"endpoint":…,"secret":…} ──▶   (its future endpoint; it listens, unserved)
@@ -34,6 +35,40 @@
 
 /** The one protocol both sides speak: a hello or welcome naming another is refused (4002). */
 export const PROTOCOL_VERSION = 1;
+
+/*
+ * What every version keeps, so that each side can tell an older peer from a newer one: a hello and a
+ * welcome are JSON objects whose `t` and `v` mean what they mean here, and a 4002 close's reason is
+ * `protocol N`, N being the closing side's own version. A follower whose owner is newer stops with
+ * EOUTDATED ("restart to update"); one whose owner is older waits for it to go.
+ */
+
+/** The reason of every 4002 close: this side's own version. */
+export function versionRefusal(): string {
+  return `protocol ${PROTOCOL_VERSION}`;
+}
+
+/** The other side's version, from the reason of its 4002 close; undefined when it names none. */
+export function refusedBy(reason: string): number | undefined {
+  const m = /^protocol (\d{1,9})$/.exec(reason);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * The version a hello or welcome names when the rest of it does not decode (another version's frame);
+ * undefined for anything else.
+ */
+export function helloVersion(text: string): number | undefined {
+  let x: unknown;
+  try {
+    x = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof x !== 'object' || x === null) return undefined;
+  const { t, v } = x as { t?: unknown; v?: unknown };
+  return (t === 'hello' || t === 'welcome') && typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined;
+}
 
 /** Close codes, stable; the reason string is for humans. */
 export const CloseCode = {

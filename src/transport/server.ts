@@ -42,7 +42,7 @@ import { bind, removeStaleSocket, type TransportKind } from './endpoint.js';
 import { PeerImpl, type Peer } from './peer.js';
 import { Admission, ADMISSION_DEFAULTS } from './admission.js';
 import { checkUpgrade, refusalResponse } from './upgrade-check.js';
-import { CloseCode, PROTOCOL_VERSION, type InstanceInfo } from './protocol.js';
+import { CloseCode, PROTOCOL_VERSION, helloVersion, versionRefusal, type InstanceInfo } from './protocol.js';
 import { DecodeError } from './codec/fields.js';
 import * as toOwner from './codec/to-owner.js';
 import * as toFollower from './codec/to-follower.js';
@@ -92,6 +92,7 @@ export class OwnerServer {
   #guard: () => void = () => undefined;
   #handler: OwnerHandler | undefined;
   #holder: (() => LeaseRecord) | undefined;
+  #stateVersion = 0;
   /** The holder's record as last redacted for a welcome (every follower of a handover gets the same one). */
   #redacted: { from: LeaseRecord; record: LeaseRecord } | undefined;
   readonly #http: Server;
@@ -167,10 +168,15 @@ export class OwnerServer {
    * Starts accepting followers as the owner of `epoch`. `guard` throws when the lease is no longer held;
    * `holder` gives the lease record as last written, sent without secrets in every welcome.
    */
-  serve(epoch: number, guard: () => void, handler?: OwnerHandler, holder?: () => LeaseRecord): void {
+  /**
+   * Serves `epoch` under `guard` (the lease check): `handler` gets the followers' messages, `holder` gives
+   * the record each welcome carries, and `stateVersion` is the served state's version (state/migrations.ts).
+   */
+  serve(epoch: number, guard: () => void, handler?: OwnerHandler, holder?: () => LeaseRecord, stateVersion = 0): void {
     if (this.#state !== 'listening') throw new Error(`cannot serve in state ${this.#state}`);
     this.#state = 'serving';
     this.#epoch = epoch;
+    this.#stateVersion = stateVersion;
     this.#guard = guard;
     this.#handler = handler;
     this.#holder = holder;
@@ -263,8 +269,14 @@ export class OwnerServer {
       if (!this.#stillOwner()) return;
       if (isBinary) return ws.close(CloseCode.PROTOCOL, 'binary frames are not accepted');
       // ws has checked that a text frame is UTF-8: its string is what the codec would make of the bytes.
-      const msg = toOwner.decode(data.toString());
-      if (msg instanceof DecodeError) return ws.close(CloseCode.PROTOCOL, peer.joined ? msg.reason : `expected hello: ${msg.reason}`);
+      const text = data.toString();
+      const msg = toOwner.decode(text);
+      if (msg instanceof DecodeError) {
+        // Another version's hello need not decode as ours: refused as a version, so that its sender knows.
+        const v = peer.joined ? undefined : helloVersion(text);
+        if (v !== undefined && v !== PROTOCOL_VERSION) return ws.close(CloseCode.VERSION, versionRefusal());
+        return ws.close(CloseCode.PROTOCOL, peer.joined ? msg.reason : `expected hello: ${msg.reason}`);
+      }
       if (msg.t === 'hello') return peer.joined ? ws.close(CloseCode.PROTOCOL, 'a second hello') : this.#hello(peer, msg);
       if (!peer.joined) return ws.close(CloseCode.PROTOCOL, `expected hello, not "${msg.t}"`);
       // 7. Every follower message carries the epoch of the owner it was meant for: an older one was meant for
@@ -280,7 +292,7 @@ export class OwnerServer {
 
   #hello(peer: PeerImpl, hello: toOwner.Hello): void {
     // 4. Version.
-    if (hello.v !== PROTOCOL_VERSION) return peer.close(CloseCode.VERSION, `protocol ${hello.v} is not this owner's (${PROTOCOL_VERSION})`);
+    if (hello.v !== PROTOCOL_VERSION) return peer.close(CloseCode.VERSION, versionRefusal());
     // 5. A follower that has seen a newer epoch than ours: we are stale.
     if (hello.epoch > this.#epoch) {
       peer.close(CloseCode.STALE_EPOCH, `owner epoch ${this.#epoch} is older than ${hello.epoch}`);
@@ -307,6 +319,7 @@ export class OwnerServer {
       ownerId: this.#opts.instanceId,
       instances: this.instances(),
       maxPayload: this.#opts.maxPayload,
+      sv: this.#stateVersion,
     };
     if (this.#holder) welcome.holder = this.#redactedHolder(this.#holder());
     peer.send(welcome);

@@ -74,7 +74,7 @@ describe('fault kit', () => {
       const compactOnce = async (point: PausePoint | null) => {
         assert.equal(kit.apply(noInstance, 'pause-at', 0, point), true);
         await append();
-        const snapshot = journal.compact({ version: v, epoch: 1, state: { n: v }, dedup: {} });
+        const snapshot = journal.compact({ version: v, epoch: 1, stateVersion: 0, state: { n: v }, dedup: {} });
         await append(); // the rotation: this entry starts the next part
         await snapshot;
         await append();

@@ -125,4 +125,25 @@ describe('OwnerHandover', () => {
     await leaving; // no clock advance needed
     assert.deepEqual(log.slice(-2), ['a<leaving:a', 'close']);
   });
+
+  it('steps down (onNewer) once a successor of a newer app version than its own stands by; not for the same or an older one', async () => {
+    for (const [own, theirs, steps] of [
+      ['1.4.0', '1.5.0', true],
+      ['', '0.1.0', true],
+      ['1.5.0', '1.5.0', false],
+      ['1.5.0', '1.4.9', false],
+      ['2.0.0', '2.0.0-beta.1', false],
+    ] as const) {
+      const clock = new FakeClock();
+      const { server, peers } = fakeServer(['a'], [theirs]);
+      const h = new OwnerHandover(server, 3, clock, timing, own);
+      let calls = 0;
+      h.onNewer = () => void calls++;
+      await clock.advance(50);
+      h.designate();
+      assert.equal(calls, 0, 'not at the request: only once it stands by');
+      h.onStandby(peers[0]!, standby(peers[0]!));
+      assert.equal(calls, steps ? 1 : 0, `owner ${own || '(none)'}, successor ${theirs}`);
+    }
+  });
 });

@@ -32,11 +32,12 @@ export class Cluster {
     return new Cluster(root.dir, root.remove, extraArgs);
   }
 
-  start(args: string[] = [], options: SpawnOptions = {}): Member {
+  /** Starts a member; `bin` runs another build of the command (default: this one). */
+  start(args: string[] = [], options: SpawnOptions & { bin?: string } = {}): Member {
     const name = `i${++this.#n}`;
     const m: Member = { proc: undefined as unknown as Proc, name, role: 'starting', epoch: 0, connectedEpoch: 0, ownedEpochs: [] };
     m.proc = spawnNode(
-      BIN,
+      options.bin ?? BIN,
       ['instance', '--data-root', this.dataRoot, '--name', name, ...this.extraArgs, ...args],
       (line) => {
         this.log.push({ ...line, name });

@@ -5,8 +5,11 @@
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
-import { readFileSync } from 'node:fs';
-import { Cluster, type Member } from './cluster.js';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join as joinPath } from 'node:path';
+import { Cluster, BIN, type Member } from './cluster.js';
+import { outPath } from './proc.js';
+import { tempRoot } from '../helpers.js';
 import { FileLeaseStore } from '../../src/lease/file-store.js';
 import { delay } from '../helpers.js';
 
@@ -64,19 +67,95 @@ for (const transport of ['tcp', 'ipc'] as const) {
 }
 
 describe('instances', () => {
-  it('during an update, the owner hands over to an instance of the newest app version present', async () => {
+  it('during an update, the owner steps down to the first instance of a newer app version, and follows it', async () => {
     cluster = await Cluster.create(['--ttl', '2000']);
     const owner = cluster.start(['--app-version', '1.4.0']);
     await cluster.waitSettled();
-    cluster.start(['--app-version', '1.4.0']);
+    const other = cluster.start(['--app-version', '1.4.0']);
+    await cluster.waitSettled();
+    owner.proc.send(JSON.stringify({ op: 'increment', id: 1, path: 'n' }));
+    other.proc.send(JSON.stringify({ op: 'increment', id: 1, path: 'n' }));
+    await owner.proc.waitFor((l) => l.event === 'ack' && l.id === 1);
+    await other.proc.waitFor((l) => l.event === 'ack' && l.id === 1);
     const updated = cluster.start(['--app-version', '1.5.0']);
+    // No one closes: the 1.4.0 owner hands over by itself, and the two 1.4.0 instances follow the new owner.
+    const next = await cluster.waitSettled(owner.epoch, 15_000);
+    assert.equal(next, updated, 'the 1.5.0 instance owns');
+    assert.equal(owner.proc.child.exitCode, null, 'the old owner is still running, as a follower');
+    assert.ok(owner.proc.lines.some((l) => l.event === 'role' && l.role === 'follower' && l.epoch === next.epoch));
+    assert.equal(owner.proc.lines.filter((l) => l.event === 'lost').length, 0, 'a step-down is no lost lease');
+    // Mutations from every side, before and after, each applied once.
+    owner.proc.send(JSON.stringify({ op: 'increment', id: 2, path: 'n' }));
+    await owner.proc.waitFor((l) => l.event === 'ack' && l.id === 2);
+    updated.proc.send(JSON.stringify({ op: 'get', id: 3 }));
+    assert.deepEqual((await updated.proc.waitFor((l) => l.event === 'state' && l.id === 3)).state, { n: 3 });
+    // It stays: a 1.4.0 joining later is not a reason to hand back.
     cluster.start(['--app-version', '1.4.0']);
-    await cluster.waitSettled(0, 15_000);
-    await delay(500); // designation follows each presence change within designateAfterMs
-    owner.proc.child.kill('SIGTERM');
-    assert.equal(await owner.proc.exited, 0);
-    const next = await cluster.waitSettled(owner.epoch);
-    assert.equal(next, updated, 'the 1.5.0 instance owns, though two 1.4.0 followers joined before it');
+    await delay(1000);
+    assert.equal(cluster.settled(next.epoch - 1), updated);
+    assert.deepEqual(cluster.doubleOwners(), []);
+  });
+
+  it('an update that raises the state version: the newer build migrates, the older instances are told to restart', async () => {
+    cluster = await Cluster.create(['--ttl', '2000']);
+    const owner = cluster.start(['--app-version', '1.4.0', '--state-version', '1']);
+    await cluster.waitSettled();
+    const old = cluster.start(['--app-version', '1.4.0', '--state-version', '1']);
+    await cluster.waitSettled();
+    owner.proc.send(JSON.stringify({ op: 'set', id: 1, path: 'n', value: 7 }));
+    await owner.proc.waitFor((l) => l.event === 'ack' && l.id === 1);
+    // The update: the 1.4.0 owner steps down to it, it migrates, and neither 1.4.0 can follow the result.
+    const updated = cluster.start(['--app-version', '1.5.0', '--state-version', '2']);
+    await updated.proc.waitFor((l) => l.event === 'role' && l.role === 'owner', 15_000);
+    for (const m of [owner, old]) {
+      const stopped = await m.proc.waitFor((l) => l.event === 'role' && l.role === 'failed', 10_000);
+      assert.equal(stopped.code, 'EOUTDATED', m.name);
+      assert.equal(stopped.field, 'stateVersion');
+      assert.match(String(stopped.message), /restart the app to update it/);
+    }
+    // A 1.4.0 launched now stops at once, from the owner's welcome; the state is the one written before.
+    const late = cluster.start(['--app-version', '1.4.0', '--state-version', '1']);
+    assert.equal((await late.proc.waitFor((l) => l.event === 'role' && l.role === 'failed', 10_000)).code, 'EOUTDATED');
+    updated.proc.send(JSON.stringify({ op: 'get', id: 2 }));
+    const got = await updated.proc.waitFor((l) => l.event === 'state' && l.id === 2);
+    assert.deepEqual(got.state, { n: 7 });
+    assert.deepEqual(cluster.doubleOwners(), []);
+  });
+
+  it('two builds of different protocol versions: the older follower stops (EOUTDATED), the newer one waits, then owns', async () => {
+    // The other build: this command with PROTOCOL_VERSION raised by one, as a newer release would have it.
+    const dir = await tempRoot('leasehold-build-');
+    try {
+      mkdirSync(joinPath(dir.dir, 'bin'));
+      mkdirSync(joinPath(dir.dir, 'out'));
+      for (const f of ['leasehold.cjs', 'bundle-loader.cjs']) copyFileSync(outPath(`../../../bin/${f}`), joinPath(dir.dir, 'bin', f));
+      const bundle = readFileSync(outPath('../../cli.cjs'), 'utf8');
+      const patched = bundle.replace(/PROTOCOL_VERSION = (\d+);/, (_, n: string) => `PROTOCOL_VERSION = ${Number(n) + 1};`);
+      assert.notEqual(patched, bundle, 'the bundle defines PROTOCOL_VERSION');
+      writeFileSync(joinPath(dir.dir, 'out', 'cli.cjs'), patched);
+      const newer = joinPath(dir.dir, 'bin', 'leasehold.cjs');
+      assert.notEqual(newer, BIN);
+
+      cluster = await Cluster.create(['--ttl', '2000']);
+      const old = cluster.start(['--app-version', '1.4.0']);
+      await cluster.waitSettled();
+      const next = cluster.start(['--app-version', '1.5.0'], { bin: newer });
+      await next.proc.waitFor((l) => l.event === 'role' && l.role === 'follower');
+      await delay(1000);
+      assert.equal(next.proc.lines.filter((l) => l.event === 'connected').length, 0, 'it never follows the older owner');
+      assert.equal(old.role, 'owner');
+      old.proc.child.kill('SIGTERM');
+      assert.equal(await old.proc.exited, 0);
+      await next.proc.waitFor((l) => l.event === 'role' && l.role === 'owner', 10_000);
+      // An instance of the older build now stops with the reason, instead of retrying forever.
+      const late = cluster.start(['--app-version', '1.4.0']);
+      const stopped = await late.proc.waitFor((l) => l.event === 'role' && l.role === 'failed', 10_000);
+      assert.equal(stopped.code, 'EOUTDATED');
+      assert.equal(stopped.field, 'protocol');
+      assert.deepEqual(cluster.doubleOwners(), []);
+    } finally {
+      await dir.remove();
+    }
   });
 
   it('closing stdin hands over too', async () => {

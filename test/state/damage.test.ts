@@ -93,7 +93,7 @@ describe('damage', () => {
     withDir(async (dir) => {
       const a = await Journal.open({ dir, epoch: 1, guard: ok });
       for (let v = 1; v <= 3; v++) await a.journal.appendEntry(entry(v, 1));
-      await a.journal.compact({ version: 3, epoch: 1, state: { log: [1, 2, 3] }, dedup: {} });
+      await a.journal.compact({ version: 3, epoch: 1, stateVersion: 0, state: { log: [1, 2, 3] }, dedup: {} });
       await a.journal.appendEntry(entry(4, 1)); // into a new part; the one the snapshot covers is deleted
       await a.journal.close();
       const path = join(dir, snapshotName(3));

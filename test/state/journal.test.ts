@@ -240,7 +240,7 @@ describe('Journal', () => {
       // Once a snapshot covers 1, every part of an older epoch goes; the next owner fences 7 (no entries,
       // but its deposed owner's late ones must stay out) and no other.
       const g = await Journal.open({ dir, epoch: 7, guard: ok });
-      await g.journal.compact({ version: 1, epoch: 7, state: { k1: 1 }, dedup: { A: { seq: 1, v: 1 } } });
+      await g.journal.compact({ version: 1, epoch: 7, stateVersion: 0, state: { k1: 1 }, dedup: { A: { seq: 1, v: 1 } } });
       await g.journal.close();
       const h = await Journal.open({ dir, epoch: 8, guard: ok });
       assert.equal(h.recovered.snapshot?.version, 1);
@@ -369,11 +369,11 @@ describe('Journal', () => {
       await a.journal.close();
       const b = await Journal.open({ dir, epoch: 2, guard: ok });
       await b.journal.appendEntry(entry(4, 2));
-      await b.journal.compact({ version: 4, epoch: 2, state: { k: 4 }, dedup: { A: { seq: 4, v: 4 } } });
+      await b.journal.compact({ version: 4, epoch: 2, stateVersion: 0, state: { k: 4 }, dedup: { A: { seq: 4, v: 4 } } });
       await b.journal.appendEntry(entry(5, 2));
       // The entry after the snapshot went into a new part, and the part the snapshot covers is gone.
       assert.deepEqual((await readdir(dir)).filter((n) => n.endsWith('.log')).sort(), [seg(2, 1)]);
-      await b.journal.compact({ version: 5, epoch: 2, state: { k: 5 }, dedup: { A: { seq: 5, v: 5 } } });
+      await b.journal.compact({ version: 5, epoch: 2, stateVersion: 0, state: { k: 5 }, dedup: { A: { seq: 5, v: 5 } } });
       await b.journal.appendEntry(entry(6, 2));
       await b.journal.close();
       assert.deepEqual((await readdir(dir)).filter((n) => n.endsWith('.log')).sort(), [seg(2, 2)]);
@@ -403,7 +403,7 @@ describe('Journal', () => {
         setImmediate(tick);
       };
       setImmediate(tick);
-      await a.journal.compact({ version: 0, epoch: 1, state, dedup: {} });
+      await a.journal.compact({ version: 0, epoch: 1, stateVersion: 0, state, dedup: {} });
       running = false;
       await a.journal.close();
       assert.ok(turns >= 3, `${turns} turns of the event loop while a 3 MB snapshot was written`);
@@ -415,13 +415,13 @@ describe('Journal', () => {
       const a = await Journal.open({ dir, epoch: 1, guard: ok });
       for (let v = 1; v <= 3; v++) await a.journal.appendEntry(entry(v, 1));
       // Owner 1's compaction at version 2 is stopped just before its renames (here: its files, kept aside).
-      await a.journal.compact({ version: 2, epoch: 1, state: { k1: 1, k2: 2 }, dedup: { A: { seq: 2, v: 2 } } });
+      await a.journal.compact({ version: 2, epoch: 1, stateVersion: 0, state: { k1: 1, k2: 2 }, dedup: { A: { seq: 2, v: 2 } } });
       const stale = await readFile(join(dir, snapshotName(2)));
       await a.journal.close();
       // Owner 2 takes over, compacts at version 5 (dropping segment 1) and goes on.
       const b = await Journal.open({ dir, epoch: 2, guard: ok });
       for (let v = 4; v <= 5; v++) await b.journal.appendEntry(entry(v, 2));
-      await b.journal.compact({ version: 5, epoch: 2, state: { k1: 1, k2: 2, k3: 3, k4: 4, k5: 5 }, dedup: { A: { seq: 5, v: 5 } } });
+      await b.journal.compact({ version: 5, epoch: 2, stateVersion: 0, state: { k1: 1, k2: 2, k3: 3, k4: 4, k5: 5 }, dedup: { A: { seq: 5, v: 5 } } });
       await b.journal.appendEntry(entry(6, 2));
       await b.journal.close();
       assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('snapshot')).sort(), [snapshotName(5)]);
@@ -438,7 +438,7 @@ describe('Journal', () => {
   it('a damaged snapshot is reported with its path and offset, in the message and as fields, and kept', () =>
     withDir(async (dir) => {
       const a = await Journal.open({ dir, epoch: 1, guard: ok });
-      await a.journal.compact({ version: 0, epoch: 1, state: {}, dedup: {} });
+      await a.journal.compact({ version: 0, epoch: 1, stateVersion: 0, state: {}, dedup: {} });
       await a.journal.close();
       const path = join(dir, snapshotName(0));
       const good = await readFile(path);
@@ -533,7 +533,7 @@ describe('Journal: modes, ownership and links', () => {
       withUmask(0, async () => {
         const a = await Journal.open({ dir, base: root, epoch: 1, guard: ok });
         await a.journal.appendEntry(entry(1, 1));
-        await a.journal.compact({ version: 1, epoch: 1, state: {}, dedup: {} });
+        await a.journal.compact({ version: 1, epoch: 1, stateVersion: 0, state: {}, dedup: {} });
         await a.journal.close();
         for (const d of ['state', 'state/app', 'state/app/x']) assert.equal(await mode(join(root, d)), 0o700, d);
         const files = await readdir(dir);
@@ -583,10 +583,10 @@ describe('Journal: modes, ownership and links', () => {
       await a.journal.appendEntry(entry(1, 1));
       // Planted where compact() writes: renamed over, the links are replaced and their target stays as it is.
       const target = join(root, 'elsewhere.json');
-      await writeFile(target, frame({ f: 1, version: 9, epoch: 1, state: { planted: true }, dedup: {} }), { mode: 0o644 });
+      await writeFile(target, frame({ f: 1, version: 9, epoch: 1, sv: 0, state: { planted: true }, dedup: {} }), { mode: 0o644 });
       const before = await readFile(target);
       await symlink(target, join(dir, snapshotName(1)));
-      await a.journal.compact({ version: 1, epoch: 1, state: { k: 1 }, dedup: {} });
+      await a.journal.compact({ version: 1, epoch: 1, stateVersion: 0, state: { k: 1 }, dedup: {} });
       await a.journal.close();
       assert.ok((await lstat(join(dir, snapshotName(1)))).isFile(), 'the snapshot is a file of its own');
       assert.deepEqual(await readFile(target), before);

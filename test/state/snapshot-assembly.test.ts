@@ -112,7 +112,7 @@ async function fakeOwner(store: MemoryLeaseStore) {
       const m = JSON.parse(String(d)) as { t: string };
       if (m.t === 'hello')
         ws.send(
-          JSON.stringify({ t: 'welcome', v: PROTOCOL_VERSION, epoch: lease.epoch, ownerId: 'fake', instances: [], maxPayload: 1 << 20 }),
+          JSON.stringify({ t: 'welcome', v: PROTOCOL_VERSION, epoch: lease.epoch, ownerId: 'fake', instances: [], maxPayload: 1 << 20, sv: 0 }),
         );
       if (m.t !== 'sync') return;
       const next = waiting.shift();

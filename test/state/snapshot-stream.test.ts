@@ -46,7 +46,7 @@ function bigState(chars: number): Json {
 async function seed(root: string, state: Json, version = 1): Promise<void> {
   const dir = stateDir(root, KEY.pathSegments());
   prepareJournalDir(dir, root);
-  await writeSnapshot({ dir, fs: nodeFs, clock: systemClock, guard: () => undefined, snapshot: { version, epoch: 0, state, dedup: {} } });
+  await writeSnapshot({ dir, fs: nodeFs, clock: systemClock, guard: () => undefined, snapshot: { version, epoch: 0, stateVersion: 0, state, dedup: {} } });
 }
 
 /** Everything every raw follower received, in the order this process read it. */

@@ -9,6 +9,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { systemClock } from '../../src/clock.js';
 import { FollowerLink, type LinkClose } from '../../src/transport/client.js';
 import { CloseCode, PROTOCOL_VERSION } from '../../src/transport/protocol.js';
+import { LeaseholdError } from '../../src/errors.js';
 import { until } from '../helpers.js';
 import { frame } from './hostile-frames.js';
 
@@ -28,7 +29,7 @@ function serverViolations(): Record<string, Buffer> {
 
 const welcome = frame(
   0x81,
-  JSON.stringify({ t: 'welcome', v: PROTOCOL_VERSION, epoch: 1, ownerId: 'o', instances: [], maxPayload: 1 << 20 }),
+  JSON.stringify({ t: 'welcome', v: PROTOCOL_VERSION, epoch: 1, ownerId: 'o', instances: [], maxPayload: 1 << 20, sv: 0 }),
   { masked: false },
 );
 
@@ -97,33 +98,76 @@ describe('FollowerLink against a hostile endpoint', () => {
   }
 });
 
-describe('FollowerLink against an owner of another protocol version', () => {
-  it('refuses its welcome with 4002, and connect() rejects naming both versions', async () => {
-    let closeCode: number | undefined;
+describe('FollowerLink against an owner of another protocol or state version', () => {
+  /** What the follower sends after its hello: the code of its close frame (masked with a zero key). */
+  const closeCodeOf = () => {
     let sent = Buffer.alloc(0);
-    const other = { t: 'welcome', v: PROTOCOL_VERSION + 1, epoch: 1, ownerId: 'o', instances: [], maxPayload: 1 << 20 };
-    const { server, endpoint } = await fakeOwner(
-      (s) => s.write(frame(0x81, JSON.stringify(other), { masked: false })),
-      (d) => {
-        // The follower's frames: its hello, then a close frame (masked with a zero key: the code in clear).
-        sent = Buffer.concat([sent, d]);
-        for (let at = 0; at + 8 <= sent.length;) {
-          const len = sent[at + 1]! & 0x7f;
-          if (len > 125) break;
-          if (sent[at] === 0x88) closeCode = sent.readUInt16BE(at + 6);
-          at += 6 + len;
-        }
-      },
-    );
+    const seen: { code?: number } = {};
+    const onBytes = (d: Buffer) => {
+      sent = Buffer.concat([sent, d]);
+      for (let at = 0; at + 8 <= sent.length; ) {
+        const len = sent[at + 1]! & 0x7f;
+        if (len > 125) break;
+        if (sent[at] === 0x88) seen.code = sent.readUInt16BE(at + 6);
+        at += 6 + len;
+      }
+    };
+    return { seen, onBytes };
+  };
+  const isError = (code: string, field: string | undefined, message: RegExp) => (e: unknown) =>
+    e instanceof LeaseholdError && e.code === code && e.field === field && message.test(e.message);
+
+  it('a newer owner’s welcome (whose other fields need not decode): refused with 4002, EOUTDATED naming both versions', async () => {
+    const { seen, onBytes } = closeCodeOf();
+    const other = { t: 'welcome', v: PROTOCOL_VERSION + 1, epoch: 1, ownerId: 'o', somethingNew: true };
+    const { server, endpoint } = await fakeOwner((s) => s.write(frame(0x81, JSON.stringify(other), { masked: false })), onBytes);
     try {
       await assert.rejects(
         FollowerLink.connect(opts(endpoint)),
-        new RegExp(`speaks protocol ${PROTOCOL_VERSION + 1}, not ${PROTOCOL_VERSION}`),
+        isError('EOUTDATED', 'protocol', new RegExp(`protocol ${PROTOCOL_VERSION + 1}, newer than this app's ${PROTOCOL_VERSION}: restart`)),
       );
-      await until(() => closeCode, 2000, 'the close frame');
-      assert.equal(closeCode, CloseCode.VERSION);
+      await until(() => seen.code, 2000, 'the close frame');
+      assert.equal(seen.code, CloseCode.VERSION);
     } finally {
       await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('an owner that refuses the hello with 4002 "protocol N": EOUTDATED when N is newer, EPROTOCOL (wait) when older', async () => {
+    for (const [n, code, field] of [
+      [PROTOCOL_VERSION + 1, 'EOUTDATED', 'protocol'],
+      [PROTOCOL_VERSION - 1, 'EPROTOCOL', undefined],
+    ] as const) {
+      const reason = Buffer.from(`protocol ${n}`);
+      const close = frame(0x88, Buffer.concat([Buffer.from([0x0f, 0xa2]), reason]), { masked: false }); // 4002
+      const { server, endpoint } = await fakeOwner((s) => s.write(close));
+      try {
+        await assert.rejects(FollowerLink.connect(opts(endpoint)), isError(code, field, new RegExp(`protocol ${n}`)));
+      } finally {
+        await new Promise<void>((r) => server.close(() => r()));
+      }
+    }
+  });
+
+  it('a welcome whose state version is newer than the code’s: EOUTDATED; not when equal, older, or the code names none', async () => {
+    const welcomeAt = (sv: number) =>
+      frame(0x81, JSON.stringify({ t: 'welcome', v: PROTOCOL_VERSION, epoch: 1, ownerId: 'o', instances: [], maxPayload: 1 << 20, sv }), {
+        masked: false,
+      });
+    for (const [sv, own, outdated] of [
+      [3, 2, true],
+      [2, 2, false],
+      [1, 2, false],
+      [5, undefined, false],
+    ] as const) {
+      const { server, endpoint } = await fakeOwner((s) => s.write(welcomeAt(sv)));
+      try {
+        const connecting = FollowerLink.connect({ ...opts(endpoint), stateVersion: own });
+        if (outdated) await assert.rejects(connecting, isError('EOUTDATED', 'stateVersion', /state version 3, newer than this app's 2/));
+        else (await connecting).close(true);
+      } finally {
+        await new Promise<void>((r) => server.close(() => r()));
+      }
     }
   });
 });

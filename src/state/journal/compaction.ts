@@ -62,7 +62,7 @@ export async function writeSnapshot(o: {
     // 1.
     fd = openPrivate(fs, tmp, CREATE);
     const out = sliced(fs, fd, o.clock);
-    out.text(`{"f":${FORMAT},"version":${snapshot.version},"epoch":${snapshot.epoch},"dedup":${JSON.stringify(snapshot.dedup)},"state":`);
+    out.text(`{"f":${FORMAT},"version":${snapshot.version},"epoch":${snapshot.epoch},"sv":${snapshot.stateVersion},"dedup":${JSON.stringify(snapshot.dedup)},"state":`);
     // The serializer never yields on its own: the sink does, on the budget above.
     await serializeInSlices(snapshot.state, out.sink, { clock: o.clock, sliceMs: Infinity, chunkChars: SNAPSHOT_PIECE_CHARS });
     out.text('}');

@@ -59,7 +59,7 @@ export interface Log {
 }
 
 /** What a new owner rebuilds its state from. */
-export type Recovered = Pick<Recovery, 'snapshot' | 'entries' | 'cut'> & Partial<Pick<Recovery, 'entriesBytes'>>;
+export type Recovered = Pick<Recovery, 'snapshot' | 'entries' | 'cut'> & Partial<Pick<Recovery, 'entriesBytes' | 'stateVersion'>>;
 
 /** A part of 64 MiB starts the next one, whatever the entry count. */
 export const PART_MAX_BYTES = 64 * 1024 * 1024;
@@ -89,6 +89,11 @@ export interface JournalOptions {
   partMaxBytes?: number;
   /** @default systemClock */
   clock?: Clock;
+  /**
+   * Called with what recovery found, before anything is written (the cut of a torn tail included): what
+   * it throws, open() throws, and the directory is left exactly as it was.
+   */
+  accept?: (recovery: Recovery) => void;
 }
 
 export class Journal implements Log {
@@ -134,6 +139,7 @@ export class Journal implements Log {
     prepareJournalDir(options.dir, options.base, fs);
     const recovery = recoverDir(options.dir, fs);
     if (recovery.newestEpoch >= options.epoch) throw supersededError(options.dir, recovery.newestEpoch, options.epoch);
+    options.accept?.(recovery);
     if (recovery.cut)
       try {
         const fd = openPrivate(fs, recovery.cut.path, WRITE);
@@ -169,9 +175,9 @@ export class Journal implements Log {
       if (err instanceof LeaseholdError) throw err;
       throw ioError('start the journal part', options.dir, err);
     }
-    const { snapshot, entries, entriesBytes, cut } = recovery;
+    const { snapshot, entries, entriesBytes, stateVersion, cut } = recovery;
     journal = new Journal(options, fs, writer, recovery);
-    return { journal, recovered: { snapshot, entries, entriesBytes, ...(cut ? { cut } : {}) } };
+    return { journal, recovered: { snapshot, entries, entriesBytes, stateVersion, ...(cut ? { cut } : {}) } };
   }
 
   #dropFinished(part: OwnPart): void {

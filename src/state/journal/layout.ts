@@ -6,12 +6,16 @@
  *   snapshot-000000000000042.json      one framed record (frames.ts): the state as of version 42
  *   journal-000000000000007-000003.log part 3 of the journal written by the owner of epoch 7
  *
- *   snapshot record:  {"f":1,"version":42,"epoch":7,"dedup":{…},"state":…}
+ *   snapshot record:  {"f":1,"version":42,"epoch":7,"sv":2,"dedup":{…},"state":…}
  *   part:             begin record, then entries, then preallocated zeros
  *     begin record:   {"t":"begin","f":1,"e":7,"p":3,"v":1201,"prev":{"e":6,"p":0,"n":4096}|null}
  *                     `v`: the version of the part's first entry (whether or not it was written);
  *                     `prev`: the fence, the same in every part of an epoch (recovery.ts)
  *     entry:          {"t":"m","v":1201,"e":7,"id":["instanceId",3],"m":{…}}
+ *                     `"s":N` in the entry that changed the state's version (state/migrations.ts): a
+ *                     migration's, or the first an owner writes on a new data root
+ *
+ * `sv` (and `s`): the version of the state's shape (`join({ stateVersion })`), 0 for an app without one.
  *
  * `f` is the format: a record of another format is reported as damage (ECORRUPT), never guessed at.
  */
@@ -29,11 +33,15 @@ export interface Entry {
   id: [string, number] | null;
   /** The mutation (or dispatched action) as applied. */
   m: Json;
+  /** The state's version from this entry on (present only where it changed). */
+  s?: number;
 }
 
 export interface Snapshot {
   version: number;
   epoch: number;
+  /** The state's version (its shape: state/migrations.ts). */
+  stateVersion: number;
   state: Json;
   /** Per sender: which sequence numbers were applied, and its latest applied version (state/dedup.ts). */
   dedup: Record<string, { seq: number; v: number; from?: number; below?: readonly number[] }>;

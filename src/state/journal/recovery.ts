@@ -65,6 +65,8 @@ export interface Recovery {
   entriesBytes: number;
   /** The version recovered (the last entry's, or the snapshot's). */
   version: number;
+  /** The state's version (its shape): the last entry's that names one, or the snapshot's; 0 without. */
+  stateVersion: number;
   /** A torn tail of the newest part, to cut at `offset` before anything is written. */
   cut?: { name: string; path: string; offset: number; bytes: number };
   /** What a new owner's begin records name; null when there is no part. */
@@ -126,7 +128,17 @@ export function recover(source: LogSource): Recovery {
     if (newest) break;
   }
   if (!newest)
-    return { snapshot, snapshotBytes, entries: [], entriesBytes: 0, version: V, fence: null, newestEpoch, obsolete: [...obsolete] };
+    return {
+      snapshot,
+      snapshotBytes,
+      entries: [],
+      entriesBytes: 0,
+      version: V,
+      stateVersion: snapshot?.stateVersion ?? 0,
+      fence: null,
+      newestEpoch,
+      obsolete: [...obsolete],
+    };
 
   // 3. and 4.
   const segments: Segment[] = [];
@@ -162,6 +174,7 @@ export function recover(source: LogSource): Recovery {
   const entries: Entry[] = [];
   let entriesBytes = 0;
   let version = V;
+  let stateVersion = snapshot?.stateVersion ?? 0;
   let cut: Recovery['cut'];
   let fence: Fence | undefined;
   let lastRead: Fence | undefined;
@@ -180,6 +193,10 @@ export function recover(source: LogSource): Recovery {
       if (e.t !== 'm' || !Number.isSafeInteger(e.v)) throw corrupt(path, offset, 'not an entry');
       if (e.v <= version) return; // already in the snapshot
       if (e.v !== version + 1) throw corrupt(path, offset, `version ${e.v} follows ${version}`);
+      if (e.s !== undefined) {
+        if (!Number.isSafeInteger(e.s) || e.s < 0) throw corrupt(path, offset, 'its state version is not a non-negative integer');
+        stateVersion = e.s;
+      }
       version = e.v;
       entries.push(e);
       entriesBytes += bytes;
@@ -212,6 +229,7 @@ export function recover(source: LogSource): Recovery {
     entries,
     entriesBytes,
     version,
+    stateVersion,
     ...(cut ? { cut } : {}),
     fence,
     ...(trim ? { trim } : {}),
@@ -266,9 +284,11 @@ function readSnapshot(source: LogSource, name: string): Snapshot {
     throw corrupt(path, 0, 'not a snapshot: its version is not the one in its name', 'snapshot');
   if (typeof v.dedup !== 'object' || v.dedup === null) throw corrupt(path, 0, 'not a snapshot: no dedup table', 'snapshot');
   if (!('state' in v)) throw corrupt(path, 0, 'not a snapshot: no state', 'snapshot');
+  if (!Number.isSafeInteger(v.sv) || (v.sv as number) < 0) throw corrupt(path, 0, 'not a snapshot: no state version', 'snapshot');
   return {
     version: v.version as number,
     epoch: v.epoch as number,
+    stateVersion: v.sv as number,
     state: v.state as Snapshot['state'],
     dedup: v.dedup as Snapshot['dedup'],
   };

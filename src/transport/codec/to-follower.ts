@@ -61,6 +61,8 @@ export interface Welcome {
   instances: InstanceInfo[];
   /** The largest frame the owner accepts. */
   maxPayload: number;
+  /** The served state's version (state/migrations.ts): a follower whose code is older stops (EOUTDATED). */
+  sv: number;
   /** The owner's lease record as it last wrote it, without secrets. */
   holder?: LeaseRecord;
 }
@@ -197,6 +199,7 @@ const shapes: Shapes<ToFollower> = {
     ownerId: is.nonEmptyStr(64),
     instances: is.arrayOf(instanceInfo),
     maxPayload: is.int(1),
+    sv: is.int(0),
     holder: (v) => v === undefined || recordProblem(v) === undefined,
   },
   presence: { t: is.oneOf('presence'), epoch: is.int(1), instances: is.arrayOf(instanceInfo) },

@@ -51,7 +51,7 @@ describe('Journal: when the next snapshot starts', () => {
         m: { op: 'set', path: `k${v}`, value: v },
       });
       for (let v = 1; v <= 10; v++) await journal.appendEntry(entry(v));
-      const compacted = journal.compact({ version: 10, epoch: 1, state: {}, dedup: {} });
+      const compacted = journal.compact({ version: 10, epoch: 1, stateVersion: 0, state: {}, dedup: {} });
       await until(() => held.waiting > 0, 5000, 'the snapshot waits for its sync');
       for (let v = 11; v <= 40; v++) await journal.appendEntry(entry(v));
       held.release();
@@ -137,10 +137,10 @@ describe('Journal: a crash at any step of a compaction', () => {
       // Parts of two entries: the second compaction has finished parts of its own to delete.
       const { journal } = await Journal.open({ dir, epoch: 1, guard: ok, fs, partMaxEntries: 2 });
       for (let v = 1; v <= 5; v++) await journal.appendEntry(entry(v));
-      await journal.compact({ version: 5, epoch: 1, state: state(5), dedup: {} });
+      await journal.compact({ version: 5, epoch: 1, stateVersion: 0, state: state(5), dedup: {} });
       for (let v = 6; v <= 10; v++) await journal.appendEntry(entry(v));
       capturing = true;
-      await journal.compact({ version: 10, epoch: 1, state: state(10), dedup: {} });
+      await journal.compact({ version: 10, epoch: 1, stateVersion: 0, state: state(10), dedup: {} });
       capture('done');
       capturing = false;
       await journal.close();

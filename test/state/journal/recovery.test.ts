@@ -28,7 +28,7 @@ function part(e: number, p: number, from: number, to: number, prev: Fence | null
   for (let v = from; v <= to; v++) entries.push(entry(v, e));
   return Buffer.concat([frame(beginRecord(e, p, from, prev)), ...entries, Buffer.alloc(zeros)]);
 }
-const snapshot = (version: number) => frame({ f: 1, version, epoch: 1, dedup: {}, state: { at: version } });
+const snapshot = (version: number) => frame({ f: 1, version, epoch: 1, sv: 0, dedup: {}, state: { at: version } });
 const corruptAt = (name: string, offset: number, why: RegExp) => (e: unknown) =>
   e instanceof LeaseholdError && e.code === 'ECORRUPT' && e.path === `/d/${name}` && e.offset === offset && why.test(e.message);
 
