@@ -18,6 +18,7 @@ import { join, type Instance } from '../../src/instance/instance.js';
 import { RendererBridge } from '../../src/electron/bridge.js';
 import { BRIDGE_KEY, EVENT_CHANNEL, REQUEST_CHANNEL } from '../../src/electron/renderer-api.js';
 import { reducers } from '../../app/reducers.js';
+import { OWNER_REQUEST, ownerInfo } from '../../app/launches.js';
 import type { AppState } from '../../app/state.js';
 import { tempRoot } from '../helpers.js';
 import { launchChromium, noChromium } from '../browser.js';
@@ -49,8 +50,10 @@ describe('the example app in Chromium', { skip: noChromium }, () => {
     const b: Instance<AppState> = join({ dataRoot: root.dir, ttlMs: 2000, reducers, name: 'instance B' });
     await b.whenConnected();
     await b.state.whenSynced();
-    const bridgeA = new RendererBridge(a);
-    const bridgeB = new RendererBridge(b);
+    // The example's request to the owner, registered on both as app/main.ts does, and its window command.
+    for (const i of [a, b]) i.handle(OWNER_REQUEST, ownerInfo(i, () => 1));
+    const bridgeA = new RendererBridge(a, { commands: { 'ask-owner': () => a.request(OWNER_REQUEST) } });
+    const bridgeB = new RendererBridge(b, { commands: { 'ask-owner': () => b.request(OWNER_REQUEST) } });
     const browser = await launchChromium();
     try {
       const wa = await openWindow(browser, url, bridgeA, preload);
@@ -66,11 +69,14 @@ describe('the example app in Chromium', { skip: noChromium }, () => {
       await wb.page.click('#increment');
       await wb.page.click('#increment');
       await wa.page.locator('#counter', { hasText: '2' }).waitFor();
-      await wb.page.locator('#todos li input[type=checkbox]').first().check();
+      await wb.page.locator('#todos li input[type=checkbox]').first().click(); // checked once the owner's change comes back
       await wa.page.locator('#todos li.done span', { hasText: 'buy milk' }).waitFor();
       await wa.page.fill('#todo-text', 'call the plumber');
       await wa.page.click('#add-form button[type=submit]');
       await wb.page.locator('#todos li span', { hasText: 'call the plumber' }).waitFor();
+      // The follower's window asks the owner (a request), and shows who answered.
+      await wb.page.click('#ask-owner');
+      await wb.page.locator('#owner-answer', { hasText: 'instance A (pid' }).waitFor();
       await wa.page.screenshot({ path: joinPath(SHOTS, 'owner-window.png') });
       await wb.page.screenshot({ path: joinPath(SHOTS, 'follower-window.png') });
 

@@ -1,0 +1,54 @@
+/**
+ * The example app's second launch and request (app/launches.ts) between real instances: a launch that
+ * brings a todo reaches the owner, which adds it and answers; a window's question reaches the owner.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join, type Instance } from '../../src/instance/instance.js';
+import { forwardLaunch, handleLaunches } from '../../src/requests/launch.js';
+import { answerLaunches, launchedTodo, OWNER_REQUEST, ownerInfo, secondLaunch } from '../../app/launches.js';
+import { reducers } from '../../app/reducers.js';
+import type { AppState } from '../../app/state.js';
+import { tempRoot } from '../helpers.js';
+
+describe('the example app’s launches and request', () => {
+  it('reads a todo from argv; only a launch that brings one is forwarded', () => {
+    assert.equal(launchedTodo(['electron', '.', '--add-todo=buy milk']), 'buy milk');
+    assert.equal(launchedTodo(['electron', '.']), undefined);
+    assert.equal(secondLaunch(['electron', '.', '--add-todo=']), 'forward');
+    assert.equal(secondLaunch(['electron', '.', '--inspect']), 'stay');
+  });
+
+  it('a forwarded launch adds its todo on the owner and brings a window forward; any instance can ask the owner', async () => {
+    const root = await tempRoot();
+    const all: Instance<AppState>[] = [];
+    const start = (name: string) => {
+      const i = join<AppState>({ dataRoot: root.dir, ttlMs: 2000, reducers, name });
+      all.push(i);
+      let shown = 0;
+      // As app/main.ts registers them on every instance.
+      handleLaunches(i, answerLaunches(Promise.resolve(i), () => void shown++));
+      i.handle(OWNER_REQUEST, ownerInfo(i, () => 3));
+      return { i, shown: () => shown };
+    };
+    try {
+      const a = start('first launch');
+      await a.i.whenOwner();
+      const b = start('second launch');
+      const argv = ['electron', '.', '--add-todo=call the plumber'];
+      const answer = await forwardLaunch(b.i, { argv, cwd: '/', payload: { addTodo: launchedTodo(argv)! } });
+      assert.deepEqual(answer, { forwarded: true, status: 0, value: { added: 'call the plumber' } });
+      assert.deepEqual(a.i.state.get().todos, [{ text: 'call the plumber', done: false }]);
+      assert.equal(a.shown(), 1, 'the owner brought a window forward');
+      assert.equal(b.shown(), 0);
+      const refused = await forwardLaunch(b.i, { argv, cwd: '/', payload: { addTodo: '  ' } });
+      assert.equal(refused.forwarded && refused.status, 1, 'an empty todo: exit status 1 with the reason');
+      assert.deepEqual(await b.i.request(OWNER_REQUEST), { name: 'first launch', pid: process.pid, windows: 3 });
+      // The first launch owns: its own launch is not forwarded.
+      assert.deepEqual(await forwardLaunch(a.i, { argv, cwd: '/' }), { forwarded: false });
+    } finally {
+      await Promise.all(all.map((i) => i.close()));
+      await root.remove();
+    }
+  });
+});
