@@ -6,7 +6,7 @@
  *  - `example/owner` answers who owns and how many windows it has open, to a request from any instance.
  */
 import type { Instance, Json, LaunchHandler } from '../src/index.js';
-import type { AppState } from './state.js';
+import type { AppAction, AppState } from './state.js';
 
 export const ADD_TODO = '--add-todo=';
 export const OWNER_REQUEST = 'example/owner';
@@ -25,7 +25,7 @@ export function secondLaunch(argv: readonly string[]): 'stay' | 'forward' {
  * The owner's answer to a forwarded launch: add its todo, then `show` (bring a window forward); status 0,
  * or 1 with the reason when the todo is refused (the reducer refuses an empty one), 2 without one.
  */
-export function answerLaunches(instance: Promise<Instance<AppState>>, show: () => void): LaunchHandler {
+export function answerLaunches(instance: Promise<Instance<AppState, AppAction>>, show: () => void): LaunchHandler {
   return async (launch) => {
     const text = (launch.payload as { addTodo?: unknown } | undefined)?.addTodo;
     if (typeof text !== 'string') return { status: 2, value: `usage: ${ADD_TODO}TEXT` };
@@ -40,6 +40,6 @@ export function answerLaunches(instance: Promise<Instance<AppState>>, show: () =
 }
 
 /** `example/owner`'s handler: which instance answered, and how many windows it has open. */
-export function ownerInfo(instance: Instance<AppState>, windows: () => number): () => Json {
+export function ownerInfo(instance: Instance<AppState, AppAction>, windows: () => number): () => Json {
   return () => ({ name: instance.name, pid: process.pid, windows: windows() });
 }

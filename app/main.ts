@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { createAppCoordinator } from '../src/electron/index.js';
 import { reducers } from './reducers.js';
 import { answerLaunches, launchedTodo, OWNER_REQUEST, ownerInfo, secondLaunch } from './launches.js';
-import type { AppState } from './state.js';
+import type { AppAction, AppState } from './state.js';
 
 const here = (rel: string) => fileURLToPath(new URL(rel, import.meta.url));
 const addTodo = launchedTodo(process.argv);
@@ -21,7 +21,7 @@ const PAGE = here('../../app/renderer/index.html');
 
 // Before ready (it gives this process its own Chromium session data). Every instance joins one lease;
 // LEASEHOLD_DATA_ROOT lets tests and demos use a fresh root.
-const coordinator = createAppCoordinator<AppState>(app, {
+const coordinator = createAppCoordinator<AppState, AppAction>(app, {
   app: 'leasehold-example',
   name: `${app.getName()} ${process.pid}`,
   reducers,

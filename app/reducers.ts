@@ -1,8 +1,9 @@
 /** The example app's reducers (run on the owner only; every instance registers the same ones). */
 import type { Reducers } from '../src/index.js';
-import type { AppState } from './state.js';
+import type { AppAction, AppState } from './state.js';
 
-export const reducers: Reducers<AppState> = {
+// Typed by AppAction, but what arrives is whatever a process sent: each reducer checks its payload.
+export const reducers: Reducers<AppState, AppAction> = {
   'todo/add': (state, payload) => {
     const text = typeof payload === 'string' ? payload.trim().slice(0, 500) : '';
     if (!text) throw new Error('a todo needs some text');

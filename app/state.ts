@@ -8,3 +8,6 @@ export interface AppState {
   todos?: Todo[];
   counter?: number;
 }
+
+/** The actions its reducers handle (app/reducers.ts): `dispatch()` accepts only these. */
+export type AppAction = { type: 'todo/add'; payload: string } | { type: 'todo/toggle'; payload: number } | { type: 'todo/clear-done' };

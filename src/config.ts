@@ -11,6 +11,7 @@ import { basename } from 'node:path';
 import { systemClock, type Clock } from './clock.js';
 import { LeaseholdError } from './errors.js';
 import { checkJson, splitPath, type Json } from './state/document.js';
+import type { Action, ActionLike } from './state/json.js';
 import { compileSchema, type StateCheck } from './state/schema.js';
 import type { Reducers } from './state/reducers.js';
 import { resolveVersioning, type Migrations, type StateVersioning } from './state/migrations.js';
@@ -22,8 +23,11 @@ import type { TransportKind } from './transport/endpoint.js';
 import { ADMISSION_DEFAULTS } from './transport/admission.js';
 import { PRESENCE_COALESCE_MS } from './transport/server.js';
 
-/** `State`: the app's type for the shared state (see `join<State>()`). */
-export interface JoinOptions<State = Json> {
+/**
+ * `State`: the app's type for the shared state (see `join<State>()`); `Actions`: the union of its actions,
+ * which types `reducers` and `state.dispatch()`.
+ */
+export interface JoinOptions<State = Json, Actions extends ActionLike = Action> {
   /** Where leasehold keeps its files (Electron: `app.getPath('userData')`). Required. */
   dataRoot: string;
   /** The app's name, used for the default key `/app/<app>/owner`. @default 'leasehold' */
@@ -74,7 +78,7 @@ export interface JoinOptions<State = Json> {
    * Reducers for `state.dispatch({ type, payload })`, by action type: `(state, payload) => nextState`, run
    * on the owner only (register the same ones in every instance: any of them may own). @default none
    */
-  reducers?: Reducers<State>;
+  reducers?: Reducers<State, Actions>;
   /**
    * Top-level keys the state starts with: every new owner sets those that are absent (one journaled batch
    * at its takeover), so keys added by an app update appear in a state stored by an older version. Values

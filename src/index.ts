@@ -17,6 +17,7 @@ export type { RequestContext, RequestHandler } from './requests/handlers.js';
 export { forwardLaunch, handleLaunches, LAUNCH_REQUEST, type Launch, type LaunchAnswer, type LaunchHandler } from './requests/launch.js';
 export type { Json, Mutation } from './state/document.js';
 export type { Reducer, Reducers } from './state/reducers.js';
+export type { Action, ActionLike, PayloadOf } from './state/json.js';
 export type { JoinOptions } from './config.js';
 export { CloseCode, PROTOCOL_VERSION, type InstanceInfo } from './transport/protocol.js';
 export type { TransportKind } from './transport/endpoint.js';

@@ -8,10 +8,10 @@ import { StrictMode, useEffect, useState, type FormEvent } from 'react';
 import { createRoot } from 'react-dom/client';
 import { connectLeasehold, type TimelineEntry } from '../../src/electron/renderer-api.js';
 import { useDispatch, useLeasehold, useRole, useShared } from '../../src/react/index.js';
-import type { AppState, Todo } from '../state.js';
+import type { AppAction, AppState, Todo } from '../state.js';
 
 // Also makes it window.leasehold; failures reject with an Error carrying `code`.
-connectLeasehold<AppState>();
+connectLeasehold<AppState, AppAction>();
 
 const time = (at: number) => new Date(at).toLocaleTimeString();
 const describe = (err: unknown) => {
@@ -26,7 +26,7 @@ function useAct(): [string, (p: Promise<unknown>) => void] {
 }
 
 function Header({ act }: { act: (p: Promise<unknown>) => void }) {
-  const api = useLeasehold<AppState>();
+  const api = useLeasehold<AppState, AppAction>();
   const s = useRole();
   const role = s?.role ?? 'starting';
   const label = role === 'owner' ? `Owner · epoch ${s!.epoch}` : role === 'follower' ? `Follower · epoch ${s!.epoch}` : `${role}…`;
@@ -55,8 +55,8 @@ function Header({ act }: { act: (p: Promise<unknown>) => void }) {
 }
 
 function Todos({ act }: { act: (p: Promise<unknown>) => void }) {
-  const api = useLeasehold<AppState>();
-  const dispatch = useDispatch();
+  const api = useLeasehold<AppState, AppAction>();
+  const dispatch = useDispatch<AppAction>();
   const todos = useShared<Todo[]>('todos') ?? [];
   const [text, setText] = useState('');
   const add = (ev: FormEvent) => {
@@ -99,7 +99,7 @@ function Todos({ act }: { act: (p: Promise<unknown>) => void }) {
 }
 
 function Counter({ act }: { act: (p: Promise<unknown>) => void }) {
-  const api = useLeasehold<AppState>();
+  const api = useLeasehold<AppState, AppAction>();
   const counter = useShared<number>('counter') ?? 0;
   return (
     <div className="counter">
@@ -113,7 +113,7 @@ function Counter({ act }: { act: (p: Promise<unknown>) => void }) {
 
 /** A request to whichever instance owns (its `example/owner` handler, app/main.ts), from this one. */
 function AskOwner({ act }: { act: (p: Promise<unknown>) => void }) {
-  const api = useLeasehold<AppState>();
+  const api = useLeasehold<AppState, AppAction>();
   const [answer, setAnswer] = useState('');
   const ask = () =>
     act(
@@ -148,7 +148,7 @@ function Instances() {
 }
 
 function Timeline() {
-  const api = useLeasehold<AppState>();
+  const api = useLeasehold<AppState, AppAction>();
   const [entries, setEntries] = useState<TimelineEntry[]>([]);
   useEffect(() => {
     const key = (e: TimelineEntry) => `${e.at}|${e.epoch}|${e.what}`;

@@ -88,7 +88,7 @@ type AnyState = any;
 
 export class RendererBridge {
   /** Any instance: its state is sent as the JSON it is, whatever `State` the app names it by. */
-  readonly instance: Instance<AnyState>;
+  readonly instance: Instance<AnyState, AnyState>;
   readonly #commands: Readonly<Record<string, () => unknown>>;
   readonly #clock: Clock;
   readonly #coalesceMs: number;
@@ -98,7 +98,7 @@ export class RendererBridge {
   readonly #stops: (() => void)[] = [];
   #valuesTimer: Timer | undefined;
 
-  constructor(instance: Instance<AnyState>, options: RendererBridgeOptions = {}) {
+  constructor(instance: Instance<AnyState, AnyState>, options: RendererBridgeOptions = {}) {
     this.instance = instance;
     this.#commands = options.commands ?? {};
     this.#clock = options.clock ?? systemClock;

@@ -34,6 +34,7 @@ import { forwardLaunch, handleLaunches, type LaunchHandler } from '../requests/l
 import type { JoinOptions } from '../config.js';
 import { LeaseholdError } from '../errors.js';
 import type { Json } from '../state/document.js';
+import type { Action, ActionLike } from '../state/json.js';
 import { RendererBridge, type BridgeConnection, type RendererBridgeOptions } from './bridge.js';
 import { EVENT_CHANNEL, REQUEST_CHANNEL, type BridgeReply } from './renderer-api.js';
 import { createSessionDir, sweepSessionDirs, type SessionDir } from './session-data.js';
@@ -43,8 +44,8 @@ export type IpcMainLike = Pick<IpcMain, 'handle' | 'removeHandler'>;
 export type ShellLike = Pick<Shell, 'openExternal'>;
 export type WebContentsLike = Pick<WebContents, 'id' | 'send' | 'on' | 'once' | 'isDestroyed' | 'setWindowOpenHandler' | 'session'>;
 
-export interface AppCoordinatorOptions<State = Json>
-  extends Omit<JoinOptions<State>, 'dataRoot'>, Pick<RendererBridgeOptions, 'commands' | 'coalesceMs'> {
+export interface AppCoordinatorOptions<State = Json, Actions extends ActionLike = Action>
+  extends Omit<JoinOptions<State, Actions>, 'dataRoot'>, Pick<RendererBridgeOptions, 'commands' | 'coalesceMs'> {
   /** @default app.getPath('userData') */
   dataRoot?: string;
   /**
@@ -78,11 +79,11 @@ export interface AppCoordinatorOptions<State = Json>
   shell?: ShellLike;
 }
 
-export interface AppCoordinator<State = Json> {
+export interface AppCoordinator<State = Json, Actions extends ActionLike = Action> {
   /** Resolves with the instance once the app is ready and has joined; rejects with ECLOSED if close() came first. */
-  readonly ready: Promise<Instance<State>>;
+  readonly ready: Promise<Instance<State, Actions>>;
   /** The instance, once joined. */
-  readonly instance: Instance<State> | undefined;
+  readonly instance: Instance<State, Actions> | undefined;
   /** This process's Chromium session directory (undefined with `sessionData: 'shared'`). */
   readonly sessionDataPath: string | undefined;
   /** Lets `webContents` use `window.leasehold` (through the preload) and guards it (3); detached when destroyed. */
@@ -109,7 +110,16 @@ function insideDir(dir: string): (url: URL) => boolean {
   };
 }
 
-export function createAppCoordinator<State = Json>(app: AppLike, options: AppCoordinatorOptions<State> = {}): AppCoordinator<State> {
+export function createAppCoordinator<State = Json>(app: AppLike, options?: AppCoordinatorOptions<State>): AppCoordinator<State>;
+/** With the app's action union: `reducers` must handle each of its types, and `dispatch()` takes only those. */
+export function createAppCoordinator<State, Actions extends ActionLike>(
+  app: AppLike,
+  options: AppCoordinatorOptions<State, Actions>,
+): AppCoordinator<State, Actions>;
+export function createAppCoordinator<State, Actions extends ActionLike>(
+  app: AppLike,
+  options: AppCoordinatorOptions<State, Actions> = {},
+): AppCoordinator<State, Actions> {
   const {
     ipcMain: injectedIpc,
     shell: injectedShell,
@@ -152,7 +162,7 @@ export function createAppCoordinator<State = Json>(app: AppLike, options: AppCoo
   }
 
   const attached = new Map<number, { wc: WebContentsLike; connection: BridgeConnection | undefined }>();
-  let instance: Instance<State> | undefined;
+  let instance: Instance<State, Actions> | undefined;
   let bridge: RendererBridge | undefined;
   let closing: Promise<void> | undefined;
   let quitting = false;
@@ -161,7 +171,7 @@ export function createAppCoordinator<State = Json>(app: AppLike, options: AppCoo
   const launchHandlers = new Map<LaunchHandler, (() => void) | undefined>();
   const ready = app.whenReady().then(() => {
     if (closing) throw new LeaseholdError('ECLOSED', 'the coordinator was closed before the app was ready');
-    instance = join<State>({ appVersion: app.getVersion(), ...joinOptions, dataRoot });
+    instance = join<State, Actions>({ appVersion: app.getVersion(), ...joinOptions, dataRoot });
     for (const fn of launchHandlers.keys()) launchHandlers.set(fn, handleLaunches(instance, fn));
     bridge = new RendererBridge(instance, { commands, coalesceMs });
     for (const { wc } of attached.values()) subscribe(wc);

@@ -21,9 +21,9 @@
  * check: nothing validates the shared state against it.
  */
 import type { ElementAt, Path, PathTo, SetValue, ValueAt } from '../state/paths.js';
-import type { Json, Mutation } from '../state/json.js';
+import type { Action, ActionLike, Json, Mutation } from '../state/json.js';
 
-export type { Json, Mutation };
+export type { Action, ActionLike, Json, Mutation };
 
 export const REQUEST_CHANNEL = 'leasehold:request';
 export const EVENT_CHANNEL = 'leasehold:event';
@@ -98,7 +98,7 @@ export interface LeaseholdBridge {
 }
 
 /** `connectLeasehold<State>()`, also `window.leasehold`. Every method returns a promise; failures reject with a {@link LeaseholdRendererError}. */
-export interface LeaseholdRendererApi<State = Json> {
+export interface LeaseholdRendererApi<State = Json, Actions extends ActionLike = Action> {
   status(): Promise<InstanceView>;
   get(): Promise<{ version: number; state: State }>;
   timeline(): Promise<TimelineEntry[]>;
@@ -109,7 +109,7 @@ export interface LeaseholdRendererApi<State = Json> {
   push<P extends PathTo<State, readonly unknown[]>>(path: P, value: ElementAt<State, P>): Promise<number>;
   removeAt(path: PathTo<State, readonly unknown[]>, index: number): Promise<number>;
   batch(ops: Mutation[]): Promise<number>;
-  dispatch(action: { type: string; payload?: Json }): Promise<number>;
+  dispatch(action: Actions): Promise<number>;
   command(name: string): Promise<unknown>;
   /**
    * Calls `listener` with the value at `path` ('' for the whole state; undefined where nothing is), now and
@@ -140,9 +140,9 @@ let connected: LeaseholdRendererApi<unknown> | undefined;
  * not in the preload. Throws EINVALIDCONFIG when the bridge is missing (the window's preload is not
  * leasehold's).
  */
-export function connectLeasehold<State = Json>(bridge?: LeaseholdBridge): LeaseholdRendererApi<State> {
+export function connectLeasehold<State = Json, Actions extends ActionLike = Action>(bridge?: LeaseholdBridge): LeaseholdRendererApi<State, Actions> {
   const global = globalThis as unknown as Record<string, unknown>;
-  if (!bridge && connected) return connected as LeaseholdRendererApi<State>;
+  if (!bridge && connected) return connected as unknown as LeaseholdRendererApi<State, Actions>;
   const b = bridge ?? (global[BRIDGE_KEY] as LeaseholdBridge | undefined);
   if (!b || typeof b.invoke !== 'function' || typeof b.onEvent !== 'function')
     throw new LeaseholdRendererError(
@@ -210,7 +210,7 @@ export function connectLeasehold<State = Json>(bridge?: LeaseholdBridge): Leaseh
       (err: unknown) => report(err),
     );
 
-  const api: LeaseholdRendererApi<State> = {
+  const api: LeaseholdRendererApi<State, Actions> = {
     status: () => call({ op: 'status' }) as Promise<InstanceView>,
     get: () => call({ op: 'get' }) as Promise<{ version: number; state: State }>,
     timeline: () => call({ op: 'timeline' }) as Promise<TimelineEntry[]>,
@@ -221,7 +221,8 @@ export function connectLeasehold<State = Json>(bridge?: LeaseholdBridge): Leaseh
     removeAt: (path, index) => mutate({ op: 'remove-at', path, index }),
     batch: (ops) => mutate({ op: 'batch', ops }),
     dispatch: (action) =>
-      mutate({ op: 'dispatch', type: action?.type, ...(action && 'payload' in action ? { payload: action.payload } : {}) }),
+      // The payload's type is the app's promise; the bridge checks that it is JSON.
+      mutate({ op: 'dispatch', type: action?.type, ...(action && 'payload' in action ? { payload: action.payload as Json } : {}) }),
     command: (name) => call({ op: 'command', name }),
     watch: (path: string, listener: (value: never, version: number) => void) => {
       if (typeof path !== 'string' || typeof listener !== 'function') throw new TypeError('watch needs a path and a function');
@@ -253,7 +254,7 @@ export function connectLeasehold<State = Json>(bridge?: LeaseholdBridge): Leaseh
   };
   Object.freeze(api);
   if (!bridge) {
-    connected = api as LeaseholdRendererApi<unknown>;
+    connected = api as unknown as LeaseholdRendererApi<unknown>;
     if (!('leasehold' in global)) Object.defineProperty(global, 'leasehold', { value: api, enumerable: true });
   }
   return api;

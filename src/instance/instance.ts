@@ -36,6 +36,7 @@ import { stateDir, type StateOptions } from '../state/owner-handler.js';
 import { damageError, markDamaged, untilRepaired, type Damage } from '../state/damage.js';
 import { Contender } from './contend.js';
 import type { Json } from '../state/document.js';
+import type { Action, ActionLike } from '../state/json.js';
 import type { OwnerServer } from '../transport/server.js';
 import { Listener } from './listener.js';
 import { awaitRelease, awaitSuccessor } from './handover.js';
@@ -53,12 +54,12 @@ export { toHolder, type Holder, type InstanceEvent, type Role };
 // Assigned by Instance's static block, the one place with access to its private fields.
 export let termsOf: (i: Instance<unknown>) => { owner: OwnerTerm | undefined; follower: FollowerTerm | undefined };
 
-export class Instance<State = Json> {
+export class Instance<State = Json, Actions extends ActionLike = Action> {
   readonly instanceId: string;
   readonly key: LeaseKey;
   readonly name: string;
   /** The shared state as this instance sees it (owner or follower). */
-  readonly state: SharedState<State>;
+  readonly state: SharedState<State, Actions>;
   readonly #opts: ResolvedJoinOptions;
   readonly #store: LeaseStore;
   readonly #ownsStore: boolean;
@@ -88,13 +89,13 @@ export class Instance<State = Json> {
   #failure: LeaseholdError | undefined;
   #running: Promise<void>;
 
-  constructor(options: JoinOptions<State>) {
+  constructor(options: JoinOptions<State, Actions>) {
     // The reducers' State is the caller's name for the JSON they get: at run time every state is Json.
     this.#opts = resolveJoinOptions(options as unknown as JoinOptions);
     this.key = this.#opts.key;
     this.name = this.#opts.name;
     this.instanceId = newInstanceId();
-    this.state = new SharedState<State>(this.instanceId, { maxPendingMutations: this.#opts.maxPendingMutations });
+    this.state = new SharedState<State, Actions>(this.instanceId, { maxPendingMutations: this.#opts.maxPendingMutations });
     this.#stateOptions = {
       maxValueBytes: this.#opts.maxValueBytes,
       snapshotEvery: this.#opts.snapshotEvery,
@@ -496,6 +497,9 @@ function closedError(): LeaseholdError {
 }
 
 /** Joins the lease of `options.key` as owner or follower; see {@link Instance}. */
-export function join<State = Json>(options: JoinOptions<State>): Instance<State> {
-  return new Instance<State>(options);
+export function join<State = Json>(options: JoinOptions<State>): Instance<State>;
+/** With the app's action union: `reducers` must handle each of its types, and `state.dispatch()` takes only those. */
+export function join<State, Actions extends ActionLike>(options: JoinOptions<State, Actions>): Instance<State, Actions>;
+export function join<State, Actions extends ActionLike>(options: JoinOptions<State, Actions>): Instance<State, Actions> {
+  return new Instance<State, Actions>(options);
 }

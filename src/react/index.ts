@@ -6,7 +6,7 @@
  *   useSharedState(selector)      a value derived from the whole state (the whole state crosses: prefer
  *                                 useShared for big states)
  *   useRole()                     this instance as the window shows it (role, epoch, owner, instances)
- *   useDispatch()                 dispatch(action) → the committed version (rejects with err.code)
+ *   useDispatch<Actions>()        dispatch(action) → the committed version (rejects with err.code)
  *   useLeasehold()                the API itself (set, increment, batch, command, …)
  *
  * Components under `<LeaseholdProvider api={…}>` use that API; without a provider, `connectLeasehold()`.
@@ -17,7 +17,14 @@
  * code. Not guaranteed: a render for every version (changes are coalesced, as for `watch`).
  */
 import { createContext, createElement, useCallback, useContext, useRef, useSyncExternalStore, type ReactNode } from 'react';
-import { connectLeasehold, type InstanceView, type Json, type LeaseholdRendererApi } from '../electron/renderer-api.js';
+import {
+  connectLeasehold,
+  type Action,
+  type ActionLike,
+  type InstanceView,
+  type Json,
+  type LeaseholdRendererApi,
+} from '../electron/renderer-api.js';
 
 /** One value read from the API, shared by every component that reads it. */
 interface Source<T> {
@@ -96,9 +103,9 @@ export function LeaseholdProvider(props: { api: LeaseholdRendererApi<unknown>; c
 }
 
 /** The page's API: the provider's, or `connectLeasehold()`. */
-export function useLeasehold<State = Json>(): LeaseholdRendererApi<State> {
+export function useLeasehold<State = Json, Actions extends ActionLike = Action>(): LeaseholdRendererApi<State, Actions> {
   const provided = useContext(ApiContext);
-  return (provided ?? connectLeasehold<State>()) as LeaseholdRendererApi<State>;
+  return (provided ?? connectLeasehold()) as unknown as LeaseholdRendererApi<State, Actions>;
 }
 
 /** The value at `path` (`undefined` until it arrives, or where nothing is). Only that path crosses. */
@@ -137,7 +144,7 @@ export function useRole(): InstanceView | undefined {
   return useSyncExternalStore(source.subscribe, source.get);
 }
 
-/** `dispatch(action)`: runs the reducer on the owner; resolves with the committed version. */
-export function useDispatch(): LeaseholdRendererApi['dispatch'] {
-  return useLeasehold().dispatch;
+/** `dispatch(action)`: runs the reducer on the owner; resolves with the committed version. Typed by `Actions`. */
+export function useDispatch<Actions extends ActionLike = Action>(): (action: Actions) => Promise<number> {
+  return useLeasehold<Json, Actions>().dispatch;
 }

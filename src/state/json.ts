@@ -16,3 +16,16 @@ export type Mutation =
   | { op: 'batch'; ops: Mutation[] }
   /** An action for a reducer registered on the owner (`join({ reducers })`); the owner turns it into a batch. */
   | { op: 'dispatch'; type: string; payload?: Json };
+
+/** An action for `dispatch()`: `type` names a reducer registered on the owner, `payload` is its argument. */
+export type Action = { type: string; payload?: Json };
+
+/**
+ * What an app's own action union must be (`join<State, Actions>()`): each member a `type` and, if it takes
+ * one, a `payload` that travels as JSON (checked when it is sent, not by this type).
+ */
+export type ActionLike = { type: string; payload?: unknown };
+
+/** The payload type of the action of type `K` in `A` (undefined for one that takes none). */
+export type PayloadOf<A extends ActionLike, K extends string> =
+  Extract<A, { type: K }> extends infer X ? (X extends { payload: infer P } ? P : X extends { payload?: infer P } ? P | undefined : undefined) : never;

@@ -18,10 +18,17 @@ import { LeaseholdError } from '../errors.js';
 import { apply, checkJson, FORBIDDEN_KEYS, parsePath, validateMutation, type Doc, type Json, type Mutation } from './document.js';
 import { view, WideObject } from './wide-object.js';
 import { WideArray } from './wide-array.js';
+import type { Action, ActionLike, PayloadOf } from './json.js';
 
 /** `State` is the app's own type for the state (a promise of the app's, not checked: the result must be JSON). */
-export type Reducer<State = Json> = (state: State, payload: Json | undefined) => State;
-export type Reducers<State = Json> = Readonly<Record<string, Reducer<State>>>;
+export type Reducer<State = Json, Payload = Json | undefined> = (state: State, payload: Payload) => State;
+/**
+ * One reducer per action type of `Actions` (`join<State, Actions>()`), each given that action's payload;
+ * with the default, any type and any JSON payload.
+ */
+export type Reducers<State = Json, Actions extends ActionLike = Action> = Readonly<{
+  [K in Actions['type']]: Reducer<State, PayloadOf<Actions, K>>;
+}>;
 
 const addressable = (k: string) => k.length > 0 && !k.includes('.') && !FORBIDDEN_KEYS.has(k);
 const isObject = (v: Json | undefined): v is { [k: string]: Json } => v !== null && typeof v === 'object' && !Array.isArray(v);

@@ -25,6 +25,7 @@
  * pays O(depth × log width) plus the view of what it returns.
  */
 import type { ElementAt, Path, PathTo, SetValue, ValueAt } from './paths.js';
+import type { Action, ActionLike } from './json.js';
 import { LeaseholdError } from '../errors.js';
 import { Waiters } from '../events.js';
 import { getAt, type Doc, type Json, type Mutation } from './document.js';
@@ -108,13 +109,13 @@ export interface Replica {
 
 /** The internal side of `state` (see Replica). */
 // Assigned by SharedState's static block, the one place with access to its private fields.
-export let replicaOf: <S>(state: SharedState<S>) => Replica;
+export let replicaOf: <S, A extends ActionLike>(state: SharedState<S, A>) => Replica;
 
 /**
  * `State` names the app's type for the document (`join<State>()`); it changes no behaviour: the document is
  * JSON, validated as such, whatever the type says.
  */
-export class SharedState<State = Json> {
+export class SharedState<State = Json, Actions extends ActionLike = Action> {
   readonly instanceId: string;
   /** The replica as held (wide-object.ts), deeply frozen. */
   #state: Doc = {};
@@ -210,11 +211,10 @@ export class SharedState<State = Json> {
    * Runs the reducer registered for `action.type` on the owner (`join({ reducers })`) and commits what it
    * changed; resolves with the committed version, or rejects with EREDUCER (missing, threw, bad result).
    */
-  dispatch(action: { type: string; payload?: Json }, options?: MutateOptions): Promise<number> {
-    return this.mutate(
-      action.payload === undefined ? { op: 'dispatch', type: action.type } : { op: 'dispatch', type: action.type, payload: action.payload },
-      options,
-    );
+  dispatch(action: Actions, options?: MutateOptions): Promise<number> {
+    // The payload's type is the app's promise; mutate() checks that it is JSON before it leaves.
+    const payload = action.payload as Json | undefined;
+    return this.mutate(payload === undefined ? { op: 'dispatch', type: action.type } : { op: 'dispatch', type: action.type, payload }, options);
   }
 
   /**

@@ -8,7 +8,7 @@ import { join, type Instance } from '../../src/instance/instance.js';
 import { forwardLaunch, handleLaunches } from '../../src/requests/launch.js';
 import { answerLaunches, launchedTodo, OWNER_REQUEST, ownerInfo, secondLaunch } from '../../app/launches.js';
 import { reducers } from '../../app/reducers.js';
-import type { AppState } from '../../app/state.js';
+import type { AppAction, AppState } from '../../app/state.js';
 import { tempRoot } from '../helpers.js';
 
 describe('the example app’s launches and request', () => {
@@ -21,9 +21,9 @@ describe('the example app’s launches and request', () => {
 
   it('a forwarded launch adds its todo on the owner and brings a window forward; any instance can ask the owner', async () => {
     const root = await tempRoot();
-    const all: Instance<AppState>[] = [];
+    const all: Instance<AppState, AppAction>[] = [];
     const start = (name: string) => {
-      const i = join<AppState>({ dataRoot: root.dir, ttlMs: 2000, reducers, name });
+      const i = join<AppState, AppAction>({ dataRoot: root.dir, ttlMs: 2000, reducers, name });
       all.push(i);
       let shown = 0;
       // As app/main.ts registers them on every instance.

@@ -19,7 +19,7 @@ import { RendererBridge } from '../../src/electron/bridge.js';
 import { BRIDGE_KEY, EVENT_CHANNEL, REQUEST_CHANNEL } from '../../src/electron/renderer-api.js';
 import { reducers } from '../../app/reducers.js';
 import { OWNER_REQUEST, ownerInfo } from '../../app/launches.js';
-import type { AppState } from '../../app/state.js';
+import type { AppAction, AppState } from '../../app/state.js';
 import { tempRoot } from '../helpers.js';
 import { launchChromium, noChromium } from '../browser.js';
 import { APP_WINDOW, openPage, serveRepo } from './page-harness.js';
@@ -45,9 +45,9 @@ describe('the example app in Chromium', { skip: noChromium }, () => {
     await mkdir(SHOTS, { recursive: true });
     const server = await serveRepo();
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/app/renderer/index.html`;
-    const a: Instance<AppState> = join({ dataRoot: root.dir, ttlMs: 2000, reducers, name: 'instance A' });
+    const a: Instance<AppState, AppAction> = join<AppState, AppAction>({ dataRoot: root.dir, ttlMs: 2000, reducers, name: 'instance A' });
     await a.whenOwner();
-    const b: Instance<AppState> = join({ dataRoot: root.dir, ttlMs: 2000, reducers, name: 'instance B' });
+    const b: Instance<AppState, AppAction> = join<AppState, AppAction>({ dataRoot: root.dir, ttlMs: 2000, reducers, name: 'instance B' });
     await b.whenConnected();
     await b.state.whenSynced();
     // The example's request to the owner, registered on both as app/main.ts does, and its window command.

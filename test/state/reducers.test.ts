@@ -2,7 +2,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { apply, type Json, type Mutation } from '../../src/state/document.js';
-import { diff, freezeDeep, reduce } from '../../src/state/reducers.js';
+import { diff, freezeDeep, reduce, type Reducers } from '../../src/state/reducers.js';
+import { join } from '../../src/instance/instance.js';
+import { MemoryLeaseStore } from '../../src/lease/memory-store.js';
+import { tempRoot } from '../helpers.js';
 import { LeaseholdError } from '../../src/errors.js';
 import { rng } from '../chaos/checker.js';
 
@@ -87,3 +90,46 @@ function tryApply(doc: Json, m: Mutation): Json {
     return doc;
   }
 }
+
+describe('typed actions: join<State, Actions>()', () => {
+  interface Counter {
+    n?: number;
+    log?: string[];
+  }
+  type CounterAction = { type: 'add'; payload: number } | { type: 'note'; payload: string } | { type: 'reset' };
+  // Each reducer gets its own action's payload type; a missing one, or one for another type, does not compile.
+  const reducers: Reducers<Counter, CounterAction> = {
+    add: (s, by) => {
+      if (typeof by !== 'number') throw new Error('add takes a number'); // what arrives is what was sent
+      return { ...s, n: (s.n ?? 0) + by };
+    },
+    note: (s, text) => ({ ...s, log: [...(s.log ?? []), text.toUpperCase()] }),
+    reset: (s, nothing) => (nothing === undefined ? { log: s.log ?? [] } : s),
+  };
+  // @ts-expect-error: the reducer of 'reset' is missing
+  const missing: Reducers<Counter, CounterAction> = { add: reducers.add, note: reducers.note };
+  // @ts-expect-error: 'add' takes a number, not a string
+  const wrongPayload: Reducers<Counter, CounterAction> = { ...reducers, add: (s, by: string) => ({ ...s, log: [by] }) };
+  void missing;
+  void wrongPayload;
+
+  it('dispatch takes only the declared actions, with their payloads, and the owner runs their reducers', async () => {
+    const root = await tempRoot();
+    const i = join<Counter, CounterAction>({ dataRoot: root.dir, store: new MemoryLeaseStore(), reducers });
+    try {
+      await i.whenOwner();
+      await i.state.dispatch({ type: 'add', payload: 2 });
+      await i.state.dispatch({ type: 'note', payload: 'hi' });
+      // @ts-expect-error: a string where 'add' takes a number
+      await assert.rejects(i.state.dispatch({ type: 'add', payload: 'x' }), isReducerError, 'the type is the sender’s promise: the reducer checks');
+      // @ts-expect-error: no such action
+      await assert.rejects(i.state.dispatch({ type: 'nope' }), isReducerError);
+      assert.deepEqual(i.state.get(), { n: 2, log: ['HI'] });
+      await i.state.dispatch({ type: 'reset' });
+      assert.deepEqual(i.state.get(), { log: ['HI'] });
+    } finally {
+      await i.close();
+      await root.remove();
+    }
+  });
+});
