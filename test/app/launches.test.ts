@@ -10,6 +10,11 @@ import { answerLaunches, launchedTodo, OWNER_REQUEST, ownerInfo, secondLaunch } 
 import { reducers } from '../../app/reducers.js';
 import type { AppAction, AppState } from '../../app/state.js';
 import { tempRoot } from '../helpers.js';
+import { killAll, spawnNode, type Proc } from '../integration/proc.js';
+import { fileURLToPath } from 'node:url';
+
+/** The example's main process without Electron: it forwards a launch that brings a todo, or owns. */
+const APP = fileURLToPath(new URL('./fixtures/launch-app.js', import.meta.url));
 
 describe('the example app’s launches and request', () => {
   it('reads a todo from argv; only a launch that brings one is forwarded', () => {
@@ -48,6 +53,37 @@ describe('the example app’s launches and request', () => {
       assert.deepEqual(await forwardLaunch(a.i, { argv, cwd: '/' }), { forwarded: false });
     } finally {
       await Promise.all(all.map((i) => i.close()));
+      await root.remove();
+    }
+  });
+
+  it('over real processes: a second launch with --add-todo reaches the running app and exits with its status', async () => {
+    const root = await tempRoot();
+    const procs: Proc[] = [];
+    const launch = (...args: string[]) => {
+      const p = spawnNode(APP, [root.dir, ...args]);
+      procs.push(p);
+      return p;
+    };
+    try {
+      const first = launch('--add-todo=buy milk'); // nothing runs yet: it owns and adds its own todo
+      await first.waitFor((l) => l.event === 'ready' && l.role === 'owner');
+      const second = launch('--add-todo=call the plumber');
+      const forwarded = await second.waitFor((l) => l.event === 'forwarded');
+      assert.deepEqual(forwarded.value, { added: 'call the plumber' });
+      assert.equal(await second.exited, 0, 'the second launch exits with the owner’s status');
+      const todos = await first.waitFor((l) => l.event === 'todos' && (l.todos as unknown[]).length === 2);
+      assert.deepEqual(
+        (todos.todos as { text: string }[]).map((t) => t.text),
+        ['buy milk', 'call the plumber'],
+      );
+      await first.waitFor((l) => l.event === 'shown');
+      const empty = launch('--add-todo= ');
+      assert.equal(await empty.exited, 1, 'an empty todo: the owner refuses it, and the launch exits 1');
+      const plain = launch(); // brings nothing: stays, as another instance
+      await plain.waitFor((l) => l.event === 'ready' && l.role === 'follower');
+    } finally {
+      await killAll(procs);
       await root.remove();
     }
   });
