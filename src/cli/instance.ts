@@ -143,6 +143,8 @@ export function attachOutput(instance: Instance): void {
       }
       case 'lost':
         return out({ event: 'lost', epoch: e.epoch, reason: e.reason, message: e.error.message });
+      case 'other-host':
+        return out({ event: 'other-host', epoch: e.epoch, host: e.holder.host, ownerId: e.holder.instanceId, name: e.holder.name });
       case 'error':
         return out({ event: 'error', ...errorFields(e.error) });
       case 'closed':

@@ -260,6 +260,9 @@ export class RendererBridge {
       case 'lost':
         this.#note(e.epoch, `lost the lease (${e.reason})`);
         break;
+      case 'other-host':
+        this.#note(e.epoch, `the owner runs on another computer (${e.holder.host}): waiting for it to leave`);
+        break;
       case 'disconnected':
         this.#note(e.epoch, `disconnected from the owner (${e.why})`);
         break;

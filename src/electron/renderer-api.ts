@@ -42,7 +42,7 @@ export interface InstanceSummary {
 
 /** This instance as a window shows it. */
 export interface InstanceView {
-  /** `failed`: the shared state's journal is damaged; see the timeline for the file and the way out. */
+  /** `failed`: the journal is damaged, or this app is older than the state or the owner (restart to update): the timeline says which. */
   role: 'starting' | 'owner' | 'follower' | 'failed' | 'closed';
   epoch: number;
   instanceId: string;

@@ -1,7 +1,10 @@
 /**
  * One term as a follower: follows one holder's record until that holder goes, and says what comes next.
  *
- *  1. A record without an endpoint (a bare lease): wait for it to change, then contend.
+ *  1. A record without an endpoint (a bare lease): wait for it to change, then contend. A record of
+ *     another host whose endpoint is that host's own (127.0.0.1, a Unix socket: every endpoint an owner
+ *     advertises): never connect there, nor send the secret (whatever listens on that port here is not
+ *     the owner); say so (`other-host`) and wait for the holder to change or the key to be free.
  *  2. Connect (or take the standby link already welcomed by the successor); a failed connection reads
  *     the record for a moment (the owner is starting, just died, or is hung), then contends.
  *  3. Sync the replica and route mutations to the owner; serve as its successor when asked (listen,
@@ -26,7 +29,8 @@ import type { Timing } from '../config.js';
 import type { LeaseKey } from '../lease/key.js';
 import type { LeaseRecord } from '../lease/record.js';
 import { observe, waitForHolderChange } from '../lease/observe.js';
-import { isProcessGone } from '../lease/process-identity.js';
+import { currentProcess, isProcessGone } from '../lease/process-identity.js';
+import { isHostLocal } from '../transport/endpoint.js';
 import type { LeaseStore } from '../lease/store.js';
 import { FollowerLink, type LinkClose, type LinkOptions } from '../transport/client.js';
 import type { InstanceInfo } from '../transport/protocol.js';
@@ -72,6 +76,8 @@ export interface FollowerContext {
   /** The instance's listener (opened if needed): where this instance would serve as the successor. */
   listen(): Promise<{ endpoint: string; secret: string }>;
   connected(link: FollowerLink, via: 'handover' | 'record'): void;
+  /** The holder is on another host, out of reach (step 1). */
+  otherHost(record: LeaseRecord): void;
   presence(instances: InstanceInfo[]): void;
   disconnected(epoch: number, why: LinkClose['why']): void;
   error(err: unknown, what: string): void;
@@ -111,6 +117,13 @@ export class FollowerTerm {
     const secret = typeof record.meta.secret === 'string' ? record.meta.secret : undefined;
     // 1. held by something that does not serve (a bare lease): wait for it to go
     if (!endpoint || !secret) {
+      await this.#waitRecordChange(ctx.timing.renewIntervalMs);
+      return { kind: 'contend' };
+    }
+    const here = currentProcess().host;
+    if (record.host !== here && isHostLocal(endpoint)) {
+      debug(`epoch ${record.epoch} is held on ${record.host}, not here (${here}): not connecting`);
+      ctx.otherHost(record);
       await this.#waitRecordChange(ctx.timing.renewIntervalMs);
       return { kind: 'contend' };
     }

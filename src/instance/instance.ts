@@ -361,6 +361,7 @@ export class Instance<State = Json, Actions extends ActionLike = Action> {
         this.#whenConnected.resolveAll();
       },
       presence: (instances) => this.#presence(instances),
+      otherHost: (record) => this.#events.emit({ type: 'other-host', holder: toHolder(record), epoch: record.epoch }),
       disconnected: (epoch, why) => this.#events.emit({ type: 'disconnected', epoch, why }),
     };
   }

@@ -31,6 +31,12 @@ export type InstanceEvent =
   /** The journal is damaged (`error`: ECORRUPT with `path` and `offset`); also emitted as an `error` event. */
   | { type: 'role-change'; role: 'failed'; previous: Role; epoch: number; error: LeaseholdError }
   | { type: 'owner-change'; holder: Holder; epoch: number }
+  /**
+   * The owner runs on another host (`holder.host`: a data root on a shared home directory) and serves on
+   * its own loopback: this instance does not connect to it (nor send it the secret), stays a follower that
+   * is not connected, and contends once that lease is released or expires. Once per owner's epoch.
+   */
+  | { type: 'other-host'; holder: Holder; epoch: number }
   /** `handover`: over a link prepared before a graceful handover (no new handshake); `record`: found from the lease record. */
   | { type: 'connected'; epoch: number; ownerId: string; via: 'handover' | 'record' }
   | { type: 'disconnected'; epoch: number; why: LinkClose['why'] }

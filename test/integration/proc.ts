@@ -1,5 +1,5 @@
 /** Child processes for integration tests: spawn compiled fixtures, collect JSON-line logs, clean up. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -27,6 +27,16 @@ process.on('exit', () => {
 export interface SpawnOptions {
   /** The child's limit on open file descriptors (a shell's `ulimit -n`), as a Finder-started app gets. */
   nofile?: number;
+  /**
+   * Runs the child as on another host: in UTS and network namespaces of its own (`unshare`, root only)
+   * with this host name and a loopback of its own; `before` is a shell command run there first.
+   */
+  host?: { name: string; before?: string };
+}
+
+/** Whether this machine lets a test make namespaces (SpawnOptions.host). */
+export function canUnshare(): boolean {
+  return spawnSync('unshare', ['--uts', '--net', 'true'], { stdio: 'ignore' }).status === 0;
 }
 
 export function spawnNode(
@@ -35,12 +45,25 @@ export function spawnNode(
   onLine?: (line: Record<string, unknown>, p: Proc) => void,
   options: SpawnOptions = {},
 ): Proc {
-  const child =
-    options.nofile === undefined
-      ? spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
-      : spawn('/bin/sh', ['-c', `ulimit -n ${options.nofile} && exec "$0" "$@"`, process.execPath, script, ...args], {
-          stdio: ['pipe', 'pipe', 'pipe'],
-        });
+  const stdio: ['pipe', 'pipe', 'pipe'] = ['pipe', 'pipe', 'pipe'];
+  const child = options.host
+    ? spawn(
+        'unshare',
+        [
+          '--uts',
+          '--net',
+          '/bin/sh',
+          '-c',
+          `ip link set lo up && hostname ${options.host.name} || exit 1\n${options.host.before ?? ''}\nexec "$0" "$@"`,
+          process.execPath,
+          script,
+          ...args,
+        ],
+        { stdio },
+      )
+    : options.nofile === undefined
+      ? spawn(process.execPath, [script, ...args], { stdio })
+      : spawn('/bin/sh', ['-c', `ulimit -n ${options.nofile} && exec "$0" "$@"`, process.execPath, script, ...args], { stdio });
   live.add(child);
   const lines: Record<string, unknown>[] = [];
   const waiters = new Set<{ pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }>();
