@@ -20,7 +20,7 @@ afterEach(async () => {
   cluster = undefined;
 });
 
-const skip = canUnshare() ? false : 'unshare --uts --net is refused here (namespaces need root or CAP_SYS_ADMIN)';
+const skip = canUnshare() ? false : 'no namespaces here: unshare --uts --net (root or CAP_SYS_ADMIN) and ip (iproute2) are needed';
 
 describe('a data root shared between hosts', { skip }, () => {
   it('the other host never connects to the owner’s loopback endpoint, says who owns where, and owns after it', async () => {

@@ -34,9 +34,9 @@ export interface SpawnOptions {
   host?: { name: string; before?: string };
 }
 
-/** Whether this machine lets a test make namespaces (SpawnOptions.host). */
+/** Whether this machine lets a test make namespaces and set them up as SpawnOptions.host does. */
 export function canUnshare(): boolean {
-  return spawnSync('unshare', ['--uts', '--net', 'true'], { stdio: 'ignore' }).status === 0;
+  return spawnSync('unshare', ['--uts', '--net', '/bin/sh', '-c', 'ip link set lo up && hostname probe'], { stdio: 'ignore' }).status === 0;
 }
 
 export function spawnNode(
