@@ -29,7 +29,7 @@ import type { Timing } from '../config.js';
 import type { LeaseKey } from '../lease/key.js';
 import type { LeaseRecord } from '../lease/record.js';
 import { observe, waitForHolderChange } from '../lease/observe.js';
-import { currentProcess, isProcessGone } from '../lease/process-identity.js';
+import { isOnThisMachine, isProcessGone } from '../lease/process-identity.js';
 import { isHostLocal } from '../transport/endpoint.js';
 import type { LeaseStore } from '../lease/store.js';
 import { FollowerLink, type LinkClose, type LinkOptions } from '../transport/client.js';
@@ -120,9 +120,8 @@ export class FollowerTerm {
       await this.#waitRecordChange(ctx.timing.renewIntervalMs);
       return { kind: 'contend' };
     }
-    const here = currentProcess().host;
-    if (record.host !== here && isHostLocal(endpoint)) {
-      debug(`epoch ${record.epoch} is held on ${record.host}, not here (${here}): not connecting`);
+    if (!ready && isHostLocal(endpoint) && !isOnThisMachine(record)) {
+      debug(`epoch ${record.epoch} is held on ${record.host}, not on this machine: not connecting`);
       ctx.otherHost(record);
       await this.#waitRecordChange(ctx.timing.renewIntervalMs);
       return { kind: 'contend' };

@@ -41,6 +41,16 @@ export function currentProcess(): ProcessIdentity {
   return self;
 }
 
+/**
+ * Whether the holder runs on this machine: the same host name, or a process here with its pid and start
+ * time (the host name changed since the holder started, as macOS and NetworkManager do when the network
+ * changes). False for another host, and where start times cannot be read and the names differ.
+ */
+export function isOnThisMachine(holder: { pid: number; processStart: string | null; host: string }): boolean {
+  if (holder.host === currentProcess().host) return true;
+  return holder.processStart !== null && processStartOf(holder.pid) === holder.processStart;
+}
+
 export function isProcessGone(holder: { pid: number; processStart: string | null; host: string }): boolean {
   const me = currentProcess();
   if (holder.host !== me.host) return false;

@@ -45,19 +45,19 @@ export function ipcEndpoint(path: string): string {
 }
 
 /** The socket path of an ipc endpoint, or undefined for tcp. */
+export function socketPathOf(endpoint: string): string | undefined {
+  if (!endpoint.startsWith('ws+unix:')) return undefined;
+  const rest = endpoint.slice('ws+unix:'.length);
+  const i = rest.lastIndexOf(':');
+  return i < 0 ? rest : rest.slice(0, i);
+}
+
 /**
  * Whether `endpoint` can be reached only from the machine that listens on it: every endpoint an owner
  * advertises is (127.0.0.1, or a Unix socket), so a holder on another host is unreachable from here.
  */
 export function isHostLocal(endpoint: string): boolean {
   return endpoint.startsWith('ws://127.0.0.1:') || endpoint.startsWith('ws://localhost:') || endpoint.startsWith('ws+unix:');
-}
-
-export function socketPathOf(endpoint: string): string | undefined {
-  if (!endpoint.startsWith('ws+unix:')) return undefined;
-  const rest = endpoint.slice('ws+unix:'.length);
-  const i = rest.lastIndexOf(':');
-  return i < 0 ? rest : rest.slice(0, i);
 }
 
 /** Removes a socket file left behind by a killed owner (only if it is a socket). */

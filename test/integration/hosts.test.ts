@@ -1,6 +1,6 @@
 /**
  * A data root shared by two hosts (a home directory on NFS or SMB, a roaming profile), each "host" a
- * process in UTS and network namespaces of its own (`unshare`): the instance on the other host never
+ * process in UTS, network and pid namespaces of its own (`unshare`): the instance on the other host never
  * connects to the owner's loopback endpoint, so never sends its secret to whatever listens on that port
  * there; it says who owns and where (`other-host`), and owns once the first host's owner leaves.
  */
@@ -20,7 +20,7 @@ afterEach(async () => {
   cluster = undefined;
 });
 
-const skip = canUnshare() ? false : 'no namespaces here: unshare --uts --net (root or CAP_SYS_ADMIN) and ip (iproute2) are needed';
+const skip = canUnshare() ? false : 'no namespaces here: unshare (root or CAP_SYS_ADMIN) and ip (iproute2) are needed';
 
 describe('a data root shared between hosts', { skip }, () => {
   it('the other host never connects to the owner’s loopback endpoint, says who owns where, and owns after it', async () => {

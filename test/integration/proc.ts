@@ -28,15 +28,20 @@ export interface SpawnOptions {
   /** The child's limit on open file descriptors (a shell's `ulimit -n`), as a Finder-started app gets. */
   nofile?: number;
   /**
-   * Runs the child as on another host: in UTS and network namespaces of its own (`unshare`, root only)
-   * with this host name and a loopback of its own; `before` is a shell command run there first.
+   * Runs the child as on another host: in UTS, network, pid and mount namespaces of its own (`unshare`,
+   * root only) with this host name, a loopback and a /proc of its own (so no process of the first host is
+   * visible, as on another computer); `before` is a shell command run there first.
    */
   host?: { name: string; before?: string };
 }
 
+const UNSHARE = ['--uts', '--net', '--pid', '--fork', '--mount-proc'];
+
 /** Whether this machine lets a test make namespaces and set them up as SpawnOptions.host does. */
 export function canUnshare(): boolean {
-  return spawnSync('unshare', ['--uts', '--net', '/bin/sh', '-c', 'ip link set lo up && hostname probe'], { stdio: 'ignore' }).status === 0;
+  return (
+    spawnSync('unshare', [...UNSHARE, '/bin/sh', '-c', 'ip link set lo up && hostname probe'], { stdio: 'ignore' }).status === 0
+  );
 }
 
 export function spawnNode(
@@ -50,8 +55,7 @@ export function spawnNode(
     ? spawn(
         'unshare',
         [
-          '--uts',
-          '--net',
+          ...UNSHARE,
           '/bin/sh',
           '-c',
           `ip link set lo up && hostname ${options.host.name} || exit 1\n${options.host.before ?? ''}\nexec "$0" "$@"`,
