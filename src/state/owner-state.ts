@@ -41,6 +41,9 @@ const SNAPSHOT_MIN_ENTRY_BYTES = 64 * 1024;
 /** …and at most one such snapshot a second, however fast small entries arrive (each one syncs files). */
 const SNAPSHOT_BY_BYTES_INTERVAL_MS = 1000;
 
+/** A lease lost after migrations that ran at least this long is blamed on them (EMIGRATION), not retried. */
+const MIGRATION_BLAMED_MS = 250;
+
 /** After this many times `compactEvery` entries without a snapshot, one is taken even inside a group. */
 const COMPACT_ANYWHERE = 16;
 
@@ -225,8 +228,9 @@ export class OwnerState {
    * Brings the state to the code's version before this owner serves (state/migrations.ts). On a data root
    * with no state yet the version is only recorded (in the first entry written); otherwise the pending
    * migrations run and their result is journaled as one durable entry, which resolves once it is; a
-   * migration that fails, or a result the schema refuses, throws EMIGRATION with nothing applied or
-   * written. A stored version above the code's never reaches this: the journal's `accept` refuses it.
+   * migration that fails, a result the schema refuses, or migrations that ran so long that the lease was
+   * lost meanwhile, throw EMIGRATION with nothing applied or written. A stored version above the code's
+   * never reaches this: the journal's `accept` refuses it.
    */
   async migrate(versioning: StateVersioning): Promise<void> {
     const to = versioning.stateVersion;
@@ -237,6 +241,7 @@ export class OwnerState {
       this.#stateVersionUnwritten = true;
       return;
     }
+    const started = this.#clock.now();
     const m: Mutation = { op: 'set', path: '', value: runMigrations(view(this.#state), this.#stateVersion, versioning) };
     const state = applyFrozen(this.#state, m);
     try {
@@ -246,6 +251,19 @@ export class OwnerState {
         field: String(to),
         cause,
       });
+    }
+    // The migrations ran on the loop, where the lease's renewals run too: a lease lost meanwhile would be
+    // lost again by every takeover (each claiming an epoch), so it is this code's failure, not the lease's.
+    const took = this.#clock.now() - started;
+    try {
+      this.#guard();
+    } catch (cause) {
+      if (took < MIGRATION_BLAMED_MS) throw cause;
+      throw new LeaseholdError(
+        'EMIGRATION',
+        `the migrations to ${to} ran for ${Math.round(took)} ms and the lease was lost meanwhile (its renewals wait for them): raise ttlMs well above that, or make them faster`,
+        { field: String(to), cause },
+      );
     }
     const v = this.#version + 1;
     this.#state = state;

@@ -97,6 +97,34 @@ describe('join({ stateVersion, migrations })', () => {
     });
   });
 
+  it('migrations that outlast the lease stop their instance (EMIGRATION naming ttlMs) after one epoch, not in a loop', async () => {
+    await cluster(async (start) => {
+      const a = start('a', { stateVersion: 1 });
+      await a.whenOwner();
+      await a.state.set('n', 1);
+      await a.close();
+      let runs = 0;
+      const slow = start('slow', {
+        migrations: {
+          2: (s: { n: number }) => {
+            runs++;
+            const until = Date.now() + 1300; // the loop is blocked past the 1000 ms ttl
+            while (Date.now() < until);
+            return { total: s.n };
+          },
+        },
+      });
+      const error = await failed(slow);
+      assert.ok(isCode('EMIGRATION', '2')(error) && /ttlMs/.test(error!.message), String(error));
+      await delay(300);
+      assert.equal(runs, 1, 'run once: a lease lost to it is not claimed again and again');
+      const b = start('b', { stateVersion: 1 });
+      await b.whenOwner();
+      assert.deepEqual(b.state.get() as Json, { n: 1 }, 'nothing was written');
+      assert.equal(b.epoch, slow.epoch + 1);
+    });
+  });
+
   it('a migration that throws stops its instance (EMIGRATION); a fixed build then migrates the same state', async () => {
     await cluster(async (start) => {
       const a = start('a', { stateVersion: 1 });
