@@ -14,7 +14,8 @@ const { WebSocket } = wsLib;
 type WebSocket = WsSocket;
 import type { Clock, Timer } from '../clock.js';
 import { LeaseholdError } from '../errors.js';
-import { CloseCode, PROTOCOL_VERSION, helloVersion, refusedBy, versionRefusal, type InstanceInfo } from './protocol.js';
+import { CloseCode, PROTOCOL_VERSION, peekHello, refusedBy, versionRefusal, type InstanceInfo } from './protocol.js';
+import { newNonce, proofMatches } from './secret.js';
 import { isOutdated, outdatedState } from '../state/migrations.js';
 import { DecodeError, unreachable, type ToOwnerFrame } from './codec/fields.js';
 import * as toOwner from './codec/to-owner.js';
@@ -192,18 +193,23 @@ export class FollowerLink {
       ws.on('error', (err) =>
         fail(new LeaseholdError('EIO', `cannot connect to the owner at ${opts.endpoint}: ${err.message}`, { cause: err })),
       );
-      ws.on('close', (code, reason) =>
+      // A refusal as a version counts only with the owner's proof: from anything else on that port (a stale
+      // record's), it is one more failed connection, never a reason to stop.
+      const nonce = newNonce();
+      ws.on('close', (code, reason) => {
+        const refused = code === CloseCode.VERSION ? refusedBy(reason.toString()) : undefined;
         fail(
-          code === CloseCode.VERSION
-            ? otherVersion(opts.endpoint, refusedBy(reason.toString()))
+          refused && proofMatches(opts.secret, nonce, refused.proof)
+            ? otherVersion(opts.endpoint, refused.v)
             : new LeaseholdError('EPROTOCOL', `the owner at ${opts.endpoint} refused the connection: ${code} ${reason.toString() || ''}`.trim()),
-        ),
-      );
+        );
+      });
       ws.on('open', () => {
         ws.send(
           toOwner.encode({
             t: 'hello',
             v: PROTOCOL_VERSION,
+            nonce,
             epoch: opts.minEpoch,
             instanceId: opts.instanceId,
             name: opts.name,
@@ -216,26 +222,30 @@ export class FollowerLink {
         if (settled) return;
         const text = data.toString();
         const welcome = toFollower.decode(text);
-        // Another version's welcome need not decode as ours: its version is all that is read of it.
-        const v = welcome instanceof DecodeError ? helloVersion(text) : welcome.t === 'welcome' ? welcome.v : undefined;
-        if (v !== undefined && v !== PROTOCOL_VERSION) {
+        // Another version's welcome need not decode as ours: its version and proof are all that is read.
+        const head = welcome instanceof DecodeError ? peekHello(text) : welcome.t === 'welcome' ? welcome : undefined;
+        if (head?.t === 'welcome' && !proofMatches(opts.secret, nonce, head.proof)) {
+          ws.close(CloseCode.PROTOCOL, 'no proof of the secret');
+          return fail(new LeaseholdError('EPROTOCOL', `the server at ${opts.endpoint} did not prove that it holds the owner's secret`));
+        }
+        if (head?.t === 'welcome' && head.v !== PROTOCOL_VERSION) {
           ws.close(CloseCode.VERSION, versionRefusal());
-          return fail(otherVersion(opts.endpoint, v));
+          return fail(otherVersion(opts.endpoint, head.v));
         }
         if (welcome instanceof DecodeError || welcome.t !== 'welcome') {
           ws.close(CloseCode.PROTOCOL, 'expected welcome');
           const why = welcome instanceof DecodeError ? welcome.reason : `"${welcome.t}" first`;
           return fail(new LeaseholdError('EPROTOCOL', `the owner at ${opts.endpoint} sent no welcome: ${why}`));
         }
-        if (isOutdated(welcome.sv, opts.stateVersion)) {
-          ws.close(CloseCode.GOING_AWAY, 'outdated');
-          return fail(outdatedState(welcome.sv, opts.stateVersion, `the owner at ${opts.endpoint}`));
-        }
         if (welcome.epoch < opts.minEpoch) {
           ws.close(CloseCode.STALE_EPOCH, `epoch ${welcome.epoch} is older than ${opts.minEpoch}`);
           return fail(
             new LeaseholdError('EPROTOCOL', `the owner at ${opts.endpoint} is stale (epoch ${welcome.epoch} < ${opts.minEpoch})`),
           );
+        }
+        if (isOutdated(welcome.sv, opts.stateVersion)) {
+          ws.close(CloseCode.GOING_AWAY, 'outdated');
+          return fail(outdatedState(welcome.sv, opts.stateVersion, `the owner at ${opts.endpoint}`));
         }
         settled = true;
         timer?.cancel();

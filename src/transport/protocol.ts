@@ -13,12 +13,14 @@
  *                                                             loopback listener    → HTTP 403, no socket
  *                                                          2. secret wrong/missing → HTTP 401, no socket
  *                                                          3. not serving (deposed) → close 4003
- *   {"t":"hello","v":1,"epoch":E,"instanceId":…}  ───────▶  4. v ≠ PROTOCOL_VERSION → close 4002 "protocol 1"
+ *   {"t":"hello","v":1,"nonce":N,"epoch":E,"instanceId":…} ─▶  4. v ≠ PROTOCOL_VERSION → close 4002 "protocol 1 P"
  *                                                          5. E > owner's epoch    → close 4004
  *                                                          6. instanceId connected → close 4007
- *   ◀───── {"t":"welcome","v":1,"epoch":E',"ownerId":…,"instances":[…],"maxPayload":N,"sv":S,"holder":{…}}
- *          (a follower refuses a welcome of another version with 4002, of an epoch below E with 4004,
- *          and stops with EOUTDATED when the state's version S is newer than its code's)
+ *   ◀───── {"t":"welcome","v":1,"proof":P,"epoch":E',"ownerId":…,"instances":[…],"maxPayload":N,"sv":S,"holder":{…}}
+ *          P = HMAC-SHA256(secret, N): the owner proves it holds the secret, so a follower believes nothing
+ *          (no welcome, no refusal) from a process that only listens on a stale record's port. A follower
+ *          refuses a welcome without that proof (4000), of another version with 4002, of an epoch below E
+ *          with 4004, and stops with EOUTDATED when the state's version S is newer than its code's
  *   ◀───── {"t":"presence","epoch":E',"instances":[…]}        (whenever instances join or leave)
  *   ◀───── {"t":"standby-request","epoch":E'}                 (to the designated successor only)
  *   {"t":"standby","epoch":E',"endpoint":…,"secret":…} ──▶   (its future endpoint; it listens, unserved)
@@ -37,28 +39,30 @@
 export const PROTOCOL_VERSION = 1;
 
 /*
- * What every version keeps, so that each side can tell an older peer from a newer one: a hello and a
- * welcome are JSON objects whose `t` and `v` mean what they mean here, and a 4002 close's reason is
- * `protocol N`, N being the closing side's own version. A follower whose owner is newer stops with
- * EOUTDATED ("restart to update"); one whose owner is older waits for it to go.
+ * What every version keeps, so that each side can tell an older peer from a newer one: a hello is a JSON
+ * object whose `t`, `v` and `nonce` mean what they mean here, a welcome one whose `t`, `v` and `proof` do,
+ * and a 4002 close's reason is `protocol N P`: N the closing side's own version and, from an owner, P its
+ * proof for the hello's nonce. A follower whose proven owner is newer stops with EOUTDATED ("restart to
+ * update"); one whose owner is older waits for it to go; an unproven refusal is only a failed connection.
  */
 
-/** The reason of every 4002 close: this side's own version. */
-export function versionRefusal(): string {
-  return `protocol ${PROTOCOL_VERSION}`;
+/** The reason of a 4002 close: this side's version, and the owner's proof for the follower's nonce. */
+export function versionRefusal(proof?: string): string {
+  return proof === undefined ? `protocol ${PROTOCOL_VERSION}` : `protocol ${PROTOCOL_VERSION} ${proof}`;
 }
 
-/** The other side's version, from the reason of its 4002 close; undefined when it names none. */
-export function refusedBy(reason: string): number | undefined {
-  const m = /^protocol (\d{1,9})$/.exec(reason);
-  return m ? Number(m[1]) : undefined;
+/** The other side's version and proof, from the reason of its 4002 close; undefined when it names none. */
+export function refusedBy(reason: string): { v: number; proof?: string } | undefined {
+  const m = /^protocol (\d{1,9})(?: ([0-9a-f]{1,128}))?$/.exec(reason);
+  if (!m) return undefined;
+  return m[2] === undefined ? { v: Number(m[1]) } : { v: Number(m[1]), proof: m[2] };
 }
 
 /**
- * The version a hello or welcome names when the rest of it does not decode (another version's frame);
- * undefined for anything else.
+ * What every version's hello or welcome keeps (`v`, and the hello's `nonce` or the welcome's `proof`),
+ * read from one that does not decode as ours (another version's frame); undefined for anything else.
  */
-export function helloVersion(text: string): number | undefined {
+export function peekHello(text: string): { t: 'hello' | 'welcome'; v: number; nonce?: string; proof?: string } | undefined {
   let x: unknown;
   try {
     x = JSON.parse(text);
@@ -66,8 +70,14 @@ export function helloVersion(text: string): number | undefined {
     return undefined;
   }
   if (typeof x !== 'object' || x === null) return undefined;
-  const { t, v } = x as { t?: unknown; v?: unknown };
-  return (t === 'hello' || t === 'welcome') && typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined;
+  const { t, v, nonce, proof } = x as { t?: unknown; v?: unknown; nonce?: unknown; proof?: unknown };
+  if ((t !== 'hello' && t !== 'welcome') || typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) return undefined;
+  return {
+    t,
+    v,
+    ...(typeof nonce === 'string' && nonce.length <= 128 ? { nonce } : {}),
+    ...(typeof proof === 'string' && proof.length <= 128 ? { proof } : {}),
+  };
 }
 
 /** Close codes, stable; the reason string is for humans. */

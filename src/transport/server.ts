@@ -42,7 +42,8 @@ import { bind, removeStaleSocket, type TransportKind } from './endpoint.js';
 import { PeerImpl, type Peer } from './peer.js';
 import { Admission, ADMISSION_DEFAULTS } from './admission.js';
 import { checkUpgrade, refusalResponse } from './upgrade-check.js';
-import { CloseCode, PROTOCOL_VERSION, helloVersion, versionRefusal, type InstanceInfo } from './protocol.js';
+import { CloseCode, PROTOCOL_VERSION, peekHello, versionRefusal, type InstanceInfo } from './protocol.js';
+import { ownerProof } from './secret.js';
 import { DecodeError } from './codec/fields.js';
 import * as toOwner from './codec/to-owner.js';
 import * as toFollower from './codec/to-follower.js';
@@ -272,9 +273,11 @@ export class OwnerServer {
       const text = data.toString();
       const msg = toOwner.decode(text);
       if (msg instanceof DecodeError) {
-        // Another version's hello need not decode as ours: refused as a version, so that its sender knows.
-        const v = peer.joined ? undefined : helloVersion(text);
-        if (v !== undefined && v !== PROTOCOL_VERSION) return ws.close(CloseCode.VERSION, versionRefusal());
+        // Another version's hello need not decode as ours: refused as a version (with this owner's proof for
+        // its nonce), so that its sender knows.
+        const other = peer.joined ? undefined : peekHello(text);
+        if (other?.t === 'hello' && other.v !== PROTOCOL_VERSION)
+          return ws.close(CloseCode.VERSION, versionRefusal(other.nonce === undefined ? undefined : ownerProof(this.#opts.secret, other.nonce)));
         return ws.close(CloseCode.PROTOCOL, peer.joined ? msg.reason : `expected hello: ${msg.reason}`);
       }
       if (msg.t === 'hello') return peer.joined ? ws.close(CloseCode.PROTOCOL, 'a second hello') : this.#hello(peer, msg);
@@ -292,7 +295,7 @@ export class OwnerServer {
 
   #hello(peer: PeerImpl, hello: toOwner.Hello): void {
     // 4. Version.
-    if (hello.v !== PROTOCOL_VERSION) return peer.close(CloseCode.VERSION, versionRefusal());
+    if (hello.v !== PROTOCOL_VERSION) return peer.close(CloseCode.VERSION, versionRefusal(ownerProof(this.#opts.secret, hello.nonce)));
     // 5. A follower that has seen a newer epoch than ours: we are stale.
     if (hello.epoch > this.#epoch) {
       peer.close(CloseCode.STALE_EPOCH, `owner epoch ${this.#epoch} is older than ${hello.epoch}`);
@@ -315,6 +318,7 @@ export class OwnerServer {
     const welcome: toFollower.Welcome = {
       t: 'welcome',
       v: PROTOCOL_VERSION,
+      proof: ownerProof(this.#opts.secret, hello.nonce),
       epoch: this.#epoch,
       ownerId: this.#opts.instanceId,
       instances: this.instances(),

@@ -174,7 +174,7 @@ export async function stateFailoverChaos(rounds: number, options: ChaosOptions =
         else if (kind < 0.7 && secret) {
           const hello = frame(
             0x81,
-            JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, epoch: 0, instanceId: `neighbour-${faults.neighbour}`, name: 'n', pid: 1 }),
+            JSON.stringify({ t: 'hello', nonce: 'test-nonce', v: PROTOCOL_VERSION, epoch: 0, instanceId: `neighbour-${faults.neighbour}`, name: 'n', pid: 1 }),
           );
           await exchangeRaw({ port }, [upgradeRequest(port, { secret }), hello, hostile[Math.floor(rand() * hostile.length)]!], 50);
         } else {

@@ -111,7 +111,7 @@ describe('join()', () => {
       const frames: { t: string; at: number }[] = [];
       raw.on('message', (data) => frames.push({ t: (JSON.parse(String(data)) as { t: string }).t, at: performance.now() }));
       await new Promise((resolve) => raw.once('open', resolve));
-      raw.send(JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, epoch: a.epoch, instanceId: 'raw-follower', name: 'raw', pid: 1 }));
+      raw.send(JSON.stringify({ t: 'hello', nonce: 'test-nonce', v: PROTOCOL_VERSION, epoch: a.epoch, instanceId: 'raw-follower', name: 'raw', pid: 1 }));
       await until(() => frames.some((f) => f.t === 'welcome'), 2000, 'the raw follower is welcomed');
       const closedAt = new Promise<number>((resolve) => raw.once('close', () => resolve(performance.now())));
       const from = c.events.length;

@@ -69,7 +69,7 @@ describe('hostile input to the owner', () => {
       ws.once('error', reject);
     });
     if (helloFirst)
-      ws.send(JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, epoch: 1, instanceId: `fuzz-${Math.random()}`, name: 'fuzz', pid: 1 }));
+      ws.send(JSON.stringify({ t: 'hello', nonce: 'test-nonce', v: PROTOCOL_VERSION, epoch: 1, instanceId: `fuzz-${Math.random()}`, name: 'fuzz', pid: 1 }));
     for (const f of frames) ws.send(f);
     const code = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(0), waitMs))]);
     if (code === 0) {
@@ -109,7 +109,7 @@ describe('hostile input to the owner', () => {
   });
 
   it('hellos of another protocol version, a newer epoch, or wrong types get their documented close codes', async () => {
-    const base = { t: 'hello', v: PROTOCOL_VERSION, epoch: 1, instanceId: 'x', name: 'n', pid: 1 };
+    const base = { t: 'hello', nonce: 'test-nonce', v: PROTOCOL_VERSION, epoch: 1, instanceId: 'x', name: 'n', pid: 1 };
     const cases: [Record<string, unknown>, number][] = [
       [{ ...base, v: PROTOCOL_VERSION + 1 }, 4002],
       [{ ...base, v: 0 }, 4002],
@@ -210,7 +210,7 @@ describe('hostile input to the owner', () => {
       for (const x of m.t === 'batch' ? m.items : [m]) if (x.t === 'acks') acks.push(...x.vs);
     });
     await new Promise((r) => ws.once('open', r));
-    ws.send(JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, epoch: 1, instanceId: id, name: 'replayer', pid: 1 }));
+    ws.send(JSON.stringify({ t: 'hello', nonce: 'test-nonce', v: PROTOCOL_VERSION, epoch: 1, instanceId: id, name: 'replayer', pid: 1 }));
     ws.send(mut(1));
     ws.send(mut(1));
     ws.send(mut(1));

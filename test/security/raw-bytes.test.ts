@@ -58,7 +58,7 @@ describe('raw bytes against an owner process', () => {
       fc.asyncProperty(fc.boolean(), fc.boolean(), fc.uint8Array({ minLength: 1, maxLength: 200 }), async (upgrade, withSecret, bytes) => {
         const hello = frame(
           0x81,
-          JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, epoch: 0, instanceId: `x${Math.random()}`, name: 'x', pid: 1 }),
+          JSON.stringify({ t: 'hello', nonce: 'test-nonce', v: PROTOCOL_VERSION, epoch: 0, instanceId: `x${Math.random()}`, name: 'x', pid: 1 }),
         );
         const parts = upgrade
           ? [upgradeRequest(port, withSecret ? { secret } : {}), ...(withSecret ? [hello] : []), Buffer.from(bytes)]

@@ -23,7 +23,7 @@ async function rawFollower(endpoint: string, secret: string, id: string) {
     else got.push(m);
   });
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  ws.send(JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, epoch: 1, instanceId: id, name: id, pid: 1 }));
+  ws.send(JSON.stringify({ t: 'hello', nonce: 'test-nonce', v: PROTOCOL_VERSION, epoch: 1, instanceId: id, name: id, pid: 1 }));
   await until(() => got.find((m) => m.t === 'welcome'), 2000, `${id} welcomed`);
   return { ws, got, epoch: got.find((m) => m.t === 'welcome')!.epoch as number };
 }

@@ -16,6 +16,7 @@ import { MemoryLeaseStore } from '../../src/lease/memory-store.js';
 import { SnapshotAssembly, type Refusal } from '../../src/state/snapshot-assembly.js';
 import { SNAPSHOT_PART_CHARS } from '../../src/transport/codec/to-follower.js';
 import { CloseCode, PROTOCOL_VERSION } from '../../src/transport/protocol.js';
+import { ownerProof } from '../../src/transport/secret.js';
 import { delay, tempRoot, until } from '../helpers.js';
 
 const KEY = LeaseKey.forApp('leasehold');
@@ -97,22 +98,33 @@ interface Conn {
   closed: Promise<number>;
 }
 
-/** An "owner" that holds the lease and welcomes followers, then sends whatever the test says. */
+const SECRET = 'fake-secret-0123456789abcdefghijkl';
+
+/** An "owner" that holds the lease and welcomes followers (proving it holds the secret), then sends whatever the test says. */
 async function fakeOwner(store: MemoryLeaseStore) {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
   await once(wss, 'listening');
   const endpoint = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`;
-  const lease = await store.acquire(KEY, { meta: { endpoint, secret: 'fake-secret-0123456789abcdefghijkl' } });
+  const lease = await store.acquire(KEY, { meta: { endpoint, secret: SECRET } });
   const synced: Conn[] = [];
   const waiting: ((c: Conn) => void)[] = [];
   wss.on('connection', (ws) => {
     const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
     ws.on('error', () => undefined);
     ws.on('message', (d) => {
-      const m = JSON.parse(String(d)) as { t: string };
+      const m = JSON.parse(String(d)) as { t: string; nonce?: string };
       if (m.t === 'hello')
         ws.send(
-          JSON.stringify({ t: 'welcome', v: PROTOCOL_VERSION, epoch: lease.epoch, ownerId: 'fake', instances: [], maxPayload: 1 << 20, sv: 0 }),
+          JSON.stringify({
+            t: 'welcome',
+            v: PROTOCOL_VERSION,
+            proof: ownerProof(SECRET, m.nonce!),
+            epoch: lease.epoch,
+            ownerId: 'fake',
+            instances: [],
+            maxPayload: 1 << 20,
+            sv: 0,
+          }),
         );
       if (m.t !== 'sync') return;
       const next = waiting.shift();

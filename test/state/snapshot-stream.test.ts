@@ -60,7 +60,7 @@ async function rawFollower(endpoint: string, secret: string, id: string, log: Lo
   });
   ws.on('error', () => undefined);
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  ws.send(JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, epoch: 1, instanceId: id, name: id, pid: 1 }));
+  ws.send(JSON.stringify({ t: 'hello', nonce: 'test-nonce', v: PROTOCOL_VERSION, epoch: 1, instanceId: id, name: id, pid: 1 }));
   const got = () => log.filter((e) => e.who === id).map((e) => e.m);
   const welcome = await until(() => got().find((m) => m.t === 'welcome'), 5000, `${id} welcomed`);
   const epoch = welcome.epoch as number;

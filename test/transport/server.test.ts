@@ -11,7 +11,8 @@ import fc from 'fast-check';
 import { systemClock } from '../../src/clock.js';
 import { OwnerServer, type OwnerHandler } from '../../src/transport/server.js';
 import { FollowerLink } from '../../src/transport/client.js';
-import { CloseCode, PROTOCOL_VERSION } from '../../src/transport/protocol.js';
+import { CloseCode, PROTOCOL_VERSION, refusedBy } from '../../src/transport/protocol.js';
+import { proofMatches } from '../../src/transport/secret.js';
 import { tempRoot } from '../helpers.js';
 import { exchangeRaw, frame, httpStatus, upgradeRequest, violations } from './hostile-frames.js';
 
@@ -79,7 +80,7 @@ describe('OwnerServer against hostile bytes', () => {
         assert.equal(httpStatus(authed.reply), 101, `${name} with the secret`);
         if (state === 'serving') assert.ok(authed.closed, `${name} with the secret: closed`);
         // Bytes after a hello too.
-        const hello = JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, epoch: 0, instanceId: `h-${name}`, name, pid: 1 });
+        const hello = JSON.stringify({ t: 'hello', nonce: 'test-nonce', v: PROTOCOL_VERSION, epoch: 0, instanceId: `h-${name}`, name, pid: 1 });
         await exchangeRaw(target, [upgradeRequest(port, { secret: SECRET }), frame(0x81, hello), bytes], 100);
       }
       if (state === 'standby') server.serve(1, () => undefined, handler); // the held sockets are read now
@@ -121,18 +122,26 @@ describe('OwnerServer against hostile bytes', () => {
     await server.close();
   });
 
-  it('refuses a hello of another protocol version (4002) and welcomes one of this version', async () => {
+  it('refuses a hello of another protocol version (4002 "protocol N PROOF", proving the secret) and welcomes one of this version', async () => {
     const server = await listen();
     const handler = recordingHandler();
     server.serve(1, () => undefined, handler);
     const port = portOf(server.endpoint);
-    for (const v of [PROTOCOL_VERSION + 1, PROTOCOL_VERSION - 1]) {
-      const hello = JSON.stringify({ t: 'hello', v, epoch: 0, instanceId: `v${v}`, name: 'v', pid: 1 });
+    const hellos = [
+      { t: 'hello', v: PROTOCOL_VERSION + 1, nonce: 'n1', epoch: 0, instanceId: 'newer', name: 'v', pid: 1 },
+      { t: 'hello', v: PROTOCOL_VERSION - 1, nonce: 'n2', epoch: 0, instanceId: 'older', name: 'v', pid: 1 },
+      // Another version's hello need not decode as ours: its version and nonce are what is read.
+      { t: 'hello', v: PROTOCOL_VERSION + 1, nonce: 'n3', somethingNew: [1, 2] },
+    ];
+    for (const hello of hellos) {
       // The close frame comes at once; the socket stays until the close handshake, which this peer never answers.
-      const { reply } = await exchangeRaw({ port }, [upgradeRequest(port, { secret: SECRET }), frame(0x81, hello)], 200);
+      const { reply } = await exchangeRaw({ port }, [upgradeRequest(port, { secret: SECRET }), frame(0x81, JSON.stringify(hello))], 200);
       const close = reply.indexOf(Buffer.from([0x88]), reply.indexOf('\r\n\r\n') + 4);
-      assert.ok(close > 0, `protocol ${v}: a close frame`);
-      assert.equal(reply.readUInt16BE(close + 2), CloseCode.VERSION, `protocol ${v}`);
+      assert.ok(close > 0, `protocol ${hello.v}: a close frame`);
+      assert.equal(reply.readUInt16BE(close + 2), CloseCode.VERSION, `protocol ${hello.v}`);
+      const refused = refusedBy(reply.subarray(close + 4, close + 2 + reply[close + 1]!).toString());
+      assert.equal(refused?.v, PROTOCOL_VERSION);
+      assert.ok(proofMatches(SECRET, hello.nonce, refused?.proof), `the refusal proves the secret for ${hello.nonce}`);
     }
     assert.deepEqual(handler.joins, []);
     const link = await follow(server.endpoint, 'current');
@@ -170,7 +179,7 @@ describe('OwnerServer against hostile bytes', () => {
           const b = Buffer.from(bytes);
           const hello = frame(
             0x81,
-            JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, epoch: 0, instanceId: `r-${Math.random()}`, name: 'r', pid: 1 }),
+            JSON.stringify({ t: 'hello', nonce: 'test-nonce', v: PROTOCOL_VERSION, epoch: 0, instanceId: `r-${Math.random()}`, name: 'r', pid: 1 }),
           );
           const parts =
             phase === 'raw'

@@ -2,8 +2,9 @@
  * Owner → follower: every frame an owner sends, as one typed union, with the one decoder a follower runs on
  * each frame and the encoders an owner sends with (see protocol.ts for the connection and close codes).
  *
- *   {"t":"welcome","v":1,"epoch":E,"ownerId":…,"instances":[…],"maxPayload":N,"holder":{…}}   the answer to
- *                      hello; v: PROTOCOL_VERSION; N: the largest frame the owner accepts; holder: its lease
+ *   {"t":"welcome","v":1,"proof":P,"epoch":E,"ownerId":…,"instances":[…],"maxPayload":N,"sv":S,"holder":{…}}
+ *                      the answer to hello; v: PROTOCOL_VERSION; P: HMAC-SHA256(secret, the hello's nonce);
+ *                      S: the state's version; N: the largest frame the owner accepts; holder: its lease
  *                      record without secrets (absent from a server given none), so that a follower welcomed
  *                      over a standby link after a handover need not read the record from disk
  *   {"t":"presence","epoch":E,"instances":[…]}          whenever instances join or leave
@@ -56,6 +57,8 @@ const MAX_ITEMS = 1_000_000;
 export interface Welcome {
   t: 'welcome';
   v: number;
+  /** HMAC-SHA256(secret, the hello's nonce): the owner holds the secret (secret.ts). */
+  proof: string;
   epoch: number;
   ownerId: string;
   instances: InstanceInfo[];
@@ -195,6 +198,7 @@ const shapes: Shapes<ToFollower> = {
     t: is.oneOf('welcome'),
     // Any version decodes, so that an owner of another version is refused as such (4002), not as malformed.
     v: is.int(0),
+    proof: is.nonEmptyStr(128),
     epoch: is.int(1),
     ownerId: is.nonEmptyStr(64),
     instances: is.arrayOf(instanceInfo),

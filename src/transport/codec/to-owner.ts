@@ -2,7 +2,7 @@
  * Follower → owner: every frame a follower sends, as one typed union, with the one decoder the owner runs on
  * each frame and the encoders a follower sends with (see protocol.ts for the connection and close codes).
  *
- *   {"t":"hello","v":1,"epoch":E,"instanceId":…,"name":…,"pid":P,"appVersion":…}   the first frame;
+ *   {"t":"hello","v":1,"nonce":N,"epoch":E,"instanceId":…,"name":…,"pid":P,"appVersion":…}   the first frame;
  *                                                v: PROTOCOL_VERSION, E: the highest epoch this follower
  *                                                has seen, appVersion (optional): the app's version
  *   {"t":"standby","epoch":E,"endpoint":…,"secret":…}   the designated successor: where it will serve
@@ -31,6 +31,8 @@ export const MAX_REQUEST_NAME = 128;
 export interface Hello {
   t: 'hello';
   v: number;
+  /** Random, per connection: the owner's welcome proves it holds the secret with an HMAC of it (secret.ts). */
+  nonce: string;
   epoch: number;
   instanceId: string;
   name: string;
@@ -87,6 +89,7 @@ const shapes: Shapes<ToOwner> = {
     t: is.oneOf('hello'),
     // Any version decodes, so that a follower of another version is refused as such (4002), not as malformed.
     v: is.int(0),
+    nonce: is.nonEmptyStr(128),
     epoch: is.int(0),
     instanceId: is.nonEmptyStr(64),
     name: is.str(128),

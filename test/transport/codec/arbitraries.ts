@@ -66,8 +66,17 @@ export const mutateItem: fc.Arbitrary<MutateItem> = record(
 
 export const toOwner: fc.Arbitrary<ToOwner> = fc.oneof(
   record(
-    { t: fc.constant('hello' as const), v: nat, epoch: nat, instanceId: nonEmpty(64), name: str(128), pid: nat, appVersion: str(64) },
-    { requiredKeys: ['t', 'v', 'epoch', 'instanceId', 'name', 'pid'] },
+    {
+      t: fc.constant('hello' as const),
+      v: nat,
+      nonce: nonEmpty(128),
+      epoch: nat,
+      instanceId: nonEmpty(64),
+      name: str(128),
+      pid: nat,
+      appVersion: str(64),
+    },
+    { requiredKeys: ['t', 'v', 'nonce', 'epoch', 'instanceId', 'name', 'pid'] },
   ),
   record({ t: fc.constant('standby' as const), epoch, endpoint: nonEmpty(1024), secret: nonEmpty(256) }),
   record({ t: fc.constant('sync' as const), epoch, since: nat, at: id }, { requiredKeys: ['t', 'epoch', 'since'] }),
@@ -94,6 +103,7 @@ export const toFollower: fc.Arbitrary<ToFollower> = fc.oneof(
     {
       t: fc.constant('welcome' as const),
       v: nat,
+      proof: nonEmpty(128),
       epoch,
       ownerId: nonEmpty(64),
       instances: fc.array(instance, { maxLength: 3 }),
@@ -101,7 +111,7 @@ export const toFollower: fc.Arbitrary<ToFollower> = fc.oneof(
       sv: nat,
       holder,
     },
-    { requiredKeys: ['t', 'v', 'epoch', 'ownerId', 'instances', 'maxPayload', 'sv'] },
+    { requiredKeys: ['t', 'v', 'proof', 'epoch', 'ownerId', 'instances', 'maxPayload', 'sv'] },
   ),
   record({ t: fc.constant('presence' as const), epoch, instances: fc.array(instance, { maxLength: 3 }) }),
   record({ t: fc.constant('standby-request' as const), epoch }),

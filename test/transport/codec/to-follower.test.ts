@@ -90,7 +90,7 @@ describe('codec: owner → follower', () => {
   for (const [name, m] of bad) it(`refuses ${name}`, () => assert.ok(Buffer.byteLength(reason(JSON.stringify(m))) <= 100));
 
   it('a welcome may carry the holder: a lease record, checked field by field', () => {
-    const welcome = { t: 'welcome', v: 1, epoch: 4, ownerId: 'o', instances: [], maxPayload: 1024, sv: 0 };
+    const welcome = { t: 'welcome', v: 1, proof: 'p'.repeat(64), epoch: 4, ownerId: 'o', instances: [], maxPayload: 1024, sv: 0 };
     const holder = {
       format: 1,
       key: 'app/x/owner',

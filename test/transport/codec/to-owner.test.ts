@@ -15,7 +15,7 @@ import { PROTOCOL_VERSION } from '../../../src/transport/protocol.js';
 import * as arb from './arbitraries.js';
 
 const { seed, numRuns } = arb;
-const hello = { t: 'hello', v: PROTOCOL_VERSION, epoch: 3, instanceId: 'abc', name: 'n', pid: 12 };
+const hello = { t: 'hello', nonce: 'test-nonce', v: PROTOCOL_VERSION, epoch: 3, instanceId: 'abc', name: 'n', pid: 12 };
 const reason = (raw: string | Uint8Array) => arb.refusal(decode, raw);
 
 describe('codec: follower → owner', () => {
@@ -43,7 +43,7 @@ describe('codec: follower → owner', () => {
     ['null', 'null'],
     ['unknown type', JSON.stringify({ ...hello, t: 'launch' })],
     ['a type only the owner sends', JSON.stringify({ t: 'welcome', v: 1, epoch: 1, ownerId: 'o', instances: [], maxPayload: 1 })],
-    ['missing field', JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, epoch: 3, instanceId: 'abc', name: 'n' })],
+    ['missing field', JSON.stringify({ t: 'hello', nonce: 'test-nonce', v: PROTOCOL_VERSION, epoch: 3, instanceId: 'abc', name: 'n' })],
     ['extra field', JSON.stringify({ ...hello, admin: true })],
     ['wrong type', JSON.stringify({ ...hello, epoch: '3' })],
     ['a list of versions', JSON.stringify({ ...hello, v: [PROTOCOL_VERSION] })],
