@@ -270,7 +270,9 @@ export class Instance<State = Json, Actions extends ActionLike = Action> {
       return { started: true };
     }
     if (outcome.kind === 'stepped-down') {
-      // The successor acquires as soon as it is told: follow it once its record is there.
+      // No longer the owner (whenOwner() waits again); the successor acquires as soon as it is told:
+      // follow it once its record is there.
+      this.#setRole('follower');
       const record = await awaitSuccessor({ ...this.#base(), signal: this.#stop.signal }, outcome.record);
       debug(record ? `stepped down: following epoch ${record.epoch}` : 'stepped down: no successor record, contending');
       return { started: true, next: record ? { record } : undefined };

@@ -70,7 +70,7 @@ export function resolveVersioning(stateVersion: unknown, migrations: unknown): S
 }
 
 /** Whether code of `own` version may not serve or follow a state of version `stored`. */
-export function isOutdated(stored: number, own: number | undefined): own is number {
+export function isOutdated(stored: number, own: number | undefined): boolean {
   return own !== undefined && stored > own;
 }
 

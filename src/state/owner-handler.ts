@@ -84,7 +84,7 @@ export async function startOwnerState(p: {
     // A state newer than this code is left exactly as it is: not even a torn tail is cut.
     accept: (r) => {
       const own = versioning.stateVersion;
-      if (isOutdated(r.stateVersion, own)) throw outdatedState(r.stateVersion, own, `the state in ${p.dir}`);
+      if (isOutdated(r.stateVersion, own)) throw outdatedState(r.stateVersion, own!, `the state in ${p.dir}`);
     },
   });
   const opened = systemClock.now();

@@ -245,7 +245,7 @@ export class FollowerLink {
         }
         if (isOutdated(welcome.sv, opts.stateVersion)) {
           ws.close(CloseCode.GOING_AWAY, 'outdated');
-          return fail(outdatedState(welcome.sv, opts.stateVersion, `the owner at ${opts.endpoint}`));
+          return fail(outdatedState(welcome.sv, opts.stateVersion!, `the owner at ${opts.endpoint}`));
         }
         settled = true;
         timer?.cancel();
