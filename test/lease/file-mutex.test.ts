@@ -57,6 +57,31 @@ describe('the file mutex', () => {
     await rm(`${path}.lock`, { recursive: true });
   });
 
+  it('across hosts, a live lock is broken only by a peer whose clock runs ahead of its mtime by the staleness', async () => {
+    // Another computer on the same data root (a network file system): its lock's mtime is written by that
+    // computer's (or the server's) clock. Seen from here, a clock behind ours makes a live lock look older.
+    const skewed = (ms: number) =>
+      ({
+        ...nodeFs,
+        statSync: (p: string) => {
+          const st = nodeFs.statSync(p);
+          if (p.endsWith('.lock')) st.mtime = new Date(st.mtime.getTime() - ms);
+          return st;
+        },
+      }) as typeof nodeFs;
+    const path = await recordIn();
+    const here = new FileMutex({ fs: nodeFs, clock: systemClock });
+    // The holder is on another host: its pid says nothing here, so only the staleness can break its lock.
+    const held = await here.acquire(path, 'k', never);
+    await writeFile(`${path}.lock-holder`, JSON.stringify({ pid: 1, processStart: null, host: 'other-host' }));
+    const within = new FileMutex({ fs: skewed(LOCK_STALE_MIN_MS / 2), clock: systemClock, lockWaitMs: 50 });
+    await assert.rejects(within.acquire(path, 'k', never), (e) => (e as LeaseholdError).code === 'ETIMEOUT', 'skew below the staleness');
+    const beyond = new FileMutex({ fs: skewed(LOCK_STALE_MIN_MS + 1000), clock: systemClock, lockWaitMs: 50 });
+    const broke = await beyond.acquire(path, 'k', never); // mutual exclusion lost: the epoch claims still fence
+    broke.release();
+    held.release();
+  });
+
   it('counts a hold that lasted half the staleness or more as compromised', async () => {
     const path = await recordIn();
     const clock = new FakeClock();
