@@ -1,6 +1,7 @@
 /**
- * Comparing the app versions instances report (`join({ appVersion })`), so that during an auto-update the
- * newest version present is preferred as the successor (handover.ts).
+ * Comparing the versions instances report (`join({ stateVersion, appVersion })`), so that during an
+ * auto-update the newest code present is preferred as the successor, and an older owner steps down to it
+ * (handover.ts): the state version its code knows first (none below any), then the app version.
  *
  * Versions are compared as semver-like dotted numbers: `1.10.0` > `1.9.2` > `1.9`; a pre-release
  * (`2.0.0-beta.1`) sorts below its release and is otherwise compared as a string; a version that does not
@@ -26,9 +27,21 @@ export function compareAppVersions(a: string, b: string): number {
   return ra < rb ? -1 : ra > rb ? 1 : 0;
 }
 
-/** The first of `items` whose version no other one exceeds (so the earliest among the newest). */
-export function newest<T>(items: readonly T[], versionOf: (t: T) => string): T | undefined {
+/** What an instance's code is: the state version it knows (absent: none) and the app version it runs. */
+export interface CodeVersion {
+  stateVersion?: number | undefined;
+  appVersion: string;
+}
+
+/** Negative when `a`'s code is older than `b`'s: by state version first, then by app version. */
+export function compareCode(a: CodeVersion, b: CodeVersion): number {
+  const d = (a.stateVersion ?? -1) - (b.stateVersion ?? -1);
+  return d !== 0 ? Math.sign(d) : compareAppVersions(a.appVersion, b.appVersion);
+}
+
+/** The first of `items` whose code no other one's exceeds (so the earliest among the newest). */
+export function newest<T>(items: readonly T[], codeOf: (t: T) => CodeVersion): T | undefined {
   let best: T | undefined;
-  for (const t of items) if (best === undefined || compareAppVersions(versionOf(t), versionOf(best)) > 0) best = t;
+  for (const t of items) if (best === undefined || compareCode(codeOf(t), codeOf(best)) > 0) best = t;
   return best;
 }

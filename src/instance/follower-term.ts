@@ -7,8 +7,9 @@
  *     the owner); say so (`other-host`) and wait for the holder to change or the key to be free.
  *  2. Connect (or take the standby link already welcomed by the successor); a failed connection reads
  *     the record for a moment (the owner is starting, just died, or is hung), then contends.
- *  3. Sync the replica and route mutations to the owner; serve as its successor when asked (listen,
- *     unserved, and say where) and connect in advance to the successor it names.
+ *  3. Sync the replica and route mutations to the owner (not while it serves an older state version than
+ *     this code knows: they wait for the owner to step down to this newer code); serve as its successor
+ *     when asked (listen, unserved, and say where) and connect in advance to the successor it names.
  *  4. Stay until the link closes, the successor welcomes the standby link (the owner left), or the record
  *     names someone else (a backstop read every renew interval: a deposed owner may keep its socket;
  *     notifications would wake every follower at every step of every lease transaction).
@@ -153,7 +154,12 @@ export class FollowerTerm {
     // Catch up from our version, then send again everything not yet acknowledged.
     link.send(handler.syncRequest());
     const batcher = new MutationBatcher(link);
-    ctx.replica.setRoute({ send: (seq, m, durable) => batcher.send(seq, m, durable) });
+    // Code that knows a newer state version than the one served would write in a shape the state does not
+    // have yet (and its writes would then be migrated once more): its mutations wait for an owner that
+    // serves its version, which the owner's step-down to the newest code present makes this instance.
+    if (ctx.stateVersion === undefined || link.welcome.sv >= ctx.stateVersion)
+      ctx.replica.setRoute({ send: (seq, m, durable) => batcher.send(seq, m, durable) });
+    else debug(`the owner serves state version ${link.welcome.sv}, older than ${ctx.stateVersion}: mutations wait`);
     const requestRoute: RequestRoute = {
       send: (id, name, payload) => link.send({ t: 'request', epoch: link.epoch, id, name, ...(payload !== undefined ? { payload } : {}) }),
     };

@@ -32,7 +32,7 @@
  * its record and contend, as after a crash.
  */
 import { sleep, type Clock, type Timer } from '../clock.js';
-import { compareAppVersions, newest } from './app-version.js';
+import { compareCode, newest, type CodeVersion } from './app-version.js';
 import { debug } from '../debug.js';
 import type { Timing } from '../config.js';
 import type { LeaseKey } from '../lease/key.js';
@@ -59,24 +59,24 @@ export class OwnerHandover {
   #designated: string | undefined;
   #standby: { instanceId: string; endpoint: string; secret: string } | undefined;
   #onLeave: (() => void) | undefined;
-  readonly #ownVersion: string;
-  /** Called once a successor of a newer app version than this owner's stands by: step down. */
+  readonly #own: CodeVersion;
+  /** Called once a successor of newer code than this owner's (app-version.ts) stands by: step down. */
   onNewer: (() => void) | undefined;
 
-  /** Created when `server` starts serving `epoch`; `ownVersion` is the app version this owner runs. */
+  /** Created when `server` starts serving `epoch`; `own` is this owner's code (app-version.ts). */
   constructor(
     server: OwnerServer,
     epoch: number,
     clock: Clock,
     timing: Pick<Timing, 'designateAfterMs' | 'handoverLingerMs'>,
-    ownVersion = '',
+    own: CodeVersion = { appVersion: '' },
   ) {
     this.#server = server;
     this.#epoch = epoch;
     this.#clock = clock;
     this.#timing = timing;
     this.#servingSince = clock.now();
-    this.#ownVersion = ownVersion;
+    this.#own = own;
   }
 
   get phase(): Phase {
@@ -99,7 +99,7 @@ export class OwnerHandover {
       return;
     }
     // The newest app version present (an auto-update in progress), the longest-connected among those.
-    const first = newest(this.#server.peers(), (p) => p.info.appVersion);
+    const first = newest(this.#server.peers(), (p) => p.info);
     if (first?.info.instanceId === this.#designated) return;
     this.#designated = first?.info.instanceId;
     this.#standby = undefined;
@@ -113,8 +113,8 @@ export class OwnerHandover {
     this.#standby = { instanceId: peer.info.instanceId, endpoint: msg.endpoint, secret: msg.secret };
     this.#phase = 'standing-by';
     for (const p of this.#server.peers()) if (p !== peer) p.send({ t: 'successor', epoch: this.#epoch, ...this.#standby });
-    if (compareAppVersions(peer.info.appVersion, this.#ownVersion) > 0) {
-      debug(`successor ${peer.info.instanceId} runs ${peer.info.appVersion}, newer than ${this.#ownVersion || '(none)'}: stepping down`);
+    if (compareCode(peer.info, this.#own) > 0) {
+      debug(`successor ${peer.info.instanceId} runs newer code (${JSON.stringify(peer.info.stateVersion ?? null)}, ${peer.info.appVersion}): stepping down`);
       this.onNewer?.();
     }
   }
@@ -136,7 +136,7 @@ export class OwnerHandover {
     if (this.#phase === 'leaving' || this.#phase === 'left') return;
     this.#designating?.cancel();
     const server = this.#server;
-    const successor = (this.#standby ? this.#designated : undefined) ?? newest(server.peers(), (p) => p.info.appVersion)?.info.instanceId ?? null;
+    const successor = (this.#standby ? this.#designated : undefined) ?? newest(server.peers(), (p) => p.info)?.info.instanceId ?? null;
     this.#phase = 'leaving';
     debug(`closing: handing epoch ${this.#epoch} over to ${successor ?? 'nobody'}`);
     server.freeze();

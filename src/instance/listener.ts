@@ -23,6 +23,7 @@ export class Listener {
       instanceId,
       name: opts.name,
       appVersion: opts.appVersion,
+      ...(opts.versioning.stateVersion !== undefined ? { stateVersion: opts.versioning.stateVersion } : {}),
       clock: opts.clock,
       maxPayload: opts.maxPayload,
       heartbeatIntervalMs: t.heartbeatIntervalMs,

@@ -110,7 +110,10 @@ export class OwnerTerm {
         clock: ctx.clock,
         onError: (err) => ctx.error(err, 'the defaults'),
       });
-      const handover = new OwnerHandover(server, lease.epoch, ctx.clock, ctx.timing, ctx.appVersion);
+      const handover = new OwnerHandover(server, lease.epoch, ctx.clock, ctx.timing, {
+        appVersion: ctx.appVersion,
+        stateVersion: ctx.stateOptions.versioning?.stateVersion,
+      });
       server.serve(
         lease.epoch,
         () => lease.check(),

@@ -215,6 +215,7 @@ export class FollowerLink {
             name: opts.name,
             pid: process.pid,
             ...(opts.appVersion ? { appVersion: opts.appVersion } : {}),
+            ...(opts.stateVersion !== undefined ? { sv: opts.stateVersion } : {}),
           }),
         );
       });

@@ -113,4 +113,6 @@ export interface InstanceInfo {
   since: number;
   /** The app's version it runs ('' when not given). */
   appVersion: string;
+  /** The state version its code knows (`join({ stateVersion })`; absent: none). */
+  stateVersion?: number;
 }

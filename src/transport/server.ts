@@ -68,6 +68,8 @@ export interface OwnerServerOptions {
   name: string;
   /** The app's version this instance runs (presence). @default '' */
   appVersion?: string;
+  /** The state version this instance's code knows (presence). @default none */
+  stateVersion?: number;
   secret: string;
   clock: Clock;
   /** Largest frame accepted from a follower. @default 1 MiB */
@@ -98,7 +100,7 @@ export class OwnerServer {
   #redacted: { from: LeaseRecord; record: LeaseRecord } | undefined;
   readonly #http: Server;
   readonly #wss: WebSocketServer;
-  readonly #opts: Required<Omit<OwnerServerOptions, 'onAcceptError'>>;
+  readonly #opts: Required<Omit<OwnerServerOptions, 'onAcceptError' | 'stateVersion'>> & Pick<OwnerServerOptions, 'stateVersion'>;
   readonly #admission: Admission;
   /** The TCP port, or undefined on a Unix socket (the Host header is checked against it). */
   readonly #port: number | undefined;
@@ -115,7 +117,7 @@ export class OwnerServer {
   onDeposed: ((err: unknown) => void) | undefined;
 
   private constructor(
-    opts: Required<Omit<OwnerServerOptions, 'onAcceptError'>>,
+    opts: Required<Omit<OwnerServerOptions, 'onAcceptError' | 'stateVersion'>> & Pick<OwnerServerOptions, 'stateVersion'>,
     http: Server,
     admission: Admission,
     endpoint: string,
@@ -140,7 +142,7 @@ export class OwnerServer {
   /** Binds the endpoint. Nothing is served until `serve()`. */
   static async listen(options: OwnerServerOptions): Promise<OwnerServer> {
     const { onAcceptError, ...rest } = options;
-    const opts: Required<Omit<OwnerServerOptions, 'onAcceptError'>> = {
+    const opts: Required<Omit<OwnerServerOptions, 'onAcceptError' | 'stateVersion'>> & Pick<OwnerServerOptions, 'stateVersion'> = {
       maxPayload: 1 << 20,
       heartbeatIntervalMs: 1000,
       maxUnauthenticated: ADMISSION_DEFAULTS.maxUnauthenticated,
@@ -202,6 +204,7 @@ export class OwnerServer {
       role: 'owner',
       since: this.#since,
       appVersion: this.#opts.appVersion,
+      ...(this.#opts.stateVersion !== undefined ? { stateVersion: this.#opts.stateVersion } : {}),
     };
     return [self, ...[...this.#peers.values()].filter((p) => p.joined).map((p) => p.info)];
   }
@@ -313,6 +316,7 @@ export class OwnerServer {
       role: 'follower',
       since: this.#opts.clock.wallNow(),
       appVersion: hello.appVersion ?? '',
+      ...(hello.sv !== undefined ? { stateVersion: hello.sv } : {}),
     };
     peer.joined = true;
     const welcome: toFollower.Welcome = {

@@ -1,7 +1,7 @@
 /** Comparing app versions: dotted numbers, pre-releases below their release, unknown below everything. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { compareAppVersions, newest } from '../../src/instance/app-version.js';
+import { compareAppVersions, newest, compareCode } from '../../src/instance/app-version.js';
 
 describe('compareAppVersions', () => {
   it('orders versions as an auto-update moves through them', () => {
@@ -24,7 +24,19 @@ describe('compareAppVersions', () => {
       { n: 'c', v: '1.1.0' },
       { n: 'd', v: '' },
     ];
-    assert.equal(newest(items, (x) => x.v)?.n, 'b');
-    assert.equal(newest([], (x: { v: string }) => x.v), undefined);
+    assert.equal(newest(items, (x) => ({ appVersion: x.v }))?.n, 'b');
+    assert.equal(newest([], (x: { v: string }) => ({ appVersion: x.v })), undefined);
+  });
+
+  it('compares code by the state version it knows first (none below any), then by app version', () => {
+    assert.ok(compareCode({ stateVersion: 2, appVersion: '1.0.0' }, { stateVersion: 1, appVersion: '9.0.0' }) > 0);
+    assert.ok(compareCode({ stateVersion: 0, appVersion: '' }, { appVersion: '9.0.0' }) > 0, 'a declared version beats none');
+    assert.ok(compareCode({ stateVersion: 1, appVersion: '1.1.0' }, { stateVersion: 1, appVersion: '1.0.0' }) > 0);
+    assert.equal(compareCode({ appVersion: '1.0.0' }, { appVersion: '1.0.0' }), 0);
+    const items = [
+      { n: 'a', stateVersion: 1, appVersion: '2.0.0' },
+      { n: 'b', stateVersion: 2, appVersion: '1.0.0' },
+    ];
+    assert.equal(newest(items, (x) => x)?.n, 'b');
   });
 });

@@ -136,7 +136,7 @@ describe('OwnerHandover', () => {
     ] as const) {
       const clock = new FakeClock();
       const { server, peers } = fakeServer(['a'], [theirs]);
-      const h = new OwnerHandover(server, 3, clock, timing, own);
+      const h = new OwnerHandover(server, 3, clock, timing, { appVersion: own });
       let calls = 0;
       h.onNewer = () => void calls++;
       await clock.advance(50);
@@ -145,5 +145,20 @@ describe('OwnerHandover', () => {
       h.onStandby(peers[0]!, standby(peers[0]!));
       assert.equal(calls, steps ? 1 : 0, `owner ${own || '(none)'}, successor ${theirs}`);
     }
+  });
+
+  it('steps down to a successor whose code knows a newer state version, whatever the app versions say', async () => {
+    const clock = new FakeClock();
+    const { server, peers } = fakeServer(['a', 'b'], ['1.0.0', '1.0.0']);
+    (peers[1]!.info as { stateVersion?: number }).stateVersion = 3;
+    const h = new OwnerHandover(server, 3, clock, timing, { appVersion: '1.0.0', stateVersion: 2 });
+    let calls = 0;
+    h.onNewer = () => void calls++;
+    await clock.advance(50);
+    h.designate();
+    h.onStandby(peers[0]!, standby(peers[0]!)); // not designated: b knows a newer state version
+    assert.equal(calls, 0);
+    h.onStandby(peers[1]!, standby(peers[1]!));
+    assert.equal(calls, 1);
   });
 });

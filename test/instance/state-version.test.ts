@@ -125,6 +125,31 @@ describe('join({ stateVersion, migrations })', () => {
     });
   });
 
+  it('newer code joining an older state: its writes wait for the owner to step down to it, and land after its migration', async () => {
+    await cluster(async (start) => {
+      const a = start('a', { stateVersion: 1, appVersion: '1.0.0' });
+      await a.whenOwner();
+      await a.state.set('dark', true);
+      const b = start('b', {
+        appVersion: '1.0.0', // the same app version: the state version alone makes b the newer code
+        migrations: {
+          2: (s: { dark?: boolean; theme?: string }) => {
+            s.theme = s.dark ? 'dark' : 'light';
+            delete s.dark;
+          },
+        },
+      });
+      await b.whenConnected();
+      // Written in the new shape at once. Sent to the old owner, the migration would then overwrite it.
+      const written = b.state.set('theme' as never, 'light' as never);
+      await b.whenOwner();
+      await written;
+      assert.deepEqual(b.state.get() as Json, { theme: 'light' });
+      const error = await failed(a); // stepped down, then cannot follow the migrated state
+      assert.ok(isCode('EOUTDATED', 'stateVersion')(error), String(error));
+    });
+  });
+
   it('a migration that throws stops its instance (EMIGRATION); a fixed build then migrates the same state', async () => {
     await cluster(async (start) => {
       const a = start('a', { stateVersion: 1 });

@@ -171,6 +171,7 @@ const instanceInfo = is.object({
   role: is.oneOf('owner', 'follower'),
   since: is.number(),
   appVersion: is.str(64),
+  stateVersion: is.optional(is.int(0)),
 });
 
 const itemShapes: Shapes<BatchItem> = {

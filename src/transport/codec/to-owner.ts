@@ -4,7 +4,8 @@
  *
  *   {"t":"hello","v":1,"nonce":N,"epoch":E,"instanceId":…,"name":…,"pid":P,"appVersion":…}   the first frame;
  *                                                v: PROTOCOL_VERSION, E: the highest epoch this follower
- *                                                has seen, appVersion (optional): the app's version
+ *                                                has seen, appVersion (optional): the app's version,
+ *                                                sv (optional): the state version its code knows
  *   {"t":"standby","epoch":E,"endpoint":…,"secret":…}   the designated successor: where it will serve
  *   {"t":"sync","epoch":E,"since":V,"at":[id,seq]|null}  send me what I lack after V; `at` (absent when
  *                                                not known): the id of the replica's change V, so that an
@@ -39,6 +40,8 @@ export interface Hello {
   pid: number;
   /** The app's version the follower runs (absent: unknown). */
   appVersion?: string;
+  /** The state version the follower's code knows (absent: none). */
+  sv?: number;
 }
 export interface Standby {
   t: 'standby';
@@ -95,6 +98,7 @@ const shapes: Shapes<ToOwner> = {
     name: is.str(128),
     pid: is.int(0),
     appVersion: is.optional(is.str(64)),
+    sv: is.optional(is.int(0)),
   },
   standby: { t: is.oneOf('standby'), epoch: is.int(1), endpoint: is.nonEmptyStr(1024), secret: is.nonEmptyStr(256) },
   sync: { t: is.oneOf('sync'), epoch: is.int(1), since: is.int(0), at: is.optional(isId) },
