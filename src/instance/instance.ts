@@ -22,11 +22,11 @@ import { nextTurn, sleep } from '../clock.js';
 import { debug } from '../debug.js';
 import { resolveJoinOptions, type JoinOptions, type ResolvedJoinOptions } from '../config.js';
 import { LeaseholdError } from '../errors.js';
-import { Emitter, Waiters } from '../events.js';
 import { FileLeaseStore } from '../lease/file-store.js';
 import type { LeaseKey } from '../lease/key.js';
 import type { LeaseRecord } from '../lease/record.js';
 import { toHolder, type Holder, type InstanceEvent, type Role } from './role.js';
+import { InstanceStatus } from './status.js';
 import { newInstanceId } from '../lease/record-store.js';
 import type { Lease, LeaseStore } from '../lease/store.js';
 import type { FollowerLink } from '../transport/client.js';
@@ -63,19 +63,12 @@ export class Instance<State = Json, Actions extends ActionLike = Action> {
   readonly #opts: ResolvedJoinOptions;
   readonly #store: LeaseStore;
   readonly #ownsStore: boolean;
-  readonly #events = new Emitter<InstanceEvent>();
-  readonly #whenOwner = new Waiters<void>();
-  readonly #whenConnected = new Waiters<void>();
+  /** Role, epoch, holder, presence, failure, and their events and waiters (status.ts). */
+  readonly #s = new InstanceStatus();
   readonly #stop = new AbortController();
   readonly #stateOptions: StateOptions;
   readonly #handlers: Handlers;
   readonly #requests: Requester;
-  #role: Role = 'starting';
-  #epoch = 0;
-  /** The epoch of the last role-change event. */
-  #roleEpoch = 0;
-  #holder: Holder | undefined;
-  #instances: InstanceInfo[] = [];
   readonly #listener: Listener;
   #owner: OwnerTerm | undefined;
   #follower: FollowerTerm | undefined;
@@ -85,8 +78,6 @@ export class Instance<State = Json, Actions extends ActionLike = Action> {
   #lastEndpoint: string | undefined;
   /** The damaged file this instance found itself, while it is as it was found. */
   #damage: Damage | undefined;
-  /** Why the role is `failed`. */
-  #failure: LeaseholdError | undefined;
   #running: Promise<void>;
 
   constructor(options: JoinOptions<State, Actions>) {
@@ -112,54 +103,50 @@ export class Instance<State = Json, Actions extends ActionLike = Action> {
     this.#store = options.store ?? new FileLeaseStore({ dataRoot: this.#opts.dataRoot, clock: this.#opts.clock });
     // Serving goes on after an accept error (the unauthenticated connections were dropped to free
     // descriptors); said once.
-    this.#listener = new Listener(this.#opts, this.instanceId, this.#root, (err) => this.#emitError(err, 'cannot accept connections'));
-    this.#events.onListenerError = (err) =>
-      queueMicrotask(() => {
-        throw err;
-      });
+    this.#listener = new Listener(this.#opts, this.instanceId, this.#root, (err) => this.#s.error(err, 'cannot accept connections'));
     if (options.signal) {
       if (options.signal.aborted) queueMicrotask(() => void this.close());
       else options.signal.addEventListener('abort', () => void this.close(), { once: true });
     }
-    this.#running = this.#run().catch((err) => this.#emitError(err));
+    this.#running = this.#run().catch((err) => this.#s.error(err));
   }
 
   get role(): Role {
-    return this.#role;
+    return this.#s.role;
   }
   /** The current owner's epoch as known here (0 before any is known). */
   get epoch(): number {
-    return this.#epoch;
+    return this.#s.epoch;
   }
   /** The current owner's record, without secrets. */
   get holder(): Holder | undefined {
-    return this.#holder;
+    return this.#s.holder;
   }
   /** The owner's endpoint (this instance's own when it owns). */
   get endpoint(): string | undefined {
-    return this.#holder?.endpoint ?? undefined;
+    return this.#s.holder?.endpoint ?? undefined;
   }
   /** Instances connected to the current owner, the owner first (as last announced). */
   get instances(): InstanceInfo[] {
-    return this.#instances;
+    return this.#s.instances;
   }
   /**
    * While the role is `failed`: ECORRUPT naming the damaged file (`path`) and where (`offset`); or, until
    * close, EOUTDATED (restart the app to update it) or EMIGRATION (a migration failed).
    */
   get failure(): LeaseholdError | undefined {
-    return this.#failure;
+    return this.#s.failure;
   }
   /** True when this instance owns, or follows and is connected to the owner. */
   get connected(): boolean {
-    return this.#role === 'owner' || (this.#role === 'follower' && this.#follower?.connected === true);
+    return this.#s.role === 'owner' || (this.#s.role === 'follower' && this.#follower?.connected === true);
   }
 
   on<K extends InstanceEvent['type']>(type: K, listener: (e: Extract<InstanceEvent, { type: K }>) => void): () => void {
-    return this.#events.on(type, listener);
+    return this.#s.events.on(type, listener);
   }
   subscribe(listener: (e: InstanceEvent) => void): () => void {
-    return this.#events.subscribe(listener);
+    return this.#s.events.subscribe(listener);
   }
 
   /**
@@ -167,18 +154,18 @@ export class Instance<State = Json, Actions extends ActionLike = Action> {
    * `failure` (ECORRUPT, EOUTDATED, EMIGRATION) when, or while, its role is `failed`.
    */
   whenOwner(options: { signal?: AbortSignal } = {}): Promise<void> {
-    if (this.#role === 'owner') return Promise.resolve();
-    if (this.#role === 'closed') return Promise.reject(closedError());
-    if (this.#failure) return Promise.reject(this.#failure);
-    return this.#whenOwner.wait(options.signal);
+    if (this.#s.role === 'owner') return Promise.resolve();
+    if (this.#s.role === 'closed') return Promise.reject(closedError());
+    if (this.#s.failure) return Promise.reject(this.#s.failure);
+    return this.#s.whenOwner.wait(options.signal);
   }
 
   /** Resolves when this instance owns or is connected to the owner. Rejects as whenOwner() does. */
   whenConnected(options: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.connected) return Promise.resolve();
-    if (this.#role === 'closed') return Promise.reject(closedError());
-    if (this.#failure) return Promise.reject(this.#failure);
-    return this.#whenConnected.wait(options.signal);
+    if (this.#s.role === 'closed') return Promise.reject(closedError());
+    if (this.#s.failure) return Promise.reject(this.#s.failure);
+    return this.#s.whenConnected.wait(options.signal);
   }
 
   /**
@@ -202,8 +189,8 @@ export class Instance<State = Json, Actions extends ActionLike = Action> {
   /** For internals.ts (tests and fault injection): this role's resources. */
   static {
     termsOf = (i) => ({
-      owner: i.#role === 'owner' ? i.#owner : undefined,
-      follower: i.#role === 'follower' ? i.#follower : undefined,
+      owner: i.#s.role === 'owner' ? i.#owner : undefined,
+      follower: i.#s.role === 'follower' ? i.#follower : undefined,
     });
   }
 
@@ -265,19 +252,19 @@ export class Instance<State = Json, Actions extends ActionLike = Action> {
     this.#listener.forget(server);
     if (outcome.kind === 'not-started') return { started: false };
     if (outcome.kind === 'stopped') {
-      this.#epoch = Math.max(this.#epoch, lease.epoch);
+      this.#s.seen(lease.epoch);
       await this.#stopped(outcome.error);
       return { started: true };
     }
     if (outcome.kind === 'stepped-down') {
       // No longer the owner (whenOwner() waits again); the successor acquires as soon as it is told:
       // follow it once its record is there.
-      this.#setRole('follower');
+      this.#s.setRole('follower');
       const record = await awaitSuccessor({ ...this.#base(), signal: this.#stop.signal }, outcome.record);
       debug(record ? `stepped down: following epoch ${record.epoch}` : 'stepped down: no successor record, contending');
       return { started: true, next: record ? { record } : undefined };
     }
-    this.#events.emit({ type: 'lost', epoch: lease.epoch, reason: outcome.error.reason ?? 'expired', error: outcome.error });
+    this.#s.events.emit({ type: 'lost', epoch: lease.epoch, reason: outcome.error.reason ?? 'expired', error: outcome.error });
     await term.release();
     return { started: true };
   }
@@ -285,9 +272,9 @@ export class Instance<State = Json, Actions extends ActionLike = Action> {
   /** A follower term of `record`'s holder (over `ready` when a standby link to it is already welcomed). */
   async #follow(record: LeaseRecord, ready?: FollowerLink): Promise<Next> {
     this.#listener.closeIdle();
-    this.#epoch = Math.max(this.#epoch, record.epoch);
-    this.#setHolder(record);
-    this.#setRole('follower');
+    this.#s.seen(record.epoch);
+    this.#s.setHolder(record);
+    this.#s.setRole('follower');
     const endpoint = record.meta.endpoint;
     this.#lastEndpoint = typeof endpoint === 'string' ? endpoint : undefined;
     const term = (this.#follower = new FollowerTerm(this.#followerContext()));
@@ -311,7 +298,7 @@ export class Instance<State = Json, Actions extends ActionLike = Action> {
   /** What every term and the contender are given. */
   #base() {
     const { clock, timing } = this.#opts;
-    const error = (err: unknown, what: string) => this.#emitError(err, what);
+    const error = (err: unknown, what: string) => this.#s.error(err, what);
     return {
       instanceId: this.instanceId,
       name: this.name,
@@ -336,14 +323,8 @@ export class Instance<State = Json, Actions extends ActionLike = Action> {
       handlers: this.#handlers,
       requests: this.#requests,
       lastEndpoint: this.#lastEndpoint,
-      serving: (record, instances) => {
-        this.#instances = instances;
-        this.#setHolder(record);
-        this.#setRole('owner');
-        this.#whenOwner.resolveAll();
-        this.#whenConnected.resolveAll();
-      },
-      presence: (instances) => this.#presence(instances),
+      serving: (record, instances) => this.#s.serving(record, instances),
+      presence: (instances) => this.#s.presence(instances),
       damaged: (err, epoch) => (this.#damage = markDamaged(this.#stateDir, err, { epoch, instanceId: this.instanceId })),
     };
   }
@@ -356,21 +337,16 @@ export class Instance<State = Json, Actions extends ActionLike = Action> {
       stateDir: this.#stateDir,
       listen: async () => ({ endpoint: (await this.#listener.listen()).endpoint, secret: this.#listener.secret }),
       connected: (link, via) => {
-        this.#epoch = Math.max(this.#epoch, link.epoch);
-        this.#instances = link.instances;
-        this.#events.emit({ type: 'connected', epoch: link.epoch, ownerId: link.ownerId, via });
-        this.#events.emit({ type: 'presence', instances: link.instances });
-        this.#whenConnected.resolveAll();
+        this.#s.seen(link.epoch);
+        this.#s.instances = link.instances;
+        this.#s.events.emit({ type: 'connected', epoch: link.epoch, ownerId: link.ownerId, via });
+        this.#s.events.emit({ type: 'presence', instances: link.instances });
+        this.#s.whenConnected.resolveAll();
       },
-      presence: (instances) => this.#presence(instances),
-      otherHost: (record) => this.#events.emit({ type: 'other-host', holder: toHolder(record), epoch: record.epoch }),
-      disconnected: (epoch, why) => this.#events.emit({ type: 'disconnected', epoch, why }),
+      presence: (instances) => this.#s.presence(instances),
+      otherHost: (record) => this.#s.events.emit({ type: 'other-host', holder: toHolder(record), epoch: record.epoch }),
+      disconnected: (epoch, why) => this.#s.events.emit({ type: 'disconnected', epoch, why }),
     };
-  }
-
-  #presence(instances: InstanceInfo[]): void {
-    this.#instances = instances;
-    this.#events.emit({ type: 'presence', instances });
   }
 
   /**
@@ -381,16 +357,16 @@ export class Instance<State = Json, Actions extends ActionLike = Action> {
     // Found at once from the marker, inside join(): report it after the caller has subscribed.
     await nextTurn();
     if (this.#stop.signal.aborted) return;
-    this.#epoch = Math.max(this.#epoch, damage.epoch);
+    this.#s.seen(damage.epoch);
     debug(`failed: ${damage.path} damaged at offset ${damage.offset}`);
     const replica = this.#reportFailure(damageError(damage));
     await untilRepaired(damage, this.#opts.clock, this.#stop.signal);
     this.#damage = undefined;
-    this.#failure = undefined;
+    this.#s.failure = undefined;
     replica.refuse(undefined);
     if (!this.#stop.signal.aborted) {
       debug(`${damage.path} changed: contending again`);
-      this.#role = 'starting';
+      this.#s.role = 'starting';
     }
   }
 
@@ -409,18 +385,12 @@ export class Instance<State = Json, Actions extends ActionLike = Action> {
     });
   }
 
-  /** Role `failed` for `error`: the replica refuses mutations with it, an `error` event, waiters rejected. */
+  /** Role `failed` for `error` (status.ts), idle listeners closed, the replica refusing mutations with it. */
   #reportFailure(error: LeaseholdError): Replica {
     this.#listener.closeIdle();
     const replica = replicaOf(this.state);
-    this.#failure = error;
     replica.refuse(error);
-    this.#events.emit({ type: 'error', error });
-    const previous = this.#role;
-    this.#role = 'failed';
-    this.#events.emit({ type: 'role-change', role: 'failed', previous, epoch: this.#epoch, error });
-    this.#whenOwner.rejectAll(error);
-    this.#whenConnected.rejectAll(error);
+    this.#s.fail(error);
     return replica;
   }
 
@@ -437,31 +407,6 @@ export class Instance<State = Json, Actions extends ActionLike = Action> {
     return sleep(this.#opts.clock, ms, this.#stop.signal).catch(() => undefined);
   }
 
-  /** Emits role-change when the role changes, and also when an owner owns again under a new epoch. */
-  #setRole(role: 'owner' | 'follower'): void {
-    const previous = this.#role;
-    if (previous === role && (role === 'follower' || this.#roleEpoch === this.#epoch)) return;
-    this.#role = role;
-    this.#roleEpoch = this.#epoch;
-    this.#events.emit({ type: 'role-change', role, previous, epoch: this.#epoch });
-  }
-
-  #setHolder(record: LeaseRecord): void {
-    const holder = toHolder(record);
-    this.#epoch = Math.max(this.#epoch, holder.epoch);
-    const changed = !this.#holder || this.#holder.epoch !== holder.epoch || this.#holder.instanceId !== holder.instanceId;
-    this.#holder = holder;
-    if (changed) this.#events.emit({ type: 'owner-change', holder, epoch: holder.epoch });
-  }
-
-  #emitError(err: unknown, what?: string): void {
-    const e =
-      err instanceof LeaseholdError
-        ? err
-        : new LeaseholdError('EIO', `${what ?? 'unexpected error'}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-    this.#events.emit({ type: 'error', error: e });
-  }
-
   /**
    * Leaves: an owner stops taking messages, releases the lease, tells its followers who is next and closes
    * them (handover.ts); a follower disconnects. Idempotent; resolves when done.
@@ -472,7 +417,7 @@ export class Instance<State = Json, Actions extends ActionLike = Action> {
   }
 
   async #close(): Promise<void> {
-    const owner = this.#role === 'owner' ? this.#owner : undefined;
+    const owner = this.#s.role === 'owner' ? this.#owner : undefined;
     this.#stop.abort(closedError());
     if (owner) {
       await owner.handOver();
@@ -488,10 +433,10 @@ export class Instance<State = Json, Actions extends ActionLike = Action> {
     replicaOf(this.state).close();
     this.#requests.close();
     if (this.#ownsStore) await this.#store.close().catch(() => undefined);
-    this.#role = 'closed';
-    this.#whenOwner.rejectAll(closedError());
-    this.#whenConnected.rejectAll(closedError());
-    this.#events.emit({ type: 'closed' });
+    this.#s.role = 'closed';
+    this.#s.whenOwner.rejectAll(closedError());
+    this.#s.whenConnected.rejectAll(closedError());
+    this.#s.events.emit({ type: 'closed' });
   }
 }
 
