@@ -42,13 +42,21 @@ export function currentProcess(): ProcessIdentity {
 }
 
 /**
- * Whether the holder runs on this machine: the same host name, or a process here with its pid and start
- * time (the host name changed since the holder started, as macOS and NetworkManager do when the network
- * changes). False for another host, and where start times cannot be read and the names differ.
+ * Whether the holder runs on this machine: the same host name, or (the host name changed since the holder
+ * started, as macOS and NetworkManager do when the network changes) a process here with its pid and start
+ * time; where the holder's start time is unknown (macOS, Windows), any live process here with its pid.
+ * That last guess can take a holder on another computer for a local one (a pid that happens to be in use
+ * here): the caller then only tries to connect, and gets no proof of the secret (secret.ts).
  */
 export function isOnThisMachine(holder: { pid: number; processStart: string | null; host: string }): boolean {
   if (holder.host === currentProcess().host) return true;
-  return holder.processStart !== null && processStartOf(holder.pid) === holder.processStart;
+  if (holder.processStart !== null) return processStartOf(holder.pid) === holder.processStart;
+  try {
+    process.kill(holder.pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // it exists, as another user's
+  }
 }
 
 export function isProcessGone(holder: { pid: number; processStart: string | null; host: string }): boolean {

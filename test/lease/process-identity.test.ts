@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { currentProcess, isOnThisMachine, isProcessGone, processStartOf } from '../../src/lease/process-identity.js';
+import { deadPid } from '../helpers.js';
 
 const linux = process.platform === 'linux';
 
@@ -12,7 +13,9 @@ describe('process identity', () => {
     assert.equal(isOnThisMachine({ pid: 999_999_999, processStart: null, host: me.host }), true, 'the same name');
     assert.equal(isOnThisMachine({ pid: me.pid, processStart: me.start, host: 'renamed-since' }), linux, 'this very process, renamed');
     assert.equal(isOnThisMachine({ pid: me.pid, processStart: 'linux:1', host: 'elsewhere' }), false, 'another start time: another process');
-    assert.equal(isOnThisMachine({ pid: me.pid, processStart: null, host: 'elsewhere' }), false, 'nothing to tell it by');
+    // No start time (a holder on macOS or Windows): a live pid here is taken for it, a gone one is not.
+    assert.equal(isOnThisMachine({ pid: me.pid, processStart: null, host: 'renamed-since' }), true);
+    assert.equal(isOnThisMachine({ pid: deadPid(), processStart: null, host: 'elsewhere' }), false);
   });
 
   it('a holder is gone when its pid is gone or reused; one on another host never is', async () => {
