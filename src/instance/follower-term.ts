@@ -181,7 +181,8 @@ export class FollowerTerm {
     if (outcome === 'record') {
       // A graceful owner announces before its release is seen, but the watcher can fire before the socket
       // is read: give an announcement already on its way a moment to arrive.
-      const late = await Promise.race([closed, sleep(ctx.clock, ctx.timing.lateAnnouncementMs).then(() => undefined)]);
+      // Or the successor's welcome on our standby link: with many followers, it welcomes them one by one.
+      const late = await Promise.race([closed, successorServing, sleep(ctx.clock, ctx.timing.lateAnnouncementMs).then(() => undefined)]);
       if (late) outcome = late;
     }
     // 5. leave
@@ -204,9 +205,15 @@ export class FollowerTerm {
     // Otherwise the record decides where to go.
     const handover = typeof outcome === 'object' && outcome.why === 'leaving' && outcome.successor !== ctx.instanceId;
     const crashed = typeof outcome === 'object' && outcome.why === 'broken' && standby !== undefined && (await this.#gone(record));
-    if ((!handover && !crashed) || ctx.stop.aborted) standby?.cancel();
-    if (ctx.stop.aborted || typeof outcome !== 'object') return { kind: 'contend' };
-    if (crashed) {
+    // The record names the designated successor already, before its welcome reached our standby link (it
+    // welcomes the held links one by one): wait for that welcome rather than connect anew.
+    const moved =
+      outcome === 'record' &&
+      standby !== undefined &&
+      (await ctx.store.inspect(ctx.key).catch(() => undefined))?.instanceId === standby.instanceId;
+    if ((!handover && !crashed && !moved) || ctx.stop.aborted) standby?.cancel();
+    if (ctx.stop.aborted || (typeof outcome !== 'object' && !moved)) return { kind: 'contend' };
+    if (crashed || moved) {
       const viaStandby = await standby.take(standby.instanceId, record, {
         clock: ctx.clock,
         timeoutMs: ctx.timing.handoverTimeoutMs,
@@ -217,6 +224,7 @@ export class FollowerTerm {
       if (viaStandby) return { kind: 'follow', ...viaStandby } satisfies Followed & { kind: 'follow' };
       return { kind: 'contend' };
     }
+    if (typeof outcome !== 'object') return { kind: 'contend' };
     if (outcome.why === 'leaving') {
       // The chosen successor: the owner announces after its release, so contend at once.
       if (outcome.successor === ctx.instanceId) return { kind: 'succeed', from: record };
