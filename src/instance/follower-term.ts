@@ -14,7 +14,8 @@
  *     names someone else (a backstop read every renew interval: a deposed owner may keep its socket;
  *     notifications would wake every follower at every step of every lease transaction).
  *  5. Leave: the route first (before any await), then, by why the link ended: the successor (standby
- *     link, else its record), this instance as the named successor, after a crash (the owner's process
+ *     link, also when the record names its successor before its welcome arrived; else its record), this
+ *     instance as the named successor, after a crash (the owner's process
  *     gone) the designated successor over the standby link (for at most handoverTimeoutMs: a successor
  *     that died too fails the link at once), the ttl for a hung owner, or contend.
  *
