@@ -5,7 +5,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { resolveVersioning, runMigrations, type StateVersioning } from '../../src/state/migrations.js';
 import { Journal, parseFrames } from '../../src/state/journal/index.js';
 import { OwnerState } from '../../src/state/owner-state.js';
-import { compileSchema } from '../../src/state/schema.js';
+import { compileSchema, type StateCheck } from '../../src/state/schema.js';
 import { LeaseholdError } from '../../src/errors.js';
 import type { Json } from '../../src/state/document.js';
 import { tempRoot } from '../helpers.js';
@@ -19,19 +19,36 @@ const ok = () => undefined;
 async function entriesOn(dir: string): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
   for (const name of (await readdir(dir)).sort())
-    if (name.endsWith('.log')) out.push(...parseFrames(await readFile(joinPath(dir, name))).records.map((r) => r.value).filter((r) => r.t === 'm'));
+    if (name.endsWith('.log'))
+      out.push(
+        ...parseFrames(await readFile(joinPath(dir, name)))
+          .records.map((r) => r.value)
+          .filter((r) => r.t === 'm'),
+      );
   return out;
 }
 
-async function open(dir: string, epoch: number, versioning?: StateVersioning, compactEvery?: number) {
+/** An owner of `epoch` on the journal in `dir`, migrated to `versioning` when given. */
+async function open(dir: string, epoch: number, o: { versioning?: StateVersioning; compactEvery?: number; check?: StateCheck } = {}) {
   const { journal, recovered } = await Journal.open({ dir, epoch, guard: ok });
   const owner = new OwnerState(journal, recovered, epoch, {
     guard: ok,
     maxValueBytes: 1 << 20,
-    ...(compactEvery ? { compactEvery } : {}),
+    ...(o.compactEvery ? { compactEvery: o.compactEvery } : {}),
+    ...(o.check ? { check: o.check } : {}),
   });
-  if (versioning) await owner.migrate(versioning);
+  if (o.versioning) await owner.migrate(o.versioning);
   return { journal, owner };
+}
+
+/** Runs `fn` with a journal directory of its own, removed afterwards. */
+async function inStateDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const root = await tempRoot();
+  try {
+    await fn(joinPath(root.dir, 'state'));
+  } finally {
+    await root.remove();
+  }
 }
 
 describe('resolveVersioning', () => {
@@ -86,7 +103,10 @@ describe('runMigrations', () => {
         throw new Error('boom');
       },
     });
-    assert.throws(() => runMigrations({}, 0, threw), (e: LeaseholdError) => isCode('EMIGRATION', '2')(e) && /boom/.test(e.message));
+    assert.throws(
+      () => runMigrations({}, 0, threw),
+      (e: LeaseholdError) => isCode('EMIGRATION', '2')(e) && /boom/.test(e.message),
+    );
     const notJson = resolveVersioning(undefined, { 1: (s: Record<string, unknown>) => void (s.when = new Date()) });
     assert.throws(() => runMigrations({}, 0, notJson), isCode('EMIGRATION', '1'));
     const nan = resolveVersioning(undefined, { 1: () => ({ n: NaN }) });
@@ -96,11 +116,9 @@ describe('runMigrations', () => {
 
 describe('OwnerState.migrate (on a journal on disk)', () => {
   it('on a new data root records the version in the first entry and runs no migration', async () => {
-    const root = await tempRoot();
-    const dir = joinPath(root.dir, 'state');
-    let ran = 0;
-    try {
-      const a = await open(dir, 1, resolveVersioning(2, { 1: () => void ran++, 2: () => void ran++ }));
+    await inStateDir(async (dir) => {
+      let ran = 0;
+      const a = await open(dir, 1, { versioning: resolveVersioning(2, { 1: () => void ran++, 2: () => void ran++ }) });
       assert.equal(a.owner.stateVersion, 2);
       await a.owner.mutate({ op: 'set', path: 'k', value: 1 }, ['A', 1]);
       await a.owner.mutate({ op: 'set', path: 'k', value: 2 }, ['A', 2]);
@@ -115,31 +133,27 @@ describe('OwnerState.migrate (on a journal on disk)', () => {
       const b = await open(dir, 2);
       assert.equal(b.owner.stateVersion, 2);
       await b.journal.close();
-    } finally {
-      await root.remove();
-    }
+    });
   });
 
   it('migrates a stored state once, journaled before it returns; the next owner finds it migrated', async () => {
-    const root = await tempRoot();
-    const dir = joinPath(root.dir, 'state');
-    const ran: number[] = [];
-    const v2 = resolveVersioning(undefined, {
-      1: (s: { dark?: boolean; theme?: string }) => {
-        ran.push(1);
-        s.theme = s.dark ? 'dark' : 'light';
-        delete s.dark;
-      },
-      2: (s: { theme: string }) => {
-        ran.push(2);
-        return { prefs: { theme: s.theme } };
-      },
-    });
-    try {
+    await inStateDir(async (dir) => {
+      const ran: number[] = [];
+      const v2 = resolveVersioning(undefined, {
+        1: (s: { dark?: boolean; theme?: string }) => {
+          ran.push(1);
+          s.theme = s.dark ? 'dark' : 'light';
+          delete s.dark;
+        },
+        2: (s: { theme: string }) => {
+          ran.push(2);
+          return { prefs: { theme: s.theme } };
+        },
+      });
       const a = await open(dir, 1); // an app that did not version its state
       await a.owner.mutate({ op: 'set', path: 'dark', value: true }, ['A', 1]);
       await a.journal.close();
-      const b = await open(dir, 2, v2);
+      const b = await open(dir, 2, { versioning: v2 });
       assert.deepEqual(ran, [1, 2]);
       assert.deepEqual(b.owner.state, { prefs: { theme: 'dark' } });
       assert.equal(b.owner.version, 2, 'the migration is one change');
@@ -150,21 +164,17 @@ describe('OwnerState.migrate (on a journal on disk)', () => {
       const migration = (await entriesOn(dir)).find((e) => e.v === 2)!;
       assert.equal(migration.s, 2);
       assert.deepEqual(migration.m, { op: 'set', path: '', value: { prefs: { theme: 'dark' } } });
-      const c = await open(dir, 3, v2);
+      const c = await open(dir, 3, { versioning: v2 });
       assert.deepEqual(ran, [1, 2], 'not run again by the next owner');
       assert.deepEqual(c.owner.state, { prefs: { theme: 'dark' } });
       assert.equal(c.owner.version, 2);
       await c.journal.close();
-    } finally {
-      await root.remove();
-    }
+    });
   });
 
   it('a snapshot carries the version: recovery from the snapshot alone knows it', async () => {
-    const root = await tempRoot();
-    const dir = joinPath(root.dir, 'state');
-    try {
-      const a = await open(dir, 1, resolveVersioning(4, undefined), 5);
+    await inStateDir(async (dir) => {
+      const a = await open(dir, 1, { versioning: resolveVersioning(4, undefined), compactEvery: 5 });
       for (let i = 1; i <= 12; i++) await a.owner.mutate({ op: 'set', path: `k${i % 3}`, value: i }, ['A', i]);
       await a.journal.close();
       const snapshots = (await readdir(dir)).filter((n) => n.startsWith('snapshot-'));
@@ -174,16 +184,12 @@ describe('OwnerState.migrate (on a journal on disk)', () => {
       const b = await open(dir, 2);
       assert.equal(b.owner.stateVersion, 4);
       await b.journal.close();
-    } finally {
-      await root.remove();
-    }
+    });
   });
 
   it('a failed migration, or a migrated state the schema refuses, is EMIGRATION with nothing applied', async () => {
-    const root = await tempRoot();
-    const dir = joinPath(root.dir, 'state');
-    try {
-      const a = await open(dir, 1, resolveVersioning(1, undefined));
+    await inStateDir(async (dir) => {
+      const a = await open(dir, 1, { versioning: resolveVersioning(1, undefined) });
       await a.owner.mutate({ op: 'set', path: 'n', value: 1 }, ['A', 1]);
       await a.journal.close();
       const threw = resolveVersioning(undefined, {
@@ -191,28 +197,21 @@ describe('OwnerState.migrate (on a journal on disk)', () => {
           throw new Error('no');
         },
       });
-      await assert.rejects(open(dir, 2, threw), isCode('EMIGRATION', '2'));
+      await assert.rejects(open(dir, 2, { versioning: threw }), isCode('EMIGRATION', '2'));
       // A schema that the migrated state fails (checked after migrating, not before).
-      const { journal, recovered } = await Journal.open({ dir, epoch: 3, guard: ok });
-      const checked = new OwnerState(journal, recovered, 3, {
-        guard: ok,
-        maxValueBytes: 1024,
-        check: compileSchema({ type: 'object', required: ['count'] }),
-      });
+      const checked = await open(dir, 3, { check: compileSchema({ type: 'object', required: ['count'] }) });
       await assert.rejects(
-        checked.migrate(resolveVersioning(undefined, { 2: (s: { n: number }) => ({ total: s.n }) })),
+        checked.owner.migrate(resolveVersioning(undefined, { 2: (s: { n: number }) => ({ total: s.n }) })),
         (e: LeaseholdError) => isCode('EMIGRATION', '2')(e) && /schema/.test(e.message),
       );
-      assert.deepEqual(checked.state, { n: 1 });
-      assert.equal(checked.stateVersion, 1);
-      await journal.close();
+      assert.deepEqual(checked.owner.state, { n: 1 });
+      assert.equal(checked.owner.stateVersion, 1);
+      await checked.journal.close();
       const b = await open(dir, 4);
       assert.deepEqual(b.owner.state, { n: 1 });
       assert.equal(b.owner.version, 1);
       assert.equal(b.owner.stateVersion, 1, 'the stored version is unchanged');
       await b.journal.close();
-    } finally {
-      await root.remove();
-    }
+    });
   });
 });
