@@ -192,7 +192,7 @@ export class OwnerState {
         state: state as Json,
         dedup: Object.fromEntries(this.#committed.dedup),
       };
-      this.#journal.compact(snap).then(
+      this.#journal.compact(snap, () => (this.#journal.written - snap.version) / this.#compactEvery).then(
         () => {
           this.#snapshotVersion = snap.version;
           this.#charsAtSnapshot = chars;

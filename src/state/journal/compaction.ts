@@ -6,8 +6,11 @@
  * Its share of the loop: a slice lasts SNAPSHOT_SLICE_MS, or, when the loop is busy, a third of the time
  * the loop spent on other work before it came back (up to SNAPSHOT_SLICE_MAX_MS): a snapshot gets about a
  * quarter of a saturated loop, so that it is written in a time bound by its own cost, not by the load (the
- * journal keeps every entry that arrives meanwhile on disk). Chunks are written while the next ones are
- * serialized (one write in flight).
+ * journal keeps every entry that arrives meanwhile on disk). As it falls behind (the caller's `behind()`:
+ * the entries written meanwhile against the snapshot interval) the share grows to four times the other
+ * work (four fifths of the loop): writers slow down rather than the journal grow. Chunks are written
+ * while the next ones are serialized (one write in flight); a chunk of at most 64 KiB is written on the
+ * loop (to the page cache, microseconds), since in the pool it would queue behind the journal's syncs.
  *
  * Steps:
  *  1. `snapshot-<version>.json.<random>.tmp` is created (O_EXCL, 0600); the record's payload is written
@@ -35,10 +38,14 @@ import { serializeInSlices } from './json-slices.js';
 export const SNAPSHOT_SLICE_MS = 4;
 /** …or after this share of the time the loop spent elsewhere before it came back (1/3: a quarter of the loop)… */
 const SNAPSHOT_SLICE_SHARE = 1 / 3;
+/** …growing to this share (4: four fifths of the loop) as the snapshot falls behind the entries. */
+const SNAPSHOT_SLICE_SHARE_BEHIND = 4;
 /** …but never holds it longer than this (a lease renewal or a heartbeat waits at most this long for it). */
 export const SNAPSHOT_SLICE_MAX_MS = 50;
 /** The text is written in chunks of about this many characters… */
 export const SNAPSHOT_CHUNK_CHARS = 1 << 20;
+/** A chunk of at most this many bytes is written on the loop (to the page cache: microseconds). */
+const SNAPSHOT_CHUNK_ON_LOOP_BYTES = 64 * 1024;
 /** …and the serializer hands it over (and the slice's time is checked) every this many. */
 const SNAPSHOT_PIECE_CHARS = 32 * 1024;
 
@@ -51,6 +58,8 @@ export async function writeSnapshot(o: {
   clock: Clock;
   guard: () => void;
   snapshot: Snapshot;
+  /** How far behind the snapshot is (0: not; 1: as far as allowed): its share of the loop grows with it. */
+  behind?: () => number;
 }): Promise<{ name: string; bytes: number }> {
   const { fs, snapshot } = o;
   let bytes = 0;
@@ -61,8 +70,10 @@ export async function writeSnapshot(o: {
   try {
     // 1.
     fd = openPrivate(fs, tmp, CREATE);
-    const out = sliced(fs, fd, o.clock);
-    out.text(`{"f":${FORMAT},"version":${snapshot.version},"epoch":${snapshot.epoch},"sv":${snapshot.stateVersion},"dedup":${JSON.stringify(snapshot.dedup)},"state":`);
+    const out = sliced(fs, fd, o.clock, o.behind ?? (() => 0));
+    out.text(
+      `{"f":${FORMAT},"version":${snapshot.version},"epoch":${snapshot.epoch},"sv":${snapshot.stateVersion},"dedup":${JSON.stringify(snapshot.dedup)},"state":`,
+    );
     // The serializer never yields on its own: the sink does, on the budget above.
     await serializeInSlices(snapshot.state, out.sink, { clock: o.clock, sliceMs: Infinity, chunkChars: SNAPSHOT_PIECE_CHARS });
     out.text('}');
@@ -97,7 +108,7 @@ export async function writeSnapshot(o: {
  * The record's payload, written after room for its header: text is collected and written a chunk at a
  * time (one write in flight), with a running checksum; `sink` hands the loop back when the slice is over.
  */
-function sliced(fs: JournalFs, fd: number, clock: Clock) {
+function sliced(fs: JournalFs, fd: number, clock: Clock, behind: () => number) {
   let parts: string[] = [];
   let chars = 0;
   let position = HEADER;
@@ -111,7 +122,9 @@ function sliced(fs: JournalFs, fd: number, clock: Clock) {
     chars = 0;
     sum = crc32(buf, sum);
     await writing;
-    writing = writeAllInPool(fs, fd, buf, position);
+    // A small chunk goes to the page cache at once: in the pool it would queue behind the journal's syncs.
+    writing =
+      buf.length <= SNAPSHOT_CHUNK_ON_LOOP_BYTES ? Promise.resolve(writeAll(fs, fd, buf, position)) : writeAllInPool(fs, fd, buf, position);
     writing.catch(() => undefined); // settled by the next flush or end(), which await it
     position += buf.length;
   };
@@ -128,7 +141,8 @@ function sliced(fs: JournalFs, fd: number, clock: Clock) {
       const before = clock.now();
       await nextTurn();
       sliceStart = clock.now();
-      budget = Math.min(SNAPSHOT_SLICE_MAX_MS, Math.max(SNAPSHOT_SLICE_MS, (sliceStart - before) * SNAPSHOT_SLICE_SHARE));
+      const share = SNAPSHOT_SLICE_SHARE + (SNAPSHOT_SLICE_SHARE_BEHIND - SNAPSHOT_SLICE_SHARE) * Math.min(1, Math.max(0, behind()));
+      budget = Math.min(SNAPSHOT_SLICE_MAX_MS, Math.max(SNAPSHOT_SLICE_MS, (sliceStart - before) * share));
     },
     async end(): Promise<{ length: number; sum: number }> {
       if (chars > 0) await flush();

@@ -47,7 +47,7 @@ export interface Log {
   /** The last version written: a snapshot of it lets the next part start right after it. */
   readonly written: number;
   /** Writes a snapshot and deletes what it covers; the state must not change meanwhile (it is immutable). */
-  compact(snapshot: Snapshot): Promise<void>;
+  compact(snapshot: Snapshot, behind?: () => number): Promise<void>;
   /**
    * How many entries early to start the next snapshot so that the journal on disk stays within two
    * snapshots and `snapshotEvery` entries: how many arrived past the last snapshot before the files it
@@ -213,16 +213,16 @@ export class Journal implements Log {
     return this.#writer.append(entry.v, JSON.stringify(entry), waited);
   }
 
-  compact(snapshot: Snapshot): Promise<void> {
-    const done = this.#compact(snapshot);
+  compact(snapshot: Snapshot, behind?: () => number): Promise<void> {
+    const done = this.#compact(snapshot, behind);
     this.#compacting = done.catch(() => undefined);
     return done;
   }
 
-  async #compact(snapshot: Snapshot): Promise<void> {
+  async #compact(snapshot: Snapshot, behind?: () => number): Promise<void> {
     this.#guard();
     this.#writer.rotate();
-    const written = await writeSnapshot({ dir: this.#dir, fs: this.#fs, clock: this.#clock, guard: this.#guard, snapshot });
+    const written = await writeSnapshot({ dir: this.#dir, fs: this.#fs, clock: this.#clock, guard: this.#guard, snapshot, behind });
     this.#snapshotBytes = written.bytes;
     this.#covered = Math.max(this.#covered, snapshot.version);
     const own = this.#writer.parts.slice(0, -1).filter((p) => p.last <= snapshot.version);

@@ -1,0 +1,99 @@
+/** Writing a snapshot beside a busy loop: its share of the loop, and the snapshot it leaves. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as nodeFs from 'node:fs';
+import { join } from 'node:path';
+import { writeSnapshot } from '../../../src/state/journal/compaction.js';
+import { recoverDir } from '../../../src/state/journal/index.js';
+import { systemClock, type Clock } from '../../../src/clock.js';
+import type { Json } from '../../../src/state/document.js';
+import { withStateDir } from '../../helpers.js';
+
+/**
+ * A clock that moves only as work is done: each reading costs `perReadMs` (the serializer reads it once a
+ * piece), and the other work on the loop advances it by `busyTurnMs` a turn. So the slices are counted in
+ * pieces, not in this machine's speed.
+ */
+function workClock(perReadMs: number) {
+  let t = 0;
+  const clock: Clock = {
+    now: () => (t += perReadMs),
+    wallNow: () => systemClock.wallNow(),
+    setTimeout: (fn, ms) => systemClock.setTimeout(fn, ms),
+  };
+  return { clock, busy: (ms: number) => void (t += ms) };
+}
+
+/** Writes a snapshot of `state` while other work takes `busyTurnMs` of every turn; counts those turns. */
+async function turnsBeside(dir: string, state: Json, behind: () => number): Promise<number> {
+  const { clock, busy } = workClock(0.1);
+  let turns = 0;
+  let writing = true;
+  const otherWork = () => {
+    if (!writing) return;
+    turns++;
+    busy(10);
+    setImmediate(otherWork);
+  };
+  setImmediate(otherWork);
+  try {
+    await writeSnapshot({
+      dir,
+      fs: nodeFs,
+      clock,
+      guard: () => undefined,
+      snapshot: { version: 1, epoch: 1, stateVersion: 0, state, dedup: {} },
+      behind,
+    });
+  } finally {
+    writing = false;
+  }
+  return turns;
+}
+
+describe('writeSnapshot beside a busy loop', () => {
+  // 4 MiB of text in 32 KiB pieces: 128 readings of the clock by the serializer.
+  const state = Object.fromEntries(Array.from({ length: 4096 }, (_, i) => [`k${i}`, 'x'.repeat(1000)]));
+
+  it('takes a larger share of the loop as it falls behind, and writes the same snapshot', () =>
+    withStateDir('leasehold-compaction-', async (dir) => {
+      nodeFs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const onTime = await turnsBeside(dir, state, () => 0);
+      const first = nodeFs.readFileSync(join(dir, 'snapshot-000000000000001.json'));
+      nodeFs.rmSync(join(dir, 'snapshot-000000000000001.json'));
+      const late = await turnsBeside(dir, state, () => 1);
+      // On time a slice is a third of the other work's 10 ms turn (at least 4 ms: 40 pieces); behind, four
+      // times that turn (40 ms: 400 pieces, all of this state). The other work gets the rest of the loop.
+      assert.ok(onTime >= 3, `on time, the other work ran ${onTime} turns meanwhile`);
+      assert.ok(late * 2 <= onTime, `behind: ${late} turns of other work, against ${onTime} on time`);
+      assert.deepEqual(nodeFs.readFileSync(join(dir, 'snapshot-000000000000001.json')), first);
+      const recovered = recoverDir(dir);
+      assert.deepEqual(recovered.snapshot?.state, state);
+    }));
+
+  it('writes a small snapshot without the thread pool until its sync', () =>
+    withStateDir('leasehold-compaction-', async (dir) => {
+      nodeFs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const calls: string[] = [];
+      const fs = {
+        ...nodeFs,
+        write: ((...args: Parameters<typeof nodeFs.write>) => (
+          calls.push('write'),
+          (nodeFs.write as (...a: unknown[]) => void)(...args)
+        )) as typeof nodeFs.write,
+        writeSync: ((...args: Parameters<typeof nodeFs.writeSync>) => (
+          calls.push('writeSync'),
+          nodeFs.writeSync(...args)
+        )) as typeof nodeFs.writeSync,
+      };
+      await writeSnapshot({
+        dir,
+        fs,
+        clock: systemClock,
+        guard: () => undefined,
+        snapshot: { version: 3, epoch: 1, stateVersion: 0, state: { a: 1 }, dedup: {} },
+      });
+      assert.deepEqual(calls, ['writeSync', 'writeSync'], 'the payload, then the header');
+      assert.deepEqual(recoverDir(dir).snapshot?.state, { a: 1 });
+    }));
+});
