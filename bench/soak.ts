@@ -15,6 +15,7 @@
  *     takeover on a fresh data root + the time to load the final state from its snapshot alone), both
  *     measured in this run.
  * Options: --minutes N, --rate R (mutations a second in all, default 400), --followers N (default 8).
+ * With LEASEHOLD_DEBUG=1 it also prints each takeover's steps in every process, in ms after the SIGKILL.
  */
 import { cpSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join as joinPath, dirname } from 'node:path';
@@ -87,13 +88,29 @@ async function settled(peers: Peer[], epoch: number, timeoutMs = 30_000): Promis
 }
 
 /** Kills the owner; ms from the kill to the next owner serving with every other peer connected. */
-async function takeover(peers: Peer[], owner: Peer, epoch: number): Promise<{ ms: number; owner: Peer; epoch: number }> {
+async function takeover(peers: Peer[], owner: Peer, epoch: number): Promise<{ ms: number; owner: Peer; epoch: number; killedAt: number }> {
   const t0 = systemClock.now();
   owner.proc.child.kill('SIGKILL');
   await owner.proc.exited;
   const live = peers.filter((p) => p !== owner);
   const s = await settled(live, epoch);
-  return { ms: s.doneAt - t0, owner: s.owner, epoch: s.epoch };
+  return { ms: s.doneAt - t0, owner: s.owner, epoch: s.epoch, killedAt: t0 };
+}
+
+/**
+ * With LEASEHOLD_DEBUG=1 (passed on to the peers): their debug lines from the kill on, one timeline in
+ * ms after the kill (the clock is the same CLOCK_MONOTONIC in every process).
+ */
+function printTimeline(what: string, peers: Peer[], killedAt: number): void {
+  if (!process.env.LEASEHOLD_DEBUG) return;
+  const lines = peers
+    .flatMap((p) =>
+      p.proc.stderr.split('\n').map((l) => ({ t: Number(l.split(' ')[1]), l: l.replace(/^leasehold\[\d+\] \S+ /, ''), name: p.name })),
+    )
+    .filter((x) => x.t >= killedAt)
+    .sort((a, b) => a.t - b.t);
+  process.stderr.write(`takeover ${what}, ms after the SIGKILL:\n`);
+  for (const x of lines) process.stderr.write(`  ${(x.t - killedAt).toFixed(1).padStart(6)} ${x.name.padEnd(5)} ${x.l}\n`);
 }
 
 /** The journal's directory under a data root: the one holding its parts. */
@@ -128,6 +145,7 @@ try {
   const freshMs: number[] = [];
   for (let r = 0; r < BASELINE_ROUNDS; r++) {
     const t = await takeover(idle, s.owner, s.epoch);
+    if (r === BASELINE_ROUNDS - 1) printTimeline('fresh root', idle, t.killedAt);
     freshMs.push(t.ms);
     idle.splice(idle.indexOf(s.owner), 1);
     idle.push(start(fresh.dir));
@@ -189,6 +207,7 @@ try {
   const saved = joinPath(root.dir, 'newest-snapshot');
   if (newest) cpSync(joinPath(dir, newest), saved);
   const t = await takeover(all, owner, first.epoch);
+  printTimeline('after the soak', all, t.killedAt);
   t.owner.proc.send('counters');
   const counters = (await t.owner.proc.waitFor((l) => l.ev === 'counters', 30_000)).counters as Record<string, number>;
   const snapMs: number[] = [];

@@ -57,6 +57,8 @@ export type FollowerOutcome =
 /** What a follower term needs of its instance. */
 /** How long a broken link's owner may still be exiting (its sockets closed, not yet a zombie). */
 const OWNER_EXIT_MS = 30;
+/** The close code of a connection that ended without a close frame (RFC 6455 §7.1.5). */
+const ABNORMAL_CLOSURE = 1006;
 
 export interface FollowerContext {
   readonly instanceId: string;
@@ -205,7 +207,15 @@ export class FollowerTerm {
     // are welcomed over their standby links instead of contending for the lease and connecting anew.
     // Otherwise the record decides where to go.
     const handover = typeof outcome === 'object' && outcome.why === 'leaving' && outcome.successor !== ctx.instanceId;
-    const crashed = typeof outcome === 'object' && outcome.why === 'broken' && standby !== undefined && (await this.#gone(record));
+    // A link that broke without a close frame (1006: the owner's process may be exiting) waits a moment
+    // for that process to be gone, also without a standby link: the designated successor then acquires
+    // at once, instead of finding the holder still alive, trying its endpoint and reading the record.
+    const crashed =
+      typeof outcome === 'object' &&
+      outcome.why === 'broken' &&
+      (standby !== undefined || outcome.code === ABNORMAL_CLOSURE) &&
+      (await this.#gone(record)) &&
+      standby !== undefined;
     // The record names the designated successor already, before its welcome reached our standby link (it
     // welcomes the held links one by one): wait for that welcome rather than connect anew.
     const moved =
