@@ -8,10 +8,9 @@
  *  - etcd 3.4 (Debian's etcd-server on loopback) with the etcd3 client: election with a 2 s lease
  * Skips a peer (with the reason in the table) when it cannot run here.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnNode, killAll, outPath, type Proc } from '../test/integration/proc.js';
+import { startEtcd } from '../test/lease/etcd-server.js';
 import { systemClock } from '../src/clock.js';
 import { delay, tempRoot } from '../test/helpers.js';
 import { summarize, type Row } from './stats.js';
@@ -49,41 +48,6 @@ const LEASE_KILL = 'leasehold: SIGKILL → other holds';
 
 function row(measure: string, samples: number[], baseline?: string): Row {
   return summarize('peers', measure, 'ms', samples, baseline ? { baseline } : {});
-}
-
-async function startEtcd(dir: string): Promise<{ child: ChildProcess; endpoint: string } | string> {
-  if (!existsSync('/usr/bin/etcd')) return 'etcd not installed (apt-get install -y etcd-server)';
-  const port = 23790 + Math.floor(Math.random() * 100);
-  const endpoint = `http://127.0.0.1:${port}`;
-  const child = spawn(
-    '/usr/bin/etcd',
-    [
-      '--data-dir',
-      join(dir, 'etcd'),
-      '--listen-client-urls',
-      endpoint,
-      '--advertise-client-urls',
-      endpoint,
-      '--listen-peer-urls',
-      `http://127.0.0.1:${port + 1000}`,
-      '--initial-advertise-peer-urls',
-      `http://127.0.0.1:${port + 1000}`,
-      '--initial-cluster',
-      `default=http://127.0.0.1:${port + 1000}`,
-    ],
-    { stdio: 'ignore' },
-  );
-  for (let i = 0; i < 100; i++) {
-    try {
-      const r = await fetch(`${endpoint}/health`);
-      if (r.ok) return { child, endpoint };
-    } catch {
-      // starting
-    }
-    await delay(100);
-  }
-  child.kill('SIGKILL');
-  return 'etcd did not become healthy in 10 s';
 }
 
 export async function peersBench(rounds = 7): Promise<Row[]> {
@@ -154,7 +118,7 @@ export async function peersBench(rounds = 7): Promise<Row[]> {
         );
         rows.push(row('etcd (2 s lease): SIGKILL → other leads', await series(3, etcdPair, kill, 'leader'), LEASE_KILL));
       } finally {
-        etcd.child.kill('SIGKILL');
+        await etcd.stop();
       }
     return rows;
   } finally {

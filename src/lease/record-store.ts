@@ -25,6 +25,7 @@ import { debug, debugEnabled } from '../debug.js';
 import { LeaseholdError, abortError } from '../errors.js';
 import { assess, Observations, type Verdict } from './assess.js';
 import { HeldLease, type LeaseBackend } from './held-lease.js';
+import { fencingToken, heldKey } from './token.js';
 import { LeaseKey } from './key.js';
 import { waitForHolderChange } from './observe.js';
 import { RECORD_FORMAT, type EpochClaim, type LeaseRecord, type Meta } from './record.js';
@@ -39,8 +40,6 @@ export interface RecordStoreOptions {
   /** How often waiters re-read the record and check the holder's process. @default 50 */
   pollIntervalMs?: number;
 }
-
-const heldKey = (key: LeaseKey, instanceId: string) => `${key}\n${instanceId}`;
 
 export function newInstanceId(): string {
   return randomBytes(9).toString('base64url');
@@ -299,35 +298,17 @@ export class RecordLeaseStore implements LeaseStore {
   }
 
   token(keyLike: LeaseKey | string, instanceId: string): FencingToken {
-    const key = LeaseKey.from(keyLike);
-    const lookup = (): HeldLease => {
-      const lease = this.#held.get(heldKey(key, instanceId));
-      if (!lease)
-        throw new LeaseholdError(
-          'ENOTHELD',
-          `instance ${instanceId} does not hold lease ${key} through this store; stop acting as its holder`,
-          {
-            key: String(key),
-          },
-        );
-      return lease;
-    };
-    return {
-      key,
-      instanceId,
-      check: () => lookup().check(),
-      verify: async () => {
-        const lease = lookup();
-        lease.check();
-        const cur = await this.storage.read(key);
-        const r = cur.record;
-        if (!r || r.instanceId !== instanceId || r.epoch !== lease.epoch || r.releasedAt !== null || cur.newest.epoch > lease.epoch)
-          throw new LeaseholdError('ENOTHELD', `the stored record of ${key} no longer names ${instanceId} at epoch ${lease.epoch}`, {
-            key: String(key),
-          });
-        lease.check();
-      },
-    };
+    return fencingToken(LeaseKey.from(keyLike), instanceId, this.#held, async (lease) => {
+      const cur = await this.storage.read(lease.key);
+      const r = cur.record;
+      return (
+        r !== undefined &&
+        r.instanceId === instanceId &&
+        r.epoch === lease.epoch &&
+        r.releasedAt === null &&
+        cur.newest.epoch <= lease.epoch
+      );
+    });
   }
 
   async pin(keyLike: LeaseKey | string, entity: string): Promise<void> {

@@ -30,6 +30,17 @@ export interface ContractEnv {
   writeRecordUnsafely(record: LeaseRecord): Promise<void>;
   corruptRecord(key: string): Promise<void>;
   dispose(): Promise<void>;
+  /** The ttl the suite acquires with (a store may have a minimum). @default TTL */
+  ttl?: number;
+  /** How much later than its ttl the store may free an expired lease (etcd expires leases in rounds). @default 20 */
+  expirySlackMs?: number;
+  /** Epochs rise by exactly one at every acquisition (the file and memory stores); else they only rise. @default true */
+  epochsByOne?: boolean;
+  /**
+   * A deleted record leaves its epoch claimed, blocking others for one ttl (the file and memory stores).
+   * Else a deleted key is free at once and its holder superseded at its next renewal. @default true
+   */
+  claimsSurviveDeletion?: boolean;
 }
 
 export const TTL = 400;
@@ -42,32 +53,42 @@ function code(err: unknown): string | undefined {
 export function leaseContract(name: string, make: () => Promise<ContractEnv>): void {
   describe(`LeaseStore contract: ${name}`, () => {
     let env: ContractEnv;
-    const setup = async () => (env = await make());
+    let T = TTL;
+    let slack = 20;
+    const setup = async () => {
+      env = await make();
+      T = env.ttl ?? TTL;
+      slack = env.expirySlackMs ?? 20;
+      return env;
+    };
+    /** Asserts that `epoch` is the next one after `before` (0: none before). */
+    const nextEpoch = (epoch: number, before: number) =>
+      env.epochsByOne === false ? assert.ok(epoch > before, `epoch ${epoch} after ${before}`) : assert.equal(epoch, before + 1);
     afterEach(async () => env?.dispose());
 
     it('acquires a free key at epoch 1 and advertises the record', async () => {
       await setup();
       const a = env.store();
-      const lease = await a.acquire(KEY, { ttlMs: TTL, instanceId: 'A', meta: { endpoint: 'x' } });
-      assert.equal(lease.epoch, 1);
+      const lease = await a.acquire(KEY, { ttlMs: T, instanceId: 'A', meta: { endpoint: 'x' } });
+      nextEpoch(lease.epoch, 0);
       assert.equal(lease.instanceId, 'A');
       assert.equal(lease.held, true);
       const rec = await env.store().inspect(KEY);
       assert.equal(rec?.instanceId, 'A');
-      assert.equal(rec?.epoch, 1);
+      assert.equal(rec?.epoch, lease.epoch);
       assert.equal(rec?.pid, process.pid);
-      assert.equal(rec?.ttlMs, TTL);
-      assert.equal(rec?.renewIntervalMs, Math.floor(TTL / 3));
+      assert.equal(rec?.ttlMs, T);
+      assert.equal(rec?.renewIntervalMs, Math.floor(T / 3));
       assert.deepEqual(rec?.meta, { endpoint: 'x' });
       await lease.release();
     });
 
     it('refuses a held key with ECONFLICT carrying the holder', async () => {
       await setup();
-      const lease = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      const lease = await env.store().acquire(KEY, { ttlMs: T, instanceId: 'A' });
       const err = await env
         .store()
-        .acquire(KEY, { ttlMs: TTL, instanceId: 'B' })
+        .acquire(KEY, { ttlMs: T, instanceId: 'B' })
         .then(
           () => undefined,
           (e) => e,
@@ -79,11 +100,11 @@ export function leaseContract(name: string, make: () => Promise<ContractEnv>): v
 
     it('keeps a renewing lease past many ttls', async () => {
       await setup();
-      const lease = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      const lease = await env.store().acquire(KEY, { ttlMs: T, instanceId: 'A' });
       const other = env.store();
       for (let i = 0; i < 5; i++) {
-        await env.advance(TTL / 2);
-        await assert.rejects(other.acquire(KEY, { ttlMs: TTL, instanceId: 'B' }), (e) => code(e) === 'ECONFLICT');
+        await env.advance(T / 2);
+        await assert.rejects(other.acquire(KEY, { ttlMs: T, instanceId: 'B' }), (e) => code(e) === 'ECONFLICT');
       }
       assert.equal(lease.held, true);
       assert.ok(lease.record.renewals >= 3, `renewed ${lease.record.renewals} times`);
@@ -92,7 +113,7 @@ export function leaseContract(name: string, make: () => Promise<ContractEnv>): v
 
     it('release frees the key at once, is idempotent, and aborts lost with reason released', async () => {
       await setup();
-      const lease = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      const lease = await env.store().acquire(KEY, { ttlMs: T, instanceId: 'A' });
       await lease.release();
       await lease.release();
       assert.equal(lease.lost.aborted, true);
@@ -101,40 +122,40 @@ export function leaseContract(name: string, make: () => Promise<ContractEnv>): v
         () => lease.check(),
         (e) => code(e) === 'ELOST',
       );
-      const next = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
-      assert.equal(next.epoch, 2);
+      const next = await env.store().acquire(KEY, { ttlMs: T, instanceId: 'B' });
+      nextEpoch(next.epoch, lease.epoch);
       await next.release();
     });
 
     it('takes over from a holder whose process is gone at once', async () => {
       await setup();
-      const lease = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      const lease = await env.store().acquire(KEY, { ttlMs: T, instanceId: 'A' });
       await env.crash(lease);
-      const next = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
-      assert.equal(next.epoch, 2);
+      const next = await env.store().acquire(KEY, { ttlMs: T, instanceId: 'B' });
+      nextEpoch(next.epoch, lease.epoch);
       await next.release();
     });
 
     it('takes over from a hung holder only after its ttl, and the hung holder fences itself', async () => {
       await setup();
       const a = env.store();
-      const lease = await a.acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      const lease = await a.acquire(KEY, { ttlMs: T, instanceId: 'A' });
       const b = env.store();
-      await assert.rejects(b.acquire(KEY, { ttlMs: TTL, instanceId: 'B' }), (e) => code(e) === 'ECONFLICT');
+      await assert.rejects(b.acquire(KEY, { ttlMs: T, instanceId: 'B' }), (e) => code(e) === 'ECONFLICT');
       // A hangs: no renewals; B keeps looking but may not take over before the ttl.
       env.hang(a);
-      await env.advance(TTL / 2);
-      await assert.rejects(b.acquire(KEY, { ttlMs: TTL, instanceId: 'B' }), (e) => code(e) === 'ECONFLICT');
-      await env.advance(TTL / 2 + 20);
+      await env.advance(T / 2);
+      await assert.rejects(b.acquire(KEY, { ttlMs: T, instanceId: 'B' }), (e) => code(e) === 'ECONFLICT');
+      await env.advance(T / 2 + slack);
       // A's validity ended before anyone could take over (checked without any of A's timers running).
       assert.throws(
         () => lease.check(),
         (e) => code(e) === 'ELOST',
       );
-      const next = await b.acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
-      assert.equal(next.epoch, 2);
+      const next = await b.acquire(KEY, { ttlMs: T, instanceId: 'B' });
+      nextEpoch(next.epoch, lease.epoch);
       env.resume(a);
-      await env.advance(TTL);
+      await env.advance(T);
       assert.equal(lease.lost.aborted, true);
       assert.ok(['expired', 'superseded'].includes((lease.lost.reason as LeaseholdError).reason!));
       assert.equal(next.held, true, 'the successor is not disturbed by the deposed holder waking up');
@@ -145,7 +166,7 @@ export function leaseContract(name: string, make: () => Promise<ContractEnv>): v
 
     it('treats a wall-clock jump as lease possibly lost', async () => {
       await setup();
-      const lease = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      const lease = await env.store().acquire(KEY, { ttlMs: T, instanceId: 'A' });
       env.jumpWall(60_000);
       assert.throws(
         () => lease.check(),
@@ -154,15 +175,15 @@ export function leaseContract(name: string, make: () => Promise<ContractEnv>): v
       assert.equal(lease.lost.aborted, true);
       await env.advance(50);
       // It released what it could: a successor does not wait for the ttl.
-      const next = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
-      assert.equal(next.epoch, 2);
+      const next = await env.store().acquire(KEY, { ttlMs: T, instanceId: 'B' });
+      nextEpoch(next.epoch, lease.epoch);
       await next.release();
     });
 
     it('waitUntilReleased resolves on release and on takeover, and honours its signal', async () => {
       await setup();
       const a = env.store();
-      const lease = await a.acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      const lease = await a.acquire(KEY, { ttlMs: T, instanceId: 'A' });
       const b = env.store();
       let resolved = false;
       const waiting = b.waitUntilReleased(KEY).then(() => (resolved = true));
@@ -173,7 +194,7 @@ export function leaseContract(name: string, make: () => Promise<ContractEnv>): v
       await waiting;
       assert.equal(resolved, true);
 
-      const l2 = await b.acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
+      const l2 = await b.acquire(KEY, { ttlMs: T, instanceId: 'B' });
       const ac = new AbortController();
       const aborted = a.waitUntilReleased(KEY, { signal: ac.signal });
       ac.abort(new Error('stop'));
@@ -219,7 +240,7 @@ export function leaseContract(name: string, make: () => Promise<ContractEnv>): v
           };
         },
       };
-      const lease = await a.acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      const lease = await a.acquire(KEY, { ttlMs: T, instanceId: 'A' });
       const released = observe(counted, KEY, (s) => (s.state === 'free' ? s.reason : undefined), { clock, pollIntervalMs: 10 });
       await env.advance(30);
       assert.equal(watchers, 1);
@@ -230,7 +251,7 @@ export function leaseContract(name: string, make: () => Promise<ContractEnv>): v
       assert.equal(timers, 0);
 
       const taken = observe(counted, KEY, (s) => (s.state === 'held' ? s.record : undefined), { clock, pollIntervalMs: 10 });
-      const l2 = await a.acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
+      const l2 = await a.acquire(KEY, { ttlMs: T, instanceId: 'B' });
       await env.advance(30);
       assert.equal((await taken).instanceId, 'B');
       assert.equal(watchers + timers, 0);
@@ -250,7 +271,7 @@ export function leaseContract(name: string, make: () => Promise<ContractEnv>): v
     it('token().check() passes for the holder only and fails after loss', async () => {
       await setup();
       const s = env.store();
-      const lease = await s.acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      const lease = await s.acquire(KEY, { ttlMs: T, instanceId: 'A' });
       s.token(KEY, 'A').check();
       await s.token(KEY, 'A').verify();
       assert.throws(
@@ -270,76 +291,78 @@ export function leaseContract(name: string, make: () => Promise<ContractEnv>): v
 
     it('pins suspend expiry until unpinned; release still frees a pinned key', async () => {
       await setup();
-      const lease = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      const lease = await env.store().acquire(KEY, { ttlMs: T, instanceId: 'A' });
       const s = env.store();
       await s.pin(KEY, 'upgrade');
       await s.pin(KEY, 'upgrade');
       assert.deepEqual(await s.pinned(), { [KEY]: ['upgrade'] });
       (lease as HeldLease).abandon('closed'); // A stops renewing
-      await env.advance(TTL * 2);
+      await env.advance(T * 2);
       await assert.rejects(
-        s.acquire(KEY, { ttlMs: TTL, instanceId: 'B' }),
+        s.acquire(KEY, { ttlMs: T, instanceId: 'B' }),
         (e) => code(e) === 'ECONFLICT' && /pinned/.test((e as Error).message),
       );
       await s.unpin(KEY, 'upgrade');
       assert.deepEqual(await s.pinned(), {});
-      await assert.rejects(s.acquire(KEY, { ttlMs: TTL, instanceId: 'B' }), (e) => code(e) === 'ECONFLICT');
-      await env.advance(TTL + 20);
-      const b = await s.acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
+      await assert.rejects(s.acquire(KEY, { ttlMs: T, instanceId: 'B' }), (e) => code(e) === 'ECONFLICT');
+      await env.advance(T + slack);
+      const b = await s.acquire(KEY, { ttlMs: T, instanceId: 'B' });
       await s.pin(KEY, 'upgrade');
       await b.release();
-      const c = await s.acquire(KEY, { ttlMs: TTL, instanceId: 'C' });
-      assert.equal(c.epoch, 3);
+      const c = await s.acquire(KEY, { ttlMs: T, instanceId: 'C' });
+      nextEpoch(c.epoch, b.epoch);
       await c.release();
       await assert.rejects(s.pin('/app/contract/nobody', 'x'), (e) => code(e) === 'ENOTHELD');
     });
 
     it('never reuses an epoch when the record is deleted', async () => {
       await setup();
-      const l1 = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      const l1 = await env.store().acquire(KEY, { ttlMs: T, instanceId: 'A' });
       await l1.release();
-      const l2 = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
+      const l2 = await env.store().acquire(KEY, { ttlMs: T, instanceId: 'B' });
       await l2.release();
       await env.deleteRecord(KEY);
       const s = env.store();
-      // The newest claim (epoch 2, by a live process) stands in for the missing record for one ttl at most.
-      await assert.rejects(
-        s.acquire(KEY, { ttlMs: TTL, instanceId: 'C' }),
-        (e) => code(e) === 'ECONFLICT' && /claimed/.test((e as Error).message),
-      );
-      const state = await s.describe(KEY);
-      assert.equal(state.state, 'unknown');
-      assert.equal(state.state === 'unknown' && state.reason, 'claimed');
-      await env.advance(TTL + 20);
-      const l3 = await s.acquire(KEY, { ttlMs: TTL, instanceId: 'C' });
-      assert.equal(l3.epoch, 3);
+      if (env.claimsSurviveDeletion !== false) {
+        // The newest claim (epoch 2, by a live process) stands in for the missing record for one ttl at most.
+        await assert.rejects(
+          s.acquire(KEY, { ttlMs: T, instanceId: 'C' }),
+          (e) => code(e) === 'ECONFLICT' && /claimed/.test((e as Error).message),
+        );
+        const state = await s.describe(KEY);
+        assert.equal(state.state, 'unknown');
+        assert.equal(state.state === 'unknown' && state.reason, 'claimed');
+        await env.advance(T + slack);
+      }
+      const l3 = await s.acquire(KEY, { ttlMs: T, instanceId: 'C' });
+      nextEpoch(l3.epoch, l2.epoch);
       await l3.release();
     });
 
     it("a stale writer's record never frees or steals a newer holder's lease", async () => {
       await setup();
-      const a = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      const a = await env.store().acquire(KEY, { ttlMs: T, instanceId: 'A' });
       const staleA = a.record;
       await env.crash(a);
-      const b = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
-      assert.equal(b.epoch, 2);
+      const b = await env.store().acquire(KEY, { ttlMs: T, instanceId: 'B' });
+      nextEpoch(b.epoch, a.epoch);
       // A stalled inside a transaction while its mutex was broken, then resumed and wrote its old record:
       // first as a renewal, then as a release. Neither may let anyone else take the lease from B.
       const other = env.store();
       await env.writeRecordUnsafely({ ...staleA, renewals: staleA.renewals + 1 });
-      await assert.rejects(other.acquire(KEY, { ttlMs: TTL, instanceId: 'C' }), (e) => code(e) === 'ECONFLICT');
+      await assert.rejects(other.acquire(KEY, { ttlMs: T, instanceId: 'C' }), (e) => code(e) === 'ECONFLICT');
       await env.writeRecordUnsafely({ ...staleA, renewals: staleA.renewals + 2, releasedAt: Date.now() });
-      await assert.rejects(other.acquire(KEY, { ttlMs: TTL, instanceId: 'C' }), (e) => code(e) === 'ECONFLICT');
+      await assert.rejects(other.acquire(KEY, { ttlMs: T, instanceId: 'C' }), (e) => code(e) === 'ECONFLICT');
       assert.equal((await other.describe(KEY)).state, 'unknown');
       // B's next renewal repairs the record, and B keeps holding throughout.
-      await env.advance(TTL);
+      await env.advance(T);
       b.check();
       assert.equal((await other.inspect(KEY))?.instanceId, 'B');
-      await assert.rejects(other.acquire(KEY, { ttlMs: TTL, instanceId: 'C' }), (e) => code(e) === 'ECONFLICT');
+      await assert.rejects(other.acquire(KEY, { ttlMs: T, instanceId: 'C' }), (e) => code(e) === 'ECONFLICT');
       b.check();
       await b.release();
-      const c = await other.acquire(KEY, { ttlMs: TTL, instanceId: 'C' });
-      assert.equal(c.epoch, 3);
+      const c = await other.acquire(KEY, { ttlMs: T, instanceId: 'C' });
+      nextEpoch(c.epoch, b.epoch);
       await c.release();
     });
 
@@ -347,46 +370,48 @@ export function leaseContract(name: string, make: () => Promise<ContractEnv>): v
     // (a record deleted twice, the same bytes truncated twice) must not take it for unchanged since the
     // first time: the holder renewed in between, and holds.
     for (const damage of ['deleteRecord', 'corruptRecord'] as const)
-      it(`a record damaged the same way twice (${damage}) is not judged unchanged since the first time`, async () => {
+      it(`a record damaged the same way twice (${damage}) is not judged unchanged since the first time`, async (t) => {
         await setup();
-        const a = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+        if (damage === 'deleteRecord' && env.claimsSurviveDeletion === false)
+          return t.skip('in this store a deleted record frees the key at once (its own tests show the holder superseded)');
+        const a = await env.store().acquire(KEY, { ttlMs: T, instanceId: 'A' });
         const nextRenewal = async () => {
           const n = a.record.renewals;
           while (a.record.renewals === n) await env.advance(5);
         };
         const observer = env.store();
         await env[damage](KEY);
-        await assert.rejects(observer.acquire(KEY, { ttlMs: TTL, instanceId: 'O' }), (e) => code(e) === 'ECONFLICT');
+        await assert.rejects(observer.acquire(KEY, { ttlMs: T, instanceId: 'O' }), (e) => code(e) === 'ECONFLICT');
         // The first renewal repairs the record (the observer does not look); five renewals are more than a
         // ttl on every clock (renewals are a third of a ttl apart). Right after the last, the same damage.
         for (let i = 0; i < 5; i++) await nextRenewal();
         await env[damage](KEY);
-        await assert.rejects(observer.acquire(KEY, { ttlMs: TTL, instanceId: 'O' }), (e) => code(e) === 'ECONFLICT');
+        await assert.rejects(observer.acquire(KEY, { ttlMs: T, instanceId: 'O' }), (e) => code(e) === 'ECONFLICT');
         a.check();
         await a.release();
       });
 
     it('a corrupt record blocks for one ttl at most and keeps epochs rising', async () => {
       await setup();
-      const l1 = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      const l1 = await env.store().acquire(KEY, { ttlMs: T, instanceId: 'A' });
       await l1.release();
       await env.corruptRecord(KEY);
       const s = env.store();
       const state = await s.describe(KEY);
       assert.equal(state.state, 'unknown');
       await assert.rejects(
-        s.acquire(KEY, { ttlMs: TTL, instanceId: 'B' }),
+        s.acquire(KEY, { ttlMs: T, instanceId: 'B' }),
         (e) => code(e) === 'ECONFLICT' && /unreadable/.test((e as Error).message),
       );
-      await env.advance(TTL + 20); // the record's own ttl cannot be read: the acquirer's applies
-      const l2 = await s.acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
-      assert.equal(l2.epoch, 2);
+      await env.advance(T + slack); // the record's own ttl cannot be read: the acquirer's applies
+      const l2 = await s.acquire(KEY, { ttlMs: T, instanceId: 'B' });
+      nextEpoch(l2.epoch, l1.epoch);
       await l2.release();
     });
 
     it('updateMeta rewrites the advertised meta', async () => {
       await setup();
-      const lease = await env.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A', meta: { endpoint: 'one' } });
+      const lease = await env.store().acquire(KEY, { ttlMs: T, instanceId: 'A', meta: { endpoint: 'one' } });
       await lease.updateMeta({ endpoint: 'two' });
       assert.deepEqual((await env.store().inspect(KEY))?.meta, { endpoint: 'two' });
       await lease.release();

@@ -1,0 +1,182 @@
+/**
+ * EtcdLeaseStore against a real etcd (etcd-server.ts): the lease contract, then what is etcd's own. Skips,
+ * saying why, where etcd is not installed.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Etcd3 } from 'etcd3';
+import { EtcdLeaseStore } from '../../src/lease/etcd-store.js';
+import type { HeldLease } from '../../src/lease/held-lease.js';
+import type { LeaseStore } from '../../src/lease/store.js';
+import { LeaseholdError } from '../../src/errors.js';
+import { systemClock, type Clock } from '../../src/clock.js';
+import { leaseContract } from './contract.js';
+import { startEtcd } from './etcd-server.js';
+import { deadPid, delay, PausableClock, tempRoot, until } from '../helpers.js';
+
+/** etcd grants 1 s here (etcd-server.ts); it revokes expired leases in rounds of 500 ms. */
+const TTL = 1000;
+const EXPIRY_SLACK_MS = 700;
+
+const root = await tempRoot('leasehold-etcd-');
+const server = await startEtcd(root.dir, { fast: true });
+after(async () => {
+  if (typeof server !== 'string') await server.stop();
+  await root.remove();
+});
+
+const code = (err: unknown) => (err instanceof LeaseholdError ? err.code : undefined);
+
+if (typeof server === 'string') {
+  describe('EtcdLeaseStore', () => {
+    it('runs against a real etcd', (t) => t.skip(server));
+  });
+} else {
+  const client = new Etcd3({ hosts: server.endpoint });
+  after(() => client.close());
+  let suite = 0;
+
+  /** A store of its own under a fresh prefix; the clock a PausableClock over a wall clock that can jump. */
+  const env = () => {
+    const prefix = `/t${++suite}`;
+    let wallOffset = 0;
+    const clock: Clock = {
+      now: () => systemClock.now(),
+      wallNow: () => systemClock.wallNow() + wallOffset,
+      setTimeout: (fn, ms) => systemClock.setTimeout(fn, ms),
+    };
+    const stores: EtcdLeaseStore[] = [];
+    const clocks = new Map<LeaseStore, PausableClock>();
+    const store = () => {
+      const c = new PausableClock(clock);
+      const s = new EtcdLeaseStore({ client, prefix, clock: c, pollIntervalMs: 10 });
+      stores.push(s);
+      clocks.set(s, c);
+      return s;
+    };
+    const path = (key: string) => `${prefix}${key}`;
+    return {
+      prefix,
+      path,
+      clock,
+      store,
+      jumpWall: (ms: number) => void (wallOffset += ms),
+      clocks,
+      dispose: async () => {
+        await Promise.all(stores.map((s) => s.close()));
+        await client.delete().prefix(`${prefix}/`);
+      },
+    };
+  };
+
+  leaseContract('EtcdLeaseStore on a real etcd', async () => {
+    const e = env();
+    return {
+      clock: e.clock,
+      store: e.store,
+      advance: (ms) => delay(ms),
+      hang: (s) => e.clocks.get(s)!.pause(),
+      resume: (s) => e.clocks.get(s)!.resume(),
+      jumpWall: e.jumpWall,
+      // A killed process: no more keepalives, and a record naming a pid that is gone (under its own lease).
+      crash: async (lease) => {
+        (lease as HeldLease).abandon('closed');
+        const kv = (await client.kv.range({ key: Buffer.from(e.path(String(lease.key))) })).kvs[0]!;
+        const rec = JSON.parse(kv.value.toString());
+        await client
+          .put(e.path(String(lease.key)))
+          .value(JSON.stringify({ ...rec, pid: deadPid() }))
+          .lease(kv.lease);
+      },
+      deleteRecord: async (key) => void (await client.delete().key(e.path(key))),
+      writeRecordUnsafely: async (record) => void (await client.put(e.path(record.key)).value(JSON.stringify(record))),
+      corruptRecord: async (key) => void (await client.put(e.path(key)).value('{"format":1,"key":"/app/con')),
+      dispose: e.dispose,
+      ttl: TTL,
+      expirySlackMs: EXPIRY_SLACK_MS,
+      epochsByOne: false,
+      claimsSurviveDeletion: false,
+    };
+  });
+
+  describe('EtcdLeaseStore: what is etcd’s own', () => {
+    const KEY = '/app/etcd/owner';
+
+    it('takes the key’s create revision as the epoch, rising across keys and acquisitions', async () => {
+      const e = env();
+      try {
+        const s = e.store();
+        const a = await s.acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+        const kv = (await client.kv.range({ key: Buffer.from(e.path(KEY)) })).kvs[0]!;
+        assert.equal(a.epoch, Number(kv.create_revision));
+        assert.equal((await s.inspect(KEY))?.epoch, a.epoch);
+        await s.acquire('/app/etcd/other', { ttlMs: TTL, instanceId: 'X' });
+        await a.release();
+        const b = await s.acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
+        assert.ok(b.epoch > a.epoch + 1, `epoch ${b.epoch} after ${a.epoch} and another key's acquisition`);
+        await b.release();
+      } finally {
+        await e.dispose();
+      }
+    });
+
+    it('a key deleted under its holder frees it at once, and the holder learns it was superseded', async () => {
+      const e = env();
+      try {
+        const a = await e.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+        await client.delete().key(e.path(KEY));
+        const b = await e.store().acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
+        assert.ok(b.epoch > a.epoch);
+        await until(() => a.lost.aborted, 3 * TTL, 'A renews and finds its key gone');
+        assert.equal((a.lost.reason as LeaseholdError).reason, 'superseded');
+        assert.equal(b.held, true);
+        await b.release();
+      } finally {
+        await e.dispose();
+      }
+    });
+
+    it('reports a lease lost from its own deadline while etcd does not answer, not from etcd’s', async () => {
+      const e = env();
+      const a = await e.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+      const validUntil = () => (a as HeldLease).validUntil;
+      try {
+        server.child.kill('SIGSTOP');
+        const stoppedAt = systemClock.now();
+        const deadline = validUntil();
+        await until(() => a.lost.aborted, 3 * TTL, 'the lease ends while etcd is stopped');
+        const endedAt = systemClock.now();
+        assert.ok(endedAt - stoppedAt <= TTL + 250, `lost ${Math.round(endedAt - stoppedAt)} ms after etcd stopped (ttl ${TTL})`);
+        assert.ok(endedAt >= deadline - 1, 'not before its deadline');
+        assert.throws(
+          () => a.check(),
+          (err) => code(err) === 'ELOST',
+        );
+      } finally {
+        server.child.kill('SIGCONT');
+        await e.dispose();
+      }
+    });
+
+    it('refuses a key held from another machine with ECONFLICT naming it, whatever that pid does here', async () => {
+      const e = env();
+      try {
+        const s = e.store();
+        const a = await s.acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+        const kv = (await client.kv.range({ key: Buffer.from(e.path(KEY)) })).kvs[0]!;
+        const rec = JSON.parse(kv.value.toString());
+        await client
+          .put(e.path(KEY))
+          .value(JSON.stringify({ ...rec, host: 'elsewhere.example', pid: deadPid() }))
+          .lease(kv.lease);
+        await assert.rejects(
+          e.store().acquire(KEY, { ttlMs: TTL, instanceId: 'B' }),
+          (err) => code(err) === 'ECONFLICT' && /on elsewhere\.example/.test((err as Error).message),
+        );
+        await a.release();
+      } finally {
+        await e.dispose();
+      }
+    });
+  });
+}
