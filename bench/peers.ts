@@ -6,6 +6,8 @@
  *  - proper-lockfile alone: stale takeover (it clamps stale ≥ 2000 ms)
  *  - broadcast-channel 7 (Node, 'node' method): createLeaderElection with its defaults
  *  - etcd 3.4 (Debian's etcd-server on loopback) with the etcd3 client: election with a 2 s lease
+ *  - leasehold's EtcdLeaseStore on that etcd, the lease alone (a holder killed on this machine is seen
+ *    gone by its pid, as with the file store)
  * Skips a peer (with the reason in the table) when it cannot run here.
  */
 import { join } from 'node:path';
@@ -117,6 +119,25 @@ export async function peersBench(rounds = 7): Promise<Row[]> {
           ),
         );
         rows.push(row('etcd (2 s lease): SIGKILL → other leads', await series(3, etcdPair, kill, 'leader'), LEASE_KILL));
+        // leasehold's lease on the same etcd (EtcdLeaseStore), as the file store's rows above
+        const etcdLeasePair = async (): Promise<Pair> => {
+          const key = `/app/peers/e${++k}`;
+          const holder = spawnNode(LEASE, [`etcd:${etcd.endpoint}`, key, '2000']);
+          await holder.waitFor((l) => l.ev === 'acquired', 30_000);
+          const waiter = spawnNode(LEASE, [`etcd:${etcd.endpoint}`, key, '2000']);
+          await waiter.waitFor((l) => l.ev === 'waiting');
+          return { holder, waiter };
+        };
+        rows.push(
+          row(
+            'leasehold on etcd (2 s lease): release → other holds',
+            await series(rounds, etcdLeasePair, graceful('release'), 'acquired'),
+            LEASE_GRACEFUL,
+          ),
+        );
+        rows.push(
+          row('leasehold on etcd (2 s lease): SIGKILL → other holds', await series(rounds, etcdLeasePair, kill, 'acquired'), LEASE_KILL),
+        );
       } finally {
         await etcd.stop();
       }

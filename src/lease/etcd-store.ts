@@ -96,24 +96,10 @@ export class EtcdLeaseStore implements LeaseStore {
 
   async #read(key: LeaseKey): Promise<Read> {
     const res = await this.#client.kv.range({ key: this.#path(key) }).catch(ioFailure(`read lease ${key} from etcd`));
-    const kv = res.kvs[0];
-    if (!kv) return {};
-    let value: unknown;
-    try {
-      value = JSON.parse(kv.value.toString('utf8'));
-    } catch {
-      return { kv, damage: 'its record is unreadable (not JSON)' };
-    }
-    // The stored epoch is a placeholder: a record's epoch is its key's create revision.
-    const record = { ...(value as Stored), epoch: Number(kv.create_revision) };
-    const bad = recordProblem(record);
-    if (bad !== undefined || typeof record.etcdLease !== 'string')
-      return { kv, damage: `its record is unreadable (bad field "${bad ?? 'etcdLease'}")` };
-    if (record.etcdLease !== kv.lease || kv.lease === '0')
-      return { kv, record, damage: `its record names instance ${record.instanceId}, but no lease of its keeps it (a stale write)` };
-    return { kv, record };
+    return parseKv(res.kvs[0]);
   }
 
+  /** What a key's value says: a live holder's record, or why it is not one. */
   /** True once `read`'s unkept value has stayed the same for `ttlMs`. */
   #unkeptFor(key: LeaseKey, read: Read, ttlMs: number): boolean {
     const k = String(key);
@@ -132,11 +118,24 @@ export class EtcdLeaseStore implements LeaseStore {
     if (options.signal?.aborted) throw abortError(options.signal);
     const instanceId = options.instanceId ?? randomBytes(9).toString('base64url');
     const startedAt = this.#clock.now();
-    const cur = await this.#read(key);
-    if (cur.kv) await this.#clearIfFree(key, cur, timing.ttlMs);
-    const granted = await this.#client.leaseClient
-      .leaseGrant({ TTL: Math.ceil(timing.ttlMs / 1000) })
-      .catch(ioFailure(`grant an etcd lease for ${key}`));
+    // The read and the grant at once: each is a round trip (the grant a raft write); a lease granted for
+    // nothing is revoked, or expires by itself.
+    const [read, grant] = await Promise.allSettled([
+      this.#read(key),
+      this.#client.leaseClient.leaseGrant({ TTL: Math.ceil(timing.ttlMs / 1000) }).catch(ioFailure(`grant an etcd lease for ${key}`)),
+    ]);
+    if (grant.status === 'rejected') throw grant.reason;
+    const granted = grant.value;
+    if (read.status === 'rejected') {
+      await this.#revoke(granted.ID);
+      throw read.reason;
+    }
+    const cur = read.value;
+    if (cur.kv)
+      await this.#clearIfFree(key, cur, timing.ttlMs).catch(async (err: unknown) => {
+        await this.#revoke(granted.ID);
+        throw err;
+      });
     const me = currentProcess();
     const wall = this.#clock.wallNow();
     const record: Stored = {
@@ -198,7 +197,7 @@ export class EtcdLeaseStore implements LeaseStore {
         .catch(ioFailure(`take lease ${key} over in etcd`));
       if (txn.succeeded) {
         if (debugEnabled) debug(`${key}: holder ${cur.record.instanceId} (pid ${cur.record.pid}) is gone: its key deleted`);
-        await this.#revoke(cur.record.etcdLease);
+        void this.#revoke(cur.record.etcdLease); // the key is gone: nobody waits for its lease to go too
       }
       return;
     }
@@ -320,11 +319,12 @@ export class EtcdLeaseStore implements LeaseStore {
   async describe(keyLike: LeaseKey | string): Promise<LeaseState> {
     this.#assertOpen();
     const key = LeaseKey.from(keyLike);
-    const cur = await this.#read(key);
-    if (!cur.kv) {
-      const note = await this.#client.kv.range({ key: this.#releasedPath(key) }).catch(ioFailure(`read lease ${key} from etcd`));
-      return { state: 'free', reason: note.kvs.length > 0 ? 'released' : 'none' };
-    }
+    // The key and the note of its last release, in one round trip.
+    const both = await this.#client.kv
+      .txn({ success: [{ request_range: { key: this.#path(key) } }, { request_range: { key: this.#releasedPath(key) } }] })
+      .catch(ioFailure(`read lease ${key} from etcd`));
+    const cur = parseKv(both.responses[0]?.response_range.kvs[0]);
+    if (!cur.kv) return { state: 'free', reason: (both.responses[1]?.response_range.kvs.length ?? 0) > 0 ? 'released' : 'none' };
     if (cur.damage !== undefined && !cur.record)
       return { state: 'unknown', reason: 'corrupt', path: `etcd:${this.#path(key).toString()}`, message: `lease ${key}: ${cur.damage}` };
     if (cur.damage !== undefined)
@@ -471,6 +471,24 @@ export class EtcdLeaseStore implements LeaseStore {
     this.#pins.clear();
     await Promise.all([...this.#held.values()].map((l) => l.release().catch(() => undefined)));
   }
+}
+
+function parseKv(kv: IKeyValue | undefined): Read {
+  if (!kv) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(kv.value.toString('utf8'));
+  } catch {
+    return { kv, damage: 'its record is unreadable (not JSON)' };
+  }
+  // The stored epoch is a placeholder: a record's epoch is its key's create revision.
+  const record = { ...(value as Stored), epoch: Number(kv.create_revision) };
+  const bad = recordProblem(record);
+  if (bad !== undefined || typeof record.etcdLease !== 'string')
+    return { kv, damage: `its record is unreadable (bad field "${bad ?? 'etcdLease'}")` };
+  if (record.etcdLease !== kv.lease || kv.lease === '0')
+    return { kv, record, damage: `its record names instance ${record.instanceId}, but no lease of its keeps it (a stale write)` };
+  return { kv, record };
 }
 
 /** etcd's errors as EIO (retried by a held lease until its deadline), naming what failed. */
