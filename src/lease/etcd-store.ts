@@ -2,44 +2,51 @@
  * EtcdLeaseStore: the lease contract (store.ts) on etcd v3, for instances on several machines. Import it
  * from `leasehold/etcd`; it needs the `etcd3` package, which it does not install.
  *
- * Mapping (one key per lease, `<prefix><key>`, holding the lease record as JSON):
- *  - acquire: grant an etcd lease of ceil(ttlMs / 1000) s (etcd may grant more: its minimum is about
- *    1.5 × its election timeout), then create the key attached to it in one transaction that succeeds only
- *    if the key does not exist. The epoch is the key's create revision: etcd's revision rises with every
- *    write to the cluster, so epochs rise at every acquisition and are never reused, but not by one.
+ * Mapping, per lease key K (under `prefix`):
+ *  - `<prefix>/.lock<K>`: the lock. Created only if absent, in one transaction with the record, both
+ *    attached to an etcd lease of ceil(ttlMs / 1000) s (etcd may grant more: its minimum is about 1.5 ×
+ *    its election timeout). The epoch is the lock's create revision: etcd's revision rises with every
+ *    write to the cluster, so epochs rise at every acquisition and are never reused, but not by one. The
+ *    key is held exactly while the lock exists: etcd deletes it with the lease.
+ *  - `<prefix><K>`: the record (JSON), the advertisement. A record deleted, damaged or overwritten by a
+ *    stale writer never frees the key (the lock does not change) and is written again by the holder's next
+ *    renewal, guarded by the lock's create revision.
+ *  - `<prefix>/.released<K>`: the note of the last release, so that observers tell a release from a lapse.
  *  - check(): the holder's own deadline (held-lease.ts): a keepalive that starts at t makes the lease valid
  *    until t + ttlMs − safety margin, before etcd (which counts its ttl from when it got the keepalive, and
- *    whose ttl is at least ours) can expire it. A lost lease is reported from that deadline, not when the
- *    etcd client notices (which can be up to two ttls late, etcd3 issue #155).
- *  - renew: one keepalive, then a linearizable read of the key: gone or of another create revision ends
- *    the lease ('superseded'); a record someone overwrote (a stale writer, a put without the lease) is
- *    written again, guarded by the create revision.
- *  - release: delete the key guarded by its create revision and note the release beside it in the same
- *    transaction (so that observers can tell a release from an expiry), then revoke the etcd lease.
- *  - a holder on this machine whose process is gone is taken over at once (its key deleted, guarded by its
- *    create revision); one on another machine, only when etcd expires its lease (after its ttl, or later
- *    when etcd's leader changes: etcd then extends every lease).
- *  - a key that no lease keeps (a record written without one, or unreadable) and that does not change for
- *    the acquirer's ttl is deleted, guarded by its mod revision, and acquired.
- *  - pins: kept in the record; the store that pins a key keeps its etcd lease alive (keepalives every
- *    renew interval) until it unpins, the key goes, or the store closes: a pin lasts as long as the process
- *    that made it.
- * Not guaranteed: anything while this process cannot reach a quorum of etcd (the lease then ends at its
- * deadline, 'io'); that a key's record names the holder between a stale write and the holder's next renewal.
+ *    whose ttl is at least ours) can expire it. Loss is reported from that deadline, never when the etcd
+ *    client notices (which can be two ttls late, etcd3 issue #155).
+ *  - renew: one keepalive, then a read of lock and record: the lock gone or of another create revision
+ *    ends the lease ('superseded').
+ *  - release: the lock and the record deleted and the note written in one transaction guarded by the
+ *    lock's create revision, then the etcd lease revoked.
+ *  - a holder on this machine (same boot id: Linux) whose process is gone and that nobody pins is taken
+ *    over at once; any other only when etcd expires its lease (after its ttl, or later when etcd's leader
+ *    changes: etcd then extends every lease).
+ *  - pins live in the record; the store that pins a key keeps its etcd lease alive (a keepalive every
+ *    renew interval of the record, at most 10 s) until it unpins, the key goes, or the store closes: a pin
+ *    lasts as long as the process that made it.
+ * Every call to etcd has a deadline (callTimeoutMs, and at most the ttl for a holder's calls), so a member
+ * that stopped answering blocks nothing for long. Not guaranteed: anything while this process cannot reach
+ * a quorum of etcd (its leases then end at their deadlines, 'expired' or 'io'); that the record names the
+ * holder between a stale write and the holder's next renewal; a lock deleted by hand (`etcdctl del`)
+ * frees the key at once, and its holder learns it at its next renewal (as deleting the file store's key
+ * directory would).
  */
 import { randomBytes } from 'node:crypto';
-import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import { readFileSync } from 'node:fs';
+import type { Etcd3, IKeyValue, IRequestOp, Watcher } from 'etcd3';
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import { debug, debugEnabled } from '../debug.js';
 import { LeaseholdError, abortError } from '../errors.js';
 import { HeldLease, type LeaseBackend } from './held-lease.js';
-import { fencingToken, heldKey } from './token.js';
 import { LeaseKey } from './key.js';
 import { waitForHolderChange } from './observe.js';
 import { currentProcess, isProcessGone } from './process-identity.js';
 import { RECORD_FORMAT, recordProblem, type LeaseRecord, type Meta } from './record.js';
 import type { AcquireOptions, FencingToken, Lease, LeaseState, LeaseStore, WaitOptions } from './store.js';
 import { resolveTiming } from './timing.js';
+import { fencingToken, heldKey } from './token.js';
 
 export interface EtcdLeaseStoreOptions {
   /** The etcd3 client to use (its hosts, credentials and TLS are yours); the store never closes it. */
@@ -50,16 +57,43 @@ export interface EtcdLeaseStoreOptions {
   clock?: Clock;
   /** How often waitUntilReleased() reads the key besides etcd's watch. @default 250 */
   pollIntervalMs?: number;
+  /** The longest any call to etcd may take (a holder's calls: at most its ttl). @default 5000 */
+  callTimeoutMs?: number;
 }
 
-/** The record as stored: the etcd lease that keeps it, beside the record's fields. */
-type Stored = LeaseRecord & { etcdLease: string };
+/** The record as stored: the etcd lease that keeps it, and the machine it was written on. */
+type Stored = LeaseRecord & { etcdLease: string; machine: string | null };
 
-interface Read {
-  kv?: IKeyValue;
+/** Longest ttl and renew interval a record may name (longer ones are damage, not a holder's timing). */
+const MAX_TTL_MS = 24 * 60 * 60 * 1000;
+/** Pin keepalives: at most this far apart, whatever the record says. */
+const MAX_PIN_KEEPALIVE_MS = 10_000;
+const MIN_PIN_KEEPALIVE_MS = 100;
+
+/** What etcd holds for a key: its lock, and its record as it relates to that lock. */
+interface Seen {
+  lock?: IKeyValue;
+  /** The lock's instance, when the lock holds one. */
+  lockedBy?: string;
+  recordKv?: IKeyValue;
+  /** The record, with the lock's epoch, when it is the lock holder's. */
   record?: Stored;
-  /** Why the stored value is not a record of a live lease: unreadable, or not kept by the lease it names. */
+  /** Why the record is not the lock holder's (missing, unreadable, a stale writer's); with a lock only. */
   damage?: string;
+  released: boolean;
+}
+
+/** This machine beyond its host name: the kernel's boot id (Linux); null where there is none. */
+let machineId: string | null | undefined;
+function thisMachine(): string | null {
+  if (machineId === undefined) {
+    try {
+      machineId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+    } catch {
+      machineId = null;
+    }
+  }
+  return machineId;
 }
 
 export class EtcdLeaseStore implements LeaseStore {
@@ -67,9 +101,8 @@ export class EtcdLeaseStore implements LeaseStore {
   readonly #prefix: string;
   readonly #clock: Clock;
   readonly #pollIntervalMs: number;
+  readonly #callTimeoutMs: number;
   readonly #held = new Map<string, HeldLease>();
-  /** Keys whose value no lease keeps: the mod revision first seen, and when. */
-  readonly #unkept = new Map<string, { mod: string; since: number }>();
   /** Pins this store keeps alive: key → entities, and the keepalive timer. */
   readonly #pins = new Map<string, { entities: Set<string>; timer?: Timer }>();
   #closed = false;
@@ -79,36 +112,48 @@ export class EtcdLeaseStore implements LeaseStore {
     this.#prefix = options.prefix ?? '/leasehold';
     this.#clock = options.clock ?? systemClock;
     this.#pollIntervalMs = options.pollIntervalMs ?? 250;
+    this.#callTimeoutMs = options.callTimeoutMs ?? 5000;
     if (!/^\/[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(this.#prefix))
       throw new LeaseholdError('EINVALIDCONFIG', `prefix must look like /a/b, got ${JSON.stringify(this.#prefix)}`, { field: 'prefix' });
+    if (!(this.#callTimeoutMs > 0))
+      throw new LeaseholdError('EINVALIDCONFIG', `callTimeoutMs must be positive, got ${this.#callTimeoutMs}`, { field: 'callTimeoutMs' });
   }
 
-  #path(key: LeaseKey): Buffer {
+  #recordPath(key: LeaseKey): Buffer {
     return Buffer.from(`${this.#prefix}${key}`);
   }
-  #releasedPath(key: LeaseKey): Buffer {
+  #lockPath(key: LeaseKey): Buffer {
+    return Buffer.from(`${this.#prefix}/.lock${key}`);
+  }
+  #notePath(key: LeaseKey): Buffer {
     return Buffer.from(`${this.#prefix}/.released${key}`);
+  }
+
+  /** gRPC options: a deadline `ms` from now on the real wall clock (gRPC deadlines are wall-clock times). */
+  #within(ms = this.#callTimeoutMs): { deadline: number } {
+    return { deadline: systemClock.wallNow() + Math.min(ms, this.#callTimeoutMs) };
   }
 
   #assertOpen(): void {
     if (this.#closed) throw new LeaseholdError('ECLOSED', 'this lease store is closed');
   }
 
-  async #read(key: LeaseKey): Promise<Read> {
-    const res = await this.#client.kv.range({ key: this.#path(key) }).catch(ioFailure(`read lease ${key} from etcd`));
-    return parseKv(res.kvs[0]);
-  }
-
-  /** What a key's value says: a live holder's record, or why it is not one. */
-  /** True once `read`'s unkept value has stayed the same for `ttlMs`. */
-  #unkeptFor(key: LeaseKey, read: Read, ttlMs: number): boolean {
-    const k = String(key);
-    const seen = this.#unkept.get(k);
-    if (!seen || seen.mod !== read.kv!.mod_revision) {
-      this.#unkept.set(k, { mod: read.kv!.mod_revision, since: this.#clock.now() });
-      return false;
-    }
-    return this.#clock.now() - seen.since >= ttlMs;
+  /** Lock, record and release note of `key`, in one round trip. */
+  async #see(key: LeaseKey, withinMs?: number): Promise<Seen> {
+    const res = await this.#client.kv
+      .txn(
+        {
+          success: [
+            { request_range: { key: this.#lockPath(key) } },
+            { request_range: { key: this.#recordPath(key) } },
+            { request_range: { key: this.#notePath(key) } },
+          ],
+        },
+        this.#within(withinMs),
+      )
+      .catch(ioFailure(`read lease ${key} from etcd`));
+    const kvs = (i: number) => res.responses[i]?.response_range?.kvs ?? [];
+    return interpret(kvs(0)[0], kvs(1)[0], kvs(2).length > 0);
   }
 
   async acquire(keyLike: LeaseKey | string, options: AcquireOptions = {}): Promise<Lease> {
@@ -121,28 +166,27 @@ export class EtcdLeaseStore implements LeaseStore {
     // The read and the grant at once: each is a round trip (the grant a raft write); a lease granted for
     // nothing is revoked, or expires by itself.
     const [read, grant] = await Promise.allSettled([
-      this.#read(key),
-      this.#client.leaseClient.leaseGrant({ TTL: Math.ceil(timing.ttlMs / 1000) }).catch(ioFailure(`grant an etcd lease for ${key}`)),
+      this.#see(key),
+      this.#client.leaseClient
+        .leaseGrant({ TTL: Math.ceil(timing.ttlMs / 1000) }, this.#within())
+        .catch(ioFailure(`grant an etcd lease for ${key}`)),
     ]);
     if (grant.status === 'rejected') throw grant.reason;
     const granted = grant.value;
-    if (read.status === 'rejected') {
+    const giveUp = async (err: unknown): Promise<never> => {
       await this.#revoke(granted.ID);
-      throw read.reason;
-    }
-    const cur = read.value;
-    if (cur.kv)
-      await this.#clearIfFree(key, cur, timing.ttlMs).catch(async (err: unknown) => {
-        await this.#revoke(granted.ID);
-        throw err;
-      });
+      throw err;
+    };
+    if (read.status === 'rejected') return giveUp(read.reason);
+    const seen = read.value;
+    if (seen.lock && !(await this.#tookOver(key, seen).catch(giveUp))) return giveUp(conflict(key, seen));
     const me = currentProcess();
     const wall = this.#clock.wallNow();
     const record: Stored = {
       format: RECORD_FORMAT,
       key: String(key),
       instanceId,
-      epoch: 0, // the key's create revision: known once it exists
+      epoch: 0, // the lock's create revision: known once it exists
       pid: me.pid,
       processStart: me.start,
       host: me.host,
@@ -155,25 +199,23 @@ export class EtcdLeaseStore implements LeaseStore {
       pins: [],
       meta: { ...(options.meta ?? {}) },
       etcdLease: granted.ID,
+      machine: thisMachine(),
     };
-    const path = this.#path(key);
+    const lockPath = this.#lockPath(key);
     const txn = await this.#client.kv
-      .txn({
-        compare: [{ key: path, target: 'Create', result: 'Equal', create_revision: '0' }],
-        success: [
-          { request_put: { key: path, value: Buffer.from(JSON.stringify(record)), lease: granted.ID } },
-          { request_delete_range: { key: this.#releasedPath(key) } },
-        ],
-        failure: [{ request_range: { key: path } }],
-      })
-      .catch(async (err: unknown) => {
-        await this.#revoke(granted.ID);
-        return ioFailure(`acquire lease ${key} in etcd`)(err);
-      });
-    if (!txn.succeeded) {
-      await this.#revoke(granted.ID);
-      throw await this.#conflict(key);
-    }
+      .txn(
+        {
+          compare: [{ key: lockPath, target: 'Create', result: 'Equal', create_revision: '0' }],
+          success: [
+            { request_put: { key: lockPath, value: Buffer.from(JSON.stringify({ instanceId })), lease: granted.ID } },
+            putRecord(this.#recordPath(key), record),
+            { request_delete_range: { key: this.#notePath(key) } },
+          ],
+        },
+        this.#within(),
+      )
+      .catch((err: unknown) => giveUp(ioFailure(`acquire lease ${key} in etcd`)(err)));
+    if (!txn.succeeded) return giveUp(conflict(key, await this.#see(key).catch(() => ({ released: false }) as Seen)));
     const held: Stored = { ...record, epoch: Number(txn.header.revision) };
     if (debugEnabled) debug(`${instanceId} takes ${key} at epoch ${held.epoch} (etcd lease ${granted.ID}, ttl ${granted.TTL} s)`);
     const lease = new HeldLease({ key, record: held, startedAt, clock: this.#clock, timing, backend: this.#backend(key) });
@@ -185,66 +227,44 @@ export class EtcdLeaseStore implements LeaseStore {
     return lease;
   }
 
-  /** Deletes what holds `key` but is no longer a holder: a process gone from this machine, or an unkept value. */
-  async #clearIfFree(key: LeaseKey, cur: Read, ttlMs: number): Promise<void> {
-    const path = this.#path(key);
-    if (cur.damage === undefined && cur.record && isProcessGone(cur.record)) {
-      const txn = await this.#client.kv
-        .txn({
-          compare: [{ key: path, target: 'Create', result: 'Equal', create_revision: cur.kv!.create_revision }],
-          success: [{ request_delete_range: { key: path } }],
-        })
-        .catch(ioFailure(`take lease ${key} over in etcd`));
-      if (txn.succeeded) {
-        if (debugEnabled) debug(`${key}: holder ${cur.record.instanceId} (pid ${cur.record.pid}) is gone: its key deleted`);
-        void this.#revoke(cur.record.etcdLease); // the key is gone: nobody waits for its lease to go too
-      }
-      return;
-    }
-    const ttl = cur.record && cur.damage === undefined ? cur.record.ttlMs : ttlMs;
-    if (cur.damage !== undefined && this.#unkeptFor(key, cur, ttl)) {
-      await this.#client.kv
-        .txn({
-          compare: [{ key: path, target: 'Mod', result: 'Equal', mod_revision: cur.kv!.mod_revision }],
-          success: [{ request_delete_range: { key: path } }],
-        })
-        .catch(ioFailure(`clear lease ${key} in etcd`));
-    }
-  }
-
-  async #conflict(key: LeaseKey): Promise<LeaseholdError> {
-    const cur = await this.#read(key).catch(() => ({}) as Read);
-    const holder = cur.record;
-    const why =
-      cur.damage !== undefined
-        ? cur.record
-          ? `${cur.damage}; it frees once no lease keeps it for a ttl`
-          : `${cur.damage}`
-        : holder && holder.pins.length > 0
-          ? `it is pinned by ${holder.pins.join(', ')}`
-          : holder
-            ? `instance ${holder.instanceId} (pid ${holder.pid} on ${holder.host}) holds epoch ${holder.epoch}`
-            : 'another instance acquired it first';
-    return new LeaseholdError('ECONFLICT', `lease ${key} is held: ${why}; follow the holder or wait with waitUntilReleased()`, {
-      key: String(key),
-      holder,
-    });
+  /**
+   * Frees a key whose holder is gone: its record names a process of this machine (same boot id) that no
+   * longer runs, and nobody pins it. True when the lock was deleted (guarded by its create revision).
+   */
+  async #tookOver(key: LeaseKey, seen: Seen): Promise<boolean> {
+    const r = seen.record;
+    const mine = thisMachine();
+    if (!r || seen.damage !== undefined || r.pins.length > 0 || mine === null || r.machine !== mine || !isProcessGone(r)) return false;
+    const txn = await this.#client.kv
+      .txn(
+        {
+          compare: [{ key: this.#lockPath(key), target: 'Create', result: 'Equal', create_revision: seen.lock!.create_revision }],
+          success: [{ request_delete_range: { key: this.#lockPath(key) } }, { request_delete_range: { key: this.#recordPath(key) } }],
+        },
+        this.#within(),
+      )
+      .catch(ioFailure(`take lease ${key} over in etcd`));
+    if (!txn.succeeded) return false;
+    if (debugEnabled) debug(`${key}: holder ${r.instanceId} (pid ${r.pid}) is gone: its lock deleted`);
+    void this.#revoke(r.etcdLease); // the lock is gone: nobody waits for its lease to go too
+    return true;
   }
 
   async #revoke(id: string): Promise<void> {
-    await this.#client.leaseClient.leaseRevoke({ ID: id }).catch(() => undefined); // already gone: nothing to do
+    await this.#client.leaseClient.leaseRevoke({ ID: id }, this.#within()).catch(() => undefined); // already gone: nothing to do
   }
 
   /**
    * One keepalive of etcd lease `id`: the ttl etcd granted again (0 or less: the lease no longer exists).
-   * Given up after `withinMs` (the holder's deadline ends its lease meanwhile; nothing waits forever).
+   * Given up after `withinMs`; a stream that ends without an answer is an error.
    */
   async #keepAlive(id: string, withinMs: number): Promise<number> {
-    const stream = await this.#client.leaseClient.leaseKeepAlive({ deadline: this.#clock.wallNow() + withinMs });
+    const stream = await this.#client.leaseClient.leaseKeepAlive(this.#within(withinMs));
     try {
       const res = await new Promise<{ TTL: string }>((resolve, reject) => {
         stream.on('data', resolve);
         stream.on('error', reject);
+        stream.on('end', () => reject(new Error('the keepalive stream ended without an answer')));
         stream.write({ ID: id });
       });
       return Number(res.TTL);
@@ -254,54 +274,76 @@ export class EtcdLeaseStore implements LeaseStore {
   }
 
   #backend(key: LeaseKey): LeaseBackend {
-    const path = this.#path(key);
     const superseded = (current: LeaseRecord, why: string) =>
       new LeaseholdError('ELOST', `lease ${key} (epoch ${current.epoch}) was superseded: ${why}`, {
         reason: 'superseded',
         key: String(key),
       });
-    const write = async (current: Stored, next: Stored): Promise<Stored> => {
-      const txn = await this.#client.kv
-        .txn({
-          compare: [{ key: path, target: 'Create', result: 'Equal', create_revision: String(current.epoch) }],
-          success: [{ request_put: { key: path, value: Buffer.from(JSON.stringify({ ...next, epoch: 0 })), lease: next.etcdLease } }],
-        })
-        .catch(ioFailure(`write lease ${key} to etcd`));
-      if (!txn.succeeded) throw superseded(current, 'its key was deleted or recreated');
-      return next;
+    /** Reads lock and record; throws 'superseded' unless the lock is still this holder's. */
+    const mine = async (current: Stored): Promise<Seen> => {
+      const seen = await this.#see(key, current.ttlMs);
+      if (!seen.lock || seen.lock.create_revision !== String(current.epoch)) throw superseded(current, 'its lock was deleted or taken');
+      return seen;
+    };
+    /**
+     * Writes `next` (with the pins stored now) over the record as `seen`, guarded by the lock's create
+     * revision and the record's mod revision; read again and retried when the record changed meanwhile.
+     */
+    const write = async (current: Stored, next: (pins: string[]) => Stored, seenFirst?: Seen): Promise<Stored> => {
+      let seen = seenFirst ?? (await mine(current));
+      for (let attempt = 0; ; attempt++) {
+        const out = next(seen.record ? [...seen.record.pins] : current.pins);
+        const recordPath = this.#recordPath(key);
+        const txn = await this.#client.kv
+          .txn(
+            {
+              compare: [
+                { key: this.#lockPath(key), target: 'Create', result: 'Equal', create_revision: String(current.epoch) },
+                seen.recordKv
+                  ? { key: recordPath, target: 'Mod', result: 'Equal', mod_revision: seen.recordKv.mod_revision }
+                  : { key: recordPath, target: 'Create', result: 'Equal', create_revision: '0' },
+              ],
+              success: [putRecord(recordPath, out)],
+            },
+            this.#within(current.ttlMs),
+          )
+          .catch(ioFailure(`write lease ${key} to etcd`));
+        if (txn.succeeded) return out;
+        if (attempt >= 3)
+          throw new LeaseholdError('EIO', `lease ${key}: its record kept changing while it was written`, { key: String(key) });
+        seen = await mine(current);
+      }
     };
     return {
       renew: async (currentRecord) => {
         const current = currentRecord as Stored;
         const ttl = await this.#keepAlive(current.etcdLease, current.ttlMs).catch(ioFailure(`renew lease ${key} in etcd`));
         if (ttl <= 0) throw superseded(current, `etcd lease ${current.etcdLease} expired`);
-        const cur = await this.#read(key);
-        if (!cur.kv || cur.kv.create_revision !== String(current.epoch)) throw superseded(current, 'its key was deleted or recreated');
-        const next: Stored = {
-          ...current,
-          renewedAt: this.#clock.wallNow(),
-          renewals: current.renewals + 1,
-          pins: cur.damage === undefined && cur.record ? [...cur.record.pins] : current.pins,
-        };
-        // Someone wrote over the record (a stale writer): write ours again.
-        if (cur.damage !== undefined || cur.record?.instanceId !== current.instanceId) return write(current, next);
-        return next;
+        const seen = await mine(current);
+        const next = (pins: string[]): Stored => ({ ...current, renewedAt: this.#clock.wallNow(), renewals: current.renewals + 1, pins });
+        // Deleted, damaged, or overwritten by a stale writer: write ours again.
+        if (seen.damage !== undefined) return write(current, next, seen);
+        return next([...seen.record!.pins]);
       },
       updateMeta: (currentRecord, meta: Meta) => {
         const current = currentRecord as Stored;
-        return write(current, { ...current, renewedAt: this.#clock.wallNow(), meta: { ...meta } });
+        return write(current, (pins) => ({ ...current, renewedAt: this.#clock.wallNow(), meta: { ...meta }, pins }));
       },
       release: async (currentRecord) => {
         const current = currentRecord as Stored;
         const note = { epoch: current.epoch, instanceId: current.instanceId, at: this.#clock.wallNow() };
         await this.#client.kv
-          .txn({
-            compare: [{ key: path, target: 'Create', result: 'Equal', create_revision: String(current.epoch) }],
-            success: [
-              { request_delete_range: { key: path } },
-              { request_put: { key: this.#releasedPath(key), value: Buffer.from(JSON.stringify(note)) } },
-            ],
-          })
+          .txn(
+            {
+              compare: [{ key: this.#lockPath(key), target: 'Create', result: 'Equal', create_revision: String(current.epoch) }],
+              success: [
+                { request_delete_range: { key: this.#lockPath(key) } },
+                { request_delete_range: { key: this.#recordPath(key) } },
+                { request_put: { key: this.#notePath(key), value: Buffer.from(JSON.stringify(note)) } },
+              ],
+            },
+            this.#within(current.ttlMs),
+          )
           .catch(ioFailure(`release lease ${key} in etcd`));
         await this.#revoke(current.etcdLease);
       },
@@ -319,25 +361,21 @@ export class EtcdLeaseStore implements LeaseStore {
   async describe(keyLike: LeaseKey | string): Promise<LeaseState> {
     this.#assertOpen();
     const key = LeaseKey.from(keyLike);
-    // The key and the note of its last release, in one round trip.
-    const both = await this.#client.kv
-      .txn({ success: [{ request_range: { key: this.#path(key) } }, { request_range: { key: this.#releasedPath(key) } }] })
-      .catch(ioFailure(`read lease ${key} from etcd`));
-    const cur = parseKv(both.responses[0]?.response_range.kvs[0]);
-    if (!cur.kv) return { state: 'free', reason: (both.responses[1]?.response_range.kvs.length ?? 0) > 0 ? 'released' : 'none' };
-    if (cur.damage !== undefined && !cur.record)
-      return { state: 'unknown', reason: 'corrupt', path: `etcd:${this.#path(key).toString()}`, message: `lease ${key}: ${cur.damage}` };
-    if (cur.damage !== undefined)
+    const seen = await this.#see(key);
+    if (!seen.lock) return { state: 'free', reason: seen.released ? 'released' : 'none' };
+    const epoch = Number(seen.lock.create_revision);
+    if (seen.damage !== undefined)
       return {
         state: 'unknown',
         reason: 'claimed',
-        epoch: cur.record!.epoch,
-        instanceId: cur.record!.instanceId,
-        record: cur.record!,
-        message: `lease ${key}: ${cur.damage}; it settles when its holder renews or no lease keeps it for a ttl`,
+        epoch,
+        ...(seen.lockedBy !== undefined ? { instanceId: seen.lockedBy } : {}),
+        message: `lease ${key} is locked at epoch ${epoch}${seen.lockedBy ? ` by ${seen.lockedBy}` : ''}, but ${seen.damage}; it settles when that holder renews or its etcd lease ends`,
       };
-    if (isProcessGone(cur.record!)) return { state: 'free', reason: 'holder-gone', record: cur.record! };
-    return { state: 'held', record: cur.record! };
+    const r = seen.record!;
+    if (r.machine !== null && r.machine === thisMachine() && r.pins.length === 0 && isProcessGone(r))
+      return { state: 'free', reason: 'holder-gone', record: r };
+    return { state: 'held', record: r };
   }
 
   async waitUntilReleased(keyLike: LeaseKey | string, options: WaitOptions = {}): Promise<void> {
@@ -352,34 +390,36 @@ export class EtcdLeaseStore implements LeaseStore {
   watch(keyLike: LeaseKey | string, onChange: () => void): () => void {
     const key = LeaseKey.from(keyLike);
     let stopped = false;
-    let watcher: Watcher | undefined;
-    // Watching from the current revision on, and again after a reconnection: a change missed meanwhile is
-    // seen by the caller's next read (the contract asks callers to re-read now and then).
-    void this.#client
-      .watch()
-      .key(this.#path(key))
-      .create()
-      .then(
-        (w) => {
-          if (stopped) return void w.cancel().catch(() => undefined);
-          watcher = w;
-          w.on('put', onChange);
-          w.on('delete', onChange);
-          w.on('connected', onChange);
-          w.on('error', () => undefined); // the client reconnects on its own; reads cover the gap
-        },
-        () => undefined,
-      );
+    const watchers: Watcher[] = [];
+    // The lock (a new holder) and the record (its meta), from the current revision on, and again after a
+    // reconnection ('connected'): a change missed meanwhile is seen by the caller's next read (the
+    // contract asks callers to re-read now and then).
+    for (const path of [this.#lockPath(key), this.#recordPath(key)])
+      void this.#client
+        .watch()
+        .key(path)
+        .create()
+        .then(
+          (w) => {
+            if (stopped) return void w.cancel().catch(() => undefined);
+            watchers.push(w);
+            w.on('put', onChange);
+            w.on('delete', onChange);
+            w.on('connected', onChange);
+            w.on('error', () => undefined); // the client reconnects on its own; reads cover the gap
+          },
+          () => undefined,
+        );
     return () => {
       stopped = true;
-      void watcher?.cancel().catch(() => undefined);
+      for (const w of watchers) void w.cancel().catch(() => undefined);
     };
   }
 
   token(keyLike: LeaseKey | string, instanceId: string): FencingToken {
     return fencingToken(LeaseKey.from(keyLike), instanceId, this.#held, async (lease) => {
-      const cur = await this.#read(lease.key);
-      return cur.damage === undefined && cur.record?.instanceId === instanceId && cur.record.epoch === lease.epoch;
+      const seen = await this.#see(lease.key);
+      return seen.lock?.create_revision === String(lease.epoch) && seen.damage === undefined && seen.record?.instanceId === instanceId;
     });
   }
 
@@ -390,7 +430,7 @@ export class EtcdLeaseStore implements LeaseStore {
     const mine = this.#pins.get(k) ?? { entities: new Set<string>() };
     mine.entities.add(entity);
     this.#pins.set(k, mine);
-    if (!mine.timer) this.#keepPinned(key);
+    if (!mine.timer) this.#keepPinned(key, mine, 0);
   }
 
   async unpin(keyLike: LeaseKey | string, entity: string): Promise<void> {
@@ -404,22 +444,33 @@ export class EtcdLeaseStore implements LeaseStore {
     await this.#editPins(key, entity, (pins) => pins.filter((p) => p !== entity));
   }
 
-  /** Keeps the etcd lease of a key this store pinned alive, every renew interval, while the pins last. */
-  #keepPinned(key: LeaseKey): void {
-    const mine = this.#pins.get(String(key));
-    if (!mine || this.#closed) return;
-    const tick = async () => {
-      const cur = await this.#read(key).catch(() => undefined);
-      if (this.#pins.get(String(key)) !== mine) return;
-      const pinned = cur?.record && cur.damage === undefined && [...mine.entities].some((e) => cur.record!.pins.includes(e));
-      if (!pinned) {
-        this.#pins.delete(String(key)); // the key went, or another holder has it: nothing of ours to keep
-        return;
-      }
-      await this.#keepAlive(cur.record!.etcdLease, cur.record!.ttlMs).catch(() => undefined);
-      mine.timer = this.#clock.setTimeout(() => void tick(), cur.record!.renewIntervalMs);
-    };
-    mine.timer = this.#clock.setTimeout(() => void tick(), 0);
+  /** Keeps the etcd lease of a key this store pinned alive while its pins last (a failed read retries). */
+  #keepPinned(key: LeaseKey, mine: { entities: Set<string>; timer?: Timer }, inMs: number): void {
+    const live = () => !this.#closed && this.#pins.get(String(key)) === mine;
+    mine.timer = this.#clock.setTimeout(() => {
+      void (async () => {
+        if (!live()) return;
+        let every = MAX_PIN_KEEPALIVE_MS;
+        try {
+          const seen = await this.#see(key);
+          if (!live()) return;
+          const r = seen.record;
+          if (!seen.lock || (seen.damage === undefined && ![...mine.entities].some((e) => r!.pins.includes(e)))) {
+            this.#pins.delete(String(key)); // the key went, or our pins did: nothing of ours to keep
+            return;
+          }
+          // A damaged record (its holder rewrites it) says nothing of the pins: keep the lock alive meanwhile.
+          every =
+            r && seen.damage === undefined
+              ? Math.min(MAX_PIN_KEEPALIVE_MS, Math.max(MIN_PIN_KEEPALIVE_MS, r.renewIntervalMs))
+              : MIN_PIN_KEEPALIVE_MS * 5;
+          await this.#keepAlive(seen.lock.lease, this.#callTimeoutMs);
+        } catch {
+          every = MIN_PIN_KEEPALIVE_MS * 5; // etcd did not answer: try again soon
+        }
+        if (live()) this.#keepPinned(key, mine, every);
+      })();
+    }, inMs);
   }
 
   async #editPins(key: LeaseKey, entity: string, edit: (pins: string[]) => string[]): Promise<void> {
@@ -427,19 +478,24 @@ export class EtcdLeaseStore implements LeaseStore {
     if (typeof entity !== 'string' || entity.length === 0)
       throw new LeaseholdError('EINVALIDCONFIG', 'a pin entity is a non-empty string', { field: 'entity' });
     for (;;) {
-      const cur = await this.#read(key);
-      if (!cur.record || cur.damage !== undefined)
+      const seen = await this.#see(key);
+      if (!seen.lock || !seen.record || !seen.recordKv)
         throw new LeaseholdError('ENOTHELD', `lease ${key} is not held: there is nothing to pin`, { key: String(key) });
-      const pins = edit(cur.record.pins);
-      if (pins.length === cur.record.pins.length && pins.every((p, i) => p === cur.record!.pins[i])) return;
-      const path = this.#path(key);
+      const r = seen.record;
+      const pins = edit(r.pins);
+      if (pins.length === r.pins.length && pins.every((p, i) => p === r.pins[i])) return;
+      const recordPath = this.#recordPath(key);
       const txn = await this.#client.kv
-        .txn({
-          compare: [{ key: path, target: 'Mod', result: 'Equal', mod_revision: cur.kv!.mod_revision }],
-          success: [
-            { request_put: { key: path, value: Buffer.from(JSON.stringify({ ...cur.record, epoch: 0, pins })), ignore_lease: true } },
-          ],
-        })
+        .txn(
+          {
+            compare: [
+              { key: this.#lockPath(key), target: 'Create', result: 'Equal', create_revision: seen.lock.create_revision },
+              { key: recordPath, target: 'Mod', result: 'Equal', mod_revision: seen.recordKv.mod_revision },
+            ],
+            success: [putRecord(recordPath, { ...r, pins })],
+          },
+          this.#within(),
+        )
         .catch(ioFailure(`pin lease ${key} in etcd`));
       if (txn.succeeded) return;
     }
@@ -447,19 +503,23 @@ export class EtcdLeaseStore implements LeaseStore {
 
   async pinned(): Promise<Record<string, string[]>> {
     this.#assertOpen();
-    const start = Buffer.from(`${this.#prefix}/`);
-    const end = Buffer.from(`${this.#prefix}0`); // '0' follows '/': every key under the prefix
-    const res = await this.#client.kv.range({ key: start, range_end: end }).catch(ioFailure('list leases in etcd'));
+    // Every lock under the prefix, then the records of the locked keys.
+    const start = Buffer.from(`${this.#prefix}/.lock/`);
+    const end = Buffer.from(`${this.#prefix}/.lock0`); // '0' follows '/': every key under /.lock/
+    const locks = await this.#client.kv
+      .range({ key: start, range_end: end, keys_only: true }, this.#within())
+      .catch(ioFailure('list leases in etcd'));
     const out: Record<string, string[]> = {};
-    for (const kv of res.kvs) {
-      const name = kv.key.toString().slice(this.#prefix.length);
-      if (name.startsWith('/.')) continue;
+    for (const kv of locks.kvs) {
+      const name = kv.key.toString().slice(`${this.#prefix}/.lock`.length);
+      let key: LeaseKey;
       try {
-        const r = JSON.parse(kv.value.toString()) as Partial<Stored>;
-        if (Array.isArray(r.pins) && r.pins.length > 0 && r.etcdLease === kv.lease) out[name] = r.pins.map(String);
+        key = LeaseKey.parse(name);
       } catch {
-        // unreadable: holds no pins
+        continue; // not a key of ours
       }
+      const seen = await this.#see(key);
+      if (seen.record && seen.damage === undefined && seen.record.pins.length > 0) out[name] = [...seen.record.pins];
     }
     return out;
   }
@@ -473,22 +533,59 @@ export class EtcdLeaseStore implements LeaseStore {
   }
 }
 
-function parseKv(kv: IKeyValue | undefined): Read {
-  if (!kv) return {};
+/** The request that writes `record` (its epoch a placeholder: the lock's create revision is the epoch). */
+function putRecord(path: Buffer, record: Stored): IRequestOp {
+  return { request_put: { key: path, value: Buffer.from(JSON.stringify({ ...record, epoch: 0 })), lease: record.etcdLease } };
+}
+
+/** What lock, record and note say together. Values are untrusted: anything unexpected is damage. */
+function interpret(lock: IKeyValue | undefined, recordKv: IKeyValue | undefined, released: boolean): Seen {
+  if (!lock) return { released, ...(recordKv ? { recordKv } : {}) };
+  let lockedBy: string | undefined;
+  try {
+    const v = JSON.parse(lock.value.toString('utf8')) as { instanceId?: unknown };
+    if (typeof v?.instanceId === 'string') lockedBy = v.instanceId;
+  } catch {
+    // a lock we did not write: its record decides nothing either
+  }
+  const seen: Seen = { lock, released, ...(lockedBy !== undefined ? { lockedBy } : {}), ...(recordKv ? { recordKv } : {}) };
+  if (!recordKv) return { ...seen, damage: 'its record is missing' };
   let value: unknown;
   try {
-    value = JSON.parse(kv.value.toString('utf8'));
+    value = JSON.parse(recordKv.value.toString('utf8'));
   } catch {
-    return { kv, damage: 'its record is unreadable (not JSON)' };
+    return { ...seen, damage: 'its record is unreadable (not JSON)' };
   }
-  // The stored epoch is a placeholder: a record's epoch is its key's create revision.
-  const record = { ...(value as Stored), epoch: Number(kv.create_revision) };
-  const bad = recordProblem(record);
-  if (bad !== undefined || typeof record.etcdLease !== 'string')
-    return { kv, damage: `its record is unreadable (bad field "${bad ?? 'etcdLease'}")` };
-  if (record.etcdLease !== kv.lease || kv.lease === '0')
-    return { kv, record, damage: `its record names instance ${record.instanceId}, but no lease of its keeps it (a stale write)` };
-  return { kv, record };
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return { ...seen, damage: 'its record is unreadable (not an object)' };
+  // The stored epoch is a placeholder: a record's epoch is its lock's create revision.
+  const record = { ...(value as Stored), epoch: Number(lock.create_revision) };
+  const bad =
+    recordProblem(record) ??
+    (typeof record.etcdLease !== 'string' ? 'etcdLease' : undefined) ??
+    (record.machine !== null && typeof record.machine !== 'string' ? 'machine' : undefined) ??
+    (record.ttlMs > MAX_TTL_MS ? 'ttlMs' : undefined) ??
+    (record.renewIntervalMs > record.ttlMs ? 'renewIntervalMs' : undefined);
+  if (bad !== undefined) return { ...seen, damage: `its record is unreadable (bad field "${bad}")` };
+  if (record.etcdLease !== lock.lease || recordKv.lease !== lock.lease || record.instanceId !== lockedBy)
+    return { ...seen, record, damage: `its record names instance ${record.instanceId}, not the lock's holder (a stale write)` };
+  return { ...seen, record };
+}
+
+function conflict(key: LeaseKey, seen: Seen): LeaseholdError {
+  const holder = seen.damage === undefined ? seen.record : undefined;
+  const why =
+    seen.damage !== undefined
+      ? `it is locked${seen.lockedBy ? ` by ${seen.lockedBy}` : ''}, but ${seen.damage}; it settles when that holder renews or its etcd lease ends`
+      : holder && holder.pins.length > 0
+        ? `it is pinned by ${holder.pins.join(', ')}`
+        : holder
+          ? `instance ${holder.instanceId} (pid ${holder.pid} on ${holder.host}) holds epoch ${holder.epoch}`
+          : 'another instance acquired it first';
+  return new LeaseholdError('ECONFLICT', `lease ${key} is held: ${why}; follow the holder or wait with waitUntilReleased()`, {
+    key: String(key),
+    holder,
+  });
 }
 
 /** etcd's errors as EIO (retried by a held lease until its deadline), naming what failed. */

@@ -112,6 +112,8 @@ export async function runLeaseStress(o: StressOptions): Promise<StressResult> {
     await killAll(procs.values());
   }
   const violations = checkLeaseLog(events);
+  // A worker that crashed stopped contending: the faults it met were not survived.
+  for (const e of events.filter((x) => x.ev === 'crash')) violations.push({ what: `pid ${e.pid} crashed: ${String(e.message)}`, at: e.t });
   for (const s of stops) {
     // It must report the loss when it runs again (or had begun releasing when it was stopped: it then
     // reports 'released', and no act follows).

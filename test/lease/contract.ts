@@ -41,6 +41,11 @@ export interface ContractEnv {
    * Else a deleted key is free at once and its holder superseded at its next renewal. @default true
    */
   claimsSurviveDeletion?: boolean;
+  /**
+   * A garbage record with no holder blocks the key for a ttl (the file and memory stores: the record is the
+   * lock). Else the key is free at once (the etcd store: its lock is another key). @default true
+   */
+  corruptRecordBlocks?: boolean;
 }
 
 export const TTL = 400;
@@ -370,10 +375,9 @@ export function leaseContract(name: string, make: () => Promise<ContractEnv>): v
     // (a record deleted twice, the same bytes truncated twice) must not take it for unchanged since the
     // first time: the holder renewed in between, and holds.
     for (const damage of ['deleteRecord', 'corruptRecord'] as const)
-      it(`a record damaged the same way twice (${damage}) is not judged unchanged since the first time`, async (t) => {
+      it(`a record damaged the same way twice (${damage}) is not judged unchanged since the first time`, async () => {
         await setup();
-        if (damage === 'deleteRecord' && env.claimsSurviveDeletion === false)
-          return t.skip('in this store a deleted record frees the key at once (its own tests show the holder superseded)');
+
         const a = await env.store().acquire(KEY, { ttlMs: T, instanceId: 'A' });
         const nextRenewal = async () => {
           const n = a.record.renewals;
@@ -397,13 +401,15 @@ export function leaseContract(name: string, make: () => Promise<ContractEnv>): v
       await l1.release();
       await env.corruptRecord(KEY);
       const s = env.store();
-      const state = await s.describe(KEY);
-      assert.equal(state.state, 'unknown');
-      await assert.rejects(
-        s.acquire(KEY, { ttlMs: T, instanceId: 'B' }),
-        (e) => code(e) === 'ECONFLICT' && /unreadable/.test((e as Error).message),
-      );
-      await env.advance(T + slack); // the record's own ttl cannot be read: the acquirer's applies
+      if (env.corruptRecordBlocks !== false) {
+        const state = await s.describe(KEY);
+        assert.equal(state.state, 'unknown');
+        await assert.rejects(
+          s.acquire(KEY, { ttlMs: T, instanceId: 'B' }),
+          (e) => code(e) === 'ECONFLICT' && /unreadable/.test((e as Error).message),
+        );
+        await env.advance(T + slack); // the record's own ttl cannot be read: the acquirer's applies
+      } else assert.equal((await s.describe(KEY)).state, 'free', 'garbage where no holder is blocks nothing');
       const l2 = await s.acquire(KEY, { ttlMs: T, instanceId: 'B' });
       nextEpoch(l2.epoch, l1.epoch);
       await l2.release();

@@ -96,19 +96,20 @@ if (typeof server === 'string') {
       expirySlackMs: EXPIRY_SLACK_MS,
       epochsByOne: false,
       claimsSurviveDeletion: false,
+      corruptRecordBlocks: false,
     };
   });
 
   describe('EtcdLeaseStore: what is etcd’s own', () => {
     const KEY = '/app/etcd/owner';
 
-    it('takes the key’s create revision as the epoch, rising across keys and acquisitions', async () => {
+    it('takes the lock’s create revision as the epoch, rising across keys and acquisitions', async () => {
       const e = env();
       try {
         const s = e.store();
         const a = await s.acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
-        const kv = (await client.kv.range({ key: Buffer.from(e.path(KEY)) })).kvs[0]!;
-        assert.equal(a.epoch, Number(kv.create_revision));
+        const lock = (await client.kv.range({ key: Buffer.from(`${e.prefix}/.lock${KEY}`) })).kvs[0]!;
+        assert.equal(a.epoch, Number(lock.create_revision));
         assert.equal((await s.inspect(KEY))?.epoch, a.epoch);
         await s.acquire('/app/etcd/other', { ttlMs: TTL, instanceId: 'X' });
         await a.release();
@@ -120,16 +121,49 @@ if (typeof server === 'string') {
       }
     });
 
-    it('a key deleted under its holder frees it at once, and the holder learns it was superseded', async () => {
+    it('a lock deleted under its holder (etcdctl del) frees the key, and the holder learns it was superseded', async () => {
       const e = env();
       try {
         const a = await e.store().acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
-        await client.delete().key(e.path(KEY));
+        await client.delete().key(`${e.prefix}/.lock${KEY}`);
         const b = await e.store().acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
         assert.ok(b.epoch > a.epoch);
-        await until(() => a.lost.aborted, 3 * TTL, 'A renews and finds its key gone');
+        await until(() => a.lost.aborted, 3 * TTL, 'A renews and finds its lock gone');
         assert.equal((a.lost.reason as LeaseholdError).reason, 'superseded');
         assert.equal(b.held, true);
+        await b.release();
+      } finally {
+        await e.dispose();
+      }
+    });
+
+    it('updateMeta keeps a pin that another store made meanwhile', async () => {
+      const e = env();
+      try {
+        const s = e.store();
+        const a = await s.acquire(KEY, { ttlMs: TTL, instanceId: 'A', meta: { endpoint: 'one' } });
+        const pinner = e.store();
+        await pinner.pin(KEY, 'upgrade');
+        await a.updateMeta({ endpoint: 'two' });
+        assert.deepEqual(await pinner.pinned(), { [KEY]: ['upgrade'] });
+        assert.deepEqual((await s.inspect(KEY))?.meta, { endpoint: 'two' });
+        await pinner.unpin(KEY, 'upgrade');
+        await a.release();
+      } finally {
+        await e.dispose();
+      }
+    });
+
+    it('a record damaged under a holder of a long ttl never lets a contender of a short ttl in', async () => {
+      const e = env();
+      try {
+        const b = await e.store().acquire(KEY, { ttlMs: 3 * TTL, instanceId: 'B' });
+        await client.put(e.path(KEY)).value('garbage');
+        const c = e.store();
+        await assert.rejects(c.acquire(KEY, { ttlMs: TTL, instanceId: 'C' }), (err) => code(err) === 'ECONFLICT');
+        await delay(TTL + EXPIRY_SLACK_MS); // more than C's ttl: whether B repaired its record or not, its lock decides
+        await assert.rejects(c.acquire(KEY, { ttlMs: TTL, instanceId: 'C' }), (err) => code(err) === 'ECONFLICT');
+        b.check();
         await b.release();
       } finally {
         await e.dispose();
@@ -148,6 +182,10 @@ if (typeof server === 'string') {
         const endedAt = systemClock.now();
         assert.ok(endedAt - stoppedAt <= TTL + 250, `lost ${Math.round(endedAt - stoppedAt)} ms after etcd stopped (ttl ${TTL})`);
         assert.ok(endedAt >= deadline - 1, 'not before its deadline');
+        assert.ok(
+          ['expired', 'io'].includes((a.lost.reason as LeaseholdError).reason!),
+          `lost: ${(a.lost.reason as LeaseholdError).reason}`,
+        );
         assert.throws(
           () => a.check(),
           (err) => code(err) === 'ELOST',
@@ -158,22 +196,48 @@ if (typeof server === 'string') {
       }
     });
 
-    it('refuses a key held from another machine with ECONFLICT naming it, whatever that pid does here', async () => {
+    it('never takes over a holder of another machine, even one with this host name and a pid gone here', async () => {
       const e = env();
       try {
         const s = e.store();
         const a = await s.acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
         const kv = (await client.kv.range({ key: Buffer.from(e.path(KEY)) })).kvs[0]!;
         const rec = JSON.parse(kv.value.toString());
+        // Two cloned machines share a host name: only the boot id tells them apart.
         await client
           .put(e.path(KEY))
-          .value(JSON.stringify({ ...rec, host: 'elsewhere.example', pid: deadPid() }))
+          .value(JSON.stringify({ ...rec, machine: 'another-boot-id', pid: deadPid() }))
           .lease(kv.lease);
-        await assert.rejects(
-          e.store().acquire(KEY, { ttlMs: TTL, instanceId: 'B' }),
-          (err) => code(err) === 'ECONFLICT' && /on elsewhere\.example/.test((err as Error).message),
-        );
-        await a.release();
+        await assert.rejects(e.store().acquire(KEY, { ttlMs: TTL, instanceId: 'B' }), (err) => code(err) === 'ECONFLICT');
+        await client
+          .put(e.path(KEY))
+          .value(JSON.stringify({ ...rec, machine: rec.machine, pid: deadPid() }))
+          .lease(kv.lease);
+        const b = await e.store().acquire(KEY, { ttlMs: TTL, instanceId: 'B' });
+        assert.ok(b.epoch > a.epoch, 'a holder of this machine whose pid is gone is taken over at once');
+        await b.release();
+      } finally {
+        await e.dispose();
+      }
+    });
+
+    it('refuses garbage in etcd without throwing out of a timer: a pinned record naming a huge ttl', async () => {
+      const e = env();
+      try {
+        const s = e.store();
+        await s.acquire(KEY, { ttlMs: TTL, instanceId: 'A' });
+        const pinner = e.store();
+        await pinner.pin(KEY, 'p');
+        const kv = (await client.kv.range({ key: Buffer.from(e.path(KEY)) })).kvs[0]!;
+        const rec = JSON.parse(kv.value.toString());
+        await client
+          .put(e.path(KEY))
+          .value(JSON.stringify({ ...rec, ttlMs: 4e14, renewIntervalMs: 1 }))
+          .lease(kv.lease);
+        const state = await pinner.describe(KEY);
+        assert.equal(state.state, 'unknown', 'a record naming a ttl of 12 000 years is damage');
+        await delay(3 * TTL); // the pin's keepalives and the holder's renewals go on; nothing throws
+        assert.equal((await pinner.describe(KEY)).state, 'held', 'the holder rewrote its record');
       } finally {
         await e.dispose();
       }
