@@ -34,7 +34,6 @@
  * directory would).
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Etcd3, IKeyValue, IRequestOp, Watcher } from 'etcd3';
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import { debug, debugEnabled } from '../debug.js';
@@ -42,7 +41,7 @@ import { LeaseholdError, abortError } from '../errors.js';
 import { HeldLease, type LeaseBackend } from './held-lease.js';
 import { LeaseKey } from './key.js';
 import { waitForHolderChange } from './observe.js';
-import { currentProcess, isProcessGone } from './process-identity.js';
+import { bootId as thisMachine, currentProcess, isProcessGone } from './process-identity.js';
 import { RECORD_FORMAT, recordProblem, type LeaseRecord, type Meta } from './record.js';
 import type { AcquireOptions, FencingToken, Lease, LeaseState, LeaseStore, WaitOptions } from './store.js';
 import { resolveTiming } from './timing.js';
@@ -81,19 +80,6 @@ interface Seen {
   /** Why the record is not the lock holder's (missing, unreadable, a stale writer's); with a lock only. */
   damage?: string;
   released: boolean;
-}
-
-/** This machine beyond its host name: the kernel's boot id (Linux); null where there is none. */
-let machineId: string | null | undefined;
-function thisMachine(): string | null {
-  if (machineId === undefined) {
-    try {
-      machineId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
-    } catch {
-      machineId = null;
-    }
-  }
-  return machineId;
 }
 
 export class EtcdLeaseStore implements LeaseStore {

@@ -74,3 +74,19 @@ export function isProcessGone(holder: { pid: number; processStart: string | null
   if (now.zombie) return true;
   return holder.processStart !== null && now.start !== holder.processStart;
 }
+
+let boot: string | null | undefined;
+/**
+ * This machine beyond its host name: the kernel's boot id (Linux), which two cloned machines with one host
+ * name do not share; null where there is none (macOS, Windows). Read once.
+ */
+export function bootId(): string | null {
+  if (boot === undefined) {
+    try {
+      boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+    } catch {
+      boot = null;
+    }
+  }
+  return boot;
+}

@@ -2,7 +2,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { currentProcess, isOnThisMachine, isProcessGone, processStartOf } from '../../src/lease/process-identity.js';
+import { bootId, currentProcess, isOnThisMachine, isProcessGone, processStartOf } from '../../src/lease/process-identity.js';
+import { existsSync, readFileSync } from 'node:fs';
 import { deadPid } from '../helpers.js';
 
 const linux = process.platform === 'linux';
@@ -28,5 +29,15 @@ describe('process identity', () => {
     await new Promise((r) => child.once('exit', r));
     assert.equal(isProcessGone(holder), true);
     assert.equal(isProcessGone({ ...holder, host: 'elsewhere' }), false, 'another host: cannot tell, so not gone');
+  });
+});
+
+describe('bootId', () => {
+  it('is the kernel boot id where there is one (Linux), the same at every call; null elsewhere', () => {
+    const file = '/proc/sys/kernel/random/boot_id';
+    const expected = existsSync(file) ? readFileSync(file, 'utf8').trim() : null;
+    assert.equal(bootId(), expected);
+    assert.equal(bootId(), expected);
+    if (expected !== null) assert.match(expected, /^[0-9a-f-]{36}$/);
   });
 });
