@@ -60,14 +60,16 @@ export async function peersBench(rounds = 7): Promise<Row[]> {
   try {
     // leasehold (the lease alone)
     let k = 0;
-    const leasePair = async (): Promise<Pair> => {
+    /** A holder and a waiter of leasehold's lease, on a data root or `etcd:<endpoint>`. */
+    const leasePairOn = (where: string, ttlMs: number) => async (): Promise<Pair> => {
       const key = `/app/peers/l${++k}`;
-      const holder = spawnNode(LEASE, [root.dir, key, '1000']);
-      await holder.waitFor((l) => l.ev === 'acquired');
-      const waiter = spawnNode(LEASE, [root.dir, key, '1000']);
+      const holder = spawnNode(LEASE, [where, key, String(ttlMs)]);
+      await holder.waitFor((l) => l.ev === 'acquired', 30_000);
+      const waiter = spawnNode(LEASE, [where, key, String(ttlMs)]);
       await waiter.waitFor((l) => l.ev === 'waiting');
       return { holder, waiter };
     };
+    const leasePair = leasePairOn(root.dir, 1000);
     rows.push(row(LEASE_GRACEFUL, await series(rounds, leasePair, graceful('release'), 'acquired')));
     rows.push(row(LEASE_KILL, await series(rounds, leasePair, kill, 'acquired')));
 
@@ -120,14 +122,7 @@ export async function peersBench(rounds = 7): Promise<Row[]> {
         );
         rows.push(row('etcd (2 s lease): SIGKILL → other leads', await series(3, etcdPair, kill, 'leader'), LEASE_KILL));
         // leasehold's lease on the same etcd (EtcdLeaseStore), as the file store's rows above
-        const etcdLeasePair = async (): Promise<Pair> => {
-          const key = `/app/peers/e${++k}`;
-          const holder = spawnNode(LEASE, [`etcd:${etcd.endpoint}`, key, '2000']);
-          await holder.waitFor((l) => l.ev === 'acquired', 30_000);
-          const waiter = spawnNode(LEASE, [`etcd:${etcd.endpoint}`, key, '2000']);
-          await waiter.waitFor((l) => l.ev === 'waiting');
-          return { holder, waiter };
-        };
+        const etcdLeasePair = leasePairOn(`etcd:${etcd.endpoint}`, 2000);
         rows.push(
           row(
             'leasehold on etcd (2 s lease): release → other holds',
