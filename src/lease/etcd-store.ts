@@ -45,7 +45,7 @@ import { bootId as thisMachine, currentProcess, isProcessGone } from './process-
 import { RECORD_FORMAT, recordProblem, type LeaseRecord, type Meta } from './record.js';
 import type { AcquireOptions, FencingToken, Lease, LeaseState, LeaseStore, WaitOptions } from './store.js';
 import { resolveTiming } from './timing.js';
-import { fencingToken, heldKey } from './token.js';
+import { fencingToken, forgetHeld, heldKey } from './token.js';
 
 export interface EtcdLeaseStoreOptions {
   /** The etcd3 client to use (its hosts, credentials and TLS are yours); the store never closes it. */
@@ -333,9 +333,7 @@ export class EtcdLeaseStore implements LeaseStore {
           .catch(ioFailure(`release lease ${key} in etcd`));
         await this.#revoke(current.etcdLease);
       },
-      ended: (lease) => {
-        if (this.#held.get(heldKey(key, lease.instanceId)) === lease) this.#held.delete(heldKey(key, lease.instanceId));
-      },
+      ended: (lease) => forgetHeld(this.#held, lease),
     };
   }
 

@@ -25,7 +25,7 @@ import { debug, debugEnabled } from '../debug.js';
 import { LeaseholdError, abortError } from '../errors.js';
 import { assess, Observations, type Verdict } from './assess.js';
 import { HeldLease, type LeaseBackend } from './held-lease.js';
-import { fencingToken, heldKey } from './token.js';
+import { fencingToken, forgetHeld, heldKey } from './token.js';
 import { LeaseKey } from './key.js';
 import { waitForHolderChange } from './observe.js';
 import { RECORD_FORMAT, type EpochClaim, type LeaseRecord, type Meta } from './record.js';
@@ -251,9 +251,7 @@ export class RecordLeaseStore implements LeaseStore {
           if (!r || r.instanceId !== current.instanceId || r.epoch !== current.epoch || r.releasedAt !== null) return;
           await tx.write({ ...r, releasedAt: this.clock.wallNow(), renewals: r.renewals + 1 });
         }),
-      ended: (lease) => {
-        if (this.#held.get(heldKey(key, lease.instanceId)) === lease) this.#held.delete(heldKey(key, lease.instanceId));
-      },
+      ended: (lease) => forgetHeld(this.#held, lease),
     };
   }
 

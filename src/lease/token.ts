@@ -11,6 +11,12 @@ import type { FencingToken } from './store.js';
 /** Where a store keeps its held leases: one per key and instance. */
 export const heldKey = (key: LeaseKey, instanceId: string) => `${key}\n${instanceId}`;
 
+/** Removes `lease` from a store's held leases once it ended (not a newer lease of the same instance). */
+export function forgetHeld(held: Map<string, HeldLease>, lease: HeldLease): void {
+  const k = heldKey(lease.key, lease.instanceId);
+  if (held.get(k) === lease) held.delete(k);
+}
+
 export function fencingToken(
   key: LeaseKey,
   instanceId: string,
