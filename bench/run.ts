@@ -12,6 +12,7 @@ import { stateBench } from './state.js';
 import { peersBench } from './peers.js';
 import { journalBench } from './journal.js';
 import { wideBench } from './wide.js';
+import { takeoverBench } from './takeover.js';
 
 const groups: Record<string, () => Promise<Row[]>> = {
   lease: () => leaseBench(),
@@ -21,6 +22,8 @@ const groups: Record<string, () => Promise<Row[]>> = {
   journal: () => journalBench({ histories: [200_000], memoryHistories: [32_768, 131_072] }),
   // Its own group: the million-mutation owner alone writes for about a minute.
   'journal-1m': () => journalBench({ histories: [1_000_000], group: 'journal' }),
+  takeover: () => takeoverBench([200_000]),
+  'takeover-1m': () => takeoverBench([1_000_000]),
   join: async () => (await import('./join.js')).joinBench(),
   wide: () => wideBench(),
 };

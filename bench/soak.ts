@@ -21,14 +21,14 @@ import { cpSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join as joinPath, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { spawnNode, killAll, type Proc } from '../test/integration/proc.js';
+import { spawnNode, killAll } from '../test/integration/proc.js';
 import { tempRoot, delay } from '../test/helpers.js';
+import { PeerCluster, journalDir, printTimeline, settled, takeover, type Peer } from './peer-cluster.js';
 import { systemClock } from '../src/clock.js';
 import { frame } from '../src/state/journal/frames.js';
 import { percentile } from './stats.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const PEER = joinPath(here, 'fixtures/soak-peer.js');
 const JOURNAL_OWNER = joinPath(here, 'fixtures/journal-owner.js');
 const SAMPLE_MS = 5000;
 const RSS_GROWTH = 1.2;
@@ -52,73 +52,10 @@ const minutes = Number(values.minutes);
 const rate = Number(values.rate);
 const followers = Number(values.followers);
 
-type Peer = { name: string; proc: Proc };
-const procs: Proc[] = [];
-let n = 0;
-function start(root: string, name = `p${++n}`): Peer {
-  const proc = spawnNode(PEER, [root, name]);
-  procs.push(proc);
-  return { name, proc };
-}
-const ownerOf = (peers: Peer[], epoch: number) =>
-  peers.find((p) => p.proc.lines.some((l) => l.ev === 'role' && l.role === 'owner' && (l.epoch as number) > epoch));
-const at = (p: Peer, pred: (l: Record<string, unknown>) => boolean) => p.proc.lines.find(pred)?.t as number | undefined;
+const cluster = new PeerCluster();
+const procs = cluster.procs;
+const start = (root: string, name?: string) => cluster.start(root, name);
 
-/** Waits for an owner of an epoch above `epoch` and every other live peer connected to it. */
-async function settled(peers: Peer[], epoch: number, timeoutMs = 30_000): Promise<{ owner: Peer; epoch: number; doneAt: number }> {
-  const deadline = systemClock.now() + timeoutMs;
-  for (;;) {
-    const owner = ownerOf(peers, epoch);
-    if (owner) {
-      const e = owner.proc.lines.find((l) => l.ev === 'role' && l.role === 'owner' && (l.epoch as number) > epoch)!.epoch as number;
-      const times = peers.filter((p) => p !== owner).map((p) => at(p, (l) => l.ev === 'connected' && l.epoch === e));
-      if (times.every((t) => t !== undefined))
-        return {
-          owner,
-          epoch: e,
-          doneAt: Math.max(
-            at(owner, (l) => l.ev === 'role' && l.role === 'owner' && l.epoch === e)!,
-            ...(times as number[]),
-          ),
-        };
-    }
-    if (systemClock.now() > deadline) throw new Error(`no settled owner above epoch ${epoch} within ${timeoutMs} ms`);
-    await delay(5);
-  }
-}
-
-/** Kills the owner; ms from the kill to the next owner serving with every other peer connected. */
-async function takeover(peers: Peer[], owner: Peer, epoch: number): Promise<{ ms: number; owner: Peer; epoch: number; killedAt: number }> {
-  const t0 = systemClock.now();
-  owner.proc.child.kill('SIGKILL');
-  await owner.proc.exited;
-  const live = peers.filter((p) => p !== owner);
-  const s = await settled(live, epoch);
-  return { ms: s.doneAt - t0, owner: s.owner, epoch: s.epoch, killedAt: t0 };
-}
-
-/**
- * With LEASEHOLD_DEBUG=1 (passed on to the peers): their debug lines from the kill on, one timeline in
- * ms after the kill (the clock is the same CLOCK_MONOTONIC in every process).
- */
-function printTimeline(what: string, peers: Peer[], killedAt: number): void {
-  if (!process.env.LEASEHOLD_DEBUG) return;
-  const lines = peers
-    .flatMap((p) =>
-      p.proc.stderr.split('\n').map((l) => ({ t: Number(l.split(' ')[1]), l: l.replace(/^leasehold\[\d+\] \S+ /, ''), name: p.name })),
-    )
-    .filter((x) => x.t >= killedAt)
-    .sort((a, b) => a.t - b.t);
-  process.stderr.write(`takeover ${what}, ms after the SIGKILL:\n`);
-  for (const x of lines) process.stderr.write(`  ${(x.t - killedAt).toFixed(1).padStart(6)} ${x.name.padEnd(5)} ${x.l}\n`);
-}
-
-/** The journal's directory under a data root: the one holding its parts. */
-function journalDir(root: string): string | undefined {
-  for (const e of readdirSync(root, { withFileTypes: true, recursive: true }))
-    if (e.isFile() && /^journal-\d+-\d+\.log$/.test(e.name)) return e.parentPath;
-  return undefined;
-}
 function diskUse(dir: string): { total: number; snapshot: number } {
   let total = 0;
   let snapshot = 0;

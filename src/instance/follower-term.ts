@@ -283,7 +283,10 @@ export class FollowerTerm {
       link.send({ t: 'standby', epoch: link.epoch, endpoint, secret });
       debug(`standing by at ${endpoint} as the successor of epoch ${link.epoch}`);
       const dir = this.#ctx.stateDir;
-      void nextTurn().then(() => prefetchJournal(dir));
+      void nextTurn().then(() => {
+        const { version, lastId } = this.#ctx.replica;
+        prefetchJournal(dir, lastId ? { version, id: lastId } : undefined);
+      });
     } catch (err) {
       this.#ctx.error(err, 'cannot listen as the designated successor');
     }

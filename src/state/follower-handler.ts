@@ -69,7 +69,7 @@ export class FollowerStateHandler {
       }
       case 'snapshot-end': {
         const done = (incoming ?? new SnapshotAssembly()).end(m);
-        return 'refused' in done ? link.refuse(done.refused.reason, done.refused.code) : state.snapshot(done.v, done.state);
+        return 'refused' in done ? link.refuse(done.refused.reason, done.refused.code) : state.snapshot(done.v, done.state, m.at);
       }
       case 'changes': {
         const { ms, ids, v } = m; // as many ids as changes (decoded)

@@ -74,6 +74,10 @@ export async function startOwnerState(p: {
   const shared = replicaOf(p.shared);
   const started = systemClock.now();
   const versioning = p.options.versioning ?? { stateVersion: undefined, migrations: [] };
+  // A follower taking over holds the state already: when the journal proves its replica is this history at
+  // its version (recovery.ts, step 7), the snapshot's state is not read and only newer entries are applied.
+  const id = shared.lastId;
+  const base = id ? { version: shared.version, id, state: shared.state } : undefined;
   const { journal, recovered } = await Journal.open({
     dir: p.dir,
     ...(p.base !== undefined ? { base: p.base } : {}),
@@ -81,6 +85,7 @@ export async function startOwnerState(p: {
     guard: () => lease.check(),
     ...(p.options.journalFs ? { fs: p.options.journalFs } : {}),
     ...(p.options.snapshotEvery !== undefined ? { partMaxEntries: p.options.snapshotEvery } : {}),
+    ...(base ? { replica: { version: base.version, id: base.id } } : {}),
     // A state newer than this code is left exactly as it is: not even a torn tail is cut.
     accept: (r) => {
       const own = versioning.stateVersion;
@@ -95,9 +100,11 @@ export async function startOwnerState(p: {
     ...(p.options.check ? { check: p.options.check } : {}),
     ...(p.clock ? { clock: p.clock } : {}),
     ...(p.options.snapshotEvery !== undefined ? { compactEvery: p.options.snapshotEvery } : {}),
+    ...(recovered.fromReplica !== undefined ? { replica: base!.state } : {}),
   });
   debug(
     `epoch ${epoch}: journal opened in ${(opened - started).toFixed(1)} ms (snapshot ${recovered.snapshot?.version ?? 0}, ` +
+      (recovered.fromReplica !== undefined ? `from the replica at ${recovered.fromReplica}, ` : '') +
       `${recovered.entries.length} entries), replayed in ${(systemClock.now() - opened).toFixed(1)} ms`,
   );
   try {
@@ -112,7 +119,7 @@ export async function startOwnerState(p: {
   /** Followers whose `sync` is being answered, each with the token of its latest one. */
   const joining = new Map<Peer, object>();
   const streams = new SnapshotStreams({ epoch, clock, guard: () => lease.check() });
-  shared.adopt(owner.version, owner.state);
+  shared.adopt(owner.version, owner.state, owner.lastId);
   // Messages to each follower are collected while a group commit resolves and sent as one frame: one
   // flush commits many mutations, and one frame per follower carries all of their changes and acks. Each
   // change is encoded once, whatever the number of followers; only acks and nacks are per follower. The
@@ -219,7 +226,10 @@ export async function startOwnerState(p: {
     for (let snapshots = 0; missing === undefined || missing.length > 0;) {
       if (missing === undefined) {
         if (++snapshots > MAX_SNAPSHOTS_PER_SYNC) return giveUp(peer, token);
-        const sent = await streams.send(peer, owner.version, owner.state);
+        // The committed state: a non-durable change applied but not yet written is lost if this owner
+        // crashes, and a replica holding it would differ from the next owner's history at that version.
+        const { version, state, lastId } = owner.committed;
+        const sent = await streams.send(peer, version, state, lastId);
         if (sent === undefined) return giveUp(peer, token);
         v = sent;
       } else {

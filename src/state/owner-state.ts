@@ -82,9 +82,11 @@ export class OwnerState {
   readonly #recentMax: number;
   #failed: unknown;
   /** State as of the last flushed entry (documents are immutable, so this shares structure). */
-  #committed: { state: Doc; version: number; dedup: Map<string, Applied> };
+  #committed: { state: Doc; version: number; lastId: [string, number] | null | undefined; dedup: Map<string, Applied> };
   readonly #compactEvery: number;
   #snapshotVersion: number;
+  /** The id of change `#version`; undefined when not known (a snapshot's version, nothing after it). */
+  #lastId: [string, number] | null | undefined;
   #compacting = false;
   /** Characters of the entries committed by this owner (ASCII, as nearly all are: about their bytes)… */
   #committedChars = 0;
@@ -116,6 +118,11 @@ export class OwnerState {
       check?: StateCheck;
       /** @default systemClock */
       clock?: Clock;
+      /**
+       * The replica's document when `recovered.fromReplica` is set (the history holds it at that version):
+       * the owner starts from it and applies only the entries after it.
+       */
+      replica?: Doc;
     },
   ) {
     this.#clock = options.clock ?? systemClock;
@@ -126,8 +133,10 @@ export class OwnerState {
     this.#maxValueBytes = options.maxValueBytes;
     this.#reducers = options.reducers ?? {};
     this.#recentMax = options.recentMax ?? 10_000;
-    this.#state = recovered.snapshot?.state ?? {};
-    this.#version = recovered.snapshot?.version ?? 0;
+    const from = recovered.fromReplica;
+    if (from !== undefined && options.replica === undefined) throw new Error('recovered from a replica, but none was given');
+    this.#state = (from !== undefined ? options.replica : recovered.snapshot?.state) ?? {};
+    this.#version = from ?? recovered.snapshot?.version ?? 0;
     this.#stateVersion = recovered.stateVersion ?? recovered.snapshot?.stateVersion ?? 0;
     this.#dedup = new Map(Object.entries(recovered.snapshot?.dedup ?? {}).map(([k, x]) => [k, fromStored(x)]));
     // A new owner rebuilds the exact state from disk before it serves. The recovered document is its own
@@ -135,15 +144,19 @@ export class OwnerState {
     // takes the copy-on-write way.
     const inPlace = !Object.isFrozen(this.#state) && !(this.#state instanceof WideObject) && !(this.#state instanceof WideArray);
     for (const e of recovered.entries) {
-      this.#state = inPlace ? applyInPlace(this.#state as Json, e.m as Mutation) : apply(this.#state, e.m as Mutation);
-      this.#version = e.v;
+      // (Up to the replica's version, for the dedup table only: the replica has them.)
+      if (e.v > this.#version) {
+        this.#state = inPlace ? applyInPlace(this.#state as Json, e.m as Mutation) : apply(this.#state, e.m as Mutation);
+        this.#version = e.v;
+      }
       if (e.id) this.#dedup.set(e.id[0], recordApplied(this.#dedup.get(e.id[0]), e.id[1], e.v));
     }
     // The newest recovered changes too: followers that reconnect after a failover catch up from them, and
     // their `at` (the id of their last change) is checked against them.
     for (const e of recovered.entries.slice(-this.#recentMax)) this.#recent.push({ v: e.v, m: e.m, id: e.id });
+    this.#lastId = recovered.entries.length > 0 ? recovered.entries.at(-1)!.id : recovered.snapshot?.at;
     freezeDeep(this.#state);
-    this.#committed = { state: this.#state, version: this.#version, dedup: new Map(this.#dedup) };
+    this.#committed = { state: this.#state, version: this.#version, lastId: this.#lastId, dedup: new Map(this.#dedup) };
     this.#compactEvery = options.compactEvery ?? 10_000;
     this.#snapshotVersion = recovered.snapshot?.version ?? 0;
     this.#charsAtSnapshot = -(recovered.entriesBytes ?? 0); // the recovered entries follow the snapshot too
@@ -158,11 +171,12 @@ export class OwnerState {
     this.#committedChars += chars;
     this.#committed.state = state;
     this.#committed.version = v;
+    this.#committed.lastId = id;
     if (id) this.#committed.dedup.set(id[0], applied!);
-    this.#startSnapshotIfDue(v, state);
+    this.#startSnapshotIfDue(v, state, id);
   }
 
-  #startSnapshotIfDue(v: number, state: Doc): void {
+  #startSnapshotIfDue(v: number, state: Doc, at: [string, number] | null): void {
     // At the end of what is written (the last commit of a group: commits run before the next group is
     // written), so that the next part starts right after the snapshot and every part before it can go.
     // Anywhere only as a last resort: a snapshot inside a group leaves that part on disk until the next.
@@ -189,6 +203,7 @@ export class OwnerState {
         version: v,
         epoch: this.#epoch,
         stateVersion: this.#stateVersion,
+        at,
         state: state as Json,
         dedup: Object.fromEntries(this.#committed.dedup),
       };
@@ -211,6 +226,18 @@ export class OwnerState {
   }
   get version(): number {
     return this.#version;
+  }
+  /** The id of the change that made `version` (null: the owner's own), when known. */
+  get lastId(): [string, number] | null | undefined {
+    return this.#lastId;
+  }
+  /**
+   * The state as of the last flushed entry, its version and the id of its change: what a follower may be
+   * given whole (`state` and `version` may be ahead of it by non-durable changes not yet written, which a
+   * crash loses; a replica holding one would differ from the next owner's history at that version).
+   */
+  get committed(): { readonly state: Doc; readonly version: number; readonly lastId: [string, number] | null | undefined } {
+    return this.#committed;
   }
   /** The version of the state's shape (state/migrations.ts). */
   get stateVersion(): number {
@@ -268,6 +295,7 @@ export class OwnerState {
     const v = this.#version + 1;
     this.#state = state;
     this.#version = v;
+    this.#lastId = null;
     this.#stateVersion = to;
     this.#stateVersionUnwritten = true;
     const entry = `{"t":"m","v":${v},"e":${this.#epoch},"id":null,${this.#stateVersionField()}"m":${JSON.stringify(m)}}`;
@@ -333,6 +361,7 @@ export class OwnerState {
     const v = this.#version + 1;
     this.#state = state;
     this.#version = v;
+    this.#lastId = id;
     const applied = id ? recordApplied(this.#dedup.get(id[0]), id[1], v) : undefined;
     if (id) this.#dedup.set(id[0], applied!);
     // 4. (The mutation is serialized once, for the journal entry and for the followers' change.)

@@ -70,6 +70,8 @@ export interface Route {
  */
 export interface Replica {
   readonly version: number;
+  /** The document as of `version` (deeply frozen). */
+  readonly state: Doc;
   /** The id of the change that produced the current version, when known (a resync checks it). */
   readonly lastId: [string, number] | null | undefined;
   /**
@@ -92,8 +94,8 @@ export interface Replica {
   refuse(err: LeaseholdError | undefined): void;
   /** Stops using `route` if it is still the current one (its owner is gone): mutations wait for the next. */
   leave(route: Route): void;
-  /** Replaces the replica (on connect, or when too far behind). */
-  snapshot(version: number, state: Doc): void;
+  /** Replaces the replica (on connect, or when too far behind); `at`: the id of change `version`, if known. */
+  snapshot(version: number, state: Doc, at?: [string, number] | null): void;
   /** The owner's answer to a sync is complete: the replica is current as of `version`. */
   caughtUp(version: number): void;
   /**
@@ -101,8 +103,8 @@ export interface Replica {
    * given, is the document after the change, already computed (the owner's own replica): it is taken as is.
    */
   change(version: number, m: Json, id: [string, number] | null, result?: Doc): boolean;
-  /** The owner's own view is authoritative: adopt it (on becoming owner). */
-  adopt(version: number, state: Doc): void;
+  /** The owner's own view is authoritative: adopt it (on becoming owner); `at`: the id of change `version`. */
+  adopt(version: number, state: Doc, at?: [string, number] | null): void;
   /** Rejects everything pending (the instance closed). */
   close(): void;
 }
@@ -251,15 +253,18 @@ export class SharedState<State = Json, Actions extends ActionLike = Action> {
         get lastId() {
           return s.#lastId;
         },
+        get state() {
+          return s.#state;
+        },
         setRoute: (route) => s.#setRoute(route),
         ack: (seq, version, from) => s.#ack(seq, version, from),
         nack: (seq, err) => s.#nack(seq, err),
         refuse: (err) => s.#refuse(err),
         leave: (route) => s.#leave(route),
-        snapshot: (version, state) => s.#snapshot(version, state),
+        snapshot: (version, state, at) => s.#snapshot(version, state, at),
         caughtUp: (version) => s.#caughtUp(version),
         change: (version, m, id, result) => s.#change(version, m, id, result),
-        adopt: (version, state) => s.#adopt(version, state),
+        adopt: (version, state, at) => s.#adopt(version, state, at),
         close: () => s.#close(),
       });
   }
@@ -327,12 +332,12 @@ export class SharedState<State = Json, Actions extends ActionLike = Action> {
     this.#unconfirmedHead = i;
   }
 
-  #snapshot(version: number, state: Doc): void {
+  #snapshot(version: number, state: Doc, at?: [string, number] | null): void {
     // Also at the same version: a replica resynced because its history differed from the owner's.
     const changed = version !== this.#version || state !== this.#state;
     this.#state = freezeDeep(state);
     this.#version = version;
-    this.#lastId = undefined;
+    this.#lastId = at;
     if (changed) this.#tell({ version, mutation: null, id: null });
   }
 
@@ -363,8 +368,8 @@ export class SharedState<State = Json, Actions extends ActionLike = Action> {
     this.#whenSynced.resolveAll();
   }
 
-  #adopt(version: number, state: Doc): void {
-    this.#snapshot(version, state);
+  #adopt(version: number, state: Doc, at?: [string, number] | null): void {
+    this.#snapshot(version, state, at);
     this.#markSynced();
   }
 

@@ -25,7 +25,7 @@ import { CloseCode } from '../transport/protocol.js';
 import type { Peer } from '../transport/server.js';
 import type { Doc } from './document.js';
 import { serializeInSlices } from './journal/json-slices.js';
-import type { ToFollowerFrame } from '../transport/codec/fields.js';
+import type { Id, ToFollowerFrame } from '../transport/codec/fields.js';
 import { SNAPSHOT_PART_CHARS, snapshotEndFrame, snapshotPartFrame } from '../transport/codec/to-follower.js';
 
 /** Parts of one serialization held at most, made and not yet sent to every reader (8 × 256 Ki characters). */
@@ -86,8 +86,12 @@ class Serialization {
   #waiting: (() => void)[] = [];
   readonly #onStop: () => void;
 
-  constructor(epoch: number, version: number, state: Doc, clock: Clock, onStop: () => void) {
+  /** The id of change `version`, when known (sent in the `snapshot-end`). */
+  readonly at: Id | undefined;
+
+  constructor(epoch: number, version: number, at: Id | undefined, state: Doc, clock: Clock, onStop: () => void) {
     this.version = version;
+    this.at = at;
     this.#onStop = onStop;
     void this.#run(epoch, state, clock);
   }
@@ -189,7 +193,7 @@ class Serialization {
     try {
       await serializeInSlices(state, sink, { clock, sliceMs: STREAM_SLICE_MS, chunkChars: STREAM_CHUNK_CHARS });
       if (this.#stopped) return;
-      this.#end = snapshotEndFrame(epoch, this.version, this.#made, chars);
+      this.#end = snapshotEndFrame(epoch, this.version, this.#made, chars, this.at);
       this.#wake();
     } catch {
       this.stop(); // stopped, or (never expected of a frozen JSON document) the serializer failed: readers see undefined
@@ -214,17 +218,18 @@ export class SnapshotStreams {
   }
 
   /**
-   * Sends `peer` a snapshot: of `state` at `version`, or of an earlier version whose serialization is still
-   * at its start. Resolves with the version sent once the `snapshot-end` is handed to the socket, or
-   * undefined when the stream stopped (cancelled, the peer too slow or gone, the lease check failed).
+   * Sends `peer` a snapshot: of `state` at `version` (`at`: the id of change `version`, when known), or of
+   * an earlier version whose serialization is still at its start. Resolves with the version sent once the
+   * `snapshot-end` is handed to the socket, or undefined when the stream stopped (cancelled, the peer too
+   * slow or gone, the lease check failed).
    */
-  async send(peer: Peer, version: number, state: Doc): Promise<number | undefined> {
+  async send(peer: Peer, version: number, state: Doc, at?: Id): Promise<number | undefined> {
     this.cancel(peer);
     const reader: Reader = { cancelled: false };
     this.#readers.set(peer, reader);
     let s = this.#current;
     if (!s || !s.attach(reader)) {
-      const made: Serialization = new Serialization(this.#epoch, version, state, this.#clock, () => {
+      const made: Serialization = new Serialization(this.#epoch, version, at, state, this.#clock, () => {
         this.#live.delete(made);
         if (this.#current === made) this.#current = undefined;
       });

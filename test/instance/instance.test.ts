@@ -11,7 +11,7 @@ import { LeaseholdError } from '../../src/errors.js';
 import { tempRoot, until, delay } from '../helpers.js';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join as joinPath } from 'node:path';
-import { Journal, parseFrames, type Entry } from '../../src/state/journal/index.js';
+import { Journal, frame, parseFrames, type Entry } from '../../src/state/journal/index.js';
 import { stateDir } from '../../src/state/owner-handler.js';
 import { repair } from '../../src/state/damage.js';
 import { LeaseKey } from '../../src/lease/key.js';
@@ -254,6 +254,51 @@ describe('join()', () => {
       assert.equal(b.state.version, v);
     } finally {
       await c.done();
+    }
+  });
+
+  it("a follower that takes over starts from its replica (the snapshot's state unread), a cold start from the snapshot", async () => {
+    const root = await tempRoot();
+    const shared = new MemoryLeaseStore({ pollIntervalMs: 5 });
+    const make = () => join({ dataRoot: root.dir, snapshotEvery: 100, store: new MemoryLeaseStore({ sharedWith: shared, pollIntervalMs: 5 }) });
+    const all: Instance[] = [];
+    try {
+      const first = make();
+      all.push(first);
+      await first.whenOwner();
+      await Promise.all(Array.from({ length: 150 }, (_, i) => first.state.set(`k${i % 20}`, i)));
+      const snapshots = async () =>
+        (await readdir(root.dir, { recursive: true })).filter((n) => /snapshot-\d+\.json$/.test(n)).sort((x, y) => (x < y ? -1 : 1));
+      await until(async () => (await snapshots()).length > 0, 5000, 'a snapshot');
+      await first.close();
+      // The next owner recovered the entries after the snapshot only: b, joining, gets a snapshot of the
+      // state, whose end names the change it is at.
+      const a = make();
+      all.push(a);
+      await a.whenOwner();
+      const b = make();
+      all.push(b);
+      await b.whenConnected();
+      await b.state.whenSynced();
+      assert.equal(b.state.version, 150);
+      assert.deepEqual(internals(b).replica.lastId, [first.instanceId, 150]);
+      const truth = a.state.get();
+      // Forge the newest snapshot (a valid record, another state): only a recovery that reads its state sees it.
+      const newest = joinPath(root.dir, (await snapshots()).at(-1)!);
+      const record = parseFrames(await readFile(newest)).records[0]!.value;
+      await writeFile(newest, frame({ ...record, state: { forged: true } }));
+      await a.close();
+      await b.whenOwner();
+      assert.deepEqual(b.state.get(), truth, "b's state is its replica, not the forged snapshot");
+      assert.equal(b.state.version, 150);
+      await b.close();
+      const c = make();
+      all.push(c);
+      await c.whenOwner();
+      assert.equal((c.state.get() as { forged?: boolean }).forged, true, 'a cold start reads the snapshot');
+    } finally {
+      await Promise.all(all.map((i) => i.close()));
+      await root.remove();
     }
   });
 

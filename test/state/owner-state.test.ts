@@ -13,6 +13,7 @@ import { MemoryLeaseStore } from '../../src/lease/memory-store.js';
 import { LeaseKey } from '../../src/lease/key.js';
 import type { Lease } from '../../src/lease/store.js';
 import { replicaOf, SharedState, type Route } from '../../src/state/shared-state.js';
+import { freezeDeep } from '../../src/state/reducers.js';
 
 describe('OwnerState', () => {
   it('keeps the journal on disk bounded: every part a snapshot covers goes, the current owner’s included', async () => {
@@ -251,9 +252,53 @@ describe('OwnerState', () => {
     await new Promise((r) => setImmediate(r));
     assert.equal(durableDone, false, 'a durable mutation still waits for its flush');
     assert.deepEqual(committed, []);
+    // What a joining follower is given whole: the committed state, not the applied one a crash would lose.
+    assert.equal(owner.version, 2);
+    assert.deepEqual(owner.lastId, ['F', 2]);
+    assert.deepEqual([owner.committed.version, owner.committed.lastId, owner.committed.state], [0, undefined, {}]);
     for (const f of flushes) f();
     assert.equal(await durable, 2);
     assert.deepEqual(committed, [1, 2], 'commits in version order');
+    assert.deepEqual([owner.committed.version, owner.committed.lastId, owner.committed.state], [2, ['F', 2], { n: 2 }]);
+  });
+
+  it("starts from a replica the journal proves, without the snapshot's state, and rebuilds dedup from every entry", async () => {
+    const root = await tempRoot();
+    const dir = join(root.dir, 'state');
+    try {
+      const a = await Journal.open({ dir, epoch: 1, guard: () => undefined });
+      const one = new OwnerState(a.journal, a.recovered, 1, { guard: () => undefined, maxValueBytes: 1024, compactEvery: 100 });
+      const ms: Mutation[] = Array.from({ length: 230 }, (_, i) => ({ op: 'set', path: `k${i % 40}`, value: i }));
+      await Promise.all(ms.slice(0, 200).map((m, i) => one.mutate(m, ['F', i + 1])));
+      await until(() => one.snapshotVersion >= 50, 2000, 'compaction');
+      await Promise.all(ms.slice(200).map((m, i) => one.mutate(m, ['F', 200 + i + 1])));
+      await a.journal.close();
+      const at = (v: number) => ms.slice(0, v).reduce<Json>((d, m) => apply(d, m) as Json, {});
+
+      // A follower's replica at 225 (deeply frozen, as SharedState holds it), a marker the snapshot lacks.
+      const replica = freezeDeep({ ...(at(225) as object), onlyInTheReplica: true });
+      const b = await Journal.open({ dir, epoch: 2, guard: () => undefined, replica: { version: 225, id: ['F', 225] } });
+      assert.equal(b.recovered.fromReplica, 225);
+      assert.equal(b.recovered.snapshot?.state, undefined);
+      const snapshotAt = b.recovered.snapshot!.version;
+      assert.ok(snapshotAt < 210, `the snapshot (${snapshotAt}) is before the entry repeated below`);
+      const two = new OwnerState(b.journal, b.recovered, 2, { guard: () => undefined, maxValueBytes: 1024, replica });
+      assert.deepEqual(two.state, { ...(at(230) as object), onlyInTheReplica: true }, 'the replica, then the entries after 225');
+      assert.equal(two.version, 230);
+      assert.deepEqual(two.lastId, ['F', 230]);
+      assert.equal(await two.mutate(ms[209]!, ['F', 210]), 230, 'a repeat of an entry the replica covered is not applied again');
+      assert.equal(two.version, 230);
+      await b.journal.close();
+
+      // The same journal with a replica of another history: the snapshot's state and every entry after it.
+      const c = await Journal.open({ dir, epoch: 3, guard: () => undefined, replica: { version: 225, id: ['G', 1] } });
+      assert.equal(c.recovered.fromReplica, undefined);
+      const three = new OwnerState(c.journal, c.recovered, 3, { guard: () => undefined, maxValueBytes: 1024 });
+      assert.deepEqual(three.state, at(230));
+      await c.journal.close();
+    } finally {
+      await root.remove();
+    }
   });
 
   it('answers a follower whose history differs at its version with a snapshot, also right after a failover', async () => {

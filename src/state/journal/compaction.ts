@@ -72,7 +72,8 @@ export async function writeSnapshot(o: {
     fd = openPrivate(fs, tmp, CREATE);
     const out = sliced(fs, fd, o.clock, o.behind ?? (() => 0));
     out.text(
-      `{"f":${FORMAT},"version":${snapshot.version},"epoch":${snapshot.epoch},"sv":${snapshot.stateVersion},"dedup":${JSON.stringify(snapshot.dedup)},"state":`,
+      `{"f":${FORMAT},"version":${snapshot.version},"epoch":${snapshot.epoch},"sv":${snapshot.stateVersion},` +
+        `${snapshot.at !== undefined ? `"at":${JSON.stringify(snapshot.at)},` : ''}"dedup":${JSON.stringify(snapshot.dedup)},"state":`,
     );
     // The serializer never yields on its own: the sink does, on the budget above.
     await serializeInSlices(snapshot.state, out.sink, { clock: o.clock, sliceMs: Infinity, chunkChars: SNAPSHOT_PIECE_CHARS });

@@ -27,7 +27,7 @@ import { LeaseholdError, ioError } from '../../errors.js';
 import { systemClock, type Clock } from '../../clock.js';
 import { WRITE, ensurePrivateDir, openPrivate } from '../../private-files.js';
 import { parsePartName, parseSnapshotName, type Entry, type Snapshot } from './layout.js';
-import { recover, supersededError, type Recovery } from './recovery.js';
+import { recover, supersededError, type Recovery, type ReplicaPoint } from './recovery.js';
 import { fsSource } from './fs-source.js';
 import { SegmentWriter, type OwnPart } from './segment-writer.js';
 import { SNAPSHOT_TEMP, deleteFiles, writeSnapshot } from './compaction.js';
@@ -35,7 +35,7 @@ import { pool, type JournalFs } from './fs.js';
 
 export type { Entry, Snapshot, Fence } from './layout.js';
 export type { JournalFs } from './fs.js';
-export type { LogSource, Recovery } from './recovery.js';
+export type { LogSource, Recovery, ReplicaPoint } from './recovery.js';
 export { recover } from './recovery.js';
 export { frame, frameJson, parseFrames, allZero } from './frames.js';
 export { partName, snapshotName, parsePartName, parseSnapshotName } from './layout.js';
@@ -59,7 +59,8 @@ export interface Log {
 }
 
 /** What a new owner rebuilds its state from. */
-export type Recovered = Pick<Recovery, 'snapshot' | 'entries' | 'cut'> & Partial<Pick<Recovery, 'entriesBytes' | 'stateVersion'>>;
+export type Recovered = Pick<Recovery, 'snapshot' | 'entries' | 'cut'> &
+  Partial<Pick<Recovery, 'entriesBytes' | 'stateVersion' | 'fromReplica'>>;
 
 /** A part of 64 MiB starts the next one, whatever the entry count. */
 export const PART_MAX_BYTES = 64 * 1024 * 1024;
@@ -94,6 +95,11 @@ export interface JournalOptions {
    * it throws, open() throws, and the directory is left exactly as it was.
    */
   accept?: (recovery: Recovery) => void;
+  /**
+   * The replica this process holds (a follower taking over): when the history holds it (recovery.ts, step
+   * 7), the snapshot's state is not read and `recovered.fromReplica` says so. @default none
+   */
+  replica?: ReplicaPoint;
 }
 
 export class Journal implements Log {
@@ -137,7 +143,7 @@ export class Journal implements Log {
   static async open(options: JournalOptions): Promise<{ journal: Journal; recovered: Recovered }> {
     const fs = options.fs ?? nodeFs;
     prepareJournalDir(options.dir, options.base, fs);
-    const recovery = recoverDir(options.dir, fs);
+    const recovery = recoverDir(options.dir, fs, options.replica);
     if (recovery.newestEpoch >= options.epoch) throw supersededError(options.dir, recovery.newestEpoch, options.epoch);
     options.accept?.(recovery);
     if (recovery.cut)
@@ -175,9 +181,19 @@ export class Journal implements Log {
       if (err instanceof LeaseholdError) throw err;
       throw ioError('start the journal part', options.dir, err);
     }
-    const { snapshot, entries, entriesBytes, stateVersion, cut } = recovery;
+    const { snapshot, entries, entriesBytes, stateVersion, cut, fromReplica } = recovery;
     journal = new Journal(options, fs, writer, recovery);
-    return { journal, recovered: { snapshot, entries, entriesBytes, stateVersion, ...(cut ? { cut } : {}) } };
+    return {
+      journal,
+      recovered: {
+        snapshot,
+        entries,
+        entriesBytes,
+        stateVersion,
+        ...(cut ? { cut } : {}),
+        ...(fromReplica !== undefined ? { fromReplica } : {}),
+      },
+    };
   }
 
   #dropFinished(part: OwnPart): void {
@@ -249,10 +265,10 @@ export class Journal implements Log {
 }
 
 /** Recovers the journal in `dir` (recovery.ts), reading it and changing nothing. */
-export function recoverDir(dir: string, fs: JournalFs = nodeFs): Recovery {
+export function recoverDir(dir: string, fs: JournalFs = nodeFs, replica?: ReplicaPoint): Recovery {
   const source = fsSource(dir, fs);
   try {
-    return recover(source);
+    return recover(source, replica);
   } finally {
     source.close();
   }
@@ -285,15 +301,16 @@ export function prepareJournalDir(dir: string, base = dirname(dir), fs: JournalF
 /**
  * Reads the journal as a new owner would, changing nothing and keeping nothing: a designated successor
  * does this while it stands by, so that at the takeover the code is compiled and the files are in the page
- * cache. Skipped when the files add up to more than `maxBytes` (it runs on the follower's event loop).
- * Never throws.
+ * cache. With the successor's replica, as its takeover will (the snapshot's header only, when the journal
+ * holds the replica). Skipped when the files add up to more than `maxBytes` (it runs on the follower's event
+ * loop). Never throws.
  */
-export function prefetch(dir: string, maxBytes = 4 * 1024 * 1024): void {
+export function prefetch(dir: string, replica?: ReplicaPoint, maxBytes = 4 * 1024 * 1024): void {
   try {
     let total = 0;
     for (const name of nodeFs.readdirSync(dir))
       if (parsePartName(name) || parseSnapshotName(name) !== undefined) total += nodeFs.statSync(join(dir, name)).size;
-    if (total <= maxBytes) recoverDir(dir);
+    if (total <= maxBytes) recoverDir(dir, nodeFs, replica);
   } catch {
     // nothing there yet, or damaged: the takeover reports it
   }

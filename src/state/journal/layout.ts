@@ -6,7 +6,9 @@
  *   snapshot-000000000000042.json      one framed record (frames.ts): the state as of version 42
  *   journal-000000000000007-000003.log part 3 of the journal written by the owner of epoch 7
  *
- *   snapshot record:  {"f":1,"version":42,"epoch":7,"sv":2,"dedup":{…},"state":…}
+ *   snapshot record:  {"f":1,"version":42,"epoch":7,"sv":2,"at":["instanceId",3],"dedup":{…},"state":…}
+ *                     `at`: the id of change 42 (null: the owner's own; absent at version 0), so that a
+ *                     replica at 42 can be checked against it (recovery.ts, step 7)
  *   part:             begin record, then entries, then preallocated zeros
  *     begin record:   {"t":"begin","f":1,"e":7,"p":3,"v":1201,"prev":{"e":6,"p":0,"n":4096}|null}
  *                     `v`: the version of the part's first entry (whether or not it was written);
@@ -43,6 +45,8 @@ export interface Snapshot {
   /** The state's version (its shape: state/migrations.ts). */
   stateVersion: number;
   state: Json;
+  /** The id of change `version` (null: the owner's own); absent only at version 0. */
+  at?: [string, number] | null;
   /** Per sender: which sequence numbers were applied, and its latest applied version (state/dedup.ts). */
   dedup: Record<string, { seq: number; v: number; from?: number; below?: readonly number[] }>;
 }

@@ -5,7 +5,9 @@
  *
  * Steps (the fencing argument; layout.ts draws the records):
  *  1. The newest snapshot by name is read whole (it is the state, which a new owner holds in memory anyway);
- *     older ones are obsolete. V is its version (0 without one).
+ *     older ones are obsolete. V is its version (0 without one). A caller that holds a replica (a follower
+ *     taking over) names its version R and the id of the change that produced it: the snapshot's header is
+ *     read (its checksum over the whole record still checked) and its state only if step 7 fails.
  *  2. The newest *started* epoch N is the newest with a part whose begin record is valid. Parts of newer
  *     epochs, and parts of N after its newest started part, hold no begin record: their writers died (or
  *     their disk was full) before writing it, so they hold nothing anyone acknowledged. They must hold
@@ -28,10 +30,17 @@
  *     with no entry after V, the newest part read) and its length. Every other part off the chain, or on
  *     it without an entry after V, is obsolete once the new owner's begin record is durable: no walk from
  *     that begin record reaches it.
- * Memory: the snapshot, the entries after V, and one read chunk (frames.ts).
+ *  7. With a replica: the history holds it when the change at version R carries the replica's id: the
+ *     entry at R (V < R ≤ the end), or the snapshot's own change (R = V, its `at`). Ids are unique per mutation and an owner applies one at one version, so the replica
+ *     is this history's prefix (the check a follower's resync makes, owner-handler.ts); the new owner then
+ *     starts from the replica and applies only the entries after R (those up to R give their ids to the
+ *     dedup table). Otherwise the snapshot's state is read as in step 1.
+ * Memory: the snapshot (with a replica: one read chunk of it), the entries after V, and one read chunk.
  */
 import { LeaseholdError } from '../../errors.js';
-import { HEADER, corrupt, scanFrames, zerosUpTo, type ReadAt } from './frames.js';
+import { crc32 } from 'node:zlib';
+import { StringDecoder } from 'node:string_decoder';
+import { HEADER, SCAN_CHUNK_BYTES, corrupt, scanFrames, zerosUpTo, type ReadAt } from './frames.js';
 import {
   FORMAT,
   beginProblem,
@@ -55,8 +64,22 @@ export interface LogSource {
   read(name: string, offset: number, length: number): Buffer;
 }
 
+/** A replica the caller holds (step 7): its version and the id of the change that produced it. */
+export interface ReplicaPoint {
+  version: number;
+  id: [string, number];
+}
+
+/** The newest snapshot; `state` is absent only when the caller's replica stood in for it (`fromReplica`). */
+export type RecoveredSnapshot = Omit<Snapshot, 'state'> & { state?: Snapshot['state'] };
+
 export interface Recovery {
-  snapshot: Snapshot | undefined;
+  snapshot: RecoveredSnapshot | undefined;
+  /**
+   * Set (to the replica's version) when the caller's replica is this history's prefix (step 7): the
+   * snapshot's state was not read, and the entries up to this version are there for their ids only.
+   */
+  fromReplica?: number;
   /** The snapshot file's size in bytes (0 without one). */
   snapshotBytes: number;
   /** Entries after the snapshot, in order, versions continuous. */
@@ -85,12 +108,15 @@ const BEGIN_MAX_BYTES = 4096;
 type Part = { name: string; epoch: number; part: number };
 type Segment = Part & { begin: Begin; limit: number | undefined };
 
-export function recover(source: LogSource): Recovery {
+export function recover(source: LogSource, replica?: ReplicaPoint): Recovery {
   const listing = source.list() ?? [];
   // 1.
   const snapshots = listing.filter((n) => parseSnapshotName(n) !== undefined).sort();
   const newestSnapshot = snapshots.at(-1);
-  const snapshot = newestSnapshot === undefined ? undefined : readSnapshot(source, newestSnapshot);
+  let snapshot: RecoveredSnapshot | undefined =
+    newestSnapshot === undefined
+      ? undefined
+      : ((replica && readSnapshotHeader(source, newestSnapshot)) ?? readSnapshot(source, newestSnapshot));
   const V = snapshot?.version ?? 0;
   const snapshotBytes = newestSnapshot === undefined ? 0 : source.size(newestSnapshot);
   const obsolete = new Set(snapshots.slice(0, -1));
@@ -127,9 +153,11 @@ export function recover(source: LogSource): Recovery {
     }
     if (newest) break;
   }
-  if (!newest)
+  if (!newest) {
+    const proven = replica !== undefined && holds(replica, V, snapshot, []);
     return {
-      snapshot,
+      snapshot: replica && !proven && newestSnapshot !== undefined ? readSnapshot(source, newestSnapshot) : snapshot,
+      ...(proven ? { fromReplica: replica!.version } : {}),
       snapshotBytes,
       entries: [],
       entriesBytes: 0,
@@ -139,6 +167,7 @@ export function recover(source: LogSource): Recovery {
       newestEpoch,
       obsolete: [...obsolete],
     };
+  }
 
   // 3. and 4.
   const segments: Segment[] = [];
@@ -223,8 +252,12 @@ export function recover(source: LogSource): Recovery {
   keep.add(fenced);
   for (const name of keep) obsolete.delete(name);
   const trim = source.size(fenced) > fence.n && cut?.name !== fenced ? { name: fenced, length: fence.n } : undefined;
+  // 7.
+  const proven = replica !== undefined && holds(replica, V, snapshot, entries);
+  if (replica && !proven && newestSnapshot !== undefined) snapshot = readSnapshot(source, newestSnapshot);
   return {
     snapshot,
+    ...(proven ? { fromReplica: replica!.version } : {}),
     snapshotBytes,
     entries,
     entriesBytes,
@@ -263,6 +296,97 @@ function mustBeEmpty(source: LogSource, p: Part, why: string): void {
   if (scanned.bad && !zerosUpTo(read, scanned.bad.end, size)) throw corrupt(source.path(p.name), scanned.bad.offset, scanned.bad.why);
 }
 
+const sameId = (a: Entry['id'] | undefined, b: [string, number]) => Array.isArray(a) && a[0] === b[0] && a[1] === b[1];
+
+/** Step 7: the change at the replica's version (an entry, or the snapshot's own) carries the replica's id. */
+function holds(replica: ReplicaPoint, V: number, snapshot: RecoveredSnapshot | undefined, entries: Entry[]): boolean {
+  if (replica.version === V) return sameId(snapshot?.at, replica.id);
+  const at = replica.version > V ? entries[replica.version - V - 1] : undefined;
+  return at !== undefined && at.v === replica.version && sameId(at.id, replica.id);
+}
+
+/** The most of a snapshot's header (its dedup table) that is scanned for the state's start. */
+const SNAPSHOT_HEADER_MAX_CHARS = 64 * 1024 * 1024;
+
+/**
+ * A snapshot's header (all but its state), read a chunk at a time: the checksum over the whole record is
+ * checked (ECORRUPT as {@link readSnapshot}), and only the text before the state is parsed. Undefined when
+ * anything else is unexpected (the framing, no state found in SNAPSHOT_HEADER_MAX_CHARS, a header that
+ * does not parse, a record that does not end its object): readSnapshot then reads it whole and says what is
+ * wrong, or accepts it as it always did.
+ */
+function readSnapshotHeader(source: LogSource, name: string): RecoveredSnapshot | undefined {
+  const path = source.path(name);
+  const size = source.size(name);
+  const first = source.read(name, 0, Math.min(size, SCAN_CHUNK_BYTES));
+  if (first.length < HEADER || HEADER + first.readUInt32LE(0) !== size) return undefined;
+  const decoder = new StringDecoder('utf8');
+  const header = new HeaderScan();
+  let sum = 0;
+  let last = 0;
+  for (let off = 0; off < size;) {
+    const got = off === 0 ? first : source.read(name, off, Math.min(SCAN_CHUNK_BYTES, size - off));
+    if (got.length === 0) return undefined;
+    const payload = off === 0 ? got.subarray(HEADER) : got;
+    sum = crc32(payload, sum);
+    if (header.end === undefined && header.chars < SNAPSHOT_HEADER_MAX_CHARS) header.add(decoder.write(payload));
+    last = got[got.length - 1]!;
+    off += got.length;
+  }
+  if (sum !== first.readUInt32LE(4)) throw corrupt(path, 0, 'checksum mismatch', 'snapshot');
+  if (header.end === undefined || last !== 0x7d /* } */) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(`${header.text.slice(0, header.end)}}`);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || 'state' in v) return undefined;
+  return checkSnapshot(path, name, { ...v, state: undefined });
+}
+
+/**
+ * Finds where `,"state":` begins at the record's top level, outside strings (the dedup table before it
+ * holds any string), in text given a piece at a time: `end` is its index in `text`.
+ */
+class HeaderScan {
+  text = '';
+  end: number | undefined;
+  #at = 0;
+  #depth = 0;
+  #inString = false;
+
+  get chars(): number {
+    return this.text.length;
+  }
+
+  add(piece: string): void {
+    this.text += piece;
+    const t = this.text;
+    let i = this.#at;
+    for (; i < t.length; i++) {
+      const c = t.charCodeAt(i);
+      if (this.#inString) {
+        if (c === 0x5c /* \ */) {
+          if (i + 1 >= t.length) break; // the escaped character comes with the next piece
+          i++;
+        } else if (c === 0x22 /* " */) this.#inString = false;
+      } else if (c === 0x22) {
+        if (this.#depth === 1 && t.charCodeAt(i - 1) === 0x2c /* , */) {
+          if (t.length - i < 8) break; // `"state":` may end in the next piece
+          if (t.startsWith('"state":', i)) {
+            this.end = i - 1;
+            return;
+          }
+        }
+        this.#inString = true;
+      } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) this.#depth++;
+      else if (c === 0x7d /* } */ || c === 0x5d /* ] */) this.#depth--;
+    }
+    this.#at = i;
+  }
+}
+
 /** A snapshot file's content; ECORRUPT (the file kept) when it is damaged. */
 function readSnapshot(source: LogSource, name: string): Snapshot {
   const path = source.path(name);
@@ -278,18 +402,29 @@ function readSnapshot(source: LogSource, name: string): Snapshot {
   if (scanned.bad) throw corrupt(path, scanned.bad.offset, scanned.bad.why, 'snapshot');
   if (records.length !== 1)
     throw corrupt(path, records[1]?.offset ?? 0, records.length === 0 ? 'no record' : 'more than one record', 'snapshot');
-  const v = records[0]!.value;
+  return checkSnapshot(path, name, records[0]!.value) as Snapshot;
+}
+
+/** The snapshot a record holds; ECORRUPT when it is not one. */
+function checkSnapshot(path: string, name: string, v: Record<string, unknown>): RecoveredSnapshot {
   if (v.f !== FORMAT) throw corrupt(path, 0, `format ${JSON.stringify(v.f)} is not known (this version writes ${FORMAT})`, 'snapshot');
   if (!Number.isSafeInteger(v.version) || v.version !== parseSnapshotName(name))
     throw corrupt(path, 0, 'not a snapshot: its version is not the one in its name', 'snapshot');
   if (typeof v.dedup !== 'object' || v.dedup === null) throw corrupt(path, 0, 'not a snapshot: no dedup table', 'snapshot');
   if (!('state' in v)) throw corrupt(path, 0, 'not a snapshot: no state', 'snapshot');
   if (!Number.isSafeInteger(v.sv) || (v.sv as number) < 0) throw corrupt(path, 0, 'not a snapshot: no state version', 'snapshot');
+  if (
+    v.at !== undefined &&
+    v.at !== null &&
+    !(Array.isArray(v.at) && v.at.length === 2 && typeof v.at[0] === 'string' && Number.isSafeInteger(v.at[1]))
+  )
+    throw corrupt(path, 0, 'not a snapshot: its `at` is not an id', 'snapshot');
   return {
     version: v.version as number,
     epoch: v.epoch as number,
     stateVersion: v.sv as number,
-    state: v.state as Snapshot['state'],
+    ...(v.at !== undefined ? { at: v.at as Snapshot['at'] } : {}),
+    ...(v.state !== undefined ? { state: v.state as Snapshot['state'] } : {}),
     dedup: v.dedup as Snapshot['dedup'],
   };
 }

@@ -14,8 +14,10 @@
  *   {"t":"snapshot-part","epoch":E,"v":V,"i":I,"text":"…"}   the document at version V as JSON text, a part
  *                      at a time: I = 0, 1, 2, … in order, each text 1 to SNAPSHOT_PART_CHARS characters (a
  *                      frame stays below 1 MiB), cut anywhere (the follower joins them)
- *   {"t":"snapshot-end","epoch":E,"v":V,"parts":N,"chars":C}   the last of the N parts of V was sent (C
- *                      characters in all): the follower parses the text and replaces its replica
+ *   {"t":"snapshot-end","epoch":E,"v":V,"parts":N,"chars":C,"at":id}   the last of the N parts of V was
+ *                      sent (C characters in all): the follower parses the text and replaces its replica;
+ *                      at: the id of change V, when the owner knows it (so the replica's history can be
+ *                      checked later: a resync, a takeover)
  *   {"t":"changes","epoch":E,"v":V,"ms":[m,…],"ids":[id,…]}   the committed changes V, V+1, … in order;
  *                      id: [instanceId, seq] of the mutation's sender, or null
  *   {"t":"acks","epoch":E,"seqs":[N,…],"vs":[V,…]}      the sender's mutations N were applied at V (and
@@ -103,6 +105,7 @@ export interface SnapshotEnd {
   v: number;
   parts: number;
   chars: number;
+  at?: Id;
 }
 export interface Changes {
   t: 'changes';
@@ -224,7 +227,14 @@ const shapes: Shapes<ToFollower> = {
     i: is.int(0),
     text: (x) => typeof x === 'string' && x.length > 0 && x.length <= SNAPSHOT_PART_CHARS,
   },
-  'snapshot-end': { t: is.oneOf('snapshot-end'), epoch: is.int(1), v: is.int(0), parts: is.int(1), chars: is.int(1) },
+  'snapshot-end': {
+    t: is.oneOf('snapshot-end'),
+    epoch: is.int(1),
+    v: is.int(0),
+    parts: is.int(1),
+    chars: is.int(1),
+    at: is.optional(isId),
+  },
   synced: { t: is.oneOf('synced'), epoch: is.int(1), v: is.int(0) },
   batch: { t: is.oneOf('batch'), epoch: is.int(1), items: is.arrayOf(batchItem, MAX_ITEMS) },
   reply: {
@@ -290,6 +300,8 @@ export function snapshotPartFrame(epoch: number, v: number, i: number, text: str
   return `{"t":"snapshot-part","epoch":${epoch},"v":${v},"i":${i},"text":${JSON.stringify(text)}}` as ToFollowerFrame;
 }
 
-export function snapshotEndFrame(epoch: number, v: number, parts: number, chars: number): ToFollowerFrame {
-  return `{"t":"snapshot-end","epoch":${epoch},"v":${v},"parts":${parts},"chars":${chars}}` as ToFollowerFrame;
+/** `at`: the id of change `v`; undefined when not known (the field is left out). */
+export function snapshotEndFrame(epoch: number, v: number, parts: number, chars: number, at?: Id): ToFollowerFrame {
+  const id = at === undefined ? '' : `,"at":${JSON.stringify(at)}`;
+  return `{"t":"snapshot-end","epoch":${epoch},"v":${v},"parts":${parts},"chars":${chars}${id}}` as ToFollowerFrame;
 }

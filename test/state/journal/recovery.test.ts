@@ -4,6 +4,8 @@ import { recover, type LogSource } from '../../../src/state/journal/recovery.js'
 import { frame } from '../../../src/state/journal/frames.js';
 import { beginRecord, partName, snapshotName, type Fence } from '../../../src/state/journal/layout.js';
 import { LeaseholdError } from '../../../src/errors.js';
+import fc from 'fast-check';
+import { crc32 } from 'node:zlib';
 
 /** A directory in memory; `reads` names every file read, with the bytes read from it. */
 function memory(files: Record<string, Buffer>): LogSource & { reads: Map<string, number> } {
@@ -168,5 +170,131 @@ describe('recovery (a pure function of a listing and reads)', () => {
       () => recover(memory({ [partName(1, 0)]: Buffer.concat([begin, entry(1, 1)]) })),
       corruptAt(partName(1, 0), 0, /format 2 is not known/),
     );
+  });
+
+  describe('with the replica the caller holds (step 7)', () => {
+    const withId = (v: number, e: number) => frame({ t: 'm', v, e, id: ['F', v], m: { op: 'set', path: `k${v}`, value: v } });
+    /** A snapshot at 2 (its dedup as given) and a part of epoch 1 with the entries 3…6, each with the id F/v. */
+    function files(dedup: object = { F: { seq: 2, v: 2 } }) {
+      const snap = frame({ f: 1, version: 2, epoch: 1, sv: 0, dedup, state: { at: 2 } });
+      const log = Buffer.concat([frame(beginRecord(1, 0, 3, null)), ...[3, 4, 5, 6].map((v) => withId(v, 1))]);
+      return { [snapshotName(2)]: snap, [partName(1, 0)]: log };
+    }
+
+    it("starts from a replica whose change the history holds: the snapshot's header only, every entry after it", () => {
+      const r = recover(memory(files()), { version: 5, id: ['F', 5] });
+      assert.equal(r.fromReplica, 5);
+      assert.equal(r.snapshot?.state, undefined, "the snapshot's state is not read");
+      assert.deepEqual(r.snapshot?.dedup, { F: { seq: 2, v: 2 } });
+      assert.equal(r.snapshot?.version, 2);
+      assert.deepEqual(
+        r.entries.map((x) => x.v),
+        [3, 4, 5, 6],
+        'the entries up to the replica too (their ids go to the dedup table)',
+      );
+      assert.equal(r.version, 6);
+    });
+
+    it('reads the state as without one when the history does not hold the replica', () => {
+      const cases: [string, { version: number; id: [string, number] }][] = [
+        ['another id at its version (another history)', { version: 5, id: ['G', 5] }],
+        ["the snapshot's own version (its change is not kept)", { version: 2, id: ['F', 2] }],
+        ['ahead of the history', { version: 7, id: ['F', 7] }],
+      ];
+      for (const [why, replica] of cases) {
+        const r = recover(memory(files()), replica);
+        assert.equal(r.fromReplica, undefined, why);
+        assert.deepEqual(r.snapshot?.state, { at: 2 }, why);
+      }
+      const bare = recover(memory({ [snapshotName(2)]: files()[snapshotName(2)]! }), { version: 2, id: ['F', 2] });
+      assert.deepEqual(bare.snapshot?.state, { at: 2 }, 'no part at all');
+    });
+
+    it("proves a replica at the snapshot's own version by the id the snapshot names (`at`)", () => {
+      const f = files();
+      const snap = frame({ f: 1, version: 2, epoch: 1, sv: 0, at: ['F', 2], dedup: {}, state: { at: 2 } });
+      const r = recover(memory({ ...f, [snapshotName(2)]: snap }), { version: 2, id: ['F', 2] });
+      assert.equal(r.fromReplica, 2);
+      assert.equal(r.snapshot?.state, undefined);
+      assert.deepEqual(r.snapshot?.at, ['F', 2]);
+      const other = recover(memory({ ...f, [snapshotName(2)]: snap }), { version: 2, id: ['G', 2] });
+      assert.deepEqual(other.snapshot?.state, { at: 2 });
+      const bad = frame({ f: 1, version: 2, epoch: 1, sv: 0, at: 'F', dedup: {}, state: {} });
+      assert.throws(() => recover(memory({ [snapshotName(2)]: bad })), corruptAt(snapshotName(2), 0, /`at` is not an id/));
+      assert.throws(
+        () => recover(memory({ ...f, [snapshotName(2)]: bad }), { version: 5, id: ['F', 5] }),
+        corruptAt(snapshotName(2), 0, /`at` is not an id/),
+        'the header alone is checked as the whole record is',
+      );
+    });
+
+    it('reads a header longer than a read chunk, and accepts what a full read accepts (zeros after the record)', () => {
+      // A dedup table of 30 000 senders: about 1.3 MB before the state, more than one read chunk.
+      const dedup = Object.fromEntries(Array.from({ length: 30_000 }, (_, i) => [`sender-${i}-é`, { seq: i, v: 2 }]));
+      const long = recover(memory(files(dedup)), { version: 5, id: ['F', 5] });
+      assert.equal(long.fromReplica, 5);
+      assert.equal(long.snapshot?.state, undefined);
+      assert.deepEqual(long.snapshot?.dedup, dedup);
+      const f = files();
+      const padded = Buffer.concat([f[snapshotName(2)]!, Buffer.alloc(16)]);
+      const r = recover(memory({ ...f, [snapshotName(2)]: padded }), { version: 5, id: ['F', 5] });
+      assert.deepEqual(r.snapshot?.state, { at: 2 }, 'read whole, as without a replica');
+      assert.deepEqual(recover(memory({ ...f, [snapshotName(2)]: padded })).snapshot?.state, { at: 2 });
+    });
+
+    it("finds the header's end whatever the dedup table holds", () => {
+      const dedup = { state: { seq: 1, v: 1 }, ',"state":': { seq: 2, v: 2 }, 'a\\"': { seq: 3, v: 2 }, '{[': { seq: 1, v: 1 } };
+      const r = recover(memory(files(dedup)), { version: 5, id: ['F', 5] });
+      assert.equal(r.fromReplica, 5);
+      assert.deepEqual(r.snapshot?.dedup, dedup);
+    });
+
+    it('damaged or hostile snapshot bytes: ECORRUPT or the same header as a full read, never another error', () => {
+      const f = files({ F: { seq: 2, v: 2 }, 'x"y': { seq: 1, v: 1 } });
+      const good = f[snapshotName(2)]!;
+      fc.assert(
+        fc.property(
+          fc.array(fc.tuple(fc.nat(good.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
+          fc.nat(good.length + 8),
+          fc.boolean(),
+          (flips, length, reframe) => {
+            let bytes = Buffer.from(good);
+            for (const [at, b] of flips) bytes[at] = b;
+            bytes = bytes.subarray(0, length);
+            // Reframed: a valid checksum around whatever the payload became (a buggy or hostile writer).
+            if (reframe && bytes.length >= 8) {
+              bytes.writeUInt32LE(bytes.length - 8, 0);
+              bytes.writeUInt32LE(crc32(bytes.subarray(8)), 4);
+            }
+            const outcome = (replica?: { version: number; id: [string, number] }) => {
+              try {
+                return recover(memory({ ...f, [snapshotName(2)]: bytes }), replica);
+              } catch (e) {
+                assert.ok(e instanceof LeaseholdError && e.code === 'ECORRUPT', String(e));
+                return 'ECORRUPT';
+              }
+            };
+            const full = outcome();
+            const header = outcome({ version: 5, id: ['F', 5] });
+            if (full === 'ECORRUPT' || header === 'ECORRUPT') return;
+            const { state: _state, ...rest } = full.snapshot!;
+            const { state: _unread, ...restHeader } = header.snapshot!;
+            assert.deepEqual(restHeader, rest);
+          },
+        ),
+        { numRuns: 500 },
+      );
+    });
+
+    it("still checks the snapshot's checksum over the state it does not read", () => {
+      const f = files();
+      const snap = Buffer.from(f[snapshotName(2)]!);
+      const at = snap.indexOf('"at":2') + 5;
+      snap[at] = '3'.charCodeAt(0);
+      assert.throws(
+        () => recover(memory({ ...f, [snapshotName(2)]: snap }), { version: 5, id: ['F', 5] }),
+        corruptAt(snapshotName(2), 0, /checksum mismatch/),
+      );
+    });
   });
 });

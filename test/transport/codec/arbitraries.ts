@@ -118,7 +118,7 @@ export const toFollower: fc.Arbitrary<ToFollower> = fc.oneof(
   record({ t: fc.constant('successor' as const), epoch, instanceId: nonEmpty(64), endpoint: nonEmpty(1024), secret: nonEmpty(256) }),
   record({ t: fc.constant('leaving' as const), epoch, successor: fc.option(nonEmpty(64), { nil: null }) }),
   record({ t: fc.constant('snapshot-part' as const), epoch, v: nat, i: nat, text: nonEmpty(300) }),
-  record({ t: fc.constant('snapshot-end' as const), epoch, v: nat, parts: pos, chars: pos }),
+  record({ t: fc.constant('snapshot-end' as const), epoch, v: nat, parts: pos, chars: pos, at: id }, { requiredKeys: ['t', 'epoch', 'v', 'parts', 'chars'] }),
   epoch.chain(changesOf),
   epoch.chain(acksOf),
   epoch.chain(nackOf),

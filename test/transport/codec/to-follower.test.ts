@@ -53,7 +53,7 @@ describe('codec: owner → follower', () => {
     fc.assert(
       fc.property(arb.toFollower, (m) => {
         if (m.t === 'batch') same(batchFrame(m.epoch, m.items.map(encode)), m);
-        if (m.t === 'snapshot-end') same(snapshotEndFrame(m.epoch, m.v, m.parts, m.chars), m);
+        if (m.t === 'snapshot-end') same(snapshotEndFrame(m.epoch, m.v, m.parts, m.chars, m.at), m);
       }),
       { seed, numRuns },
     );
