@@ -44,6 +44,12 @@ const SNAPSHOT_BY_BYTES_INTERVAL_MS = 1000;
 /** A lease lost after migrations that ran at least this long is blamed on them (EMIGRATION), not retried. */
 const MIGRATION_BLAMED_MS = 250;
 
+/**
+ * A new owner whose recovered entries make a snapshot due already starts it this long after recovery (once
+ * its followers are welcomed), not at its first commit, which may not come for hours.
+ */
+const RECOVERED_SNAPSHOT_DELAY_MS = 1000;
+
 /** After this many times `compactEvery` entries without a snapshot, one is taken even inside a group. */
 const COMPACT_ANYWHERE = 16;
 
@@ -160,6 +166,7 @@ export class OwnerState {
     this.#compactEvery = options.compactEvery ?? 10_000;
     this.#snapshotVersion = recovered.snapshot?.version ?? 0;
     this.#charsAtSnapshot = -(recovered.entriesBytes ?? 0); // the recovered entries follow the snapshot too
+    if (recovered.entries.length > 0) this.#clock.setTimeout(() => this.#startSnapshotIfDueNow(), RECOVERED_SNAPSHOT_DELAY_MS);
   }
 
   /** The version of the last snapshot written (compaction). */
@@ -176,7 +183,13 @@ export class OwnerState {
     this.#startSnapshotIfDue(v, state, id);
   }
 
-  #startSnapshotIfDue(v: number, state: Doc, at: [string, number] | null): void {
+  /** A snapshot of the committed state if one is due (outside a commit). */
+  #startSnapshotIfDueNow(): void {
+    const c = this.#committed;
+    if (!this.#failed) this.#startSnapshotIfDue(c.version, c.state, c.lastId);
+  }
+
+  #startSnapshotIfDue(v: number, state: Doc, at: [string, number] | null | undefined): void {
     // At the end of what is written (the last commit of a group: commits run before the next group is
     // written), so that the next part starts right after the snapshot and every part before it can go.
     // Anywhere only as a last resort: a snapshot inside a group leaves that part on disk until the next.
@@ -212,6 +225,10 @@ export class OwnerState {
           this.#snapshotVersion = snap.version;
           this.#charsAtSnapshot = chars;
           this.#compacting = false;
+          // The entries that came while it was written may have made the next one due: after a burst no
+          // commit comes to start it, and the journal would keep them (and a takeover replay them) until
+          // the next mutation.
+          this.#startSnapshotIfDueNow();
         },
         () => {
           this.#compacting = false; // not fatal: the journal still has everything; try again later

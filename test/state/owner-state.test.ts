@@ -262,6 +262,66 @@ describe('OwnerState', () => {
     assert.deepEqual([owner.committed.version, owner.committed.lastId, owner.committed.state], [2, ['F', 2], { n: 2 }]);
   });
 
+  it('starts the snapshot that came due while the last one was written, without waiting for another commit', async () => {
+    let written = 0;
+    const compactions: { version: number; finish: () => void }[] = [];
+    const journal = {
+      get written() {
+        return written;
+      },
+      append: async (v: number) => void (written = v),
+      compact: (snap: { version: number }) => new Promise<void>((finish) => compactions.push({ version: snap.version, finish })),
+    } as unknown as Journal;
+    const owner = new OwnerState(journal, { entries: [] } as never, 1, { guard: () => undefined, maxValueBytes: 1024, compactEvery: 10 });
+    for (let i = 1; i <= 10; i++) await owner.mutate({ op: 'set', path: 'k', value: i }, ['F', i]);
+    assert.deepEqual(
+      compactions.map((c) => c.version),
+      [10],
+    );
+    // A burst while it is written: due again, but one is running.
+    for (let i = 11; i <= 25; i++) await owner.mutate({ op: 'set', path: 'k', value: i }, ['F', i]);
+    assert.equal(compactions.length, 1);
+    compactions[0]!.finish();
+    await until(() => compactions.length === 2, 1000, 'the next snapshot, with no commit after the burst');
+    assert.equal(compactions[1]!.version, 25);
+    compactions[1]!.finish();
+    await delay(20);
+    assert.equal(compactions.length, 2, 'and no more than that');
+  });
+
+  it('a new owner whose recovered entries make a snapshot due starts it a moment after recovery, with no commit', async () => {
+    const clock = new FakeClock();
+    const compactions: number[] = [];
+    const journal = (written: number) =>
+      ({
+        written,
+        append: async () => undefined,
+        compact: async (snap: { version: number }) => void compactions.push(snap.version),
+      }) as unknown as Journal;
+    const entries = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ t: 'm', v: i + 1, e: 1, id: ['F', i + 1], m: { op: 'set', path: 'k', value: i } }));
+    const due = new OwnerState(journal(25), { snapshot: undefined, entries: entries(25) } as never, 2, {
+      guard: () => undefined,
+      maxValueBytes: 1024,
+      compactEvery: 10,
+      clock,
+    });
+    await clock.advance(999);
+    assert.deepEqual(compactions, [], 'not while the takeover welcomes its followers');
+    await clock.advance(1);
+    assert.deepEqual(compactions, [25]);
+    assert.equal(due.version, 25);
+    compactions.length = 0;
+    new OwnerState(journal(5), { snapshot: undefined, entries: entries(5) } as never, 2, {
+      guard: () => undefined,
+      maxValueBytes: 1024,
+      compactEvery: 10,
+      clock,
+    });
+    await clock.advance(2000);
+    assert.deepEqual(compactions, [], 'a tail shorter than snapshotEvery waits for commits');
+  });
+
   it("starts from a replica the journal proves, without the snapshot's state, and rebuilds dedup from every entry", async () => {
     const root = await tempRoot();
     const dir = join(root.dir, 'state');

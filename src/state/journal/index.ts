@@ -230,6 +230,7 @@ export class Journal implements Log {
   }
 
   compact(snapshot: Snapshot, behind?: () => number): Promise<void> {
+    if (this.#closed) return Promise.reject(new LeaseholdError('ECLOSED', 'the journal is closed'));
     const done = this.#compact(snapshot, behind);
     this.#compacting = done.catch(() => undefined);
     return done;
