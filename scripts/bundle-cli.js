@@ -19,7 +19,8 @@ await build({
   // ws and proper-lockfile go into the bundle too, so that the code cache covers them (cjs.ts loads them
   // with a require that esbuild cannot follow; here it is a plain one). ws's optional native helpers stay
   // outside: ws requires them in a try and does without.
-  external: ['bufferutil', 'utf-8-validate'],
+  // etcd3 (an optional peer dependency, loaded only by `--etcd`) stays outside, with its gRPC stack.
+  external: ['bufferutil', 'utf-8-validate', 'etcd3'],
   plugins: [
     {
       // ws requires https and tls for wss:// URLs, which leasehold never uses (an owner serves ws:// on

@@ -21,9 +21,9 @@ const COMMANDS: Record<string, string> = {
     sends a request to the owner's handler NAME and prints its reply (exit 1 with its code on failure)`,
   ps: `leasehold ps --data-root DIR ${KEY_FLAGS} [--timeout MS] [--json]
     lists the running instances: role, pid, app version, since, instance id, name`,
-  status: `leasehold status --data-root DIR ${KEY_FLAGS} [--json]
+  status: `leasehold status (--data-root DIR | --etcd URL[,URL…]) ${KEY_FLAGS} [--json]
     who holds the lease (exit 0), or why it is free (exit 3)`,
-  watch: `leasehold watch --data-root DIR ${KEY_FLAGS} [--json]
+  watch: `leasehold watch (--data-root DIR | --etcd URL[,URL…]) ${KEY_FLAGS} [--json]
     prints every ownership change as it happens`,
   repair: `leasehold repair --data-root DIR ${KEY_FLAGS} [--json]
     repairs a damaged journal (instances in role failed); no owner may be running`,
@@ -41,6 +41,7 @@ ${Object.values(COMMANDS)
 
 export const commonOptions = {
   'data-root': { type: 'string' },
+  etcd: { type: 'string' },
   key: { type: 'string' },
   app: { type: 'string' },
   name: { type: 'string' },
@@ -85,6 +86,8 @@ export function fail(message: string, code = 2): never {
 }
 
 export function requireDataRoot(values: CliValues): string {
+  // Instances keep their state in the data root: over etcd only the lease can be read (status, watch).
+  if (values.etcd !== undefined) fail('--etcd works with status and watch only (the lease); this command needs --data-root DIR');
   const dir = values['data-root'];
   if (!dir) fail('--data-root DIR is required\n' + USAGE);
   return dir;

@@ -1,11 +1,13 @@
 /**
- * `leasehold status`: who holds the lease. Exit 0 when held, 3 when free. Never prints secrets. A free key
- * whose journal is damaged (instances in role `failed`) says so: `damaged` names the file and offset.
+ * `leasehold status`: who holds the lease (in a data root, or in etcd with `--etcd`). Exit 0 when held, 3
+ * when free. Never prints secrets. A free key whose journal is damaged (instances in role `failed`) says so:
+ * `damaged` names the file and offset (data roots only: the journal is there).
  */
-import { FileLeaseStore } from '../lease/file-store.js';
 import { LeaseKey } from '../lease/key.js';
 import { toHolder } from '../instance/instance.js';
-import { requireDataRoot, type CliValues } from './main.js';
+import type { CliValues } from './main.js';
+import type { LeaseState } from '../lease/store.js';
+import { openLeaseStore } from './lease-store.js';
 import { readDamage } from '../state/damage.js';
 import { stateDir } from '../state/owner-handler.js';
 
@@ -14,9 +16,14 @@ export function keyOf(values: CliValues): LeaseKey {
 }
 
 export async function runStatus(values: CliValues): Promise<void> {
-  const store = new FileLeaseStore({ dataRoot: requireDataRoot(values), createDataRoot: false });
+  const { store, root, close } = await openLeaseStore(values, { createDataRoot: false });
   const key = keyOf(values);
-  const state = await store.describe(key);
+  let state: LeaseState;
+  try {
+    state = await store.describe(key);
+  } finally {
+    await close();
+  }
   if (state.state === 'held') {
     const h = toHolder(state.record);
     const out = {
@@ -35,7 +42,7 @@ export async function runStatus(values: CliValues): Promise<void> {
     process.exitCode = 0;
     return;
   }
-  const damage = readDamage(stateDir(store.root, key.pathSegments()));
+  const damage = root === undefined ? undefined : readDamage(stateDir(root, key.pathSegments()));
   const damaged = damage ? { damaged: { path: damage.path, offset: damage.offset, message: damage.message } } : {};
   const out =
     state.state === 'free'

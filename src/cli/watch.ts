@@ -1,8 +1,8 @@
-/** `leasehold watch`: prints every ownership change as it happens, until interrupted. */
-import { FileLeaseStore } from '../lease/file-store.js';
+/** `leasehold watch`: prints every ownership change as it happens (in a data root, or in etcd), until interrupted. */
 import { observe, type Observation } from '../lease/observe.js';
 import { toHolder } from '../instance/instance.js';
-import { requireDataRoot, type CliValues } from './main.js';
+import type { CliValues } from './main.js';
+import { openLeaseStore } from './lease-store.js';
 import { keyOf } from './status.js';
 import { keepProcessAlive, systemClock } from '../clock.js';
 
@@ -20,7 +20,7 @@ function fingerprint(seen: Observation): string | undefined {
 }
 
 export async function runWatch(values: CliValues): Promise<void> {
-  const store = new FileLeaseStore({ dataRoot: requireDataRoot(values) });
+  const { store, close } = await openLeaseStore(values, { createDataRoot: true });
   const key = keyOf(values);
   let last = '';
   const stop = new AbortController();
@@ -36,8 +36,11 @@ export async function runWatch(values: CliValues): Promise<void> {
         pollIntervalMs: WATCH_POLL_MS,
         signal: stop.signal,
       });
-    } catch {
-      break; // interrupted
+    } catch (err) {
+      if (stop.signal.aborted) break; // interrupted
+      release();
+      await close();
+      throw err; // the store cannot be read (etcd unreachable past its call timeout, a data root gone): exit 1
     }
     last = fingerprint(state)!;
     const h = state.state === 'held' ? toHolder(state.record) : undefined;
@@ -51,5 +54,7 @@ export async function runWatch(values: CliValues): Promise<void> {
       );
   }
   release();
-  await store.close();
+  await close();
+  // etcd's client keeps retrying a watch that never reached etcd, even once closed: leave anyway.
+  if (values.etcd !== undefined) process.exit(process.exitCode ?? 0);
 }
