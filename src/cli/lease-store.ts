@@ -32,7 +32,15 @@ export async function openLeaseStore(values: CliValues, o: { createDataRoot: boo
     // A require (the command runs as a bundled script, where import() of a package is not available).
     etcd3 = createRequire(import.meta.url)('etcd3') as typeof import('etcd3');
   } catch (cause) {
-    throw new LeaseholdError('EINVALIDCONFIG', '--etcd needs the etcd3 package: npm install etcd3', { field: 'etcd', cause });
+    const missing = (cause as NodeJS.ErrnoException)?.code === 'MODULE_NOT_FOUND' && /'etcd3'/.test(String((cause as Error).message));
+    throw new LeaseholdError(
+      'EINVALIDCONFIG',
+      missing ? '--etcd needs the etcd3 package: npm install etcd3' : `cannot load etcd3: ${String(cause)}`,
+      {
+        field: 'etcd',
+        cause,
+      },
+    );
   }
   const { EtcdLeaseStore } = await import('../lease/etcd-store.js');
   const client = new etcd3.Etcd3({ hosts });
@@ -41,8 +49,11 @@ export async function openLeaseStore(values: CliValues, o: { createDataRoot: boo
     store,
     root: undefined,
     close: async () => {
-      await store.close();
-      client.close();
+      try {
+        await store.close();
+      } finally {
+        client.close();
+      }
     },
   };
 }

@@ -86,8 +86,6 @@ export function fail(message: string, code = 2): never {
 }
 
 export function requireDataRoot(values: CliValues): string {
-  // Instances keep their state in the data root: over etcd only the lease can be read (status, watch).
-  if (values.etcd !== undefined) fail('--etcd works with status and watch only (the lease); this command needs --data-root DIR');
   const dir = values['data-root'];
   if (!dir) fail('--data-root DIR is required\n' + USAGE);
   return dir;
@@ -121,6 +119,9 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(one ? `usage: ${one}\n` : USAGE);
     return;
   }
+  // Instances keep their state in the data root: over etcd only the lease can be read (status, watch).
+  if (parsed.values.etcd !== undefined && command !== 'status' && command !== 'watch')
+    fail('--etcd works with status and watch only (the lease); this command needs --data-root DIR');
   try {
     switch (command) {
       case 'get':

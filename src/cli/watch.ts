@@ -11,6 +11,8 @@ import { keepProcessAlive, systemClock } from '../clock.js';
  * nothing on disk, so only a read notices it. @default 25 ms
  */
 export const WATCH_POLL_MS = 25;
+/** …and from etcd, whose watch reports an expiry too (its lock key is deleted): a read is a round trip to the cluster. */
+export const WATCH_ETCD_POLL_MS = 250;
 
 /** What a line is printed for: a holder (instance and epoch), or the reason the key is free. */
 function fingerprint(seen: Observation): string | undefined {
@@ -33,7 +35,7 @@ export async function runWatch(values: CliValues): Promise<void> {
     try {
       state = await observe(store, key, (seen) => (fingerprint(seen) !== undefined && fingerprint(seen) !== last ? seen : undefined), {
         clock: systemClock,
-        pollIntervalMs: WATCH_POLL_MS,
+        pollIntervalMs: values.etcd !== undefined ? WATCH_ETCD_POLL_MS : WATCH_POLL_MS,
         signal: stop.signal,
       });
     } catch (err) {
@@ -55,6 +57,10 @@ export async function runWatch(values: CliValues): Promise<void> {
   }
   release();
   await close();
-  // etcd's client keeps retrying a watch that never reached etcd, even once closed: leave anyway.
-  if (values.etcd !== undefined) process.exit(process.exitCode ?? 0);
+  // etcd's client keeps retrying a watch that never reached etcd, even once closed: leave anyway, once
+  // what was printed is written (stdout to a pipe is asynchronous).
+  if (values.etcd !== undefined) {
+    await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+    process.exit(process.exitCode ?? 0);
+  }
 }

@@ -88,7 +88,14 @@ export class OwnerState {
   readonly #recentMax: number;
   #failed: unknown;
   /** State as of the last flushed entry (documents are immutable, so this shares structure). */
-  #committed: { state: Doc; version: number; lastId: [string, number] | null | undefined; dedup: Map<string, Applied> };
+  #committed: {
+    state: Doc;
+    version: number;
+    lastId: [string, number] | null | undefined;
+    /** The state's version as of the last flushed entry (a migration's is set before its entry is written). */
+    stateVersion: number;
+    dedup: Map<string, Applied>;
+  };
   readonly #compactEvery: number;
   #snapshotVersion: number;
   /** The id of change `#version`; undefined when not known (a snapshot's version, nothing after it). */
@@ -162,7 +169,13 @@ export class OwnerState {
     for (const e of recovered.entries.slice(-this.#recentMax)) this.#recent.push({ v: e.v, m: e.m, id: e.id });
     this.#lastId = recovered.entries.length > 0 ? recovered.entries.at(-1)!.id : recovered.snapshot?.at;
     freezeDeep(this.#state);
-    this.#committed = { state: this.#state, version: this.#version, lastId: this.#lastId, dedup: new Map(this.#dedup) };
+    this.#committed = {
+      state: this.#state,
+      version: this.#version,
+      lastId: this.#lastId,
+      stateVersion: this.#stateVersion,
+      dedup: new Map(this.#dedup),
+    };
     this.#compactEvery = options.compactEvery ?? 10_000;
     this.#snapshotVersion = recovered.snapshot?.version ?? 0;
     this.#charsAtSnapshot = -(recovered.entriesBytes ?? 0); // the recovered entries follow the snapshot too
@@ -179,14 +192,19 @@ export class OwnerState {
     this.#committed.state = state;
     this.#committed.version = v;
     this.#committed.lastId = id;
+    this.#committed.stateVersion = this.#stateVersion;
     if (id) this.#committed.dedup.set(id[0], applied!);
     this.#startSnapshotIfDue(v, state, id);
   }
 
-  /** A snapshot of the committed state if one is due (outside a commit). */
+  /** A snapshot of the committed state if one is due (outside a commit: from a timer or a compaction's end). */
   #startSnapshotIfDueNow(): void {
     const c = this.#committed;
-    if (!this.#failed) this.#startSnapshotIfDue(c.version, c.state, c.lastId);
+    try {
+      if (!this.#failed) this.#startSnapshotIfDue(c.version, c.state, c.lastId);
+    } catch {
+      // not fatal (nothing is lost: the journal has every entry); the next commit tries again
+    }
   }
 
   #startSnapshotIfDue(v: number, state: Doc, at: [string, number] | null | undefined): void {
@@ -215,7 +233,7 @@ export class OwnerState {
       const snap = {
         version: v,
         epoch: this.#epoch,
-        stateVersion: this.#stateVersion,
+        stateVersion: this.#committed.stateVersion,
         at,
         state: state as Json,
         dedup: Object.fromEntries(this.#committed.dedup),

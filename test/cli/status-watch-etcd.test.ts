@@ -83,14 +83,15 @@ describe('leasehold status / watch --etcd', () => {
       assert.equal(r.status, 3);
       assert.equal(JSON.parse(r.stdout).reason, 'released');
 
-      for (const args of [
-        ['instance', '--etcd', server.endpoint],
-        ['get', '--etcd', server.endpoint],
-        ['status', '--etcd', server.endpoint, '--data-root', root.dir],
-      ]) {
-        const refused = await run(args);
+      for (const [args, why] of [
+        [['instance', '--etcd', server.endpoint, '--data-root', root.dir], /works with status and watch only/],
+        [['get', '--etcd', server.endpoint], /works with status and watch only/],
+        [['demo', '--etcd', server.endpoint], /works with status and watch only/],
+        [['status', '--etcd', server.endpoint, '--data-root', root.dir], /not both/],
+      ] as const) {
+        const refused = await run([...args]);
         assert.equal(refused.status, 2, args.join(' '));
-        assert.match(refused.stderr, /--etcd/);
+        assert.match(refused.stderr, why);
       }
     } finally {
       watcher?.child.kill('SIGKILL');

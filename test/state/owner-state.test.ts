@@ -322,6 +322,36 @@ describe('OwnerState', () => {
     assert.deepEqual(compactions, [], 'a tail shorter than snapshotEvery waits for commits');
   });
 
+  it('a snapshot started while a migration is being written names the state version of what it holds', async () => {
+    const clock = new FakeClock();
+    const snapshots: { version: number; stateVersion: number }[] = [];
+    let written = 25;
+    const journal = {
+      get written() {
+        return written;
+      },
+      append: (v: number) => ((written = v), new Promise<void>(() => undefined)), // never durable here
+      compact: async (snap: { version: number; stateVersion: number }) => void snapshots.push(snap),
+    } as unknown as Journal;
+    const entries = Array.from({ length: 25 }, (_, i) => ({
+      t: 'm',
+      v: i + 1,
+      e: 1,
+      id: ['F', i + 1],
+      m: { op: 'set', path: 'k', value: i },
+    }));
+    const owner = new OwnerState(journal, { snapshot: undefined, entries, stateVersion: 1 } as never, 2, {
+      guard: () => undefined,
+      maxValueBytes: 1024,
+      compactEvery: 10,
+      clock,
+    });
+    void owner.migrate({ stateVersion: 2, migrations: [[2, (s: Json) => ({ ...(s as object), migrated: true })]] });
+    written = 25; // (the migration's entry is not written yet: the committed state is still version 25)
+    await clock.advance(1000);
+    assert.deepEqual(snapshots, [{ ...snapshots[0]!, version: 25, stateVersion: 1 }]);
+  });
+
   it("starts from a replica the journal proves, without the snapshot's state, and rebuilds dedup from every entry", async () => {
     const root = await tempRoot();
     const dir = join(root.dir, 'state');
