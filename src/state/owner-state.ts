@@ -194,20 +194,21 @@ export class OwnerState {
     this.#committed.lastId = id;
     this.#committed.stateVersion = this.#stateVersion;
     if (id) this.#committed.dedup.set(id[0], applied!);
-    this.#startSnapshotIfDue(v, state, id);
+    this.#startSnapshotIfDue();
   }
 
-  /** A snapshot of the committed state if one is due (outside a commit: from a timer or a compaction's end). */
+  /** A snapshot of the committed state if one is due, outside a commit (a timer, a compaction's end). */
   #startSnapshotIfDueNow(): void {
-    const c = this.#committed;
     try {
-      if (!this.#failed) this.#startSnapshotIfDue(c.version, c.state, c.lastId);
+      if (!this.#failed) this.#startSnapshotIfDue();
     } catch {
       // not fatal (nothing is lost: the journal has every entry); the next commit tries again
     }
   }
 
-  #startSnapshotIfDue(v: number, state: Doc, at: [string, number] | null | undefined): void {
+  /** A snapshot of the committed state (version, document, the id of its change, its state version), if due. */
+  #startSnapshotIfDue(): void {
+    const { version: v, state, lastId: at } = this.#committed;
     // At the end of what is written (the last commit of a group: commits run before the next group is
     // written), so that the next part starts right after the snapshot and every part before it can go.
     // Anywhere only as a last resort: a snapshot inside a group leaves that part on disk until the next.
