@@ -8,7 +8,8 @@
  *  - the journal the killed owner left                 target ≤ 1.5 × (empty + snapshot alone)
  * with the recovering process's peak RSS; and the journal's disk use (parts, snapshots, temp files),
  * sampled after every batch of 1 000 mutations while the owner wrote, each sample against
- * 2 × snapshot + SNAPSHOT_EVERY entries (the row shows the sample nearest its bound, or the worst one past it).
+ * 2 × snapshot (the larger of the newest on disk and the one being written) + SNAPSHOT_EVERY entries (the row
+ * shows the sample nearest its bound, or the worst one past it).
  *
  * Recovery memory: the same with a long history of a state that does not grow (mutations overwriting
  * 1 000 keys with 1 KiB values), at two history lengths: the recovering process's peak RSS beside the
@@ -127,7 +128,7 @@ export async function journalBench(o: JournalBenchOptions): Promise<Row[]> {
             value: w.bound / MiB,
             kind: 'max',
             of: 'p50',
-            note: `2 × snapshot + ${SNAPSHOT_EVERY} entries of ${done.entryBytes} B, at that sample`,
+            note: `2 × the larger snapshot + ${SNAPSHOT_EVERY} entries of ${done.entryBytes} B, at that sample`,
           },
         },
       );

@@ -50,6 +50,10 @@ const MIGRATION_BLAMED_MS = 250;
  */
 const RECOVERED_SNAPSHOT_DELAY_MS = 1000;
 
+/** A snapshot starts at least compactEvery / EARLY_MIN_FRACTION entries early, and EARLY_MARGIN × the last lead. */
+const EARLY_MIN_FRACTION = 10;
+const EARLY_MARGIN = 1.5;
+
 /** After this many times `compactEvery` entries without a snapshot, one is taken even inside a group. */
 const COMPACT_ANYWHERE = 16;
 
@@ -212,9 +216,12 @@ export class OwnerState {
     // At the end of what is written (the last commit of a group: commits run before the next group is
     // written), so that the next part starts right after the snapshot and every part before it can go.
     // Anywhere only as a last resort: a snapshot inside a group leaves that part on disk until the next.
-    // Early by the entries that arrived while the last one was written.
+    // Early by the entries that arrived while the last one was written, and half as many again (the state,
+    // and so the next snapshot's time, may have grown), at least a tenth of compactEvery, at most half: the
+    // journal on disk peaks at the older snapshot's entries when this one is durable, near compactEvery.
     const lead = this.#journal.lead ?? 0;
-    const due = v - this.#snapshotVersion + Math.min(lead, this.#compactEvery / 2);
+    const early = Math.min(this.#compactEvery / 2, Math.max(this.#compactEvery / EARLY_MIN_FRACTION, lead * EARLY_MARGIN));
+    const due = v - this.#snapshotVersion + early;
     // Or when the entries since the last snapshot reach a fraction of its size: replaying them then costs
     // about what loading the snapshot does, so a takeover's time follows the state's size.
     const grown =

@@ -1,7 +1,8 @@
 /**
  * The part of `node:fs` the journal uses; inject another for fault tests. Synchronous calls run on the
- * owner's loop (appends, recovery, a part's creation); the callback ones in libuv's thread pool (syncs
- * nobody waits for, and everything a snapshot writes and deletes).
+ * owner's loop (appends and the syncs someone waits for, recovery, a part's creation, a snapshot's syncs);
+ * the callback ones in libuv's thread pool (syncs nobody waits for, a large snapshot's chunks and first
+ * flush, deletions).
  */
 import type * as nodeFs from 'node:fs';
 import { READ, openPrivate } from '../../private-files.js';

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as nodeFs from 'node:fs';
 import { join } from 'node:path';
-import { writeSnapshot } from '../../../src/state/journal/compaction.js';
+import { SNAPSHOT_SYNC_IN_POOL_BYTES, writeSnapshot } from '../../../src/state/journal/compaction.js';
 import { recoverDir, type JournalFs } from '../../../src/state/journal/index.js';
 import { systemClock, type Clock } from '../../../src/clock.js';
 import type { Json } from '../../../src/state/document.js';
@@ -89,29 +89,56 @@ describe('writeSnapshot beside a busy loop', () => {
       assert.deepEqual(recovered.snapshot?.state, state);
     }));
 
-  it('writes a small snapshot without the thread pool until its sync', () =>
+  /** node:fs recording the calls that write, sync and name a snapshot, in order. */
+  function recordingFs(calls: string[]): JournalFs {
+    const record =
+      <K extends 'write' | 'writeSync' | 'fdatasync' | 'fdatasyncSync' | 'fsync' | 'fsyncSync' | 'renameSync'>(name: K) =>
+      (...args: unknown[]) => (calls.push(name), (nodeFs[name] as (...a: unknown[]) => unknown)(...args));
+    return {
+      ...nodeFs,
+      write: record('write') as typeof nodeFs.write,
+      writeSync: record('writeSync') as typeof nodeFs.writeSync,
+      fdatasync: record('fdatasync') as typeof nodeFs.fdatasync,
+      fdatasyncSync: record('fdatasyncSync') as typeof nodeFs.fdatasyncSync,
+      fsync: record('fsync') as typeof nodeFs.fsync,
+      fsyncSync: record('fsyncSync') as typeof nodeFs.fsyncSync,
+      renameSync: record('renameSync') as typeof nodeFs.renameSync,
+    };
+  }
+
+  it('writes and syncs a small snapshot on the loop, without the thread pool', () =>
     withStateDir('leasehold-compaction-', async (dir) => {
       nodeFs.mkdirSync(dir, { recursive: true, mode: 0o700 });
       const calls: string[] = [];
-      const fs = {
-        ...nodeFs,
-        write: ((...args: Parameters<typeof nodeFs.write>) => (
-          calls.push('write'),
-          (nodeFs.write as (...a: unknown[]) => void)(...args)
-        )) as typeof nodeFs.write,
-        writeSync: ((...args: Parameters<typeof nodeFs.writeSync>) => (
-          calls.push('writeSync'),
-          nodeFs.writeSync(...args)
-        )) as typeof nodeFs.writeSync,
-      };
       await writeSnapshot({
         dir,
-        fs,
+        fs: recordingFs(calls),
         clock: systemClock,
         guard: () => undefined,
         snapshot: { version: 3, epoch: 1, stateVersion: 0, state: { a: 1 }, dedup: {} },
       });
-      assert.deepEqual(calls, ['writeSync', 'writeSync'], 'the payload, then the header');
+      // The payload, the header, the file's sync, the rename, the directory's sync: none in the pool,
+      // where syncs wait behind the journal's group commits.
+      assert.deepEqual(calls, ['writeSync', 'writeSync', 'fdatasyncSync', 'renameSync', 'fsyncSync']);
       assert.deepEqual(recoverDir(dir).snapshot?.state, { a: 1 });
+    }));
+
+  it('flushes a large snapshot in the pool before its sync on the loop', () =>
+    withStateDir('leasehold-compaction-', async (dir) => {
+      nodeFs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const calls: string[] = [];
+      const big = Object.fromEntries(Array.from({ length: 1200 }, (_, i) => [`k${i}`, 'x'.repeat(1000)]));
+      const { bytes } = await writeSnapshot({
+        dir,
+        fs: recordingFs(calls),
+        clock: systemClock,
+        guard: () => undefined,
+        snapshot: { version: 4, epoch: 1, stateVersion: 0, state: big, dedup: {} },
+      });
+      assert.ok(bytes > SNAPSHOT_SYNC_IN_POOL_BYTES, `${bytes} bytes: past the pool's threshold`);
+      // After the chunks and the header: the pool's flush, then the loop's sync, the rename, the directory.
+      assert.deepEqual(calls.slice(-4), ['fdatasync', 'fdatasyncSync', 'renameSync', 'fsyncSync'], calls.join(', '));
+      assert.ok(calls.includes('write'), 'a chunk over 64 KiB is written in the pool');
+      assert.deepEqual(recoverDir(dir).snapshot?.state, big);
     }));
 });

@@ -7,8 +7,11 @@ import { until, withStateDir } from '../../helpers.js';
 
 const ok = () => undefined;
 
-/** node:fs whose syncs of a snapshot's temp file wait until `release()`. */
-function heldSnapshotSyncs() {
+/**
+ * node:fs whose flushes of a snapshot's temp file in the pool (a snapshot over SNAPSHOT_SYNC_IN_POOL_BYTES
+ * has one before its sync on the loop) wait until `release()`.
+ */
+function heldSnapshotFlushes() {
   const temps = new Set<number>();
   let held: (() => void)[] = [];
   let holding = true;
@@ -37,10 +40,13 @@ function heldSnapshotSyncs() {
   };
 }
 
+/** A value of 12 000 characters: a hundred of them make a snapshot past SNAPSHOT_SYNC_IN_POOL_BYTES. */
+const bulky = (i: number) => `${i}:${'x'.repeat(12_000)}`;
+
 describe('Journal: when the next snapshot starts', () => {
   it('counts the entries written while a snapshot was written as the lead of the next one', () =>
     withStateDir('leasehold-journal-', async (dir) => {
-      const held = heldSnapshotSyncs();
+      const held = heldSnapshotFlushes();
       const { journal } = await Journal.open({ dir, epoch: 1, guard: ok, fs: held.fs });
       assert.equal(journal.lead, 0, 'no compaction yet');
       const entry = (v: number) => ({
@@ -51,8 +57,9 @@ describe('Journal: when the next snapshot starts', () => {
         m: { op: 'set', path: `k${v}`, value: v },
       });
       for (let v = 1; v <= 10; v++) await journal.appendEntry(entry(v));
-      const compacted = journal.compact({ version: 10, epoch: 1, stateVersion: 0, state: {}, dedup: {} });
-      await until(() => held.waiting > 0, 5000, 'the snapshot waits for its sync');
+      const state = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${i}`, bulky(i)]));
+      const compacted = journal.compact({ version: 10, epoch: 1, stateVersion: 0, state, dedup: {} });
+      await until(() => held.waiting > 0, 5000, 'the snapshot waits for its flush');
       for (let v = 11; v <= 40; v++) await journal.appendEntry(entry(v));
       held.release();
       await compacted;
@@ -62,8 +69,16 @@ describe('Journal: when the next snapshot starts', () => {
 
   it('an owner starts the next snapshot early by the lead, so that the journal peaks near snapshotEvery entries', () =>
     withStateDir('leasehold-journal-', async (dir) => {
-      const held = heldSnapshotSyncs();
-      const { journal, recovered } = await Journal.open({ dir, epoch: 1, guard: ok, fs: held.fs });
+      // A state past SNAPSHOT_SYNC_IN_POOL_BYTES (its snapshots are flushed in the pool, where the test
+      // holds them), made by an earlier owner: small entries then reach `compactEvery` before a quarter of
+      // its size.
+      const first = await Journal.open({ dir, epoch: 1, guard: ok });
+      await first.journal.appendEntry({ t: 'm', v: 1, e: 1, id: ['A', 0], m: { op: 'set', path: 'seed', value: 0 } });
+      const big = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`b${i}`, bulky(i)]));
+      await first.journal.compact({ version: 1, epoch: 1, stateVersion: 0, state: big, dedup: {} });
+      await first.journal.close();
+      const held = heldSnapshotFlushes();
+      const { journal, recovered } = await Journal.open({ dir, epoch: 2, guard: ok, fs: held.fs });
       const started: number[] = [];
       const log: Log = {
         append: (v, json, waited) => journal.append(v, json, waited),
@@ -73,21 +88,26 @@ describe('Journal: when the next snapshot starts', () => {
         get lead() {
           return journal.lead;
         },
+        get snapshotBytes() {
+          return journal.snapshotBytes;
+        },
         compact: (s: Snapshot) => (started.push(s.version), journal.compact(s)),
       };
-      const owner = new OwnerState(log, recovered, 1, { guard: ok, maxValueBytes: 1024, compactEvery: 100 });
+      const owner = new OwnerState(log, recovered, 2, { guard: ok, maxValueBytes: 1024, compactEvery: 100 });
       let seq = 0;
       const mutate = () => owner.mutate({ op: 'set', path: `k${seq}`, value: seq }, ['A', ++seq]);
       while (started.length === 0) await mutate();
-      assert.deepEqual(started, [100]);
-      await until(() => held.waiting > 0, 5000, 'the snapshot waits for its sync');
+      // No lead yet: a tenth of compactEvery early.
+      assert.deepEqual(started, [91]);
+      await until(() => held.waiting > 0, 5000, 'the snapshot waits for its flush');
       for (let i = 0; i < 30; i++) await mutate(); // written while the snapshot is
       held.release();
-      await until(() => owner.snapshotVersion === 100, 5000, 'the snapshot is written');
+      await until(() => owner.snapshotVersion === 91, 5000, 'the snapshot is written');
       while (started.length === 1) await mutate();
-      // Due at 100 + 100 − lead: the 30 entries that came while the first one was written.
+      // Due at 91 + 100 − 1.5 × lead: the 30 entries that came while the first one was written, and half
+      // as many again.
       assert.equal(journal.lead, 30);
-      assert.equal(started[1], 170);
+      assert.equal(started[1], 146);
       await until(() => owner.snapshotVersion === started[1], 5000, 'the second snapshot is written');
       await journal.close();
     }));
@@ -128,9 +148,11 @@ describe('Journal: a crash at any step of a compaction', () => {
         ...wrap('write'),
         ...wrap('writeSync'),
         ...wrap('fdatasync'),
+        ...wrap('fdatasyncSync'),
         ...wrap('closeSync'),
         ...wrap('renameSync'),
         ...wrap('fsync'),
+        ...wrap('fsyncSync'),
         ...wrap('unlink'),
         ...wrap('ftruncate'),
       } as typeof nodeFs;
@@ -146,7 +168,7 @@ describe('Journal: a crash at any step of a compaction', () => {
       await journal.close();
       const steps = before.map((b) => b.step);
       // A snapshot this small is written on the loop (writeSync); a large one's chunks go through `write`.
-      for (const step of ['openSync', 'writeSync', 'fdatasync', 'closeSync', 'renameSync', 'fsync', 'unlink'])
+      for (const step of ['openSync', 'writeSync', 'fdatasyncSync', 'closeSync', 'renameSync', 'fsyncSync', 'unlink'])
         assert.ok(steps.includes(step), `a crash before ${step} is covered (${steps.join(', ')})`);
       for (const { step, copy } of before) {
         const r = recoverDir(copy);
