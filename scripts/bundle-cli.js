@@ -13,6 +13,12 @@ await build({
   format: 'cjs',
   target: 'node20',
   logLevel: 'warning',
+  // Whitespace and comments out, strings in ASCII: a source with one non-ASCII character (a comment's
+  // "→") is a two-byte string to V8, twice the memory to decode and hash before the code cache is used.
+  // 552 KB → 355 KB, and compiling it with its cache 39–51 → 26–30 ms of every start. Names are kept:
+  // stack traces still read.
+  minifyWhitespace: true,
+  charset: 'ascii',
   // ESM's import.meta.url, as the bundle's own file URL (cjs.ts resolves ws and proper-lockfile from it).
   define: { 'import.meta.url': '__leaseholdFileUrl' },
   banner: { js: "const __leaseholdFileUrl = require('node:url').pathToFileURL(__filename).href;" },

@@ -130,7 +130,10 @@ describe('instances', () => {
       mkdirSync(joinPath(dir.dir, 'out'));
       for (const f of ['leasehold.cjs', 'bundle-loader.cjs']) copyFileSync(outPath(`../../../bin/${f}`), joinPath(dir.dir, 'bin', f));
       const bundle = readFileSync(outPath('../../cli.cjs'), 'utf8');
-      const patched = bundle.replace(/PROTOCOL_VERSION = (\d+);/, (_, n: string) => `PROTOCOL_VERSION = ${Number(n) + 1};`);
+      const patched = bundle.replace(
+        /PROTOCOL_VERSION ?= ?(\d+)([;,])/,
+        (_, n: string, end: string) => `PROTOCOL_VERSION=${Number(n) + 1}${end}`,
+      );
       assert.notEqual(patched, bundle, 'the bundle defines PROTOCOL_VERSION');
       writeFileSync(joinPath(dir.dir, 'out', 'cli.cjs'), patched);
       const newer = joinPath(dir.dir, 'bin', 'leasehold.cjs');
