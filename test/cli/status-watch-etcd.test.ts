@@ -2,6 +2,8 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { BIN } from '../integration/cluster.js';
 import { spawnNode } from '../integration/proc.js';
@@ -10,9 +12,9 @@ import { startEtcd } from '../lease/etcd-server.js';
 import { tempRoot } from '../helpers.js';
 
 /** Runs the command to its end (asynchronously: etcd's client keeps this process's loop busy meanwhile). */
-function run(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function run(args: string[], bin = BIN): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -38,6 +40,23 @@ describe('leasehold status / watch --etcd', () => {
       assert.equal(code, 0);
     } finally {
       watcher.child.kill('SIGKILL');
+    }
+  });
+
+  it('without the etcd3 package: exit 1 naming it', async () => {
+    // The command's bundle and its loader alone, where no node_modules holds etcd3 (ws and proper-lockfile
+    // are in the bundle).
+    const copy = await tempRoot('leasehold-cli-no-etcd3-');
+    try {
+      mkdirSync(join(copy.dir, 'bin'));
+      mkdirSync(join(copy.dir, 'out'));
+      for (const f of ['leasehold.cjs', 'bundle-loader.cjs']) copyFileSync(join(dirname(BIN), f), join(copy.dir, 'bin', f));
+      copyFileSync(join(dirname(BIN), '../out/cli.cjs'), join(copy.dir, 'out', 'cli.cjs'));
+      const r = await run(['status', '--etcd', 'http://127.0.0.1:1', '--json'], join(copy.dir, 'bin', 'leasehold.cjs'));
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /--etcd needs the etcd3 package: npm install etcd3/);
+    } finally {
+      await copy.remove();
     }
   });
 
